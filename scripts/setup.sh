@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what Warden needs on a fresh Debian/Ubuntu machine (system packages, npm
+# dependencies) and builds it. Safe to run again: it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(bpftrace bubblewrap nftables iproute2 conntrack uidmap util-linux procps psmisc
+      libcap2-bin tmux socat dnsutils netcat-openbsd curl python3 git ca-certificates
+      libnotify-bin openssl zip rsync ed sudo cron openssh-client openssh-server)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: these packages are missing and installing them needs root: ${missing[*]}" >&2
+    echo "setup: run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# tracefs is where bpftrace finds tracepoints; some boots do not mount it.
+if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/events ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
+
+npm ci --no-audit --no-fund --loglevel=error
+npm run build --silent
+echo "setup: done. Try: sudo bin/warden doctor"

@@ -1,0 +1,54 @@
+// The `warden` command. Each subcommand's options live in cli/commands/<name>.ts and its
+// implementation is imported only when it runs, so `warden run` starts fast.
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { commands } from './commands/index.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('warden')
+    .description('Runtime security monitor and sandbox for AI coding agents')
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  for (const c of commands) program.addCommand(c().exitOverride());
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    return exitCodeFor(err);
+  }
+}
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+      return 0;
+    return 2;
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`warden: config error: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`warden: ${err.message}\n`);
+    return 2;
+  }
+  process.stderr.write(`warden: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 1;
+}
+
+/** A bad invocation detected after parsing (exit 2). */
+export class UsageError extends Error {}
+
+const isEntry = process.argv[1] && import.meta.url.endsWith('/cli/main.js');
+if (isEntry) {
+  main(process.argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.exitCode = exitCodeFor(err);
+    },
+  );
+}

@@ -1,0 +1,73 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/load.js';
+import { loadWatchConfig } from '../../src/config/watch-config.js';
+
+function tmpFile(text: string): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-cfg-'));
+  const f = path.join(d, 'watch.yaml');
+  fs.writeFileSync(f, text);
+  return f;
+}
+
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('watch config loading', () => {
+  it('defaults when no file is given', () => {
+    const c = loadWatchConfig(undefined);
+    expect(c.rules.min_severity).toBe('info');
+    expect(c.agents).toEqual([]);
+  });
+
+  it('accepts a valid file', () => {
+    const f = tmpFile('agents:\n  - name: my-agent\n    binary: my-agent\n    args_regex: "--serve"\nnetwork:\n  allow: ["github.com"]\n');
+    const c = loadWatchConfig(f);
+    expect(c.agents[0]).toEqual({ name: 'my-agent', binary: 'my-agent', args_regex: '--serve' });
+    expect(c.network.allow).toEqual(['github.com']);
+  });
+
+  it('names file, line and key of an unknown key', () => {
+    const f = tmpFile('agents: []\nrules:\n  files: []\n  min_severty: warn\n');
+    const e = errorOf(() => loadWatchConfig(f));
+    expect(e.file).toBe(f);
+    expect(e.line).toBe(4);
+    expect(e.key).toBe('rules.min_severty');
+    expect(e.message).toContain('unknown key');
+  });
+
+  it('names the line of a wrong type inside a list', () => {
+    const f = tmpFile('agents:\n  - name: a\n    binary: a\n  - name: b\n    binary: 7\n');
+    const e = errorOf(() => loadWatchConfig(f));
+    expect(e.line).toBe(5);
+    expect(e.key).toBe('agents[1].binary');
+  });
+
+  it('rejects a bad regex with its line', () => {
+    const f = tmpFile('agents:\n  - name: a\n    binary: a\n    args_regex: "(unclosed"\n');
+    const e = errorOf(() => loadWatchConfig(f));
+    expect(e.line).toBe(4);
+    expect(e.key).toBe('agents[0].args_regex');
+  });
+
+  it('reports YAML syntax errors with a line', () => {
+    const f = tmpFile('agents:\n  - name: a\n   binary: [\n');
+    const e = errorOf(() => loadWatchConfig(f));
+    expect(e.line).toBeGreaterThan(0);
+    expect(e.message).toContain('YAML');
+  });
+
+  it('reports a missing file', () => {
+    const e = errorOf(() => loadWatchConfig('/nonexistent/warden.yaml'));
+    expect(e.message).toContain('ENOENT');
+  });
+});
