@@ -1,0 +1,8 @@
+// The list of benchmarks `npm run bench` runs. Add a module under bench/ and one line here.
+import type { Bench } from './types.js';
+
+export async function loadBenches(): Promise<Bench[]> {
+  const mods: Array<Promise<{ default: Bench }>> = [];
+  const list = await Promise.all(mods);
+  return list.map((m) => m.default);
+}
