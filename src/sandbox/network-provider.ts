@@ -1,0 +1,38 @@
+// What `warden run` needs from a network mode. `none` and `full` are built into the
+// sandbox; `allowlist` is provided by egress/ (proxy + DNS + nft), wired by cli/run.ts.
+// The sandbox owns this interface; providers implement it.
+import type { UnstampedEvent } from '../events/types.js';
+
+export interface NetworkContext {
+  /** Unique sandbox id (also used to name netns, nft tables, cgroups). */
+  sandboxId: string;
+  /** Allow entries from the policy: "host", "*.domain", "host:port". */
+  allow: string[];
+  /** Pinned upstream resolutions from the policy (network.resolve), like curl --resolve. */
+  resolve: Record<string, string>;
+  /** true when Warden runs as root (host-netns nft); false selects the rootless design. */
+  root: boolean;
+  /** Where decisions go (egress.allow / egress.deny / net.dns events). */
+  emit(ev: UnstampedEvent): void;
+}
+
+export interface PreparedNetwork {
+  /** Prefix for the bwrap command line, e.g. ['ip', 'netns', 'exec', NS] (root mode). */
+  commandPrefix: string[];
+  /** Extra bwrap arguments (binds of resolv.conf, relay sockets...). Must not include --unshare-net when the provider made the netns. */
+  bwrapArgs: string[];
+  /** Whether bwrap itself must create the network namespace (--unshare-net). */
+  unshareNet: boolean;
+  /** Environment to set inside the sandbox. */
+  env?: Record<string, string>;
+  /** Descriptors to pass to the sandbox at given fd numbers, if any. */
+  /** Tear everything down; must be idempotent and safe after a crash of the child. */
+  cleanup(): Promise<void>;
+  /** Live policy update (allowlist reload without restart). */
+  updateAllow?(allow: string[]): void;
+}
+
+export interface NetworkProvider {
+  readonly mode: 'none' | 'full' | 'allowlist';
+  prepare(ctx: NetworkContext): Promise<PreparedNetwork>;
+}
