@@ -12,6 +12,12 @@ export interface NetworkContext {
   resolve: Record<string, string>;
   /** true when Warden runs as root (host-netns nft); false selects the rootless design. */
   root: boolean;
+  /**
+   * Upstream DNS servers the proxy uses to resolve allowed names it is about to connect to
+   * ("ip" or "ip:port"; policy `network.upstream_dns`). Default: the host's /etc/resolv.conf.
+   * Sandbox queries are never forwarded there.
+   */
+  upstreamDns?: string[];
   /** Where decisions go (egress.allow / egress.deny / net.dns events). */
   emit(ev: UnstampedEvent): void;
 }
@@ -25,10 +31,11 @@ export interface PreparedNetwork {
   unshareNet: boolean;
   /** Environment to set inside the sandbox. */
   env?: Record<string, string>;
-  /** Descriptors to pass to the sandbox at given fd numbers, if any. */
+  /** Loopback-only endpoints on the host (not reachable from the sandbox), e.g. { denials: 'http://127.0.0.1:PORT/denials' }. */
+  endpoints?: Record<string, string>;
   /** Tear everything down; must be idempotent and safe after a crash of the child. */
   cleanup(): Promise<void>;
-  /** Live policy update (allowlist reload without restart). */
+  /** Live policy update (allowlist reload without restart). Throws on an invalid entry and keeps the old list. */
   updateAllow?(allow: string[]): void;
 }
 
