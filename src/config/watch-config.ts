@@ -7,6 +7,21 @@ import fs from 'node:fs';
 
 const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*([KMGT]i?B?|B)?$/i, 'expected a size like 512MB or 2GB')]);
 
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+
+/** Queueing and retry of the HTTP sinks (webhook, OTLP). */
+const delivery = {
+  min_severity: z.enum(SEVERITIES).default('warn'),
+  /** Events per request. */
+  batch_size: z.number().int().min(1).max(10_000).default(100),
+  /** Events waiting for delivery; beyond it the oldest are dropped and counted. */
+  max_queue: z.number().int().min(1).max(10_000_000).default(10_000),
+  timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
+  /** First retry delay; doubles per failure (with jitter) up to max_backoff_ms. */
+  backoff_ms: z.number().int().min(10).max(600_000).default(500),
+  max_backoff_ms: z.number().int().min(10).max(3_600_000).default(30_000),
+};
+
 export const agentEntry = z.strictObject({
   name: z.string().min(1),
   binary: z.string().min(1),
@@ -32,12 +47,71 @@ export const watchConfigSchema = z.strictObject({
   output: z
     .strictObject({
       file: z.string().optional(),
+      /** Rotate the audit log at this size (0 = never). Default 64MB. */
       max_size: size.optional(),
+      /** Rotated files to keep (0 = all). Default 10. */
       max_backups: z.number().int().nonnegative().optional(),
+      /** gzip rotated files. Default true. */
       compress: z.boolean().optional(),
       min_severity: z.enum(SEVERITIES).optional(),
+      /** Buffered events are written at least this often: the most a SIGKILL can lose. */
+      flush_interval_ms: z.number().int().min(1).max(60_000).optional(),
+      /** fdatasync interval (0 = only at rotation and exit): the most a power loss can lose. */
+      fsync_interval_ms: z.number().int().nonnegative().max(3_600_000).optional(),
     })
     .prefault({}),
+  sinks: z
+    .strictObject({
+      stdout: z
+        .union([
+          z.boolean(),
+          z.strictObject({ format: z.enum(['json', 'text']).default('json'), min_severity: z.enum(SEVERITIES).default('info') }),
+        ])
+        .default(false),
+      otlp: z
+        .strictObject({
+          /** Collector base URL (…:4318) or the full /v1/logs URL. */
+          endpoint: httpUrl,
+          headers: z.record(z.string(), z.string()).default({}),
+          service_name: z.string().min(1).default('warden'),
+          ...delivery,
+        })
+        .optional(),
+      webhook: z.strictObject({ url: httpUrl, headers: z.record(z.string(), z.string()).default({}), ...delivery }).optional(),
+      notify: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          min_severity: z.enum(SEVERITIES).default('alert'),
+          /** Same rule + session + target notified at most once per window. */
+          dedup_s: z.number().nonnegative().default(300),
+          /** At most `rate_max` notifications per `rate_window_s`; the rest are counted and summarised. */
+          rate_max: z.number().int().positive().default(10),
+          rate_window_s: z.number().positive().default(30),
+          /** Where there is no session bus: print to the terminal (stderr). */
+          terminal: z.boolean().default(true),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  api: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Unix socket path (default: $XDG_RUNTIME_DIR/warden/warden.sock or /run/warden/warden.sock). */
+      socket: z.string().min(1).optional(),
+      /** Events kept in memory for queries and new subscribers. */
+      ring_size: z.number().int().min(100).max(1_000_000).default(10_000),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      /** host:port; loopback unless you mean it. Absent = no HTTP server. */
+      listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464'),
+      /** File holding a bearer token required for /metrics and /events (not /healthz). */
+      token_file: z.string().optional(),
+      /** Server-sent event stream at /events. */
+      sse: z.boolean().default(true),
+    })
+    .optional(),
   sensor: z
     .strictObject({
       backend: z.enum(['auto', 'bpftrace', 'procfs']).default('auto'),

@@ -1,0 +1,267 @@
+// Reads an audit log back: the live file and its rotated backups (plain or gzip), oldest first,
+// streaming (bounded memory), with filters; finds the last seq (to resume numbering after a
+// restart); and follows the live file across rotations (`warden events --follow`).
+import fs from 'node:fs';
+import readline from 'node:readline';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import type { WardenEvent } from '../events/types.js';
+import { auditFiles, scanBackups } from './audit-files.js';
+import type { EventFilter, EventPredicate } from './filter.js';
+
+export interface ReadStats {
+  files: number;
+  lines: number;
+  bad: number;
+  matched: number;
+}
+
+/** Parses a line cheaply (no schema validation: the log was written by Warden). */
+export function parseLogLine(line: string): WardenEvent | undefined {
+  if (line.length === 0) return undefined;
+  try {
+    const v = JSON.parse(line) as WardenEvent;
+    if (v && typeof v === 'object' && typeof v.ts === 'string' && typeof v.kind === 'string' && typeof v.severity === 'string') return v;
+  } catch {
+    /* a torn last line after a crash, or not ours */
+  }
+  return undefined;
+}
+
+function openStream(p: string, gz: boolean): Readable {
+  const s = fs.createReadStream(p);
+  if (!gz) return s;
+  const z = zlib.createGunzip();
+  s.on('error', (e) => z.destroy(e));
+  return s.pipe(z);
+}
+
+/** Tolerance for event timestamps vs. rotation stamps (kernel vs. wall clock, skew). */
+const SLACK_MS = 60_000;
+
+/**
+ * Calls onEvent for every event matching `pred`, oldest first, across backups and the live
+ * file. `range` lets it skip whole backups outside the time window. Returns counts.
+ */
+export async function readAuditLog(
+  file: string,
+  pred: EventPredicate,
+  onEvent: (ev: WardenEvent) => void | false,
+  range: Pick<EventFilter, 'since' | 'until'> = {},
+): Promise<ReadStats> {
+  const st: ReadStats = { files: 0, lines: 0, bad: 0, matched: 0 };
+  const files = auditFiles(file);
+  let prevStampMs = -Infinity;
+  const backups = scanBackups(file).backups;
+  for (const f of files) {
+    // A backup holds events up to its rotation stamp and after the previous backup's stamp.
+    const b = f.live ? undefined : backups.find((x) => x.path === f.path);
+    const startMs = prevStampMs;
+    if (b) prevStampMs = b.ms;
+    if (b && range.since !== undefined && b.ms < range.since - SLACK_MS) continue;
+    if (range.until !== undefined && startMs > range.until + SLACK_MS) break;
+    let p = f.path;
+    let gz = f.gz;
+    if (!fs.existsSync(p) && !gz && fs.existsSync(p + '.gz')) {
+      p += '.gz'; // compressed while we were reading the previous files
+      gz = true;
+    }
+    let stream: Readable;
+    try {
+      stream = openStream(p, gz);
+    } catch {
+      continue;
+    }
+    st.files++;
+    const rl = readline.createInterface({ input: stream, crlfDelay: Infinity });
+    let stop = false;
+    try {
+      for await (const line of rl) {
+        st.lines++;
+        const ev = parseLogLine(line);
+        if (!ev) {
+          if (line.length > 0) st.bad++;
+          continue;
+        }
+        if (!pred(ev)) continue;
+        st.matched++;
+        if (onEvent(ev) === false) {
+          stop = true;
+          break;
+        }
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A backup pruned while reading, or a gzip cut short by a crash: read what there is.
+      if (code !== 'ENOENT' && code !== 'Z_BUF_ERROR' && code !== 'Z_DATA_ERROR') throw err;
+      st.bad++;
+    } finally {
+      rl.close();
+      stream.destroy();
+    }
+    if (stop) break;
+  }
+  return st;
+}
+
+/** The last `limit` matching events, oldest first. */
+export async function tailAuditLog(file: string, pred: EventPredicate, limit: number, range: Pick<EventFilter, 'since' | 'until'> = {}): Promise<WardenEvent[]> {
+  const ring: WardenEvent[] = [];
+  await readAuditLog(
+    file,
+    pred,
+    (ev) => {
+      ring.push(ev);
+      if (ring.length > limit) ring.shift();
+    },
+    range,
+  );
+  return ring;
+}
+
+/** The highest seq in the log (live file, else the newest backup), or 0: resume numbering after it. */
+export async function lastSeqInLog(file: string): Promise<number> {
+  const fromText = (text: string): number | undefined => {
+    const lines = text.split('\n');
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const ev = parseLogLine(lines[i]!);
+      if (ev && typeof ev.seq === 'number') return ev.seq;
+    }
+    return undefined;
+  };
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const len = Math.min(size, 1024 * 1024);
+      if (len > 0) {
+        const buf = Buffer.alloc(len);
+        fs.readSync(fd, buf, 0, len, size - len);
+        const s = fromText(buf.toString('utf8'));
+        if (s !== undefined) return s;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    /* no live file */
+  }
+  const newest = scanBackups(file).backups.at(-1);
+  if (!newest) return 0;
+  let last = 0;
+  const stream = openStream(newest.path, newest.gz);
+  const rl = readline.createInterface({ input: stream, crlfDelay: Infinity });
+  try {
+    for await (const line of rl) {
+      const ev = parseLogLine(line);
+      if (ev && typeof ev.seq === 'number') last = ev.seq;
+    }
+  } catch {
+    /* truncated gzip: keep what was read */
+  } finally {
+    rl.close();
+    stream.destroy();
+  }
+  return last;
+}
+
+export interface FollowHandle {
+  stop(): void;
+  done: Promise<void>;
+}
+
+/**
+ * Follows the live file from its current end (or from `fromOffset`), across rotations: the old
+ * file is read to its end through the still-open descriptor before switching to the new one,
+ * so nothing written just before a rotation is missed.
+ */
+export function followAuditLog(
+  file: string,
+  onEvent: (ev: WardenEvent) => void,
+  opts: { fromStart?: boolean; fromOffset?: number; pollMs?: number } = {},
+): FollowHandle {
+  const poll = opts.pollMs ?? 250;
+  let fd = -1;
+  let ino = -1;
+  let pos = 0;
+  let rest = '';
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const buf = Buffer.alloc(256 * 1024);
+
+  const open = (start: 'begin' | 'end' | number): void => {
+    try {
+      fd = fs.openSync(file, 'r');
+      const st = fs.fstatSync(fd);
+      ino = st.ino;
+      pos = start === 'end' ? st.size : start === 'begin' ? 0 : Math.min(start, st.size);
+      rest = '';
+    } catch {
+      fd = -1;
+    }
+  };
+  const drain = (): void => {
+    if (fd < 0) return;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, pos);
+      if (n <= 0) break;
+      pos += n;
+      const text = rest + buf.toString('utf8', 0, n);
+      const lines = text.split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) {
+        const ev = parseLogLine(l);
+        if (ev) onEvent(ev);
+      }
+    }
+  };
+  const tick = (): void => {
+    if (stopped) return;
+    try {
+      if (fd < 0) open('begin');
+      drain();
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.statSync(file);
+      } catch {
+        st = undefined;
+      }
+      if (fd >= 0 && st && st.ino !== ino) {
+        drain(); // the rotated file's last lines
+        fs.closeSync(fd);
+        fd = -1;
+        open('begin');
+        drain();
+      } else if (fd >= 0 && st && st.size < pos) {
+        // Truncated in place (copytruncate by an outside tool): start over.
+        pos = 0;
+        rest = '';
+        drain();
+      }
+    } catch {
+      /* transient: try again next tick */
+    }
+    timer = setTimeout(tick, poll);
+  };
+  open(opts.fromOffset !== undefined ? opts.fromOffset : opts.fromStart ? 'begin' : 'end');
+  tick();
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (fd >= 0) {
+        try {
+          drain();
+        } catch {
+          /* ignore */
+        }
+        fs.closeSync(fd);
+      }
+      fd = -1;
+      resolveDone();
+    },
+    done,
+  };
+}
