@@ -100,18 +100,15 @@ export class ApiServer {
     await this.clearStale();
     const server = net.createServer((sock) => void this.accept(sock));
     server.maxConnections = MAX_CONNECTIONS;
-    const old = process.umask(0o177);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(this.socketPath, () => {
-          server.off('error', reject);
-          resolve();
-        });
+    // The directory is 0700, so the moment between bind and chmod exposes nothing. (umask
+    // cannot be changed here: it is process-wide and refused in worker threads.)
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.socketPath, () => {
+        server.off('error', reject);
+        resolve();
       });
-    } finally {
-      process.umask(old);
-    }
+    });
     fs.chmodSync(this.socketPath, 0o600);
     this.ino = fs.statSync(this.socketPath).ino;
     server.on('error', () => undefined);

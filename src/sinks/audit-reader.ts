@@ -14,6 +14,8 @@ export interface ReadStats {
   lines: number;
   bad: number;
   matched: number;
+  /** Where reading the live file stopped (to follow on from there without a gap or repeat). */
+  live?: { ino: number; offset: number };
 }
 
 /** Parses a line cheaply (no schema validation: the log was written by Warden). */
@@ -67,8 +69,20 @@ export async function readAuditLog(
       gz = true;
     }
     let stream: Readable;
+    let liveStream: fs.ReadStream | undefined;
+    let liveIno = -1;
     try {
-      stream = openStream(p, gz);
+      if (f.live) {
+        liveStream = fs.createReadStream(p);
+        liveStream.once('open', (fd) => {
+          try {
+            liveIno = fs.fstatSync(fd).ino;
+          } catch {
+            /* closed already */
+          }
+        });
+        stream = liveStream;
+      } else stream = openStream(p, gz);
     } catch {
       continue;
     }
@@ -99,6 +113,7 @@ export async function readAuditLog(
       rl.close();
       stream.destroy();
     }
+    if (liveStream && !stop) st.live = { ino: liveIno, offset: liveStream.bytesRead };
     if (stop) break;
   }
   return st;
@@ -178,7 +193,7 @@ export interface FollowHandle {
 export function followAuditLog(
   file: string,
   onEvent: (ev: WardenEvent) => void,
-  opts: { fromStart?: boolean; fromOffset?: number; pollMs?: number } = {},
+  opts: { fromStart?: boolean; fromOffset?: number; ino?: number; pollMs?: number } = {},
 ): FollowHandle {
   const poll = opts.pollMs ?? 250;
   let fd = -1;
@@ -246,6 +261,8 @@ export function followAuditLog(
     timer = setTimeout(tick, poll);
   };
   open(opts.fromOffset !== undefined ? opts.fromOffset : opts.fromStart ? 'begin' : 'end');
+  // The offset belongs to a file that has been rotated away since: start the new one from 0.
+  if (opts.fromOffset !== undefined && opts.ino !== undefined && fd >= 0 && ino !== opts.ino) pos = 0;
   tick();
   return {
     stop() {

@@ -179,11 +179,25 @@ export class NdjsonFileSink implements EventSink {
       fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
       this.fd = fs.openSync(this.file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600);
       this.fileBytes = fs.fstatSync(this.fd).size;
+      this.endTornLine();
       return true;
     } catch (err) {
       this.fail(err as Error, 'open');
       return false;
     }
+  }
+
+  /** A crash can leave half a line at the end: start ours on a fresh line so both stay parseable. */
+  private endTornLine(): void {
+    if (this.fileBytes === 0) return;
+    const last = Buffer.alloc(1);
+    const rfd = fs.openSync(this.file, 'r');
+    try {
+      fs.readSync(rfd, last, 0, 1, this.fileBytes - 1);
+    } finally {
+      fs.closeSync(rfd);
+    }
+    if (last[0] !== 0x0a) this.fileBytes += fs.writeSync(this.fd, '\n');
   }
 
   private fail(err: Error, what: 'write' | 'open'): void {

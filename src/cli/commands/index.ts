@@ -1,7 +1,9 @@
 // The list of subcommands. Add a module under commands/ and one line here.
 import type { Command } from 'commander';
 import { doctorCommand } from './doctor.js';
+import { eventsCommand } from './events.js';
 import { replayCommand } from './replay.js';
+import { serviceCommand } from './service.js';
 import { watchCommand } from './watch.js';
 
-export const commands: Array<() => Command> = [watchCommand, replayCommand, doctorCommand];
+export const commands: Array<() => Command> = [watchCommand, replayCommand, doctorCommand, eventsCommand, serviceCommand];
