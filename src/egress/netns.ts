@@ -1,0 +1,213 @@
+// Network namespaces for the sandbox.
+// Root: `ip netns add`, a veth pair whose host end is the sandbox's only way out, and
+// /etc/netns/NAME/resolv.conf (ip netns exec binds it over /etc/resolv.conf).
+// Rootless: `unshare -Ur` then `unshare -n` (two steps, so the namespace's /proc/net files
+// belong to the user namespace's root), an in-namespace veth as a route sink, nft, and the
+// relay, which stays the namespace's holder process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import { formatIPv4, parseStrictIPv4 } from './ip.js';
+import { netnsRuleset, run } from './nft.js';
+
+export interface RootNetns {
+  ns: string;
+  vethHost: string;
+  vethSbx: string;
+  hostIp: string;
+  sbxIp: string;
+  suffix: string;
+  cleanup(): Promise<void>;
+}
+
+export function randomSuffix(): string {
+  return crypto.randomBytes(4).toString('hex').slice(0, 7);
+}
+
+/** A /30 in 10.200.0.0-10.254.255.255 that no local interface or route uses. */
+async function pickSubnet(): Promise<{ host: string; sbx: string }> {
+  const used: Array<{ net: number; bits: number }> = [];
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) {
+      const v = parseStrictIPv4(a.address);
+      if (v !== undefined) used.push({ net: v, bits: 32 });
+    }
+  }
+  try {
+    const out = await capture(['ip', '-j', '-4', 'route', 'show', 'table', 'all']);
+    for (const r of JSON.parse(out) as Array<{ dst?: string }>) {
+      const [a, b] = (r.dst ?? '').split('/');
+      const v = a ? parseStrictIPv4(a) : undefined;
+      if (v !== undefined && b !== undefined) used.push({ net: v, bits: Number(b) });
+      else if (v !== undefined) used.push({ net: v, bits: 32 });
+    }
+  } catch {
+    // no JSON output: interface addresses alone still avoid the common clash
+  }
+  const overlaps = (base: number) =>
+    used.some(({ net, bits }) => {
+      const m = Math.min(bits, 30);
+      const mask = m === 0 ? 0 : (0xffffffff << (32 - m)) >>> 0;
+      return (base & mask) >>> 0 === (net & mask) >>> 0 && bits > 0;
+    });
+  for (let i = 0; i < 64; i++) {
+    const r = crypto.randomBytes(3);
+    const base = ((10 << 24) | ((200 + (r[0]! % 55)) << 16) | (r[1]! << 8) | (r[2]! & 0xfc)) >>> 0;
+    if (!overlaps(base)) return { host: formatIPv4(base + 1), sbx: formatIPv4(base + 2) };
+  }
+  throw new Error('no free /30 for the sandbox veth in 10.200.0.0/8');
+}
+
+export function capture(argv: string[], timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = argv as [string, ...string[]];
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    p.on('close', (code) => {
+      clearTimeout(t);
+      code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')}: ${err.trim()}`));
+    });
+  });
+}
+
+export async function createRootNetns(nameHint: string): Promise<RootNetns> {
+  const suffix = randomSuffix();
+  const hint = nameHint.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 24);
+  const ns = `warden-${hint ? hint + '-' : ''}${suffix}`;
+  const vethHost = `wdh${suffix}`;
+  const vethSbx = `wds${suffix}`;
+  const { host, sbx } = await pickSubnet();
+  const steps: string[][] = [];
+  let created = false;
+  const cleanup = async () => {
+    await run(['ip', 'link', 'del', vethHost]).catch(() => {});
+    if (created) await run(['ip', 'netns', 'del', ns]).catch(() => {});
+    fs.rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+    // Entries of half-open connections would otherwise outlive the veth (NAT bindings for a reused tuple).
+    await run(['conntrack', '-D', '-s', sbx], undefined, 5000).catch(() => {});
+  };
+  try {
+    await run(['ip', 'netns', 'add', ns]);
+    created = true;
+    steps.push(
+      ['ip', 'link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethSbx, 'netns', ns],
+      ['ip', 'addr', 'add', `${host}/30`, 'dev', vethHost],
+      ['ip', 'link', 'set', vethHost, 'up'],
+      ['ip', '-n', ns, 'addr', 'add', `${sbx}/30`, 'dev', vethSbx],
+      ['ip', '-n', ns, 'link', 'set', vethSbx, 'up'],
+      ['ip', '-n', ns, 'link', 'set', 'lo', 'up'],
+      ['ip', '-n', ns, 'route', 'add', 'default', 'via', host, 'dev', vethSbx],
+    );
+    for (const s of steps) await run(s);
+    // No IPv6 on either end: no link-local addresses, no router solicitations; IPv6 is dropped anyway.
+    fs.writeFileSync(`/proc/sys/net/ipv6/conf/${vethHost}/disable_ipv6`, '1');
+    await run(['ip', 'netns', 'exec', ns, 'sh', '-c', `echo 1 > /proc/sys/net/ipv6/conf/${vethSbx}/disable_ipv6`]).catch(() => {});
+    fs.mkdirSync(`/etc/netns/${ns}`, { recursive: true });
+    fs.writeFileSync(`/etc/netns/${ns}/resolv.conf`, resolvConf(host));
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  return { ns, vethHost, vethSbx, hostIp: host, sbxIp: sbx, suffix, cleanup };
+}
+
+export function resolvConf(nameserver: string): string {
+  return `# written by warden: the sandbox's only resolver (names outside network.allow are refused)\nnameserver ${nameserver}\noptions timeout:2 attempts:2\n`;
+}
+
+// ---- rootless -------------------------------------------------------------------------
+
+export const RELAY_TCP_PORT = 15001;
+export const RELAY_DNS_PORT = 15353;
+/** The resolver address the sandbox is told about; any address works, nft redirects all of UDP/53. */
+export const ROOTLESS_NAMESERVER = '10.255.0.1';
+const ROOTLESS_ADDR = '10.255.0.2';
+
+export interface RootlessNetns {
+  /** The relay's pid: the holder of the user and network namespace (nsenter -t). */
+  pid: number;
+  child: ChildProcess;
+  cleanup(): Promise<void>;
+}
+
+export interface RootlessOptions {
+  relayMain: string;
+  tcpSocket: string;
+  dnsSocket: string;
+  startTimeoutMs?: number;
+}
+
+export function rootlessSetupScript(o: RootlessOptions): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  return [
+    'set -e',
+    'ip link set lo up',
+    // The veth is only a route sink: "default dev lo" does not deliver replies.
+    'ip link add v0 type veth peer name v1',
+    `ip addr add ${ROOTLESS_ADDR}/24 dev v0`,
+    'ip link set v0 up',
+    'ip link set v1 up',
+    `ip route add default via ${ROOTLESS_NAMESERVER} dev v0`,
+    'echo 1 > /proc/sys/net/ipv6/conf/v0/disable_ipv6 || true',
+    'echo 1 > /proc/sys/net/ipv6/conf/v1/disable_ipv6 || true',
+    `nft -f - <<'WARDEN_NFT'\n${netnsRuleset({ table: 'warden', relayTcpPort: RELAY_TCP_PORT, relayDnsPort: RELAY_DNS_PORT })}WARDEN_NFT`,
+    `exec ${q(process.execPath)} ${q(o.relayMain)} ${RELAY_TCP_PORT} ${RELAY_DNS_PORT} ${q(o.tcpSocket)} ${q(o.dnsSocket)}`,
+  ].join('\n');
+}
+
+/** Starts the rootless namespace and its relay; resolves once the relay listens. */
+export function startRootlessNetns(o: RootlessOptions): Promise<RootlessNetns> {
+  // unshare without --fork execs in place: the spawned pid becomes the relay's pid.
+  const child = spawn('unshare', ['-Ur', 'unshare', '-n', '--', 'sh', '-c', rootlessSetupScript(o)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  const cleanup = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => {
+          child.kill('SIGKILL');
+          r();
+        }, 2000);
+        child.once('exit', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  };
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      void cleanup();
+      reject(new Error(`rootless network namespace did not start in time: ${stderr.trim()}`));
+    }, o.startTimeoutMs ?? 15_000);
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('READY\n')) {
+        clearTimeout(t);
+        resolve({ pid: child.pid!, child, cleanup });
+      }
+    });
+    child.on('error', (e) => {
+      clearTimeout(t);
+      reject(new Error(`unshare: ${e.message}`));
+    });
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`rootless network namespace setup failed (exit ${code}): ${stderr.trim()}`));
+    });
+  });
+}
+

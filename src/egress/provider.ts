@@ -1,0 +1,306 @@
+// The `allowlist` network mode: wires policy, DNS responder, proxy and the namespace
+// plumbing (root or rootless) into a NetworkProvider for `warden run`.
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type dgram from 'node:dgram';
+import type { NetworkContext, NetworkProvider, PreparedNetwork } from '../sandbox/network-provider.js';
+import { runtimeDir } from '../util/xdg.js';
+import { DnsResponder, serveUdp } from './dns-responder.js';
+import { FrameReader, frame, hardClose, readHeader } from './framing.js';
+import { createRootNetns, resolvConf, ROOTLESS_NAMESERVER, startRootlessNetns, type RootNetns, type RootlessNetns } from './netns.js';
+import { hostRuleset, nftApply, nftDeleteTable } from './nft.js';
+import { originalDst } from './original-dst.js';
+import { Policy } from './policy.js';
+import { lookupSocketOwner } from './proc-lookup.js';
+import { EgressProxy } from './proxy.js';
+import { DecisionRecorder } from './record.js';
+import { SyntheticPool } from './synthetic.js';
+import { DEFAULT_TUNNEL_LIMITS, TunnelGuard, type TunnelLimits } from './tunnel.js';
+import { UpstreamResolver } from './upstream.js';
+
+export interface AllowlistOptions {
+  /** Milliseconds a client has to send a complete TLS ClientHello / HTTP head (slowloris bound). Default 10 s. */
+  headerTimeoutMs?: number;
+  /** Upstream connect timeout. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Concurrent proxied connections per sandbox; more are reset and reported. Default 1024. */
+  maxConnections?: number;
+  /** DNS tunnelling limits per wildcard entry. */
+  tunnel?: Partial<TunnelLimits>;
+  /** Serve /denials on 127.0.0.1 (default true). */
+  denialsEndpoint?: boolean;
+  /** Decision events per second before suppression (default 200). */
+  eventRatePerSec?: number;
+  /** Where rootless sockets and files go (default: Warden's runtime dir). */
+  runtimeDir?: string;
+  /** Look up the process behind denied connections (default true). */
+  procLookup?: boolean;
+}
+
+/** The parts shared by both designs. */
+class Core {
+  policy: Policy;
+  readonly pool = new SyntheticPool();
+  readonly tunnel: TunnelGuard;
+  readonly record: DecisionRecorder;
+  readonly upstream: UpstreamResolver;
+  readonly dns: DnsResponder;
+  readonly proxy: EgressProxy;
+  netnsInode: (() => number | undefined) | undefined;
+
+  constructor(
+    readonly ctx: NetworkContext,
+    o: AllowlistOptions,
+  ) {
+    this.policy = new Policy(ctx.allow);
+    this.record = new DecisionRecorder({ sandboxId: ctx.sandboxId, emit: ctx.emit, ratePerSec: o.eventRatePerSec });
+    this.tunnel = new TunnelGuard({ ...DEFAULT_TUNNEL_LIMITS, ...o.tunnel });
+    this.upstream = new UpstreamResolver({ servers: ctx.upstreamDns, pins: ctx.resolve });
+    this.dns = new DnsResponder({ policy: () => this.policy, pool: this.pool, tunnel: this.tunnel, record: this.record });
+    this.proxy = new EgressProxy({
+      policy: () => this.policy,
+      pool: this.pool,
+      upstream: this.upstream,
+      record: this.record,
+      headerTimeoutMs: o.headerTimeoutMs,
+      connectTimeoutMs: o.connectTimeoutMs,
+      maxConnections: o.maxConnections,
+      procLookup:
+        o.procLookup === false
+          ? undefined
+          : async (m) => {
+              const ino = this.netnsInode?.();
+              return ino === undefined ? undefined : lookupSocketOwner(ino, m);
+            },
+    });
+  }
+
+  updateAllow(allow: string[]): void {
+    const p = new Policy(allow); // throws before anything changes
+    this.policy = p;
+    this.record.info('egress.reload', 'info', `allowlist reloaded (${allow.length} entries)`, { allow });
+  }
+
+  async serveDenials(): Promise<{ url: string; server: http.Server }> {
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (req.method !== 'GET' || url.pathname !== '/denials') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /denials\n');
+        return;
+      }
+      const denials = this.record.listDenials();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify(
+          {
+            sandbox: this.ctx.sandboxId,
+            allow: this.policy.entries.map((e) => e.raw),
+            denials,
+            suggest: [...new Set(denials.map((d) => d.suggest).filter(Boolean))],
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+    });
+    await new Promise<void>((r, j) => server.once('error', j).listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    return { url: `http://127.0.0.1:${port}/denials`, server };
+  }
+}
+
+function listen(server: net.Server, opts: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(s: net.Server | http.Server | undefined): void {
+  try {
+    s?.close();
+  } catch {
+    // already closed
+  }
+}
+
+async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNetwork> {
+  let ns: RootNetns | undefined;
+  let proxyServer: net.Server | undefined;
+  let udp: dgram.Socket | undefined;
+  let denials: http.Server | undefined;
+  let table: string | undefined;
+  let done = false;
+  const cleanup = async () => {
+    if (done) return;
+    done = true;
+    closeServer(proxyServer);
+    core.proxy.closeAll();
+    try {
+      udp?.close();
+    } catch {
+      // closed
+    }
+    closeServer(denials);
+    if (table) await nftDeleteTable(table).catch(() => {});
+    await ns?.cleanup();
+    core.record.close();
+  };
+  try {
+    ns = await createRootNetns(core.ctx.sandboxId);
+    const nsPath = `/run/netns/${ns.ns}`;
+    core.netnsInode = () => {
+      try {
+        return fs.statSync(nsPath).ino;
+      } catch {
+        return undefined;
+      }
+    };
+    proxyServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (c) => {
+      const dst = originalDst(c);
+      core.proxy.handle(c, { dstIp: dst?.ip, dstPort: dst?.port, srcIp: c.remoteAddress?.replace(/^::ffff:/, ''), srcPort: c.remotePort });
+    });
+    proxyServer.on('error', () => {});
+    await listen(proxyServer, { host: ns.hostIp, port: 0, backlog: 4096 });
+    udp = await serveUdp(core.dns, ns.hostIp, 0);
+    const proxyPort = (proxyServer.address() as net.AddressInfo).port;
+    const dnsPort = udp.address().port;
+    table = `warden_${ns.suffix}`;
+    await nftApply(hostRuleset({ table, vethHost: ns.vethHost, proxyPort, dnsPort }));
+    const endpoints: Record<string, string> = {};
+    if (o.denialsEndpoint !== false) {
+      const d = await core.serveDenials();
+      denials = d.server;
+      endpoints.denials = d.url;
+    }
+    core.record.info('egress.ready', 'info', `egress allowlist ready (root mode, netns ${ns.ns})`, {
+      mode: 'root',
+      netns: ns.ns,
+      veth: ns.vethHost,
+      gateway: ns.hostIp,
+      ...endpoints,
+    });
+    return {
+      commandPrefix: ['ip', 'netns', 'exec', ns.ns],
+      bwrapArgs: ['--ro-bind', `/etc/netns/${ns.ns}/resolv.conf`, '/etc/resolv.conf'],
+      unshareNet: false,
+      endpoints,
+      cleanup,
+      updateAllow: (allow) => core.updateAllow(allow),
+    };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+function relayMainPath(): string {
+  return fileURLToPath(new URL('./relay-main.js', import.meta.url));
+}
+
+async function prepareRootless(core: Core, o: AllowlistOptions): Promise<PreparedNetwork> {
+  const base = o.runtimeDir ?? runtimeDir();
+  fs.mkdirSync(base, { recursive: true, mode: 0o700 });
+  const dir = fs.mkdtempSync(path.join(base, `egress-${core.ctx.sandboxId.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 24)}-`));
+  fs.chmodSync(dir, 0o700);
+  const tcpSocket = path.join(dir, 'tcp.sock');
+  const dnsSocket = path.join(dir, 'dns.sock');
+  const resolvFile = path.join(dir, 'resolv.conf');
+  fs.writeFileSync(resolvFile, resolvConf(ROOTLESS_NAMESERVER), { mode: 0o644 });
+  let tcpServer: net.Server | undefined;
+  let dnsServer: net.Server | undefined;
+  let denials: http.Server | undefined;
+  let rl: RootlessNetns | undefined;
+  let done = false;
+  const conns = new Set<net.Socket>();
+  const cleanup = async () => {
+    if (done) return;
+    done = true;
+    closeServer(tcpServer);
+    closeServer(dnsServer);
+    closeServer(denials);
+    core.proxy.closeAll();
+    for (const c of conns) c.destroy();
+    await rl?.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+    core.record.close();
+  };
+  try {
+    tcpServer = net.createServer({ allowHalfOpen: true }, (c) => {
+      c.on('error', () => {});
+      readHeader(c, 5000).then(
+        ({ header, rest }) => {
+          core.proxy.handle(c, { dstIp: header.dst ?? undefined, dstPort: header.dport ?? undefined, srcIp: header.src, srcPort: header.sport }, rest);
+        },
+        () => hardClose(c),
+      );
+    });
+    dnsServer = net.createServer((c) => {
+      conns.add(c);
+      c.on('close', () => conns.delete(c));
+      c.on('error', () => {});
+      const reader = new FrameReader((q) => {
+        let r: Buffer | undefined;
+        try {
+          r = core.dns.handle(q);
+        } catch {
+          r = undefined;
+        }
+        if (r) c.write(frame(r));
+      });
+      c.on('data', (d) => reader.push(d));
+    });
+    await listen(tcpServer, { path: tcpSocket, backlog: 4096 });
+    await listen(dnsServer, { path: dnsSocket });
+    rl = await startRootlessNetns({ relayMain: relayMainPath(), tcpSocket, dnsSocket });
+    const pid = rl.pid;
+    core.netnsInode = () => {
+      try {
+        return fs.statSync(`/proc/${pid}/ns/net`).ino;
+      } catch {
+        return undefined;
+      }
+    };
+    const endpoints: Record<string, string> = {};
+    if (o.denialsEndpoint !== false) {
+      const d = await core.serveDenials();
+      denials = d.server;
+      endpoints.denials = d.url;
+    }
+    core.record.info('egress.ready', 'info', `egress allowlist ready (rootless mode, relay pid ${pid})`, { mode: 'rootless', relay_pid: pid, ...endpoints });
+    return {
+      commandPrefix: ['nsenter', '-t', String(pid), '-U', '-n', '--preserve-credentials', '--'],
+      // Hide the relay sockets: they must only be reached through the relay.
+      bwrapArgs: ['--ro-bind', resolvFile, '/etc/resolv.conf', '--tmpfs', dir],
+      unshareNet: false,
+      endpoints,
+      cleanup,
+      updateAllow: (allow) => core.updateAllow(allow),
+    };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+/** The `network.mode: allowlist` provider. */
+export function allowlistProvider(o: AllowlistOptions = {}): NetworkProvider {
+  return {
+    mode: 'allowlist',
+    async prepare(ctx: NetworkContext): Promise<PreparedNetwork> {
+      const core = new Core(ctx, o);
+      if (ctx.root) {
+        if (process.getuid?.() !== 0) throw new Error('network mode allowlist (root design) needs root; run without root for the rootless design');
+        return prepareRoot(core, o);
+      }
+      if (os.platform() !== 'linux') throw new Error('network mode allowlist needs Linux');
+      return prepareRootless(core, o);
+    },
+  };
+}
