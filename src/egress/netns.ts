@@ -21,8 +21,21 @@ export interface RootNetns {
   cleanup(): Promise<void>;
 }
 
-export function randomSuffix(): string {
-  return crypto.randomBytes(4).toString('hex').slice(0, 7);
+/**
+ * Names of everything a sandbox's egress creates, derived from its id alone, so that the
+ * cleanup of a crashed run finds them even when prepare() was cut short.
+ */
+export function egressNames(sandboxId: string) {
+  const h = crypto.createHash('sha256').update(sandboxId).digest('hex').slice(0, 7);
+  const hint = sandboxId.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 24);
+  return {
+    hash: h,
+    ns: `warden-${hint ? hint + '-' : ''}${h}`,
+    vethHost: `wdh${h}`,
+    vethSbx: `wds${h}`,
+    table: `warden_${h}`,
+    relayTag: `warden-egress-${h}`,
+  };
 }
 
 /** A /30 in 10.200.0.0-10.254.255.255 that no local interface or route uses. */
@@ -79,25 +92,36 @@ export function capture(argv: string[], timeoutMs = 10_000): Promise<string> {
   });
 }
 
-export async function createRootNetns(nameHint: string): Promise<RootNetns> {
-  const suffix = randomSuffix();
-  const hint = nameHint.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 24);
-  const ns = `warden-${hint ? hint + '-' : ''}${suffix}`;
-  const vethHost = `wdh${suffix}`;
-  const vethSbx = `wds${suffix}`;
+/** Removes a root-mode namespace, its veth and conntrack entries (idempotent). */
+export async function removeRootNetns(sandboxId: string, sbxIp?: string): Promise<void> {
+  const { ns, vethHost } = egressNames(sandboxId);
+  let ip = sbxIp;
+  if (!ip) {
+    // Recover the sandbox address from the host end before it goes (for the conntrack purge).
+    const out = await capture(['ip', '-j', '-4', 'addr', 'show', 'dev', vethHost]).catch(() => '[]');
+    try {
+      const local = (JSON.parse(out) as Array<{ addr_info?: Array<{ local?: string }> }>)[0]?.addr_info?.[0]?.local;
+      const v = local ? parseStrictIPv4(local) : undefined;
+      if (v !== undefined) ip = formatIPv4(v + 1);
+    } catch {
+      // no address: nothing to purge
+    }
+  }
+  await run(['ip', 'link', 'del', vethHost]).catch(() => {});
+  await run(['ip', 'netns', 'del', ns]).catch(() => {});
+  fs.rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+  // Entries of half-open connections would otherwise outlive the veth (NAT bindings for a reused tuple).
+  if (ip) await run(['conntrack', '-D', '-s', ip], undefined, 5000).catch(() => {});
+}
+
+export async function createRootNetns(sandboxId: string): Promise<RootNetns> {
+  const { ns, vethHost, vethSbx, hash: suffix } = egressNames(sandboxId);
+  if (fs.existsSync(`/run/netns/${ns}`)) await removeRootNetns(sandboxId);
   const { host, sbx } = await pickSubnet();
   const steps: string[][] = [];
-  let created = false;
-  const cleanup = async () => {
-    await run(['ip', 'link', 'del', vethHost]).catch(() => {});
-    if (created) await run(['ip', 'netns', 'del', ns]).catch(() => {});
-    fs.rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
-    // Entries of half-open connections would otherwise outlive the veth (NAT bindings for a reused tuple).
-    await run(['conntrack', '-D', '-s', sbx], undefined, 5000).catch(() => {});
-  };
+  const cleanup = () => removeRootNetns(sandboxId, sbx);
   try {
     await run(['ip', 'netns', 'add', ns]);
-    created = true;
     steps.push(
       ['ip', 'link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethSbx, 'netns', ns],
       ['ip', 'addr', 'add', `${host}/30`, 'dev', vethHost],
@@ -141,6 +165,8 @@ export interface RootlessNetns {
 
 export interface RootlessOptions {
   relayMain: string;
+  /** Marks the relay's command line so a crashed run's relay can be found. */
+  tag: string;
   tcpSocket: string;
   dnsSocket: string;
   startTimeoutMs?: number;
@@ -160,7 +186,7 @@ export function rootlessSetupScript(o: RootlessOptions): string {
     'echo 1 > /proc/sys/net/ipv6/conf/v0/disable_ipv6 || true',
     'echo 1 > /proc/sys/net/ipv6/conf/v1/disable_ipv6 || true',
     `nft -f - <<'WARDEN_NFT'\n${netnsRuleset({ table: 'warden', relayTcpPort: RELAY_TCP_PORT, relayDnsPort: RELAY_DNS_PORT })}WARDEN_NFT`,
-    `exec ${q(process.execPath)} ${q(o.relayMain)} ${RELAY_TCP_PORT} ${RELAY_DNS_PORT} ${q(o.tcpSocket)} ${q(o.dnsSocket)}`,
+    `exec ${q(process.execPath)} ${q(o.relayMain)} ${RELAY_TCP_PORT} ${RELAY_DNS_PORT} ${q(o.tcpSocket)} ${q(o.dnsSocket)} ${q(o.tag)}`,
   ].join('\n');
 }
 
@@ -211,3 +237,22 @@ export function startRootlessNetns(o: RootlessOptions): Promise<RootlessNetns> {
   });
 }
 
+
+/** Kills a relay left by a crashed run (found by its tag; the relay also exits when its stdin closes). */
+export function killStaleRelay(tag: string): void {
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.endsWith('relay-main.js')) && argv.includes(tag)) process.kill(Number(e), 'SIGKILL');
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+}

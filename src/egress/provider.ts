@@ -11,7 +11,17 @@ import type { NetworkContext, NetworkProvider, PreparedNetwork } from '../sandbo
 import { runtimeDir } from '../util/xdg.js';
 import { DnsResponder, serveUdp } from './dns-responder.js';
 import { FrameReader, frame, hardClose, readHeader } from './framing.js';
-import { createRootNetns, resolvConf, ROOTLESS_NAMESERVER, startRootlessNetns, type RootNetns, type RootlessNetns } from './netns.js';
+import {
+  createRootNetns,
+  egressNames,
+  killStaleRelay,
+  removeRootNetns,
+  resolvConf,
+  ROOTLESS_NAMESERVER,
+  startRootlessNetns,
+  type RootNetns,
+  type RootlessNetns,
+} from './netns.js';
 import { hostRuleset, nftApply, nftDeleteTable } from './nft.js';
 import { originalDst } from './original-dst.js';
 import { Policy } from './policy.js';
@@ -171,7 +181,7 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
     udp = await serveUdp(core.dns, ns.hostIp, 0);
     const proxyPort = (proxyServer.address() as net.AddressInfo).port;
     const dnsPort = udp.address().port;
-    table = `warden_${ns.suffix}`;
+    table = egressNames(core.ctx.sandboxId).table;
     await nftApply(hostRuleset({ table, vethHost: ns.vethHost, proxyPort, dnsPort }));
     const endpoints: Record<string, string> = {};
     if (o.denialsEndpoint !== false) {
@@ -193,6 +203,7 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
       endpoints,
       cleanup,
       updateAllow: (allow) => core.updateAllow(allow),
+      record: { mode: 'root', netns: ns.ns, sbxIp: ns.sbxIp } satisfies StaleRecord,
     };
   } catch (e) {
     await cleanup();
@@ -205,10 +216,7 @@ function relayMainPath(): string {
 }
 
 async function prepareRootless(core: Core, o: AllowlistOptions): Promise<PreparedNetwork> {
-  const base = o.runtimeDir ?? runtimeDir();
-  fs.mkdirSync(base, { recursive: true, mode: 0o700 });
-  const dir = fs.mkdtempSync(path.join(base, `egress-${core.ctx.sandboxId.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 24)}-`));
-  fs.chmodSync(dir, 0o700);
+  const dir = privateDir(core.ctx, o);
   const tcpSocket = path.join(dir, 'tcp.sock');
   const dnsSocket = path.join(dir, 'dns.sock');
   const resolvFile = path.join(dir, 'resolv.conf');
@@ -258,7 +266,7 @@ async function prepareRootless(core: Core, o: AllowlistOptions): Promise<Prepare
     });
     await listen(tcpServer, { path: tcpSocket, backlog: 4096 });
     await listen(dnsServer, { path: dnsSocket });
-    rl = await startRootlessNetns({ relayMain: relayMainPath(), tcpSocket, dnsSocket });
+    rl = await startRootlessNetns({ relayMain: relayMainPath(), tcpSocket, dnsSocket, tag: egressNames(core.ctx.sandboxId).relayTag });
     const pid = rl.pid;
     core.netnsInode = () => {
       try {
@@ -282,11 +290,33 @@ async function prepareRootless(core: Core, o: AllowlistOptions): Promise<Prepare
       endpoints,
       cleanup,
       updateAllow: (allow) => core.updateAllow(allow),
+      record: { mode: 'rootless', dir, relayPid: pid } satisfies StaleRecord,
     };
   } catch (e) {
     await cleanup();
     throw e;
   }
+}
+
+/** What cleanupStale() needs from a crashed run (PreparedNetwork.record). */
+type StaleRecord = { mode: 'root'; netns: string; sbxIp: string } | { mode: 'rootless'; dir: string; relayPid: number };
+
+/**
+ * A directory only Warden can enter, for the relay's unix sockets. Inside the run's own
+ * directory when its path is short enough for a socket address (108 bytes), else in /tmp.
+ */
+function privateDir(ctx: NetworkContext, o: AllowlistOptions): string {
+  const base = o.runtimeDir ?? ctx.runDir ?? runtimeDir();
+  fs.mkdirSync(base, { recursive: true, mode: 0o700 });
+  let dir = path.join(base, 'egress');
+  if (Buffer.byteLength(path.join(dir, 'tcp.sock')) > 100 || fs.existsSync(dir)) {
+    const parent = Buffer.byteLength(base) > 80 ? os.tmpdir() : base;
+    dir = fs.mkdtempSync(path.join(parent, 'warden-egress-'));
+  } else {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  }
+  fs.chmodSync(dir, 0o700);
+  return dir;
 }
 
 /** The `network.mode: allowlist` provider. */
@@ -303,4 +333,22 @@ export function allowlistProvider(o: AllowlistOptions = {}): NetworkProvider {
       return prepareRootless(core, o);
     },
   };
+}
+
+/** Same provider, under the name cli/run.ts looks for. */
+export function createAllowlistProvider(o: AllowlistOptions = {}): NetworkProvider {
+  return allowlistProvider(o);
+}
+
+/** Removes what a crashed run left behind; works from the sandbox id alone when `record` is missing. */
+export async function cleanupStale(sandboxId: string, record: unknown): Promise<void> {
+  const r = (record ?? {}) as Partial<StaleRecord> & { dir?: string; sbxIp?: string };
+  const names = egressNames(sandboxId);
+  if (process.getuid?.() === 0) {
+    await nftDeleteTable(names.table).catch(() => {});
+    await removeRootNetns(sandboxId, r.sbxIp);
+  }
+  killStaleRelay(names.relayTag);
+  // Only directories this module names (never whatever a damaged record points at).
+  if (r.dir && /^(egress|warden-egress-.*)$/.test(path.basename(r.dir))) fs.rmSync(r.dir, { recursive: true, force: true });
 }

@@ -1,4 +1,5 @@
-// Entry point of the rootless relay process: `node relay-main.js TCPPORT DNSPORT TCPSOCK DNSSOCK`.
+// Entry point of the rootless relay process: `node relay-main.js TCPPORT DNSPORT TCPSOCK DNSSOCK [TAG]`
+// (TAG only marks the command line for stale cleanup).
 // Prints READY once listening; exits when Warden (its stdin) goes away.
 import { startRelay } from './relay.js';
 

@@ -18,6 +18,8 @@ export interface NetworkContext {
    * Sandbox queries are never forwarded there.
    */
   upstreamDns?: string[];
+  /** A private directory (0700, removed after the run) for sockets and generated files. */
+  runDir?: string;
   /** Where decisions go (egress.allow / egress.deny / net.dns events). */
   emit(ev: UnstampedEvent): void;
 }
@@ -37,9 +39,18 @@ export interface PreparedNetwork {
   cleanup(): Promise<void>;
   /** Live policy update (allowlist reload without restart). Throws on an invalid entry and keeps the old list. */
   updateAllow?(allow: string[]): void;
+  /** JSON-serialisable; stored in the crash record and given back to cleanupStale(). */
+  record?: unknown;
 }
 
 export interface NetworkProvider {
   readonly mode: 'none' | 'full' | 'allowlist';
   prepare(ctx: NetworkContext): Promise<PreparedNetwork>;
+}
+
+/** Shape of src/egress/index.ts. */
+export interface EgressModule {
+  createAllowlistProvider(): NetworkProvider;
+  /** Removes what a crashed run left (netns, nft table, relay); `record` may be undefined if prepare() was cut short. */
+  cleanupStale?(sandboxId: string, record: unknown): Promise<void>;
 }
