@@ -97,7 +97,7 @@ export async function runEvents(o: EventsOptions): Promise<number> {
         flushOut();
       }
     },
-    st.live ? { fromOffset: st.live.offset, ino: st.live.ino } : { fromStart: true },
+    st.live ? { fromOffset: st.live.offset, ino: st.live.ino, after: st.lastEvent } : { fromStart: true },
   );
   await new Promise<void>((resolve) => {
     const stop = () => {

@@ -6,7 +6,7 @@ import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { WardenEvent } from '../events/types.js';
-import { auditFiles, scanBackups } from './audit-files.js';
+import { auditFiles, scanBackups, type Backup } from './audit-files.js';
 import type { EventFilter, EventPredicate } from './filter.js';
 
 export interface ReadStats {
@@ -16,6 +16,8 @@ export interface ReadStats {
   matched: number;
   /** Where reading the live file stopped (to follow on from there without a gap or repeat). */
   live?: { ino: number; offset: number };
+  /** The last event read (matching or not): where a follower continues from. */
+  lastEvent?: WardenEvent;
 }
 
 /** Parses a line cheaply (no schema validation: the log was written by Warden). */
@@ -38,7 +40,7 @@ function openStream(p: string, gz: boolean): Readable {
   return s.pipe(z);
 }
 
-/** Tolerance for event timestamps vs. rotation stamps (kernel vs. wall clock, skew). */
+/** Event timestamps are nearly ordered (kernel time, per-CPU buffers): read this far past `until`. */
 const SLACK_MS = 60_000;
 
 /**
@@ -53,15 +55,10 @@ export async function readAuditLog(
 ): Promise<ReadStats> {
   const st: ReadStats = { files: 0, lines: 0, bad: 0, matched: 0 };
   const files = auditFiles(file);
-  let prevStampMs = -Infinity;
-  const backups = scanBackups(file).backups;
+  // Files are not skipped by their rotation stamps: a replayed or imported log has event times
+  // unrelated to when it was rotated. Reading stops once events are well past `until`.
+  const stopAfter = range.until !== undefined ? range.until + SLACK_MS : undefined;
   for (const f of files) {
-    // A backup holds events up to its rotation stamp and after the previous backup's stamp.
-    const b = f.live ? undefined : backups.find((x) => x.path === f.path);
-    const startMs = prevStampMs;
-    if (b) prevStampMs = b.ms;
-    if (b && range.since !== undefined && b.ms < range.since - SLACK_MS) continue;
-    if (range.until !== undefined && startMs > range.until + SLACK_MS) break;
     let p = f.path;
     let gz = f.gz;
     if (!fs.existsSync(p) && !gz && fs.existsSync(p + '.gz')) {
@@ -96,6 +93,11 @@ export async function readAuditLog(
         if (!ev) {
           if (line.length > 0) st.bad++;
           continue;
+        }
+        st.lastEvent = ev;
+        if (stopAfter !== undefined && Date.parse(ev.ts) > stopAfter) {
+          stop = true;
+          break;
         }
         if (!pred(ev)) continue;
         st.matched++;
@@ -185,29 +187,54 @@ export interface FollowHandle {
   done: Promise<void>;
 }
 
+function readWholeSync(b: Backup): string {
+  if (!b.gz) {
+    try {
+      return fs.readFileSync(b.path, 'utf8');
+    } catch (err) {
+      // Compressed (and the plain file removed) between the directory scan and now.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return zlib.gunzipSync(fs.readFileSync(b.path + '.gz')).toString('utf8');
+    }
+  }
+  return zlib.gunzipSync(fs.readFileSync(b.path)).toString('utf8');
+}
+
 /**
- * Follows the live file from its current end (or from `fromOffset`), across rotations: the old
- * file is read to its end through the still-open descriptor before switching to the new one,
- * so nothing written just before a rotation is missed.
+ * Follows the live file from its current end (or from `fromOffset`), across rotations. When the
+ * file it holds is rotated away, it reads that file to its end through the still-open
+ * descriptor, then every backup rotated after it (several rotations can happen between two
+ * polls), then the new live file — identifying where it was by the descriptor's inode or, once
+ * that backup is compressed, by the last event it emitted. Nothing is skipped or repeated.
  */
 export function followAuditLog(
   file: string,
   onEvent: (ev: WardenEvent) => void,
-  opts: { fromStart?: boolean; fromOffset?: number; ino?: number; pollMs?: number } = {},
+  opts: { fromStart?: boolean; fromOffset?: number; ino?: number; after?: WardenEvent; pollMs?: number } = {},
 ): FollowHandle {
   const poll = opts.pollMs ?? 250;
   let fd = -1;
   let ino = -1;
+  let openedMs = 0;
   let pos = 0;
   let rest = '';
   let stopped = false;
+  let last: WardenEvent | undefined;
+  const key = (e: WardenEvent) => `${e.seq}|${e.ts}`;
+  /** Events emitted by the last catch-up: the new live file may hold them too (rotated meanwhile). */
+  let recent: Set<string> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   const buf = Buffer.alloc(256 * 1024);
+  const emit = (ev: WardenEvent) => {
+    last = ev;
+    onEvent(ev);
+  };
 
   const open = (start: 'begin' | 'end' | number): void => {
     try {
+      openedMs = Date.now();
       fd = fs.openSync(file, 'r');
       const st = fs.fstatSync(fd);
       ino = st.ino;
@@ -228,14 +255,65 @@ export function followAuditLog(
       rest = lines.pop()!;
       for (const l of lines) {
         const ev = parseLogLine(l);
-        if (ev) onEvent(ev);
+        if (ev && !recent?.has(key(ev))) emit(ev);
       }
     }
+  };
+  /**
+   * After the held file was rotated: every backup written after it, in order. The held file is
+   * found by content (the backup holding the last event emitted), searching newest first, so
+   * neither compression nor several rotations between two polls lose anything.
+   */
+  const catchUp = (heldSince: number): void => {
+    const backups = scanBackups(file).backups;
+    const texts: string[] = [];
+    let from = -1;
+    for (let i = backups.length - 1; i >= 0; i--) {
+      let text: string;
+      try {
+        text = readWholeSync(backups[i]!);
+      } catch {
+        text = '';
+      }
+      texts[i] = text;
+      if (last && text.includes(`"seq":${last.seq},`) && text.split('\n').some((l) => {
+        const e = parseLogLine(l);
+        return e !== undefined && key(e) === key(last!);
+      })) {
+        from = i;
+        break;
+      }
+      if (!last && backups[i]!.ms < heldSince - 1000) {
+        from = i; // nothing emitted yet: take what was rotated since we opened the held file
+        break;
+      }
+    }
+    recent = new Set();
+    for (let i = from + 1; i < backups.length; i++) {
+      const text = texts[i] ?? '';
+      // The held backup itself is at `from` (read through the descriptor): everything after is new.
+      for (const l of text.split('\n')) {
+        const ev = parseLogLine(l);
+        if (!ev) continue;
+        recent.add(key(ev));
+        emit(ev);
+      }
+    }
+  };
+  let pending: { heldSince: number } | undefined;
+  const afterRotation = (): void => {
+    catchUp(pending!.heldSince);
+    pending = undefined;
+    drain();
+    recent = undefined;
   };
   const tick = (): void => {
     if (stopped) return;
     try {
-      if (fd < 0) open('begin');
+      if (fd < 0) {
+        open('begin');
+        if (fd >= 0 && pending) afterRotation();
+      }
       drain();
       let st: fs.Stats | undefined;
       try {
@@ -247,8 +325,11 @@ export function followAuditLog(
         drain(); // the rotated file's last lines
         fs.closeSync(fd);
         fd = -1;
+        pending = { heldSince: openedMs };
+        // Open the new live file first: anything rotated after this point is not missed. If
+        // it is not there yet (between the writer's rename and its open), catch up next tick.
         open('begin');
-        drain();
+        if (fd >= 0) afterRotation();
       } else if (fd >= 0 && st && st.size < pos) {
         // Truncated in place (copytruncate by an outside tool): start over.
         pos = 0;
@@ -262,7 +343,21 @@ export function followAuditLog(
   };
   open(opts.fromOffset !== undefined ? opts.fromOffset : opts.fromStart ? 'begin' : 'end');
   // The offset belongs to a file that has been rotated away since: start the new one from 0.
-  if (opts.fromOffset !== undefined && opts.ino !== undefined && fd >= 0 && ino !== opts.ino) pos = 0;
+  // The offset belongs to a file rotated away since: catch up from the last event shown.
+  if (opts.fromOffset !== undefined && opts.ino !== undefined && ino !== opts.ino) {
+    pos = 0;
+    last = opts.after;
+    pending = { heldSince: 0 };
+    if (fd >= 0) afterRotation();
+  }
+  // Remember the event just before the starting point: rotation catch-up identifies by it.
+  if (fd >= 0 && pos > 0) {
+    const len = Math.min(pos, 64 * 1024);
+    const b = Buffer.alloc(len);
+    const n = fs.readSync(fd, b, 0, len, pos - len);
+    const lines = b.toString('utf8', 0, n).split('\n');
+    for (let i = lines.length - 1; i >= 0 && !last; i--) last = parseLogLine(lines[i]!);
+  }
   tick();
   return {
     stop() {
