@@ -1,0 +1,152 @@
+// Readers for /proc/<pid>: used for the start-up inventory (agents already running), to
+// fill in what the kernel sensor did not capture (argv of candidate agents, cwd), and by
+// the degraded poller. Every reader returns undefined when the process is gone or the
+// file is unreadable; callers must expect processes to vanish at any time.
+import fs from 'node:fs';
+
+const PROC = '/proc';
+
+export function listPids(): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync(PROC)) {
+    const c = name.charCodeAt(0);
+    if (c >= 48 && c <= 57) out.push(Number(name));
+  }
+  return out;
+}
+
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  state: string;
+  ppid: number;
+  /** Start time in clock ticks since boot. */
+  startTicks: number;
+  /** Thread-group id (from /proc/<pid>/status when needed). */
+}
+
+export function readStat(pid: number): ProcStat | undefined {
+  let s: string;
+  try {
+    s = fs.readFileSync(`${PROC}/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // comm is in parentheses and may itself contain ") ": the last ")" ends it.
+  const open = s.indexOf('(');
+  const close = s.lastIndexOf(')');
+  if (open < 0 || close < 0) return undefined;
+  const rest = s.slice(close + 2).split(' ');
+  return {
+    pid,
+    comm: s.slice(open + 1, close),
+    state: rest[0] ?? '?',
+    ppid: Number(rest[1]),
+    startTicks: Number(rest[19]),
+  };
+}
+
+export function readCmdline(pid: number): string[] | undefined {
+  try {
+    const buf = fs.readFileSync(`${PROC}/${pid}/cmdline`);
+    if (buf.length === 0) return [];
+    const s = buf.toString('utf8');
+    const parts = s.split('\0');
+    if (parts[parts.length - 1] === '') parts.pop();
+    return parts;
+  } catch {
+    return undefined;
+  }
+}
+
+function readLink(p: string): string | undefined {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+export const readExe = (pid: number) => readLink(`${PROC}/${pid}/exe`);
+export const readCwd = (pid: number) => readLink(`${PROC}/${pid}/cwd`);
+export const readFdPath = (pid: number, fd: number) => readLink(`${PROC}/${pid}/fd/${fd}`);
+
+export interface ProcStatus {
+  uid: number;
+  euid: number;
+  tgid: number;
+}
+
+export function readStatus(pid: number): ProcStatus | undefined {
+  let s: string;
+  try {
+    s = fs.readFileSync(`${PROC}/${pid}/status`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const uid = /^Uid:\s+(\d+)\s+(\d+)/m.exec(s);
+  const tgid = /^Tgid:\s+(\d+)/m.exec(s);
+  return { uid: Number(uid?.[1] ?? -1), euid: Number(uid?.[2] ?? -1), tgid: Number(tgid?.[1] ?? pid) };
+}
+
+/** One variable of the process's initial environment (what it was exec'd with). */
+export function readEnvVar(pid: number, name: string): string | undefined {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(`${PROC}/${pid}/environ`);
+  } catch {
+    return undefined;
+  }
+  const key = `${name}=`;
+  for (const entry of buf.toString('utf8').split('\0')) if (entry.startsWith(key)) return entry.slice(key.length);
+  return undefined;
+}
+
+/** Direct children of a process (all threads' children lists). */
+export function readChildren(pid: number): number[] {
+  const out = new Set<number>();
+  let tasks: string[];
+  try {
+    tasks = fs.readdirSync(`${PROC}/${pid}/task`);
+  } catch {
+    return [];
+  }
+  for (const t of tasks) {
+    try {
+      for (const c of fs.readFileSync(`${PROC}/${pid}/task/${t}/children`, 'latin1').split(' ')) if (c) out.add(Number(c));
+    } catch {
+      /* thread gone */
+    }
+  }
+  return [...out];
+}
+
+/** All descendants of `root` (breadth first, bounded against pathological trees). */
+export function readDescendants(root: number, limit = 100_000): number[] {
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0 && out.length < limit) {
+    for (const c of readChildren(queue.shift()!)) {
+      out.push(c);
+      queue.push(c);
+    }
+  }
+  return out;
+}
+
+let ticksPerSecond = 100;
+let bootNsMono: bigint | undefined;
+
+/** A process start time (clock ticks since boot) on the CLOCK_MONOTONIC ns scale. */
+export function startTicksToMonoNs(ticks: number): bigint {
+  if (bootNsMono === undefined) {
+    // CLOCK_BOOTTIME - CLOCK_MONOTONIC is the time spent suspended; /proc/uptime is boottime.
+    const up = Number(fs.readFileSync(`${PROC}/uptime`, 'latin1').split(' ')[0]);
+    bootNsMono = process.hrtime.bigint() - BigInt(Math.round(up * 1e9));
+  }
+  return bootNsMono + (BigInt(ticks) * 1_000_000_000n) / BigInt(ticksPerSecond);
+}
+
+export function setTicksPerSecond(n: number): void {
+  ticksPerSecond = n;
+}
