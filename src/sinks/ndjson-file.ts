@@ -75,6 +75,8 @@ export class NdjsonFileSink implements EventSink {
   private fileBytes = 0;
   /** Serialised lines not yet written (oldest first). */
   private buf: string[] = [];
+  /** Byte length of each buffered line (computed once). */
+  private lens: number[] = [];
   private bufBytes = 0;
   /** Tail of a chunk whose write failed half-way: it must go first, into the same file. */
   private partial: Buffer | undefined;
@@ -144,8 +146,10 @@ export class NdjsonFileSink implements EventSink {
   /** Appends one pre-serialised line (ending in \n). `urgent` = write now (alerts). */
   writeLine(line: string, urgent = false): void {
     if (this.closed) return;
+    const len = Buffer.byteLength(line);
     this.buf.push(line);
-    this.bufBytes += Buffer.byteLength(line);
+    this.lens.push(len);
+    this.bufBytes += len;
     if (this.bufBytes >= (this.opts.maxBufferBytes ?? DEFAULTS.maxBufferBytes) || (urgent && this.opts.flushOnAlert !== false))
       this.flushSync();
     else this.arm(this.opts.flushIntervalMs ?? DEFAULTS.flushIntervalMs);
@@ -226,7 +230,7 @@ export class NdjsonFileSink implements EventSink {
         let bytes = 0;
         const room = max > 0 ? max - this.fileBytes : Infinity;
         while (n < this.buf.length) {
-          const l = Buffer.byteLength(this.buf[n]!);
+          const l = this.lens[n]!;
           if (n > 0 && bytes + l > room) break;
           if (n === 0 && l > room && this.fileBytes > 0) break; // rotate first
           bytes += l;
@@ -238,6 +242,7 @@ export class NdjsonFileSink implements EventSink {
           continue;
         }
         const lines = this.buf.splice(0, n);
+        this.lens.splice(0, n);
         this.bufBytes -= bytes;
         const chunk = Buffer.from(lines.join(''));
         try {
@@ -282,7 +287,8 @@ export class NdjsonFileSink implements EventSink {
   private keepForLater(): void {
     const limit = this.opts.maxPendingBytes ?? DEFAULTS.maxPendingBytes;
     while (this.bufBytes > limit && this.buf.length > 0) {
-      this.bufBytes -= Buffer.byteLength(this.buf.shift()!);
+      this.buf.shift();
+      this.bufBytes -= this.lens.shift()!;
       this.counters.dropped++;
       this.droppedInStreak++;
     }
