@@ -20,9 +20,9 @@ async function load(): Promise<GetSockopt | undefined> {
   try {
     const koffi = (await import('koffi')).default;
     const libc = koffi.load('libc.so.6');
-    const ucred = koffi.struct('warden_ucred', { pid: 'int32', uid: 'uint32', gid: 'uint32' });
-    void ucred;
-    getsockopt = libc.func('int getsockopt(int fd, int level, int name, _Out_ warden_ucred *val, _Inout_ uint32 *len)') as GetSockopt;
+    // Anonymous struct: a named one would clash if this module were ever loaded twice.
+    const ucred = koffi.struct({ pid: 'int32', uid: 'uint32', gid: 'uint32' });
+    getsockopt = libc.func('getsockopt', 'int', ['int', 'int', 'int', koffi.out(koffi.pointer(ucred)), koffi.inout(koffi.pointer('uint32'))]) as GetSockopt;
   } catch {
     getsockopt = null;
   }
