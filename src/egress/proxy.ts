@@ -13,6 +13,7 @@ import type { DecisionRecorder } from './record.js';
 import { ALERT_ACCESS_DENIED, looksLikeTls, MAX_HELLO, parseClientHello, tlsAlert } from './sni.js';
 import type { SyntheticPool } from './synthetic.js';
 import { guardAddresses, UpstreamError, type UpstreamResolver } from './upstream.js';
+import { hardClose } from './framing.js';
 import type { ProcRef } from '../events/types.js';
 
 export interface FlowMeta {
@@ -100,7 +101,7 @@ export class EgressProxy {
     if (this.sockets.size >= this.maxConnections) {
       this.limitHits++;
       client.on('error', () => {});
-      client.resetAndDestroy();
+      hardClose(client);
       this.o.record.deny({
         proto: 'tcp',
         ip: meta.dstIp,
@@ -392,6 +393,14 @@ class Flow {
     this.decided = true;
     clearTimeout(this.timer);
     this.upstream?.destroy();
+    if (silent || !this.o.procLookup) return this.answerDeny(d, silent);
+    // Look the owner up while its socket still exists (a reset socket leaves the tables at once).
+    const lookup = this.o.procLookup(this.meta).catch(() => undefined);
+    const bound = new Promise<undefined>((r) => setTimeout(() => r(undefined), 300).unref());
+    void Promise.race([lookup, bound]).then((proc) => this.answerDeny(d, false, proc));
+  }
+
+  private answerDeny(d: Deny, silent: boolean, proc?: ProcRef): void {
     const s = this.sniffed;
     const dest = `${d.host ?? d.ip ?? this.meta.dstIp ?? '?'}:${this.meta.dstPort ?? '?'}`;
     const advice = d.suggest ? `To allow it, add "${d.suggest}" to network.allow in the Warden policy.` : '';
@@ -401,32 +410,26 @@ class Flow {
     } else if (s?.kind === 'tls' || (s?.kind === 'invalid' && s.proto === 'tls')) {
       c.end(tlsAlert(ALERT_ACCESS_DENIED));
     } else {
-      c.resetAndDestroy();
+      hardClose(c);
     }
     if (silent) return;
-    const record = (proc?: ProcRef) =>
-      this.o.record.deny({
-        proto: 'tcp',
-        host: d.host,
-        ip: this.meta.dstIp,
-        port: this.meta.dstPort,
-        reason: d.reason,
-        suggest: d.suggest,
-        proc,
-        data: {
-          detail: d.detail,
-          ...(s && s.kind !== 'invalid' ? { protocol: s.kind } : {}),
-          ...(s?.kind === 'tls' && s.sni ? { sni: s.sni } : {}),
-          ...(s?.kind === 'http' && s.host ? { http_host: s.host } : {}),
-          ...(d.ip && d.ip !== this.meta.dstIp ? { resolved: d.ip } : {}),
-          ...d.data,
-        },
-      });
-    if (this.o.procLookup) {
-      this.o.procLookup(this.meta).then(record, () => record());
-    } else {
-      record();
-    }
+    this.o.record.deny({
+      proto: 'tcp',
+      host: d.host,
+      ip: this.meta.dstIp,
+      port: this.meta.dstPort,
+      reason: d.reason,
+      suggest: d.suggest,
+      proc,
+      data: {
+        detail: d.detail,
+        ...(s && s.kind !== 'invalid' ? { protocol: s.kind } : {}),
+        ...(s?.kind === 'tls' && s.sni ? { sni: s.sni } : {}),
+        ...(s?.kind === 'http' && s.host ? { http_host: s.host } : {}),
+        ...(d.ip && d.ip !== this.meta.dstIp ? { resolved: d.ip } : {}),
+        ...d.data,
+      },
+    });
   }
 }
 

@@ -5,7 +5,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -70,7 +69,8 @@ export async function startInternet(zone: (addrs: string[]) => Record<string, st
   const ip = (n: number) => `${a}.${b}.${c}.${start + n}`;
   const gateway = ip(1);
   const addrs = [ip(2), ip(3), ip(4), ip(5)];
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-inet-'));
+  // Not under /tmp: sandboxes get a private /tmp, and clients need the certificate.
+  const dir = fs.mkdtempSync(path.join('/var/tmp', 'warden-inet-'));
   const certFile = path.join(dir, 'cert.pem');
   const keyFile = path.join(dir, 'key.pem');
   sh('openssl', [

