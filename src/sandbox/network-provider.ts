@@ -1,7 +1,10 @@
 // What `warden run` needs from a network mode. `none` and `full` are built into the
-// sandbox; `allowlist` is provided by egress/ (proxy + DNS + nft), wired by cli/run.ts.
-// The sandbox owns this interface; providers implement it.
+// sandbox (sandbox/network.ts); `allowlist` is provided by egress/ (proxy + DNS + nft),
+// imported lazily only for that mode. The sandbox owns this interface; providers implement it.
+// Resources must be named from ctx.sandboxId (netns, nft table...) so cleanupStale() can find
+// them after a crash even when prepare() was cut short.
 import type { UnstampedEvent } from '../events/types.js';
+import type { CredentialSpec } from './policy.js';
 
 export interface NetworkContext {
   /** Unique sandbox id (also used to name netns, nft tables, cgroups). */
@@ -20,6 +23,13 @@ export interface NetworkContext {
   upstreamDns?: string[];
   /** A private directory (0700, removed after the run) for sockets and generated files. */
   runDir?: string;
+  /** Credentials whose real values stay outside (policy `credentials`); surrogates go into `env`. */
+  credentials?: CredentialSpec[];
+  /** Host uid/gid the sandboxed processes run as (root may run them as the workspace owner). */
+  uid?: number;
+  gid?: number;
+  /** CA bundle from NODE_EXTRA_CA_CERTS, which bin/warden hides from Node for a fast start of `warden run`. */
+  extraCaCerts?: string;
   /** Where decisions go (egress.allow / egress.deny / net.dns events). */
   emit(ev: UnstampedEvent): void;
 }
@@ -27,12 +37,20 @@ export interface NetworkContext {
 export interface PreparedNetwork {
   /** Prefix for the bwrap command line, e.g. ['ip', 'netns', 'exec', NS] (root mode). */
   commandPrefix: string[];
-  /** Extra bwrap arguments (binds of resolv.conf, relay sockets...). Must not include --unshare-net when the provider made the netns. */
-  bwrapArgs: string[];
+  /**
+   * Extra bwrap arguments (binds of resolv.conf, relay sockets...), placed after Warden's own
+   * mounts. Must not include --unshare-net when the provider made the netns. The function form
+   * gets the descriptor numbers `fds` were given inside bwrap (for --bind-fd, --file...).
+   */
+  bwrapArgs: string[] | ((fdSlots: number[]) => string[]);
   /** Whether bwrap itself must create the network namespace (--unshare-net). */
   unshareNet: boolean;
   /** Environment to set inside the sandbox. */
   env?: Record<string, string>;
+  /** Descriptors of Warden's to hand to bwrap (their numbers inside go to bwrapArgs()). */
+  fds?: number[];
+  /** Keep socket(AF_UNIX) allowed by the sandbox's seccomp filter (denied by default). */
+  needsUnixSockets?: boolean;
   /** Loopback-only endpoints on the host (not reachable from the sandbox), e.g. { denials: 'http://127.0.0.1:PORT/denials' }. */
   endpoints?: Record<string, string>;
   /** Tear everything down; must be idempotent and safe after a crash of the child. */

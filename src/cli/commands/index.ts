@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { doctorCommand } from './doctor.js';
 import { eventsCommand } from './events.js';
 import { replayCommand } from './replay.js';
+import { runCommand } from './run.js';
 import { serviceCommand } from './service.js';
 import { watchCommand } from './watch.js';
 
-export const commands: Array<() => Command> = [watchCommand, replayCommand, doctorCommand, eventsCommand, serviceCommand];
+export const commands: Array<() => Command> = [watchCommand, runCommand, replayCommand, doctorCommand, eventsCommand, serviceCommand];

@@ -1,0 +1,19 @@
+// `warden run`: option definitions; the sandbox is in cli/run.ts and sandbox/. The common
+// invocations are parsed without commander by cli/entry.ts (run-args.ts) for a fast start;
+// this definition serves --help and anything unusual.
+import { Command } from 'commander';
+
+export function runCommand(): Command {
+  return new Command('run')
+    .description('Run a command confined: workspace writable, secrets hidden, environment scrubbed, seccomp, limits, network policy')
+    .usage('[options] -- command [args...]')
+    .argument('<command...>', 'the command to run inside the sandbox')
+    .option('-p, --policy <file>', 'sandbox policy (YAML); default: built-in policy, network none')
+    .option('--audit <file>', 'append sandbox decisions as NDJSON events to FILE (- for stdout)')
+    .option('--network <mode>', 'override network.mode: none | full | allowlist')
+    .option('--monitor', 'attach the kernel sensor to the sandbox (adds ~0.3 s to start; needs root)')
+    .action(async (command: string[], opts) => {
+      const { runRun } = await import('../run.js');
+      process.exitCode = await runRun(command, opts);
+    });
+}

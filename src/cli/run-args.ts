@@ -1,0 +1,32 @@
+// Hand parser for `warden run` arguments, so the common case starts without loading
+// commander. Returns undefined for anything it does not understand (then commander parses
+// and reports it), so both paths accept the same options.
+export interface RunCliOptions {
+  policy?: string;
+  audit?: string;
+  network?: string;
+  monitor?: boolean;
+}
+
+const VALUED: Record<string, keyof RunCliOptions> = { '--policy': 'policy', '-p': 'policy', '--audit': 'audit', '--network': 'network' };
+
+export function parseRunArgs(args: string[]): { command: string[]; opts: RunCliOptions } | undefined {
+  const opts: RunCliOptions = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return args.length > i + 1 ? { command: args.slice(i + 1), opts } : undefined;
+    if (!a.startsWith('-')) return { command: args.slice(i), opts };
+    if (a === '--monitor') {
+      opts.monitor = true;
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    const key = VALUED[name];
+    if (!key || name === '-p' && eq > 0) return undefined;
+    const value = eq > 0 ? a.slice(eq + 1) : args[++i];
+    if (value === undefined || value === '') return undefined;
+    (opts as Record<string, string>)[key] = value;
+  }
+  return undefined;
+}

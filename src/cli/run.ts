@@ -1,0 +1,79 @@
+// `warden run` implementation: policy (only parsed when --policy is given), audit sink (only
+// when --audit is given), network provider (egress only for allowlist), optional kernel
+// sensor, then sandbox/runner.ts. Returns the exit code; errors become messages here so the
+// fast path (cli/entry.ts) and commander behave the same.
+import fs from 'node:fs';
+import type { UnstampedEvent } from '../events/types.js';
+import { defaultRunPolicy, type NetworkMode, type RunPolicy } from '../sandbox/policy.js';
+import type { RunCliOptions } from './run-args.js';
+
+const say = (m: string) => fs.writeSync(2, `warden: ${m}\n`);
+
+export async function runRun(command: string[], opts: RunCliOptions): Promise<number> {
+  if (!command.length) {
+    say('run: missing command (usage: warden run [--policy FILE] [--audit FILE] -- CMD ARGS...)');
+    return 2;
+  }
+  let closeAudit: (() => Promise<void>) | undefined;
+  try {
+    let policy: RunPolicy;
+    if (opts.policy) {
+      const { loadRunPolicy } = await import('../config/run-policy.js');
+      policy = loadRunPolicy(opts.policy);
+    } else policy = defaultRunPolicy();
+    if (opts.network !== undefined) {
+      if (!['none', 'full', 'allowlist'].includes(opts.network)) {
+        say(`run: --network must be none, full or allowlist (got ${opts.network})`);
+        return 2;
+      }
+      policy.network.mode = opts.network as NetworkMode;
+    }
+
+    let emit: ((e: UnstampedEvent) => void) | undefined;
+    if (opts.audit) {
+      const [{ Dispatcher }, { NdjsonFileSink }] = await Promise.all([import('../events/dispatcher.js'), import('../sinks/ndjson-file.js')]);
+      const d = new Dispatcher();
+      d.addSink(new NdjsonFileSink(opts.audit, { onError: (err) => say(`audit ${opts.audit}: ${err.message}`) }));
+      emit = (e) => void d.emit(e);
+      closeAudit = () => d.close();
+    }
+
+    const { networkProvider, NetworkUnavailable } = await import('../sandbox/network.js');
+    let network;
+    try {
+      network = await networkProvider(policy.network.mode);
+    } catch (err) {
+      if (err instanceof NetworkUnavailable) {
+        say(err.message);
+        return 2;
+      }
+      throw err;
+    }
+    let monitor;
+    if (opts.monitor) {
+      const { loadSandboxMonitor } = await import('../sandbox/monitor-hook.js');
+      monitor = await loadSandboxMonitor();
+    }
+    const { runSandbox, mark } = await import('../sandbox/runner.js');
+    mark('modules loaded');
+    return await runSandbox({ policy, argv: command, emit, network, monitor });
+  } catch (err) {
+    return report(err);
+  } finally {
+    await closeAudit?.();
+  }
+}
+
+function report(err: unknown): number {
+  const e = err as Error & { exitCode?: number; name?: string };
+  if (e?.name === 'ConfigError') {
+    say(`config error: ${e.message}`);
+    return 2;
+  }
+  if (typeof e?.exitCode === 'number') {
+    say(e.message);
+    return e.exitCode;
+  }
+  say(e instanceof Error ? (e.stack ?? e.message) : String(err));
+  return 1;
+}

@@ -1,0 +1,121 @@
+// Schema of `warden run --policy FILE` (DESIGN.md "Minimal file formats", extended). Unknown
+// keys and bad values are errors naming the file, line and key; the result is the plain
+// RunPolicy of sandbox/policy.ts. Loaded only when --policy is given (yaml + zod are slow to import).
+import { z } from 'zod';
+import { knownSyscallNames } from '../sandbox/seccomp.js';
+import { defaultRunPolicy, parseDuration, parseRunAs, parseSize, type RunPolicy } from '../sandbox/policy.js';
+import { ConfigError, lineAt, parseYaml, validateYaml } from './load.js';
+import fs from 'node:fs';
+
+const size = z.union([z.number(), z.string()]).refine((v) => parseSize(v) !== undefined, 'expected a size like 512MB, 2GB or a byte count');
+const duration = z.union([z.number(), z.string()]).refine((v) => parseDuration(v) !== undefined, 'expected a duration like 90s, 30m, 1h30m or seconds');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, 'expected an environment variable name (NAME or PREFIX_*)');
+const syscallName = z.string().refine((s) => knownSyscallNames().includes(s), {
+  error: () => `unknown syscall; known: ${knownSyscallNames().join(', ')}`,
+});
+const pathStr = z.string().min(1);
+const host = z.string().min(1);
+
+const credential = z.union([
+  z.strictObject({ env: envName, hosts: z.array(host).min(1) }),
+  z.strictObject({ file: pathStr, hosts: z.array(host).min(1) }),
+]);
+
+export const runPolicySchema = z.strictObject({
+  filesystem: z
+    .strictObject({
+      workspace: pathStr.optional(),
+      allow_write: z.array(pathStr).default([]),
+      deny_read: z.array(pathStr).default([]),
+      allow_read: z.array(pathStr).default([]),
+      read_only: z.array(pathStr).default([]),
+    })
+    .prefault({}),
+  env: z
+    .strictObject({
+      pass: z.array(envName).default([]),
+      set: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+    })
+    .prefault({}),
+  network: z
+    .strictObject({
+      mode: z.enum(['none', 'allowlist', 'full']).default('none'),
+      allow: z.array(host).default([]),
+      resolve: z.record(z.string(), z.string()).default({}),
+      unix_sockets: z.boolean().default(false),
+    })
+    .prefault({}),
+  credentials: z.array(credential).default([]),
+  resources: z
+    .strictObject({
+      memory: size.optional(),
+      pids: z.number().int().positive().optional(),
+      cpu: z.number().positive().max(1024).optional(),
+      timeout: duration.optional(),
+      timeout_grace: duration.optional(),
+    })
+    .prefault({}),
+  process: z
+    .strictObject({
+      user: z.union([z.string(), z.number()]).refine((v) => parseRunAs(v) !== undefined, 'expected auto, caller, nobody or uid[:gid]').default('auto'),
+      pass_fds: z.array(z.number().int().min(3).max(1023)).default([]),
+    })
+    .prefault({}),
+  syscalls: z
+    .strictObject({
+      deny: z.array(syscallName).default([]),
+      allow: z.array(syscallName).default([]),
+    })
+    .prefault({}),
+});
+
+export type RunPolicyFile = z.infer<typeof runPolicySchema>;
+
+export function loadRunPolicy(file: string): RunPolicy {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, undefined, undefined, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return parseRunPolicy(text, file);
+}
+
+export function parseRunPolicy(text: string, file: string): RunPolicy {
+  const parsed = parseYaml(text, file);
+  const v = validateYaml(parsed, runPolicySchema);
+  const fail = (key: PropertyKey[], detail: string): never => {
+    throw new ConfigError(file, lineAt(parsed, key), key.join('.'), detail);
+  };
+  if (v.credentials.length && v.network.mode !== 'allowlist')
+    fail(['credentials'], 'credentials are swapped by the egress proxy: they need network.mode allowlist');
+  if (v.network.allow.length && v.network.mode !== 'allowlist') fail(['network', 'allow'], `network.allow has no effect with mode ${v.network.mode}`);
+  v.network.allow.forEach((h, i) => {
+    if (h === '*' || /^\*\.[^.]+$/.test(h)) fail(['network', 'allow', i], `"${h}" allows too much; name the hosts or at least a registrable domain (*.example.com)`);
+  });
+  const overlap = v.syscalls.allow.filter((s) => v.syscalls.deny.includes(s));
+  if (overlap.length) fail(['syscalls', 'allow'], `${overlap.join(', ')} listed both in allow and deny`);
+
+  const p = defaultRunPolicy();
+  p.source = file;
+  p.filesystem = {
+    workspace: v.filesystem.workspace,
+    allowWrite: v.filesystem.allow_write,
+    denyRead: v.filesystem.deny_read,
+    allowRead: v.filesystem.allow_read,
+    readOnly: v.filesystem.read_only,
+  };
+  p.env = { pass: v.env.pass, set: v.env.set };
+  p.network = { mode: v.network.mode, allow: v.network.allow, resolve: v.network.resolve, unixSockets: v.network.unix_sockets };
+  p.credentials = v.credentials.map((c) => ({ ...c }));
+  p.resources = {
+    memoryBytes: v.resources.memory !== undefined ? parseSize(v.resources.memory) : undefined,
+    pids: v.resources.pids,
+    cpus: v.resources.cpu,
+    timeoutMs: v.resources.timeout !== undefined ? parseDuration(v.resources.timeout) : undefined,
+    graceMs: v.resources.timeout_grace !== undefined ? parseDuration(v.resources.timeout_grace)! : 5000,
+  };
+  p.process = { runAs: parseRunAs(v.process.user)!, passFds: v.process.pass_fds };
+  p.syscalls = { deny: v.syscalls.deny, allow: v.syscalls.allow };
+  return p;
+}

@@ -1,0 +1,122 @@
+// The resolved `warden run` policy: what the sandbox enforces, after defaults. Plain types and
+// parsers with no dependencies, so `warden run` without --policy never loads yaml or zod.
+// The YAML schema that produces this is config/run-policy.ts.
+
+export type NetworkMode = 'none' | 'full' | 'allowlist';
+
+export interface CredentialSpec {
+  /** Environment variable whose real value stays outside; the sandbox sees a surrogate. */
+  env?: string;
+  /** File whose real content stays outside. */
+  file?: string;
+  /** Hosts the real value may be sent to (by the egress proxy). */
+  hosts: string[];
+}
+
+/**
+ * Who the sandboxed process is on the host. `auto`: as root, the owner of the workspace when
+ * that is not root (so files keep their owner and root-only files stay unreadable), else the
+ * caller; unprivileged, always the caller. `caller`: never change identity.
+ */
+export type RunAs = 'auto' | 'caller' | { uid: number; gid: number };
+
+export interface RunPolicy {
+  /** Policy file it came from, if any (for messages and audit). */
+  source?: string;
+  filesystem: {
+    /** Writable project directory; default: the current directory. */
+    workspace?: string;
+    /** Extra writable paths (absolute, `~/`, or relative to the workspace). */
+    allowWrite: string[];
+    /** Extra hidden paths/patterns (same syntax as SECRET_PATHS). */
+    denyRead: string[];
+    /** Entries of the built-in secret list to leave visible (pattern or path). */
+    allowRead: string[];
+    /** Extra write-protected paths (relative to the workspace or absolute). */
+    readOnly: string[];
+  };
+  env: {
+    /** Names (or NAME_* prefixes with a trailing `*`) passed through from Warden's environment. */
+    pass: string[];
+    set: Record<string, string>;
+  };
+  network: {
+    mode: NetworkMode;
+    allow: string[];
+    resolve: Record<string, string>;
+    /** socket(AF_UNIX) inside the sandbox (docker.sock, ssh-agent, D-Bus...). */
+    unixSockets: boolean;
+  };
+  credentials: CredentialSpec[];
+  resources: {
+    memoryBytes?: number;
+    pids?: number;
+    /** CPUs (1.5 = one and a half cores). */
+    cpus?: number;
+    timeoutMs?: number;
+    /** Between SIGTERM and SIGKILL when the timeout fires. */
+    graceMs: number;
+  };
+  process: {
+    runAs: RunAs;
+    /** Descriptors of Warden's own to pass through at the same number (e.g. a make jobserver). */
+    passFds: number[];
+  };
+  syscalls: {
+    deny: string[];
+    allow: string[];
+  };
+}
+
+/** Environment variables passed by default: none of them carries a credential. */
+export const DEFAULT_ENV_PASS: readonly string[] = [
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'COLORTERM', 'TERM_PROGRAM', 'NO_COLOR', 'FORCE_COLOR',
+  'LANG', 'LANGUAGE', 'LC_*', 'TZ', 'COLUMNS', 'LINES', 'EDITOR', 'VISUAL', 'PAGER',
+];
+
+export function defaultRunPolicy(): RunPolicy {
+  return {
+    filesystem: { allowWrite: [], denyRead: [], allowRead: [], readOnly: [] },
+    env: { pass: [], set: {} },
+    network: { mode: 'none', allow: [], resolve: {}, unixSockets: false },
+    credentials: [],
+    resources: { graceMs: 5000 },
+    process: { runAs: 'auto', passFds: [] },
+    syscalls: { deny: [], allow: [] },
+  };
+}
+
+const SIZE_RE = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)$/i;
+const UNIT: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** "2GB", "512M", "1.5GiB", 1048576 → bytes (binary units, like Docker's 2g). */
+export function parseSize(v: string | number): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v > 0 ? v : undefined;
+  const m = SIZE_RE.exec(v.trim());
+  if (!m) return undefined;
+  const n = Math.floor(parseFloat(m[1]!) * UNIT[m[2]!.toUpperCase()]!);
+  return n > 0 ? n : undefined;
+}
+
+const DUR_RE = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$/;
+
+/** "30m", "1h30m", "90s", "500ms", 45 (seconds) → milliseconds. */
+export function parseDuration(v: string | number): number | undefined {
+  if (typeof v === 'number') return v > 0 && Number.isFinite(v) ? Math.round(v * 1000) : undefined;
+  const s = v.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return parseDuration(Number(s));
+  const m = DUR_RE.exec(s);
+  if (!m || s === '') return undefined;
+  const ms = (+(m[1] ?? 0)) * 3_600_000 + (+(m[2] ?? 0)) * 60_000 + Math.round(parseFloat(m[3] ?? '0') * 1000) + +(m[4] ?? 0);
+  return ms > 0 ? ms : undefined;
+}
+
+/** `uid[:gid]`, `nobody`, `auto`, `caller`. */
+export function parseRunAs(v: string | number): RunAs | undefined {
+  if (v === 'auto' || v === 'caller') return v;
+  if (v === 'nobody') return { uid: 65534, gid: 65534 };
+  const m = /^(\d+)(?::(\d+))?$/.exec(String(v));
+  if (!m) return undefined;
+  const uid = Number(m[1]);
+  return { uid, gid: m[2] !== undefined ? Number(m[2]) : uid };
+}

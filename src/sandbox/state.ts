@@ -1,0 +1,150 @@
+// Crash recovery for `warden run`. Before it creates anything on the host (cgroups, network
+// namespaces, nft tables), a run writes what it is about to create to
+// <runtime dir>/sandboxes/<id>.json, and removes the record once it has cleaned up. If Warden
+// is SIGKILLed, the sandbox itself dies with it (--die-with-parent, pid namespace), and the
+// next `warden run` finds the record of a dead Warden and finishes the cleanup.
+import fs from 'node:fs';
+import path from 'node:path';
+import { runtimeDir } from '../util/xdg.js';
+import type { ProtectedEntry } from './fs-plan.js';
+
+export interface SandboxRecord {
+  version: 1;
+  id: string;
+  /** Warden's pid and its start time (clock ticks since boot): a reused pid is not us. */
+  pid: number;
+  start: number;
+  created: string;
+  workspace: string;
+  cgroups: { dirs: string[]; identity?: string };
+  network?: { mode: string; provider?: string; record?: unknown };
+  protected: ProtectedEntry[];
+}
+
+export function stateDir(): string {
+  return path.join(runtimeDir(), 'sandboxes');
+}
+
+function ensureOwnDir(dir: string, mode: number): void {
+  try {
+    fs.mkdirSync(dir, { mode });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
+      fs.mkdirSync(dir, { mode });
+    } else if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  let st = fs.lstatSync(dir);
+  const uid = process.getuid?.() ?? 0;
+  if (st.isDirectory() && st.uid === uid && (st.mode & 0o777) !== mode) {
+    fs.chmodSync(dir, mode);
+    st = fs.lstatSync(dir);
+  }
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0)
+    throw new Error(`${dir} is not a directory owned by uid ${uid} and writable only by it; remove it or set XDG_RUNTIME_DIR`);
+}
+
+/**
+ * Creates the state directory (0700) below the runtime directory (0711: the empty file
+ * that hides secret files must be reachable by a sandbox started as another user).
+ * Returns the empty file.
+ */
+export function ensureStateDir(dir = stateDir()): string {
+  const parent = path.dirname(dir);
+  ensureOwnDir(parent, 0o711);
+  ensureOwnDir(dir, 0o700);
+  const empty = path.join(parent, 'empty');
+  const st = fs.lstatSync(empty, { throwIfNoEntry: false });
+  if (!st || !st.isFile() || st.size !== 0 || st.uid !== (process.getuid?.() ?? 0) || (st.mode & 0o777) !== 0o444) {
+    if (st) fs.rmSync(empty, { force: true, recursive: true });
+    fs.writeFileSync(empty, '', { mode: 0o444, flag: 'wx' });
+  }
+  return empty;
+}
+
+export function procStartTime(pid: number): number | undefined {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may contain spaces and parentheses) start after the last ')'.
+    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[19]); // field 22: starttime
+  } catch {
+    return undefined;
+  }
+}
+
+export class RecordFile {
+  readonly file: string;
+  constructor(
+    dir: string,
+    private rec: SandboxRecord,
+  ) {
+    this.file = path.join(dir, `${rec.id}.json`);
+    this.write();
+  }
+
+  get record(): SandboxRecord {
+    return this.rec;
+  }
+
+  update(patch: Partial<SandboxRecord>): void {
+    this.rec = { ...this.rec, ...patch };
+    this.write();
+  }
+
+  private write(): void {
+    const tmp = `${this.file}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(this.rec), { mode: 0o600 });
+    fs.renameSync(tmp, this.file);
+  }
+
+  remove(): void {
+    try {
+      fs.unlinkSync(this.file);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export interface StaleRecord {
+  file: string;
+  record: SandboxRecord;
+}
+
+/**
+ * Claims the records of Wardens that are gone. A record is claimed by renaming it, so two
+ * Wardens starting at once never clean the same sandbox twice.
+ */
+export function claimStale(dir = stateDir()): StaleRecord[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: StaleRecord[] = [];
+  for (const n of names) {
+    const claimedBy = /\.json\.claimed-(\d+)$/.exec(n);
+    if (!n.endsWith('.json') && !claimedBy) continue;
+    if (claimedBy && procStartTime(Number(claimedBy[1])) !== undefined) continue; // another cleaner is alive
+    const file = path.join(dir, n);
+    let rec: SandboxRecord;
+    try {
+      rec = JSON.parse(fs.readFileSync(file, 'utf8')) as SandboxRecord;
+    } catch {
+      continue;
+    }
+    if (rec.pid === process.pid) continue;
+    const start = procStartTime(rec.pid);
+    if (start !== undefined && start === rec.start) continue; // that Warden is still running
+    const claimed = path.join(dir, `${rec.id}.json.claimed-${process.pid}`);
+    try {
+      fs.renameSync(file, claimed);
+    } catch {
+      continue; // someone else claimed it first
+    }
+    out.push({ file: claimed, record: rec });
+  }
+  return out;
+}
