@@ -2,9 +2,10 @@
 // keys and bad values are errors naming the file, line and key; the result is the plain
 // RunPolicy of sandbox/policy.ts. Loaded only when --policy is given (yaml + zod are slow to import).
 import { z } from 'zod';
+import { checkAllowEntry } from '../egress/policy.js';
 import { knownSyscallNames } from '../sandbox/seccomp.js';
 import { defaultRunPolicy, parseDuration, parseRunAs, parseSize, type RunPolicy } from '../sandbox/policy.js';
-import { ConfigError, lineAt, parseYaml, validateYaml } from './load.js';
+import { ConfigError, formatKey, lineAt, parseYaml, validateYaml } from './load.js';
 import fs from 'node:fs';
 
 const size = z.union([z.number(), z.string()]).refine((v) => parseSize(v) !== undefined, 'expected a size like 512MB, 2GB or a byte count');
@@ -42,6 +43,7 @@ export const runPolicySchema = z.strictObject({
       mode: z.enum(['none', 'allowlist', 'full']).default('none'),
       allow: z.array(host).default([]),
       resolve: z.record(z.string(), z.string()).default({}),
+      upstream_dns: z.array(z.string().regex(/^[0-9a-fA-F.:[\]]+$/, 'expected an IP address, ip:port or [ipv6]:port')).optional(),
       unix_sockets: z.boolean().default(false),
     })
     .prefault({}),
@@ -85,13 +87,14 @@ export function parseRunPolicy(text: string, file: string): RunPolicy {
   const parsed = parseYaml(text, file);
   const v = validateYaml(parsed, runPolicySchema);
   const fail = (key: PropertyKey[], detail: string): never => {
-    throw new ConfigError(file, lineAt(parsed, key), key.join('.'), detail);
+    throw new ConfigError(file, lineAt(parsed, key), formatKey(key), detail);
   };
   if (v.credentials.length && v.network.mode !== 'allowlist')
     fail(['credentials'], 'credentials are swapped by the egress proxy: they need network.mode allowlist');
   if (v.network.allow.length && v.network.mode !== 'allowlist') fail(['network', 'allow'], `network.allow has no effect with mode ${v.network.mode}`);
   v.network.allow.forEach((h, i) => {
-    if (h === '*' || /^\*\.[^.]+$/.test(h)) fail(['network', 'allow', i], `"${h}" allows too much; name the hosts or at least a registrable domain (*.example.com)`);
+    const bad = checkAllowEntry(h);
+    if (bad) fail(['network', 'allow', i], bad);
   });
   const overlap = v.syscalls.allow.filter((s) => v.syscalls.deny.includes(s));
   if (overlap.length) fail(['syscalls', 'allow'], `${overlap.join(', ')} listed both in allow and deny`);
@@ -106,7 +109,7 @@ export function parseRunPolicy(text: string, file: string): RunPolicy {
     readOnly: v.filesystem.read_only,
   };
   p.env = { pass: v.env.pass, set: v.env.set };
-  p.network = { mode: v.network.mode, allow: v.network.allow, resolve: v.network.resolve, unixSockets: v.network.unix_sockets };
+  p.network = { mode: v.network.mode, allow: v.network.allow, resolve: v.network.resolve, upstreamDns: v.network.upstream_dns, unixSockets: v.network.unix_sockets };
   p.credentials = v.credentials.map((c) => ({ ...c }));
   p.resources = {
     memoryBytes: v.resources.memory !== undefined ? parseSize(v.resources.memory) : undefined,

@@ -44,6 +44,8 @@ export interface RunPolicy {
     mode: NetworkMode;
     allow: string[];
     resolve: Record<string, string>;
+    /** DNS servers the egress proxy resolves allowed names with ("ip" or "ip:port"); default: the host's. */
+    upstreamDns?: string[];
     /** socket(AF_UNIX) inside the sandbox (docker.sock, ssh-agent, D-Bus...). */
     unixSockets: boolean;
   };

@@ -291,6 +291,7 @@ export async function runSandbox(o: RunOptions): Promise<number> {
       sandboxId: id,
       allow: policy.network.allow,
       resolve: policy.network.resolve,
+      upstreamDns: policy.network.upstreamDns,
       credentials: policy.credentials,
       root,
       uid: ident.uid,

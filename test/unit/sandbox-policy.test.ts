@@ -64,7 +64,7 @@ describe('run policy file', () => {
     );
     expect(p.filesystem).toEqual({ workspace: undefined, allowWrite: ['~/.cache/pip'], denyRead: ['secrets/*'], allowRead: ['~/.npmrc'], readOnly: ['Makefile'] });
     expect(p.env).toEqual({ pass: ['GOPATH', 'LC_*'], set: { CI: 'true', N: '3' } });
-    expect(p.network).toEqual({ mode: 'allowlist', allow: ['github.com', '*.npmjs.org', 'example.com:443'], resolve: { 'github.com': '127.0.0.1' }, unixSockets: false });
+    expect(p.network).toEqual({ mode: 'allowlist', allow: ['github.com', '*.npmjs.org', 'example.com:443'], resolve: { 'github.com': '127.0.0.1' }, upstreamDns: undefined, unixSockets: false });
     expect(p.credentials).toEqual([{ env: 'GH_TOKEN', hosts: ['api.github.com'] }]);
     expect(p.resources).toEqual({ memoryBytes: 2 * 1024 ** 3, pids: 512, cpus: 1.5, timeoutMs: 1_800_000, graceMs: 2000 });
     expect(p.process).toEqual({ runAs: { uid: 65534, gid: 65534 }, passFds: [3] });
@@ -96,7 +96,8 @@ describe('run policy file', () => {
   it('rejects combinations that cannot work', () => {
     expect(err(() => parseRunPolicy('credentials: [ { env: X, hosts: [a.com] } ]\n', file)).key).toBe('credentials');
     expect(err(() => parseRunPolicy('network: { allow: [a.com] }\n', file)).key).toBe('network.allow');
-    expect(err(() => parseRunPolicy('network: { mode: allowlist, allow: ["*"] }\n', file)).key).toBe('network.allow.0');
+    expect(err(() => parseRunPolicy('network: { mode: allowlist, allow: ["*"] }\n', file)).key).toBe('network.allow[0]');
+    expect(err(() => parseRunPolicy('network:\n  mode: allowlist\n  allow:\n    - ok.com\n    - "*.com"\n', file)).line).toBe(5);
     expect(err(() => parseRunPolicy('syscalls: { deny: [ptrace], allow: [ptrace] }\n', file)).key).toBe('syscalls.allow');
   });
 
