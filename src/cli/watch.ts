@@ -10,8 +10,8 @@ import { ProcessModel } from '../model/process-model.js';
 import { BpftraceSensor } from '../sensors/bpftrace/sensor.js';
 import { ProcfsPoller } from '../sensors/procfs/poller.js';
 import type { Sensor, SensorSignal } from '../sensors/raw.js';
-import { NdjsonFileSink } from '../sinks/ndjson-file.js';
-import { defaultAuditLog } from '../util/xdg.js';
+import { lastSeqInLog } from '../sinks/audit-reader.js';
+import { createReporting, type MonitorControl, type Reporting } from '../sinks/control.js';
 import { loadClassifier, type Classifier } from './classifier.js';
 
 export interface WatchOptions {
@@ -49,22 +49,28 @@ export interface Monitor {
   model: ProcessModel;
   sensor: Sensor;
   dispatcher: Dispatcher;
-  classifier: Classifier;
+  readonly classifier: Classifier;
+  ctl: MonitorControl;
   counters: Record<string, number>;
   stop(): Promise<void>;
 }
 
 /** Starts the monitor; resolves once the sensor is attached (monitor.ready emitted). */
-export async function startMonitor(
-  cfg: WatchConfig,
-  opts: { backend?: string; sinks: EventSink[]; log?: (msg: string) => void },
-): Promise<Monitor> {
+export interface MonitorStartOptions {
+  backend?: string;
+  /** Outputs, built once the control seam exists (the API needs the process model). */
+  makeSinks: (ctl: MonitorControl) => Promise<{ sinks: EventSink[]; startSeq?: number }>;
+  /** Re-reads the config for rules reload (SIGHUP / API); absent = reload unsupported. */
+  reloadConfig?: () => WatchConfig;
+  log?: (msg: string) => void;
+}
+
+export async function startMonitor(cfg: WatchConfig, opts: MonitorStartOptions): Promise<Monitor> {
   const log = opts.log ?? (() => {});
   const dispatcher = new Dispatcher();
-  for (const s of opts.sinks) dispatcher.addSink(s);
   const counters: Record<string, number> = { events: 0, lost: 0, parse_errors: 0, sensor_restarts: 0, by_alert: 0, by_warn: 0 };
 
-  const classifier = await loadClassifier(cfg, (ev) => dispatcher.emit(ev));
+  let classifier = await loadClassifier(cfg, (ev) => dispatcher.emit(ev));
   const out = (ev: UnstampedEvent) => {
     counters.events!++;
     classifier.process(ev, (e) => {
@@ -118,6 +124,38 @@ export async function startMonitor(
     }
   };
   const sink = { record: (r: Parameters<ProcessModel['record']>[0]) => model.record(r), signal };
+
+  const ctl: MonitorControl = {
+    sessions: () =>
+      model.sessions().map((s) => ({
+        name: s.name,
+        root_pid: s.rootPid,
+        session: s.id,
+        started: new Date(s.startedAt).toISOString(),
+        cwd: s.cwd,
+        alive: s.endedAt === undefined,
+        counts: { ...s.counts },
+      })),
+    agentOf: (pid) => model.agentOf(pid),
+    stats: () => ({ ...counters, ...model.counters, ...prefix('sensor_', sensor.stats()), ...prefix('rules_', classifier.stats()) }),
+    reloadRules: async () => {
+      if (!opts.reloadConfig) return { ok: false, error: 'reload is not supported here' };
+      try {
+        const next = opts.reloadConfig();
+        classifier = await loadClassifier(next, (ev) => dispatcher.emit(ev));
+        monitorEvent('monitor.rules_reloaded', 'info', 'rules reloaded');
+        return { ok: true };
+      } catch (err) {
+        const msg = (err as Error).message;
+        monitorEvent('monitor.rules_reload_failed', 'warn', `rules not reloaded: ${msg}`, { error: msg });
+        return { ok: false, error: msg };
+      }
+    },
+    emit: (ev) => dispatcher.emit(ev),
+  };
+  const made = await opts.makeSinks(ctl);
+  for (const s of made.sinks) dispatcher.addSink(s);
+  if (made.startSeq) dispatcher.continueFrom(made.startSeq);
 
   const backend = opts.backend ?? cfg.sensor.backend;
   const why = backend === 'procfs' ? 'procfs backend requested' : bpfUnavailable();
@@ -184,7 +222,10 @@ export async function startMonitor(
     model,
     sensor,
     dispatcher,
-    classifier,
+    get classifier() {
+      return classifier;
+    },
+    ctl,
     counters,
     async stop() {
       if (stopped) return;
@@ -196,7 +237,6 @@ export async function startMonitor(
         counters: { ...counters, ...model.counters, ...prefix('sensor_', sensor.stats()), ...prefix('rules_', classifier.stats()) },
       });
       await dispatcher.flush();
-      await dispatcher.close();
     },
   };
 }
@@ -208,18 +248,41 @@ function prefix(p: string, o: Record<string, number>): Record<string, number> {
 export async function runWatch(opts: WatchOptions): Promise<number> {
   const cfg = loadWatchConfig(opts.config);
   const log = opts.quiet ? () => {} : (m: string) => process.stderr.write(`warden: ${m}\n`);
-  const output = opts.output ?? cfg.output.file ?? defaultAuditLog();
-  const file = new NdjsonFileSink(output, {
-    minSeverity: cfg.output.min_severity ?? cfg.rules.min_severity,
-    onError: (err) => log(`cannot write ${output}: ${err.message}`),
+  let reporting: Reporting | undefined;
+  const monitor = await startMonitor(cfg, {
+    backend: opts.backend,
+    log,
+    reloadConfig: () => loadWatchConfig(opts.config),
+    makeSinks: async (ctl) => {
+      reporting = await createReporting(cfg, ctl, { output: opts.output, quiet: opts.quiet });
+      // Numbering continues where the audit log left off, so seq stays unique in the file.
+      const log = reporting.endpoints.auditLog;
+      return { sinks: [reporting.sink], startSeq: log ? await lastSeqInLog(log).catch(() => 0) : 0 };
+    },
   });
-  const monitor = await startMonitor(cfg, { backend: opts.backend, sinks: [file], log });
   const m = monitor.model;
+  const ep = reporting!.endpoints;
   log(
     `watching with ${monitor.sensor.backend}${monitor.sensor.backend === 'bpftrace' ? '' : ' (DEGRADED)'}; ` +
-      `${m.sessions().length} agent session(s) running; events -> ${output === '-' ? 'stdout' : output}`,
+      `${m.sessions().length} agent session(s) running; events -> ${ep.auditLog ?? 'stdout'}` +
+      `${ep.socket ? `; API ${ep.socket}` : ''}${ep.http ? `; http://${ep.http}` : ''}`,
   );
   if (monitor.sensor.backend !== 'bpftrace') for (const b of monitor.sensor.blindSpots) log(`cannot see: ${b}`);
+
+  // SIGHUP reloads the config: rules and outputs, without losing an event.
+  const onHup = () => {
+    void (async () => {
+      const r = await monitor.ctl.reloadRules();
+      if (!r.ok) return log(`reload failed, keeping the running config: ${r.error}`);
+      try {
+        await reporting!.reload(loadWatchConfig(opts.config));
+        log('config reloaded');
+      } catch (err) {
+        log(`outputs not reloaded: ${(err as Error).message}`);
+      }
+    })();
+  };
+  process.on('SIGHUP', onHup);
 
   await new Promise<void>((resolve) => {
     const onSignal = () => {
@@ -230,7 +293,9 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+  process.off('SIGHUP', onHup);
   log('stopping: draining the sensor and flushing events');
   await monitor.stop();
+  await reporting!.close();
   return 0;
 }

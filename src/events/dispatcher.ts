@@ -28,6 +28,11 @@ export class Dispatcher {
     if (i >= 0) this.sinks.splice(i, 1);
   }
 
+  /** Continues numbering after `seq` (e.g. the last one in an existing audit log). */
+  continueFrom(seq: number): void {
+    if (seq > this.seq) this.seq = seq;
+  }
+
   get lastSeq(): number {
     return this.seq;
   }

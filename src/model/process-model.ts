@@ -234,9 +234,36 @@ export class ProcessModel {
         return this.onExit(r);
     }
     const p = this.procs.get(r.pid);
-    if (!p) return this.defer(r);
+    if (!p) {
+      // A process that renamed itself to an agent name (process.title = "claude").
+      if (r.t === 'rename') return this.onRenamed(r);
+      return this.defer(r);
+    }
     if (!p.session) return;
+    if (r.t === 'rename' && p.session.rootPid !== p.pid && this.o.matcher.match({ argv: [r.comm] })) {
+      // an agent inside another agent's tree renamed itself: its own session from now on
+      const parent = p.session;
+      parent.live--;
+      p.comm = r.comm;
+      this.startSession(p, this.o.matcher.match({ argv: [r.comm] })!, 'rename', parent);
+      return;
+    }
     this.onActivity(p, r);
+  }
+
+  private onRenamed(r: RawRecord & { t: 'rename' }): void {
+    const st = proc.readStat(r.pid);
+    const argv = proc.readCmdline(r.pid) ?? [];
+    const exe = proc.readExe(r.pid);
+    const name = this.o.matcher.match({ argv, exe, comm: r.comm }) ?? this.o.matcher.match({ argv: [r.comm] });
+    if (!st || !name) return this.reject(r.pid);
+    this.rejected.delete(r.pid);
+    const p = this.adopt(r.pid, st, argv);
+    if (!p) return;
+    p.comm = r.comm;
+    this.o.track?.(r.pid);
+    this.startSession(p, name, 'rename');
+    this.replayPending(r.pid);
   }
 
   /** Periodic work: resolve or drop deferred records, forget processes that exited. */
@@ -385,6 +412,7 @@ export class ProcessModel {
       this.reject(r.pid);
       return;
     }
+    this.rejected.delete(r.pid);
     const p: Proc = {
       pid: r.pid,
       ppid: r.ppid,

@@ -26,7 +26,8 @@ export class ProcfsPoller implements Sensor {
   ];
   private timer: NodeJS.Timeout | undefined;
   private readonly tracked = new Map<number, Seen>();
-  private known = new Set<number>();
+  /** pid -> comm at the last scan: a changed comm means the process exec'd. */
+  private known = new Map<number, string>();
   private readonly counters = { scans: 0, scan_ms_total: 0, records: 0 };
   private first = true;
 
@@ -34,7 +35,7 @@ export class ProcfsPoller implements Sensor {
 
   async start(seeds: number[]): Promise<void> {
     for (const s of seeds) this.tracked.set(s, { fds: new Set(), sockets: new Set() });
-    this.known = new Set(proc.listPids());
+    for (const pid of proc.listPids()) this.known.set(pid, proc.readStat(pid)?.comm ?? '');
     this.first = false;
     this.o.sink.signal({ s: 'ready', backend: 'procfs', attachMs: 0, missing: [] });
     this.scan();
@@ -58,16 +59,19 @@ export class ProcfsPoller implements Sensor {
     const t0 = Date.now();
     this.counters.scans++;
     const pids = proc.listPids();
-    const now = new Set(pids);
-    // New processes: children of tracked ones join the tree; others may be agents.
+    const now = new Map<number, string>();
+    // New processes, and processes that exec'd since the last scan (their comm changed):
+    // children of tracked ones join the tree; others may be agents.
     for (const pid of pids) {
-      if (this.known.has(pid) || pid === process.pid) continue;
+      if (pid === process.pid) continue;
       const st = proc.readStat(pid);
       if (!st) continue;
+      now.set(pid, st.comm);
+      if (this.known.get(pid) === st.comm) continue;
       const status = proc.readStatus(pid);
       if (status && status.tgid !== pid) continue;
       const argv = proc.readCmdline(pid) ?? [];
-      const candidate = !this.tracked.has(st.ppid);
+      const candidate = !this.tracked.has(st.ppid) && !this.tracked.has(pid);
       if (!candidate) this.track(pid);
       this.emit({
         t: 'exec',

@@ -1,0 +1,141 @@
+// Agent detection paths of `warden watch`: running before the monitor started (/proc scan,
+// with descendants), a node CLI recognised by its script path, a process that renames
+// itself, a custom signature from the config; plus sensor restart, degraded mode without
+// root, and config errors.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readEvents, run, startWatch, WARDEN, type RunningWatch } from '../helpers/watch.js';
+
+const root = process.getuid?.() === 0;
+const children: ChildProcess[] = [];
+let tmp: string;
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-detect-'));
+  fs.chmodSync(tmp, 0o777);
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+});
+
+function background(cmd: string, args: string[], opts: { argv0?: string; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+  const c = spawn(cmd, args, { stdio: 'ignore', argv0: opts.argv0, env: opts.env ?? process.env });
+  children.push(c);
+  return c;
+}
+
+describe.skipIf(!root)('agent detection (kernel sensor)', () => {
+  let w: RunningWatch;
+  let early: ChildProcess;
+  let earlyChild: number;
+
+  beforeAll(async () => {
+    // An agent that is already running, with a child, before the monitor starts.
+    early = background('bash', ['-c', 'sleep 300 & wait'], { argv0: 'claude' });
+    for (let i = 0; i < 50 && !earlyChild; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const kids = fs.existsSync(`/proc/${early.pid}/task/${early.pid}/children`)
+        ? fs.readFileSync(`/proc/${early.pid}/task/${early.pid}/children`, 'utf8').trim()
+        : '';
+      if (kids) earlyChild = Number(kids.split(' ')[0]);
+    }
+    const cfg = path.join(tmp, 'watch.yaml');
+    fs.writeFileSync(cfg, 'agents:\n  - name: my-agent\n    binary: my-agent\n    args_regex: "--serve"\n');
+    w = await startWatch(['--config', cfg]);
+  }, 120_000);
+
+  afterAll(async () => {
+    early?.kill('SIGKILL');
+    await w?.stop();
+  });
+
+  it('finds an agent that was running before it started, with its descendants', async () => {
+    const start = await w.waitFor((e) => e.kind === 'agent.start' && e.agent?.root_pid === early.pid, 10_000, 'scanned agent');
+    expect(start.data?.detected_by).toBe('scan');
+    // its pre-existing child is attributed: kill it and expect the exit in the session
+    process.kill(earlyChild, 'SIGTERM');
+    const exit = await w.waitFor((e) => e.kind === 'process.exit' && e.proc?.pid === earlyChild, 10_000, 'exit of the child');
+    expect(exit.agent?.root_pid).toBe(early.pid);
+  });
+
+  it('recognises a node CLI by its script path', async () => {
+    const dir = path.join(tmp, 'node_modules', '@anthropic-ai', 'claude-code');
+    fs.mkdirSync(dir, { recursive: true });
+    const cli = path.join(dir, 'cli.js');
+    fs.writeFileSync(cli, "require('fs').readFileSync('/etc/hostname'); setTimeout(() => {}, 300);\n");
+    const r = await run(process.execPath, [cli]);
+    expect(r.code).toBe(0);
+    const start = await w.waitFor((e) => e.kind === 'agent.start' && e.agent?.root_pid === r.pid, 10_000, 'node agent');
+    expect(start.agent?.name).toBe('claude');
+    await w.waitFor((e) => e.kind === 'file.open' && e.file?.path === '/etc/hostname' && e.agent?.root_pid === r.pid, 10_000, 'its file read');
+  });
+
+  it('recognises a process that renames itself to an agent name', async () => {
+    const r = await run(process.execPath, ['-e', "process.title = 'claude'; setTimeout(() => require('fs').readFileSync('/etc/os-release'), 200); setTimeout(() => {}, 400);"]);
+    expect(r.code).toBe(0);
+    const start = await w.waitFor((e) => e.kind === 'agent.start' && e.agent?.root_pid === r.pid, 10_000, 'renamed agent');
+    expect(start.data?.detected_by).toBe('rename');
+    await w.waitFor((e) => e.kind === 'file.open' && e.file?.path === '/etc/os-release' && e.agent?.root_pid === r.pid, 10_000, 'read after rename');
+  });
+
+  it('uses custom signatures from the config (binary and argument regex)', async () => {
+    const script = path.join(tmp, 'custom.sh');
+    fs.writeFileSync(script, 'cat /etc/hostname >/dev/null\n');
+    const hit = await run('bash', [script, '--serve'], { argv0: 'my-agent' });
+    const miss = await run('bash', [script, '--once'], { argv0: 'my-agent' });
+    const start = await w.waitFor((e) => e.kind === 'agent.start' && e.agent?.root_pid === hit.pid, 10_000, 'custom agent');
+    expect(start.agent?.name).toBe('my-agent');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(w.events().some((e) => e.agent?.root_pid === miss.pid)).toBe(false);
+  });
+
+  it('restarts a sensor that dies, says so, and keeps seeing events', async () => {
+    const bpf = spawnSync('pgrep', ['-f', '-P', String(w.child.pid), 'setpriv|bpftrace'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    expect(bpf.length).toBeGreaterThan(0);
+    for (const pid of bpf) process.kill(Number(pid), 'SIGKILL');
+    await w.waitFor((e) => e.kind === 'monitor.sensor_died', 10_000, 'sensor_died');
+    await w.waitFor((e) => e.kind === 'monitor.sensor_restart', 60_000, 'sensor_restart');
+    const r = await run('bash', ['-c', 'cat /etc/hostname >/dev/null'], { argv0: 'claude' });
+    await w.waitFor((e) => e.kind === 'file.open' && e.file?.path === '/etc/hostname' && e.agent?.root_pid === r.pid, 10_000, 'event after restart');
+  }, 90_000);
+});
+
+describe('degraded mode and errors', () => {
+  it.skipIf(!root)('runs without root as a /proc poller and says what it cannot see', async () => {
+    const w = await startWatch([], { uid: 65534 });
+    try {
+      const ready = w.events().find((e) => e.kind === 'monitor.ready')!;
+      expect(ready.data).toMatchObject({ backend: 'procfs', degraded: true });
+      const deg = w.events().find((e) => e.kind === 'monitor.degraded');
+      expect(deg?.severity).toBe('warn');
+      expect(String(deg?.data?.reason)).toContain('root');
+      expect(w.stderr()).toContain('DEGRADED');
+      expect(w.stderr()).toContain('cannot see');
+      // a long-lived agent of the same user is still found
+      const agent = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'bash', '-c', 'exec -a claude sleep 3'], { stdio: 'ignore' });
+      children.push(agent);
+      await w.waitFor((e) => e.kind === 'agent.start' && e.agent?.name === 'claude', 10_000, 'agent found by polling');
+    } finally {
+      expect(await w.stop()).toBe(0);
+    }
+  }, 60_000);
+
+  it('refuses a bad config with file, line and key, exit 2', () => {
+    const cfg = path.join(tmp, 'bad.yaml');
+    fs.writeFileSync(cfg, 'agents: []\nrules:\n  min_severity: loud\n');
+    const r = spawnSync(WARDEN, ['watch', '--config', cfg, '-o', path.join(tmp, 'x.ndjson')], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${cfg}:3`);
+    expect(r.stderr).toContain('rules.min_severity');
+    expect(readEvents(path.join(tmp, 'x.ndjson'))).toEqual([]);
+  });
+
+  it('exits 2 on an unknown option', () => {
+    const r = spawnSync(WARDEN, ['watch', '--no-such-flag'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+  });
+});
