@@ -34,7 +34,8 @@ export async function startWatch(args: string[] = [], opts: { uid?: number; env?
   const cmd = opts.uid !== undefined ? 'setpriv' : WARDEN;
   const argv = ['watch', '-o', file, ...args];
   const full = opts.uid !== undefined ? [`--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', '--', process.execPath, WARDEN, ...argv] : argv;
-  const child = spawn(cmd, full, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  // Own runtime dir: the API socket of concurrent monitors (other tests) must not clash.
+  const child = spawn(cmd, full, { env: { ...process.env, XDG_RUNTIME_DIR: dir, ...opts.env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const w: RunningWatch = {
