@@ -2,7 +2,10 @@
 import type { Bench } from './types.js';
 
 export async function loadBenches(): Promise<Bench[]> {
-  const mods: Array<Promise<{ default: Bench }>> = [import('./sinks.js')];
+  const mods: Array<Promise<{ default: Bench }>> = [
+    import('./watch.js'),
+    import('./sinks.js'),
+  ];
   const list = await Promise.all(mods);
   return list.map((m) => m.default);
 }

@@ -63,6 +63,8 @@ export interface MonitorStartOptions {
   /** Re-reads the config for rules reload (SIGHUP / API); absent = reload unsupported. */
   reloadConfig?: () => WatchConfig;
   log?: (msg: string) => void;
+  /** Passed to the process model (latency benchmark). */
+  observe?: (ev: UnstampedEvent, ns: bigint) => void;
 }
 
 export async function startMonitor(cfg: WatchConfig, opts: MonitorStartOptions): Promise<Monitor> {
@@ -91,6 +93,7 @@ export async function startMonitor(cfg: WatchConfig, opts: MonitorStartOptions):
     emit: out,
     track: (pid) => sensor.track(pid),
     untrack: (pid) => sensor.untrack(pid),
+    observe: opts.observe,
   });
   const sessionCounts = (id: string) => model.sessions().find((s) => s.id === id)?.counts;
 
@@ -167,6 +170,7 @@ export async function startMonitor(cfg: WatchConfig, opts: MonitorStartOptions):
       candidatePrefixes: INTERPRETER_PREFIXES,
       renameComms: [...BUILTIN_AGENT_COMMS, ...cfg.agents.map((a) => a.binary)],
       failedOpens: cfg.sensor.failed_opens,
+      foldOpensMs: cfg.sensor.fold_opens_ms,
       perfRbPages: cfg.sensor.perf_rb_pages,
       seedsOnRestart: () => model.trackedPids(),
     });

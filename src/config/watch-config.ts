@@ -115,7 +115,10 @@ export const watchConfigSchema = z.strictObject({
   sensor: z
     .strictObject({
       backend: z.enum(['auto', 'bpftrace', 'procfs']).default('auto'),
-      perf_rb_pages: z.number().int().positive().default(1024),
+      /** Per-CPU perf buffer pages (default: 16 MiB per CPU, 64 MiB in all at most). */
+      perf_rb_pages: z.number().int().positive().optional(),
+      /** Fold consecutive identical opens of one process within this many ms into a count (0 = report every open). */
+      fold_opens_ms: z.number().int().nonnegative().default(1000),
       /** Also report file opens that failed (ENOENT etc.). */
       failed_opens: z.boolean().default(false),
     })

@@ -46,6 +46,8 @@ interface Proc {
   ref?: ProcRef;
   /** fd -> path for files this process (or its parent before fork) opened. */
   fds?: Map<number, string>;
+  /** The last file.open reported, which kernel-folded repeats refer to. */
+  lastOpen?: FileInfo;
 }
 
 const MAX_FDS = 512;
@@ -60,6 +62,8 @@ export interface ModelOptions {
   /** How long records for an unknown pid wait for the record that introduces it. */
   pendingMs?: number;
   now?: () => number;
+  /** Sees each activity event with the kernel timestamp it came from (latency benchmark). */
+  observe?: (ev: UnstampedEvent, ns: bigint) => void;
 }
 
 const MAX_PENDING = 20_000;
@@ -498,6 +502,7 @@ export class ProcessModel {
           fds.set(r.ret, file.path);
         }
         if (flags & 0x40) file.mode = r.mode;
+        if (r.ret >= 0) p.lastOpen = file;
         return this.fileEvent(p, r, 'file.open', file);
       }
       case 'frename':
@@ -600,6 +605,11 @@ export class ProcessModel {
         return this.emitFor(p, r.ns, 'process.memfd', { data: { name: r.name, flags: r.flags } });
       case 'io_uring':
         return this.emitFor(p, r.ns, 'process.io_uring', { data: { op: 'setup', entries: r.entries } });
+      case 'repeat':
+        return this.emitFor(p, r.ns, 'file.repeat', {
+          file: p.lastOpen ?? { path: '[unknown]', op: 'read' },
+          data: { count: r.count },
+        });
       case 'fd':
         return this.fileEvent(p, r, 'file.open', { path: r.path, op: r.write ? 'write' : 'read', flags: [r.write ? 'write' : 'read'] });
     }
@@ -636,7 +646,9 @@ export class ProcessModel {
 
   private emitFor(p: Proc, ns: bigint, kind: string, extra: Partial<UnstampedEvent>): void {
     this.counters.events++;
-    this.o.emit({ ts: isoFromMonoNs(ns), kind, severity: 'info', agent: p.session!.ref, proc: this.refOf(p), ...extra });
+    const ev: UnstampedEvent = { ts: isoFromMonoNs(ns), kind, severity: 'info', agent: p.session!.ref, proc: this.refOf(p), ...extra };
+    this.o.observe?.(ev, ns);
+    this.o.emit(ev);
   }
 }
 

@@ -62,6 +62,8 @@ export type RawRecord =
   | (Base & { t: 'ptrace'; request: number; target: number })
   | (Base & { t: 'memfd'; flags: number; name: string })
   | (Base & { t: 'io_uring'; entries: number })
+  /** `count` more opens identical to the process's last reported open, folded in the kernel. */
+  | (Base & { t: 'repeat'; count: number })
   /** The /proc poller's view of an open fd (degraded mode). */
   | (Base & { t: 'fd'; path: string; write: boolean });
 

@@ -44,6 +44,7 @@ const SPEC: Record<string, [number, boolean]> = {
   G: [5, false],
   J: [4, true],
   u: [4, false],
+  r: [4, false],
 };
 
 interface Pending {
@@ -432,6 +433,8 @@ export class BpftraceParser {
         return this.onRecord({ t: 'memfd', ...base, flags: num(3), name: main.s });
       case 'u':
         return this.onRecord({ t: 'io_uring', ...base, entries: num(3) });
+      case 'r':
+        return this.onRecord({ t: 'repeat', ...base, count: num(3) });
     }
     throw new Error(`unhandled record type ${type}`);
   }

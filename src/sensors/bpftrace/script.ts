@@ -37,6 +37,12 @@ export interface ScriptOptions {
   renameComms: string[];
   /** Report failed opens too (default: only success and EACCES/EPERM). */
   failedOpens: boolean;
+  /**
+   * Fold consecutive identical opens (same process, same file by device and inode, same
+   * flags) within this many ms into a count instead of one record each; 0 = report every
+   * open. The first open of a run is always reported at once.
+   */
+  foldOpensMs: number;
   /** Tracepoints that exist on this kernel ("syscalls:sys_enter_open"...). */
   available?: (tp: string) => boolean;
 }
@@ -101,7 +107,7 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
 `;
 
   const seeds = o.seeds.filter((p) => p !== o.monitorPid).map((p) => `  @t[${p}] = 1;`).join('\n');
-  out.push(`BEGIN {\n  @t[0] = 0; delete(@t[0]);\n${seeds ? seeds + "\n" : ""}  printf("^${S}1${T}");\n}`);
+  out.push(`BEGIN {\n  @t[0] = 0; delete(@t[0]); @sk[0] = 0; delete(@sk[0]);\n${seeds ? seeds + "\n" : ""}  printf("^${S}1${T}");\n}`);
 
   // Control channel: only the monitor itself can add or remove tracked pids.
   probe(
@@ -204,7 +210,13 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
   if (@t[pid]) { printf("R${S}%llu${S}%d${S}%d${S}%s${T}", nsecs, pid, tid, args->newcomm); }`,
   );
 
-  const exitBody = (dead: string) => `  if (${dead}) {
+  const exitBody = (dead: string) => `  if (${dead}) {${
+    o.foldOpensMs > 0
+      ? `
+    if (@lkc[pid] > 0) { printf("r${S}%llu${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @lkc[pid]); }
+    delete(@lki[pid]); delete(@lkd[pid]); delete(@lkt[pid]); delete(@lkc[pid]);`
+      : ''
+  }
     printf("X${S}%llu${S}%d${S}%d${S}%llu${T}", nsecs, pid, curtask->exit_code, nsecs - curtask->group_leader->start_time);
     delete(@t[pid]);
   }`;
@@ -220,13 +232,38 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
   probe(['syscalls:sys_enter_creat'], TR, `  @op[tid] = (uint64)args->pathname; @of[tid] = 0x241 | 0x100000000; @od[tid] = -100; @om[tid] = args->mode;`);
   probe(['syscalls:sys_enter_openat2'], TR, `  @op[tid] = (uint64)args->filename; @of[tid] = (args->how->flags & 0xffffffff) | 0x100000000; @od[tid] = args->dfd; @om[tid] = args->how->mode;`);
   const openExits = ['syscalls:sys_exit_openat', 'syscalls:sys_exit_open', 'syscalls:sys_exit_creat', 'syscalls:sys_exit_openat2'];
+  if (o.foldOpensMs > 0) {
+    // Identity from the kernel's own file (device, inode), not from the user's string.
+    // A repeat of the last open is counted (@lkc); the count is reported ('r') before the
+    // next different open of the process, or at its exit.
+    probe(
+      openExits,
+      '@of[tid] && args->ret >= 0',
+      `  $f = *(curtask->files->fdt->fd + args->ret);
+  $ino = $f->f_inode->i_ino; $dk = ((uint64)$f->f_inode->i_sb->s_dev << 32) | (@of[tid] & 0xffffffff);
+  if (@lki[pid] == $ino && @lkd[pid] == $dk && nsecs - @lkt[pid] < ${o.foldOpensMs * 1_000_000}) { @lkc[pid]++; @sk[tid] = 1; }
+  else {
+    if (@lkc[pid] > 0) { printf("r${S}%llu${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @lkc[pid]); }
+    @lki[pid] = $ino; @lkd[pid] = $dk; @lkt[pid] = nsecs; @lkc[pid] = 0;
+  }`,
+    );
+  }
+  // Opens are the hot path: the long-string test must be exact here (the cheap byte test
+  // misfires on paths that sit in argv/env memory and would multiply the records), and it
+  // runs only when the byte test says the path may be long.
+  probe(
+    openExits,
+    `@of[tid] && !@sk[tid] && (${okOpen}) && *(uint8*)(@op[tid] + ${STR_MAX - 1}) != 0`,
+    `  if (str(@op[tid], 200) != str(@op[tid], 150)) { @lg[tid] = 1; }`,
+  );
+  probe(openExits, '@lg[tid]', `${cont('@op[tid]', '0')}  delete(@lg[tid]);`);
   probe(
     openExits,
     '@of[tid]',
-    `  if (${okOpen}) {
-${cont('@op[tid]', '0')}    printf("O${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${S}%s${T}", nsecs, pid, tid, @od[tid], @of[tid] & 0xffffffff, @om[tid], args->ret, str(@op[tid]));
+    `  if (!@sk[tid] && (${okOpen})) {
+    printf("O${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${S}%s${T}", nsecs, pid, tid, @od[tid], @of[tid] & 0xffffffff, @om[tid], args->ret, str(@op[tid]));
   }
-  delete(@op[tid]); delete(@of[tid]); delete(@od[tid]); delete(@om[tid]);`,
+  delete(@op[tid]); delete(@of[tid]); delete(@od[tid]); delete(@om[tid]); delete(@sk[tid]);`,
   );
 
   // Path operations are reported at entry: an attempt is what a monitor must see.

@@ -19,6 +19,8 @@ export interface BpftraceSensorOptions {
   candidatePrefixes: string[];
   renameComms: string[];
   failedOpens?: boolean;
+  /** See ScriptOptions.foldOpensMs (default 1000; 0 = every open). */
+  foldOpensMs?: number;
   /** Per-CPU perf buffer pages (1024 = 4 MiB per CPU: 0 loss at 110k events measured). */
   perfRbPages?: number;
   /** pids to re-seed a restarted bpftrace with. */
@@ -28,6 +30,16 @@ export interface BpftraceSensorOptions {
   /** Give up restarting after this many restarts within a minute. */
   maxRestartsPerMinute?: number;
   bpftrace?: string;
+}
+
+/**
+ * Per-CPU perf buffer pages: 16 MiB per CPU on small machines, 64 MiB in all at most.
+ * Records carry 200-byte string slots, so a burst of 100k opens needs more than the
+ * 1024 pages that sufficed for 64-byte strings in the feasibility measurements.
+ */
+export function defaultRbPages(): number {
+  const cpus = Math.max(1, os.cpus().length);
+  return Math.max(256, Math.min(4096, Math.floor(16384 / cpus)));
 }
 
 export class BpftraceSensor implements Sensor {
@@ -65,6 +77,7 @@ export class BpftraceSensor implements Sensor {
       candidatePrefixes: this.o.candidatePrefixes,
       renameComms: this.o.renameComms,
       failedOpens: this.o.failedOpens ?? false,
+      foldOpensMs: this.o.foldOpensMs ?? 1000,
     });
     this.missing = gen.missing;
     // The token must stay secret from traced processes: the file is root-only and the
@@ -77,7 +90,7 @@ export class BpftraceSensor implements Sensor {
       env: {
         ...process.env,
         BPFTRACE_STRLEN: String(STRLEN),
-        BPFTRACE_PERF_RB_PAGES: String(this.o.perfRbPages ?? 1024),
+        BPFTRACE_PERF_RB_PAGES: String(this.o.perfRbPages ?? defaultRbPages()),
         BPFTRACE_MAP_KEYS_MAX: '32768',
         BPFTRACE_NO_CPP_DEMANGLE: '1',
       },
