@@ -6,7 +6,13 @@ import fs from 'node:fs';
 export const TRACEFS = '/sys/kernel/tracing';
 
 export function tracefsMounted(): boolean {
-  return fs.existsSync(`${TRACEFS}/events/sched`);
+  if (fs.existsSync(`${TRACEFS}/events/sched`)) return true;
+  // Unreadable to non-root (mode 0700) is still mounted.
+  try {
+    return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === TRACEFS && l.startsWith('tracefs '));
+  } catch {
+    return false;
+  }
 }
 
 /** Returns undefined when tracefs is available, else the reason it is not. */
