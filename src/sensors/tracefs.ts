@@ -9,7 +9,7 @@ export function tracefsMounted(): boolean {
   if (fs.existsSync(`${TRACEFS}/events/sched`)) return true;
   // Unreadable to non-root (mode 0700) is still mounted.
   try {
-    return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === TRACEFS && l.startsWith('tracefs '));
+    return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => { const f = l.split(' '); return f[1] === TRACEFS && f[2] === 'tracefs'; });
   } catch {
     return false;
   }
