@@ -74,6 +74,7 @@ function report(err: unknown): number {
     say(e.message);
     return e.exitCode;
   }
-  say(e instanceof Error ? (e.stack ?? e.message) : String(err));
+  // Stack traces only on request: these are host problems (missing tool, permissions), not bugs.
+  say(e instanceof Error ? (process.env.WARDEN_DEBUG ? (e.stack ?? e.message) : `error: ${e.message}`) : String(err));
   return 1;
 }

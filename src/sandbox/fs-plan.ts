@@ -85,6 +85,11 @@ export function planFilesystem(input: FsPlanInput): FsPlan {
   const writable: string[] = [ws];
   for (const p of policy.filesystem.allowWrite) {
     const abs = resolveUserPath(p, ws, input.homes[0]);
+    // A sandbox can plant symlinks wherever it can write: following one found there would
+    // let an earlier run choose what this run makes writable (say `cache` -> $HOME).
+    const planted = symlinkInside(abs, ws);
+    if (planted)
+      throw new PlanError(`allow_write ${p}: goes through the symlink ${planted} inside the workspace, which a sandbox could have planted; name the real path instead`);
     const real = safeRealpath(abs);
     if (!real) {
       warnings.push(`allow_write ${p}: does not exist, skipped (Warden never creates paths on the host)`);
@@ -272,6 +277,19 @@ function matchesTail(full: string, root: string, parts: RegExp[]): boolean {
   if (rel.length < parts.length) return false;
   for (let i = 0; i < parts.length; i++) if (!parts[parts.length - 1 - i]!.test(rel[rel.length - 1 - i]!)) return false;
   return true;
+}
+
+/** The first symlink on the way to `p` that lies inside `dir` (p itself included). */
+function symlinkInside(p: string, dir: string): string | undefined {
+  if (!isInside(p, dir) || p === dir) return undefined;
+  let cur = dir;
+  for (const part of path.relative(dir, p).split('/')) {
+    cur = path.join(cur, part);
+    const st = lstatOrUndefined(cur);
+    if (!st) return undefined;
+    if (st.isSymbolicLink()) return cur;
+  }
+  return undefined;
 }
 
 function looksLikeGitDir(p: string): boolean {

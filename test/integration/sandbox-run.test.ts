@@ -1,0 +1,174 @@
+// `warden run` basics with the real CLI, as root: exit codes and signals pass through like a
+// shell, stdin and terminals work (an interactive agent can run inside), audit events,
+// configuration errors, nothing left behind.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PY, readEvents, residueOf, run, sandboxId, sandboxSh, scratch, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
+
+let s: Scratch;
+beforeAll(() => {
+  s = scratch();
+});
+afterAll(() => s.cleanup());
+
+/** Starts `warden run -- sh -c script`, waits for `ready` on stdout, then calls act(pid). */
+function interact(script: string, act: (pid: number) => void): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(WARDEN, ['run', '--', '/bin/sh', '-c', script], { cwd: s.ws, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let acted = false;
+    const t = setTimeout(() => c.kill('SIGKILL'), 30_000);
+    c.stdout.on('data', (d) => {
+      out += d;
+      if (!acted && out.includes('ready')) {
+        acted = true;
+        act(c.pid!);
+      }
+    });
+    c.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout: out });
+    });
+  });
+}
+
+describe('warden run: exit status', () => {
+  it.each([0, 3, 255])('exit %i passes through', async (n) => {
+    const r = await sandboxSh(`exit ${n}`, { cwd: s.ws });
+    expect(r.code).toBe(n);
+  });
+
+  it('a command killed by a signal gives 128+N, like a shell', async () => {
+    expect((await sandboxSh('kill -KILL $$', { cwd: s.ws })).code).toBe(137);
+    expect((await sandboxSh('kill -TERM $$', { cwd: s.ws })).code).toBe(143);
+    // control: the same through a plain shell
+    expect((await run(['/bin/sh', '-c', 'sh -c "kill -TERM \\$\\$"'], { cwd: s.ws })).code).toBe(143);
+  });
+
+  it('a missing command is 127 with a message, and no sandbox is built', async () => {
+    const r = await warden(['run', '--', 'no-such-command-xyz'], { cwd: s.ws });
+    expect(r.code).toBe(127);
+    expect(r.stderr).toMatch(/no-such-command-xyz: command not found/);
+  });
+});
+
+describe('warden run: signals', () => {
+  it('SIGTERM to warden reaches the command, which may handle it', async () => {
+    const r = await interact(`trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done`, (pid) => process.kill(pid, 'SIGTERM'));
+    expect(r.stdout).toContain('got-term');
+    expect(r.code).toBe(42);
+  });
+
+  it('SIGINT to warden interrupts the command (130 when it does not handle it)', async () => {
+    const r = await interact(`echo ready; exec sleep 30`, (pid) => process.kill(pid, 'SIGINT'));
+    expect(r.code).toBe(130);
+  });
+
+  it('SIGWINCH and SIGUSR1 are passed on', async () => {
+    const r = await interact(`trap 'echo winch' WINCH; trap 'echo usr1; exit 0' USR1; echo ready; while :; do sleep 0.05; done`, (pid) => {
+      process.kill(pid, 'SIGWINCH');
+      setTimeout(() => process.kill(pid, 'SIGUSR1'), 300);
+    });
+    expect(r.stdout).toMatch(/winch[\s\S]*usr1/);
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('warden run: stdin and terminals', () => {
+  it('stdin is piped through', async () => {
+    const r = await warden(['run', '--', 'cat'], { cwd: s.ws, input: 'hello sandbox\n' });
+    expect(r.stdout).toBe('hello sandbox\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('works on a terminal: line input', async () => {
+    const cmd = `${WARDEN} run -- ${PY} -c 'import os; print("isatty", os.isatty(0), os.isatty(1)); print("hi", input("name? "))'`;
+    const r = await run(['script', '-qec', cmd, '/dev/null'], { cwd: s.ws, input: 'bob\n' });
+    expect(r.stdout).toContain('isatty True True');
+    expect(r.stdout).toContain('hi bob');
+    expect(r.code).toBe(0);
+  });
+
+  it('works on a terminal: raw mode, one key at a time (like an agent TUI)', async () => {
+    const py = `import tty,sys,termios; a=termios.tcgetattr(0); tty.setraw(0); print("ready", end="\\r\\n", flush=True); c=sys.stdin.read(1); termios.tcsetattr(0, termios.TCSANOW, a); print("raw got", repr(c))`;
+    const cmd = `${WARDEN} run -- ${PY} -c '${py}'`;
+    const r = await new Promise<{ out: string; code: number | null }>((resolve) => {
+      const c = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: s.ws, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let sent = false;
+      const t = setTimeout(() => c.kill('SIGKILL'), 30_000);
+      c.stdout.on('data', (d) => {
+        out += d;
+        if (!sent && out.includes('ready')) {
+          sent = true;
+          c.stdin.write('x');
+        }
+      });
+      c.on('close', (code) => {
+        clearTimeout(t);
+        resolve({ out, code });
+      });
+    });
+    expect(r.out).toContain("raw got 'x'");
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('warden run: audit and configuration', () => {
+  it('writes sandbox.start and sandbox.exit as valid NDJSON, and leaves nothing behind', async () => {
+    const audit = path.join(s.root, 'audit.ndjson');
+    const r = await sandboxSh('echo out; exit 5', { cwd: s.ws, audit });
+    expect(r.code).toBe(5);
+    const ev = readEvents(audit);
+    const start = ev.find((e) => e.kind === 'sandbox.start')!;
+    const exit = ev.find((e) => e.kind === 'sandbox.exit')!;
+    expect(start.data).toMatchObject({ workspace: s.ws, network: 'none' });
+    expect(exit.exit?.code).toBe(5);
+    expect(exit.sandbox?.id).toBe(start.sandbox?.id);
+    const seqs = ev.map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(residueOf(sandboxId(ev))).toEqual([]);
+  });
+
+  it('a bad policy is exit 2 naming file, line and key', async () => {
+    const p = s.policy('network:\n  mode: none\nresources:\n  memory: plenty\n');
+    const r = await warden(['run', '--policy', p, '--', 'true'], { cwd: s.ws });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${p}:4: resources.memory:`);
+  });
+
+  it('bad options are usage errors (exit 2); --help works', async () => {
+    expect((await warden(['run', '--network', 'sometimes', '--', 'true'], { cwd: s.ws })).code).toBe(2);
+    expect((await warden(['run', '--bogus', '--', 'true'], { cwd: s.ws })).code).toBe(2);
+    const h = await warden(['run', '--help'], { cwd: s.ws });
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/--policy/);
+  });
+
+  it('a workspace that does not exist is a configuration error', async () => {
+    const p = s.policy(`filesystem: { workspace: ${path.join(s.root, 'nope')} }\n`);
+    const r = await warden(['run', '--policy', p, '--', 'true'], { cwd: s.ws });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/workspace/);
+  });
+
+  it('network allowlist comes from the egress module: unlisted names do not resolve', async () => {
+    const audit = path.join(s.root, 'audit-allow.ndjson');
+    const p = s.policy('network: { mode: allowlist, allow: [allowed.invalid] }\n');
+    const r = await warden(['run', '--policy', p, '--audit', audit, '--', 'getent', 'hosts', 'example.com'], { cwd: s.ws });
+    expect(r.code).not.toBe(0);
+    const ev = readEvents(audit);
+    expect(ev.some((e) => e.kind === 'egress.ready')).toBe(true);
+    expect(ev.filter((e) => e.kind === 'net.dns').map((e) => [e.dns?.query, e.severity])).toContainEqual(['example.com', 'warn']);
+    expect(residueOf(sandboxId(ev))).toEqual([]);
+  });
+
+  it('the workspace is the current directory and files written there persist', async () => {
+    const r = await sandboxSh('echo made-inside > made.txt && pwd', { cwd: s.ws });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(s.ws);
+    expect(fs.readFileSync(path.join(s.ws, 'made.txt'), 'utf8')).toBe('made-inside\n');
+  });
+});
