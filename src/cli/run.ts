@@ -51,8 +51,8 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
     }
     let monitor;
     if (opts.monitor) {
-      const { loadSandboxMonitor } = await import('../sandbox/monitor-hook.js');
-      monitor = await loadSandboxMonitor();
+      const { createSandboxMonitor } = await import('./sandbox-monitor.js');
+      monitor = createSandboxMonitor();
     }
     const { runSandbox, mark } = await import('../sandbox/runner.js');
     mark('modules loaded');

@@ -117,6 +117,36 @@ export class ProcessModel {
     return undefined;
   }
 
+  /** Counts a classified event against its session (for sessions.list). */
+  noteSeverity(session: string, severity: 'info' | 'warn' | 'alert'): void {
+    const s = this.sessionsById.get(session);
+    if (s) s.counts[severity]++;
+  }
+
+  /**
+   * Makes a live process the root of a session under a given name whatever its command line
+   * (the launcher of a sandbox). Its descendants are attributed through fork and exec.
+   */
+  adoptRoot(pid: number, name: string): Session | undefined {
+    const st = proc.readStat(pid);
+    if (!st) return undefined;
+    const p = this.adopt(pid, st, proc.readCmdline(pid) ?? []);
+    if (!p) return undefined;
+    this.o.track?.(pid);
+    const s = this.startSession(p, name, 'launch');
+    for (const d of proc.readDescendants(pid)) {
+      const dst = proc.readStat(d);
+      const dp = dst && this.adopt(d, dst, proc.readCmdline(d) ?? []);
+      if (dp) {
+        dp.session = s;
+        s.live++;
+        this.o.track?.(d);
+      }
+    }
+    this.replayPending(pid);
+    return s;
+  }
+
   /** Every pid currently attributed to a live session (to re-seed a restarted sensor). */
   trackedPids(): number[] {
     const out: number[] = [];

@@ -2,8 +2,8 @@
 // only loads it with --monitor: attaching bpftrace costs ~0.3 s and must stay off the default
 // start path. The runner attaches before the command starts and detaches after it exits.
 //
-// Contract of the sensor module (src/sensors/sandbox-monitor.ts):
-//   export function createSandboxMonitor(): SandboxMonitor
+// The implementation is wired by the CLI (src/cli/sandbox-monitor.ts: sensor + model +
+// rules); the sandbox only knows this interface.
 import type { UnstampedEvent } from '../events/types.js';
 
 export interface MonitorTarget {
@@ -14,6 +14,8 @@ export interface MonitorTarget {
    * not create one (no cgroup2 mount, or not root).
    */
   cgroupV2?: string;
+  /** The confined command (names the session: an agent name, or the command's basename). */
+  argv?: string[];
   /** Events from the sensor, already attributed to this sandbox by the caller's emit. */
   emit(ev: UnstampedEvent): void;
 }
@@ -25,22 +27,4 @@ export interface SandboxMonitor {
   launched?(pid: number): void;
   /** Flushes and stops; called after the sandbox exited. */
   detach(): Promise<void>;
-}
-
-export interface SandboxMonitorModule {
-  createSandboxMonitor(): SandboxMonitor;
-}
-
-const SENSOR_MODULE = '../sensors/sandbox-monitor.js';
-
-export async function loadSandboxMonitor(): Promise<SandboxMonitor> {
-  let mod: SandboxMonitorModule;
-  try {
-    mod = (await import(SENSOR_MODULE)) as SandboxMonitorModule;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND')
-      throw new Error('--monitor needs the kernel sensor (src/sensors/sandbox-monitor.ts, issue #2), which is not in this build yet');
-    throw err;
-  }
-  return mod.createSandboxMonitor();
 }

@@ -304,7 +304,7 @@ export async function runSandbox(o: RunOptions): Promise<number> {
       record.update({ network: { mode: policy.network.mode, provider: 'egress', record: net.record } });
 
     if (o.monitor) {
-      await o.monitor.attach({ sandboxId: id, cgroupV2: cg.identity, emit: (e) => emit?.({ ...e, sandbox: e.sandbox ?? sandbox }) });
+      await o.monitor.attach({ sandboxId: id, cgroupV2: cg.identity, argv: o.argv, emit: (e) => emit?.({ ...e, sandbox: e.sandbox ?? sandbox }) });
       monitorAttached = true;
     }
 

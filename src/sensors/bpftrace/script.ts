@@ -43,6 +43,11 @@ export interface ScriptOptions {
    * open. The first open of a run is always reported at once.
    */
   foldOpensMs: number;
+  /**
+   * cgroup v2 directories whose every process is tracked from its first fork or exec
+   * (sandboxes: the launcher joins the cgroup before anything in it runs, so nothing races).
+   */
+  trackCgroups?: string[];
   /** Tracepoints that exist on this kernel ("syscalls:sys_enter_open"...). */
   available?: (tp: string) => boolean;
 }
@@ -120,7 +125,9 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
   // ---- processes -------------------------------------------------------------------
   // Fork: track the new task at once (parent context, before the child can run), then the
   // child's own return from clone tells a process (pid == tid) from a thread.
-  probe(['sched:sched_process_fork'], `${TR} && pid != ${o.monitorPid}`, `  @t[args->child_pid] = @t[pid];`);
+  const inCg = (o.trackCgroups ?? []).map((c) => `cgroup == cgroupid(${JSON.stringify(c)})`);
+  const forkPred = inCg.length ? `(${TR} || ${inCg.join(' || ')})` : TR;
+  probe(['sched:sched_process_fork'], `${forkPred} && pid != ${o.monitorPid}`, `  @t[args->child_pid] = @t[pid] ? @t[pid] : 1;`);
   probe(
     ['syscalls:sys_exit_clone', 'syscalls:sys_exit_clone3', 'syscalls:sys_exit_fork', 'syscalls:sys_exit_vfork'],
     `args->ret == 0 && @t[tid]`,
@@ -188,7 +195,8 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
   probe(
     ['sched:sched_process_exec'],
     `!@t[pid] && ${pidNot(o.monitorPid)}`,
-    `  if (${cands.length ? cands.join(' || ') : '0'}) { @t[pid] = 2; @cand[pid] = 1; }
+    `  ${inCg.length ? `if (${inCg.join(' || ')}) { @t[pid] = 1; }
+  else ` : ''}if (${cands.length ? cands.join(' || ') : '0'}) { @t[pid] = 2; @cand[pid] = 1; }
   else {
     $a0 = str(uptr(curtask->mm->arg_start));
     if (${argv0.length ? argv0.join(' || ') : '0'}) { @t[pid] = 2; @cand[pid] = 1; }

@@ -23,6 +23,8 @@ export interface BpftraceSensorOptions {
   foldOpensMs?: number;
   /** Per-CPU perf buffer pages (1024 = 4 MiB per CPU: 0 loss at 110k events measured). */
   perfRbPages?: number;
+  /** cgroup v2 directories whose processes are all tracked (see ScriptOptions). */
+  trackCgroups?: string[];
   /** pids to re-seed a restarted bpftrace with. */
   seedsOnRestart: () => number[];
   /** Directory for the generated program (mode 0700); a temp dir by default. */
@@ -78,6 +80,7 @@ export class BpftraceSensor implements Sensor {
       renameComms: this.o.renameComms,
       failedOpens: this.o.failedOpens ?? false,
       foldOpensMs: this.o.foldOpensMs ?? 1000,
+      trackCgroups: this.o.trackCgroups,
     });
     this.missing = gen.missing;
     // The token must stay secret from traced processes: the file is root-only and the

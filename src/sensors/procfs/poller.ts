@@ -9,6 +9,8 @@ import * as proc from './proc.js';
 export interface ProcfsPollerOptions {
   sink: SensorSink;
   intervalMs?: number;
+  /** Report new untracked processes as possible agents (watch); off for a sandbox monitor. */
+  hostAgents?: boolean;
 }
 
 interface Seen {
@@ -72,6 +74,7 @@ export class ProcfsPoller implements Sensor {
       if (status && status.tgid !== pid) continue;
       const argv = proc.readCmdline(pid) ?? [];
       const candidate = !this.tracked.has(st.ppid) && !this.tracked.has(pid);
+      if (candidate && this.o.hostAgents === false) continue;
       if (!candidate) this.track(pid);
       this.emit({
         t: 'exec',

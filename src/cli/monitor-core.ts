@@ -1,0 +1,214 @@
+// The monitoring pipeline without its outputs: sensor -> process model -> rules, with the
+// monitor's own health reported as events. `warden watch` adds the dispatcher and
+// reporting; `warden run --monitor` points it at one sandbox and its audit file.
+import { execFileSync } from 'node:child_process';
+import type { WatchConfig } from '../config/watch-config.js';
+import { nowIso } from '../events/time.js';
+import type { UnstampedEvent } from '../events/types.js';
+import { AgentMatcher, type AgentSignature } from '../model/agents.js';
+import { ProcessModel } from '../model/process-model.js';
+import { BpftraceSensor } from '../sensors/bpftrace/sensor.js';
+import { ProcfsPoller } from '../sensors/procfs/poller.js';
+import type { RawRecord, Sensor, SensorSignal } from '../sensors/raw.js';
+import { loadClassifier, type Classifier } from './classifier.js';
+
+const BUILTIN_AGENT_COMMS = ['claude', 'codex', 'gemini', 'cursor-agent', 'aider', 'openclaw-gateway'];
+const INTERPRETER_COMMS = ['node', 'nodejs', 'bun', 'deno'];
+const INTERPRETER_PREFIXES = ['python', 'pypy'];
+
+export function customSignatures(cfg: WatchConfig): AgentSignature[] {
+  return cfg.agents.map((a) => ({ name: a.name, binary: a.binary, argsRegex: a.args_regex ? new RegExp(a.args_regex) : undefined }));
+}
+
+function hasBpftrace(): boolean {
+  try {
+    execFileSync('bpftrace', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why the kernel sensor cannot be used here, or undefined if it can. */
+export function bpfUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not running as root (BPF tracing needs root)';
+  if (!hasBpftrace()) return 'bpftrace is not installed (apt-get install bpftrace)';
+  return undefined;
+}
+
+export interface CoreOptions {
+  backend?: string;
+  /** Where every event goes: classified activity and the monitor's own events. */
+  emit: (ev: UnstampedEvent) => void;
+  log?: (msg: string) => void;
+  /** Find agents on the whole host (watch); off for a sandbox monitor. */
+  hostAgents?: boolean;
+  /** cgroup v2 directories whose processes are all watched (sandboxes). */
+  trackCgroups?: string[];
+  /** Passed to the process model (latency benchmark). */
+  observe?: (ev: UnstampedEvent, ns: bigint) => void;
+}
+
+export interface MonitorCore {
+  model: ProcessModel;
+  sensor: Sensor;
+  readonly classifier: Classifier;
+  counters: Record<string, number>;
+  /** Why the monitor is degraded (no kernel sensor), if it is. */
+  degradedBecause?: string;
+  stats(): Record<string, number>;
+  /** Swaps in rules loaded from a new config; throws on invalid rules (the old ones stay). */
+  reloadRules(cfg: WatchConfig): Promise<void>;
+  monitorEvent(kind: string, severity: UnstampedEvent['severity'], message: string, data?: Record<string, unknown>): void;
+  stop(): Promise<void>;
+}
+
+export function prefix(p: string, o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [p + k, v]));
+}
+
+/** Starts sensor, model and rules; resolves once the sensor is attached (monitor.ready emitted). */
+export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Promise<MonitorCore> {
+  const log = opts.log ?? (() => {});
+  const hostAgents = opts.hostAgents ?? true;
+  const counters: Record<string, number> = { events: 0, lost: 0, parse_errors: 0, sensor_restarts: 0, by_alert: 0, by_warn: 0 };
+  const monitorEvent = (kind: string, severity: UnstampedEvent['severity'], message: string, data?: Record<string, unknown>) =>
+    opts.emit({ ts: nowIso(), kind, severity, message, ...(data ? { data } : {}) });
+
+  let classifier = await loadClassifier(cfg, opts.emit);
+  let sensor: Sensor;
+  const model = new ProcessModel({
+    matcher: new AgentMatcher(customSignatures(cfg)),
+    emit: (ev) => {
+      counters.events!++;
+      classifier.process(ev, (e) => {
+        if (e.severity === 'alert') counters.by_alert!++;
+        else if (e.severity === 'warn') counters.by_warn!++;
+        if (e.agent) model.noteSeverity(e.agent.session, e.severity);
+        opts.emit(e);
+      });
+    },
+    track: (pid) => sensor.track(pid),
+    untrack: (pid) => sensor.untrack(pid),
+    observe: opts.observe,
+  });
+
+  // Parse errors are aggregated: one event per second at most, with a count and a sample.
+  let parseErrors = 0;
+  let parseSample = '';
+  const signal = (s: SensorSignal) => {
+    switch (s.s) {
+      case 'lost':
+        counters.lost! += s.count;
+        monitorEvent('monitor.loss', 'warn', `${s.count} kernel events lost (${s.source})`, { lost: s.count, total_lost: counters.lost, source: s.source });
+        return;
+      case 'parse_error':
+        counters.parse_errors!++;
+        parseErrors++;
+        parseSample = s.line;
+        return;
+      case 'died':
+        monitorEvent('monitor.sensor_died', 'alert', `sensor stopped: ${s.reason}`, { reason: s.reason });
+        log(`sensor stopped: ${s.reason}`);
+        return;
+      case 'restarted':
+        counters.sensor_restarts = s.restarts;
+        monitorEvent('monitor.sensor_restart', 'warn', `sensor restarted; events during ${s.gapMs} ms were not seen`, {
+          restarts: s.restarts,
+          gap_ms: s.gapMs,
+        });
+        return;
+      default:
+        return;
+    }
+  };
+  const sink = { record: (r: RawRecord) => model.record(r), signal };
+
+  const backend = opts.backend ?? cfg.sensor.backend;
+  const why = backend === 'procfs' ? 'procfs backend requested' : bpfUnavailable();
+  if (why && backend === 'bpftrace') throw new Error(`cannot use the bpftrace backend: ${why}`);
+  const agentBinaries = cfg.agents.map((a) => a.binary);
+  if (!why) {
+    sensor = new BpftraceSensor({
+      sink,
+      candidateComms: hostAgents ? [...BUILTIN_AGENT_COMMS, ...agentBinaries, ...INTERPRETER_COMMS] : [],
+      candidatePrefixes: hostAgents ? INTERPRETER_PREFIXES : [],
+      renameComms: hostAgents ? [...BUILTIN_AGENT_COMMS, ...agentBinaries] : [],
+      failedOpens: cfg.sensor.failed_opens,
+      foldOpensMs: cfg.sensor.fold_opens_ms,
+      perfRbPages: cfg.sensor.perf_rb_pages,
+      trackCgroups: opts.trackCgroups,
+      seedsOnRestart: () => model.trackedPids(),
+    });
+  } else {
+    sensor = new ProcfsPoller({ sink, hostAgents });
+  }
+
+  const ticker = setInterval(() => {
+    model.tick();
+    if (parseErrors > 0) {
+      monitorEvent('monitor.parse_error', 'warn', `${parseErrors} sensor records could not be parsed and were dropped`, {
+        count: parseErrors,
+        total: counters.parse_errors,
+        sample: parseSample,
+      });
+      parseErrors = 0;
+    }
+  }, 100);
+  ticker.unref();
+
+  const seeds = hostAgents ? model.scan() : [];
+  try {
+    await sensor.start(seeds);
+  } catch (err) {
+    clearInterval(ticker);
+    throw err;
+  }
+  // Agents started while the sensor attached: adopt what the scan can still find.
+  if (hostAgents) for (const pid of model.scan()) sensor.track(pid);
+
+  const degraded = sensor.backend !== 'bpftrace';
+  const ready: Record<string, unknown> = {
+    backend: sensor.backend,
+    degraded,
+    blind_spots: sensor.blindSpots,
+    sessions: model.sessions().map((s) => s.id),
+    pid: process.pid,
+  };
+  if (sensor instanceof BpftraceSensor) {
+    ready.attach_ms = sensor.attachMs;
+    if (sensor.missing.length) ready.missing_tracepoints = sensor.missing;
+  }
+  if (degraded) {
+    monitorEvent('monitor.degraded', 'warn', `running without BPF (${why}): short-lived processes and quick file opens are not seen`, {
+      reason: why,
+      blind_spots: sensor.blindSpots,
+    });
+  }
+  monitorEvent('monitor.ready', 'info', `monitor attached (${sensor.backend})`, ready);
+
+  const stats = () => ({ ...counters, ...model.counters, ...prefix('sensor_', sensor.stats()), ...prefix('rules_', classifier.stats()) });
+  let stopped = false;
+  return {
+    model,
+    sensor,
+    get classifier() {
+      return classifier;
+    },
+    counters,
+    degradedBecause: why,
+    stats,
+    async reloadRules(next: WatchConfig) {
+      classifier = await loadClassifier(next, opts.emit);
+    },
+    monitorEvent,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await sensor.stop();
+      model.tick();
+      clearInterval(ticker);
+      monitorEvent('monitor.stop', 'info', 'monitor stopped', { counters: stats() });
+    },
+  };
+}
