@@ -369,7 +369,10 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     const startedAt = performance.now();
     const child = spawn(chain[0]!, chain.slice(1), { stdio, env, detached: true, ...spawnIds });
     const exit = waitExit(child);
-    (child.stdio[seccompSlot] as NodeJS.WritableStream).end(seccomp.program);
+    // bwrap may die before reading it (setup failure): EPIPE is then expected, not fatal.
+    const seccompPipe = child.stdio[seccompSlot] as NodeJS.WritableStream;
+    seccompPipe.on('error', () => {});
+    seccompPipe.end(seccomp.program);
     const status = readStatus(child, statusSlot);
     o.monitor?.launched?.(child.pid!);
     mark('spawned');
