@@ -5,6 +5,7 @@ import { eventsCommand } from './events.js';
 import { replayCommand } from './replay.js';
 import { runCommand } from './run.js';
 import { serviceCommand } from './service.js';
+import { topCommand } from './top.js';
 import { watchCommand } from './watch.js';
 
-export const commands: Array<() => Command> = [watchCommand, runCommand, replayCommand, doctorCommand, eventsCommand, serviceCommand];
+export const commands: Array<() => Command> = [watchCommand, runCommand, replayCommand, doctorCommand, eventsCommand, serviceCommand, topCommand];

@@ -1,0 +1,21 @@
+// `warden top`: option definitions; the dashboard is in cli/top/ (ink, loaded only here).
+import { Command } from 'commander';
+
+export function topCommand(): Command {
+  return new Command('top')
+    .description('Live terminal dashboard of a running monitor: agent sessions, events, alerts with their process chain, egress')
+    .option('--socket <path>', 'monitor API socket (default: $XDG_RUNTIME_DIR/warden/warden.sock, /run/warden/warden.sock for root)')
+    .option('-s, --severity <level>', 'start with this minimum severity: info | warn | alert')
+    .option('-a, --agent <name|session>', 'start with only this agent (name, session id or root pid)')
+    .option('-k, --kind <kind>', 'start with only this kind or family (file, net, process.exec, ...)')
+    .option('--search <text>', 'start with this text filter')
+    .option('--replay <n>', 'recent events to load when connecting (default 2000, at most 10000)')
+    .addHelpText(
+      'after',
+      '\nKeys: ? help · ↑↓ select · Enter detail (process chain) · s severity · a agent · k kind · / search · c clear · e egress · A acknowledge · q quit',
+    )
+    .action(async (opts) => {
+      const { runTop } = await import('../top/run.js');
+      process.exitCode = await runTop(opts);
+    });
+}

@@ -1,0 +1,197 @@
+// `warden top`'s connection to a running monitor: the JSON-RPC API on its unix socket. It
+// subscribes to the live stream (with recent history replayed), polls sessions and counters,
+// reads tree memory from /proc, and reconnects when the monitor restarts. Only `ack` changes
+// state, and only when the user asks for it.
+import fs from 'node:fs';
+import { connectApi, RpcError, type ApiClient } from '../../sinks/api-client.js';
+import type { WardenEvent } from '../../events/types.js';
+import type { SessionInfo } from '../../sinks/control.js';
+import { treeMemory, type TreeMemory } from './procmem.js';
+import { TopStore } from './store.js';
+
+export interface SourceStatus {
+  connected: boolean;
+  /** Why the last connection failed or ended. */
+  error?: string;
+  monitorPid?: number;
+  version?: string;
+  since?: number;
+}
+
+export interface SourceOptions {
+  socket: string;
+  /** Recent events asked for when subscribing. */
+  replay?: number;
+  pollMs?: number;
+  /** Read process memory from /proc (off in tests that fake sessions). */
+  memory?: boolean;
+}
+
+export class NoMonitorError extends Error {
+  constructor(
+    readonly socket: string,
+    readonly reason: 'missing' | 'refused' | 'denied' | 'other',
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** Connects once; the error says whether the socket is missing, stale or not ours to use. */
+export async function connectMonitor(socket: string): Promise<ApiClient> {
+  try {
+    fs.statSync(socket);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') throw new NoMonitorError(socket, 'denied', `cannot reach ${socket}: permission denied (the monitor runs as another user; try sudo)`);
+    throw new NoMonitorError(socket, 'missing', `no monitor is running: ${socket} does not exist`);
+  }
+  try {
+    return await connectApi(socket, 3000);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ECONNREFUSED') throw new NoMonitorError(socket, 'refused', `no monitor is listening on ${socket} (a stale socket from a monitor that stopped)`);
+    if (code === 'EACCES' || code === 'EPERM') throw new NoMonitorError(socket, 'denied', `cannot use ${socket}: permission denied (the monitor runs as another user; try sudo)`);
+    throw new NoMonitorError(socket, 'other', `cannot connect to ${socket}: ${(err as Error).message}`);
+  }
+}
+
+export class TopSource {
+  readonly store: TopStore;
+  status: SourceStatus = { connected: false };
+  memory = new Map<number, TreeMemory>();
+  private client: ApiClient | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private closed = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly listeners: Array<() => void> = [];
+  private readonly historyAsked = new Set<string>();
+
+  constructor(
+    private readonly o: SourceOptions,
+    store?: TopStore,
+  ) {
+    this.store = store ?? new TopStore();
+  }
+
+  onChange(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  /** First connection: throws NoMonitorError so the command can explain; later ones retry. */
+  async start(client?: ApiClient): Promise<void> {
+    await this.attach(client ?? (await connectMonitor(this.o.socket)));
+    const poll = this.o.pollMs ?? 1000;
+    this.timers.push(setInterval(() => void this.poll(), poll));
+    if (this.o.memory !== false) this.timers.push(setInterval(() => this.readMemory(), Math.max(poll, 2000)));
+    for (const t of this.timers) t.unref();
+  }
+
+  private async attach(client: ApiClient): Promise<void> {
+    this.client = client;
+    client.onNotification((method, params) => {
+      if (method === 'events.event') {
+        const ev = params.event as WardenEvent | undefined;
+        if (ev && typeof ev.seq === 'number') this.store.add(ev);
+        this.changed();
+      } else if (method === 'events.dropped') {
+        this.store.dropped += Number(params.count) || 0;
+        this.changed();
+      }
+    });
+    client.socket.on('close', () => this.lost('connection to the monitor closed'));
+    const ping = await client.call<{ pid: number; version: string }>('ping');
+    this.status = { connected: true, monitorPid: ping.pid, version: ping.version, since: Date.now() };
+    await client.call('events.subscribe', { replay: this.o.replay ?? 2000 });
+    await this.poll();
+    this.readMemory();
+    this.changed();
+  }
+
+  private lost(why: string): void {
+    if (this.closed || !this.status.connected) return;
+    this.client = undefined;
+    this.status = { ...this.status, connected: false, error: why };
+    this.changed();
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      connectMonitor(this.o.socket)
+        .then((c) => this.attach(c))
+        .catch((err) => {
+          this.status = { connected: false, error: (err as Error).message };
+          this.changed();
+          this.scheduleReconnect();
+        });
+    }, 2000);
+    this.reconnectTimer.unref();
+  }
+
+  private async poll(): Promise<void> {
+    const c = this.client;
+    if (!c) return;
+    try {
+      const [sessions, stats] = await Promise.all([c.call<SessionInfo[]>('sessions.list'), c.call<Record<string, number>>('stats.get')]);
+      this.store.setSessions(sessions);
+      this.store.setStats(stats);
+      this.changed();
+    } catch {
+      /* the close handler reports a lost connection */
+    }
+  }
+
+  private readMemory(): void {
+    if (this.o.memory === false) return;
+    const roots = this.store.sessions.filter((s) => s.alive).map((s) => s.root_pid);
+    if (!roots.length) return;
+    this.memory = treeMemory(roots);
+    this.changed();
+  }
+
+  /** Acknowledges an alert (the one state change top makes, on the user's request). */
+  async ack(seq: number): Promise<string> {
+    const c = this.client;
+    if (!c) return 'not connected';
+    try {
+      await c.call('alerts.ack', { seq, note: 'acknowledged in warden top' });
+      return `alert ${seq} acknowledged`;
+    } catch (err) {
+      return err instanceof RpcError ? `not acknowledged: ${err.message}` : `not acknowledged: ${(err as Error).message}`;
+    }
+  }
+
+  /**
+   * Fetches a session's process history from the API so chains can reach processes that
+   * started before this client connected (or fell out of its buffer). Once per session.
+   */
+  async processHistory(session: string): Promise<void> {
+    const c = this.client;
+    if (!c || this.historyAsked.has(session)) return;
+    this.historyAsked.add(session);
+    try {
+      for (const kind of ['agent.start', 'process.exec', 'process.fork']) {
+        const r = await c.call<{ events: WardenEvent[] }>('events.query', { agent: session, kind, limit: 10000 });
+        this.store.noteProcesses(r.events);
+      }
+      this.changed();
+    } catch {
+      this.historyAsked.delete(session);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.client?.close();
+    this.client = undefined;
+  }
+}
