@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 PKGS=(bpftrace bubblewrap nftables iproute2 conntrack uidmap util-linux procps psmisc
       libcap2-bin tmux socat dnsutils netcat-openbsd curl python3 git ca-certificates
       libnotify-bin openssl zip rsync ed sudo cron openssh-client openssh-server)
+# The compiled kernel sensor (scripts/build-native.sh). Installed on their own, best effort:
+# without them Warden uses bpftrace.
+NATIVE_PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -23,6 +26,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+native_missing=()
+for p in "${NATIVE_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || native_missing+=("$p")
+done
+if [ ${#native_missing[@]} -gt 0 ] && [ "$(id -u)" -eq 0 ]; then
+  echo "setup: installing ${native_missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  [ ${#missing[@]} -gt 0 ] || apt-get update -qq || true
+  apt-get install -y -qq --no-install-recommends "${native_missing[@]}" >/dev/null ||
+    echo "setup: could not install ${native_missing[*]}; the compiled sensor will not be built" >&2
+fi
+bash scripts/build-native.sh || true
 
 # tracefs is where bpftrace finds tracepoints; some boots do not mount it.
 if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/events ]; then

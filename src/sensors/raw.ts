@@ -85,7 +85,7 @@ export interface SensorSink {
 
 /** What every sensor backend offers to the monitor. */
 export interface Sensor {
-  readonly backend: 'bpftrace' | 'procfs';
+  readonly backend: 'ebpf' | 'bpftrace' | 'procfs';
   /** What this backend cannot see (reported in monitor.ready and doctor). */
   readonly blindSpots: string[];
   start(seeds: number[]): Promise<void>;

@@ -1,0 +1,244 @@
+// The compiled kernel sensor: runs native/build/warden-sensor (libbpf + CO-RE BPF,
+// native/sensor/), decodes its binary record stream into raw records, sends track/untrack
+// commands on its stdin, and restarts it if it dies (re-seeded with the pids the model
+// still tracks). Loss, malformed records and restarts are signals, never swallowed.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Sensor, SensorSink } from '../raw.js';
+import { EbpfDecoder, SENSOR_ABI, type LoaderStats } from './decoder.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Where `npm run build:native` puts the loader (WARDEN_SENSOR_BIN overrides). */
+export function sensorBinary(): string {
+  return process.env.WARDEN_SENSOR_BIN || path.resolve(here, '../../../native/build/warden-sensor');
+}
+
+export interface EbpfStatus {
+  /** The compiled sensor is built (the binary exists and speaks this ABI). */
+  built: boolean;
+  /** It loaded and attached here (checked only when asked and root). */
+  loadable?: boolean;
+  binary: string;
+  /** Why it is not built / not loadable, or how long the check took. */
+  detail: string;
+}
+
+/**
+ * Whether the compiled sensor is built and (when `load`) whether it loads and attaches on
+ * this kernel: for `warden doctor` and the backend choice. Never throws.
+ */
+export function ebpfSensorStatus(opts: { load?: boolean } = {}): EbpfStatus {
+  const binary = sensorBinary();
+  if (!fs.existsSync(binary)) {
+    return { built: false, binary, detail: 'not built (run `npm run build:native`; needs clang, bpftool, libbpf-dev, libelf-dev)' };
+  }
+  let abi: number;
+  try {
+    abi = Number(execFileSync(binary, ['--abi'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'pipe'] }).trim());
+  } catch (err) {
+    return { built: false, binary, detail: `cannot run ${binary}: ${firstLine(err)}` };
+  }
+  if (abi !== SENSOR_ABI) return { built: false, binary, detail: `built for record format ${abi}, this Warden reads ${SENSOR_ABI} (rebuild: npm run build:native)` };
+  if (!opts.load) return { built: true, binary, detail: 'built' };
+  if (process.getuid?.() !== 0) return { built: true, loadable: false, binary, detail: 'loading BPF programs needs root' };
+  try {
+    const out = execFileSync(binary, ['--check', '--monitor-pid', String(process.pid)], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return { built: true, loadable: true, binary, detail: out.trim() };
+  } catch (err) {
+    return { built: true, loadable: false, binary, detail: firstLine(err) };
+  }
+}
+
+function firstLine(err: unknown): string {
+  const e = err as { stderr?: string | Buffer; message?: string };
+  const text = (e.stderr ? String(e.stderr) : '') || e.message || String(err);
+  return text.trim().split('\n').slice(0, 3).join(' ').slice(0, 500);
+}
+
+export interface EbpfSensorOptions {
+  sink: SensorSink;
+  /** comm values that make an untracked exec a provisional candidate (agents, interpreters). */
+  execNames: string[];
+  /** argv[0] of an exec / task_rename targets that make a candidate (agent names). */
+  agentNames: string[];
+  /** comm prefixes that make an exec a candidate (python, pypy); at most 4. */
+  prefixes: string[];
+  failedOpens?: boolean;
+  /** See ScriptOptions.foldOpensMs (default 1000; 0 = every open). */
+  foldOpensMs?: number;
+  /** Wake the reader only when this many bytes wait (it polls every pollMs otherwise); 0 = adaptive. */
+  wakeupBytes?: number;
+  pollMs?: number;
+  seedsOnRestart: () => number[];
+  maxRestartsPerMinute?: number;
+  binary?: string;
+}
+
+/** pids passed on the command line; the rest follow on stdin before any record is read. */
+const MAX_ARG_SEEDS = 1000;
+
+export class EbpfSensor implements Sensor {
+  readonly backend = 'ebpf' as const;
+  readonly blindSpots: string[] = [
+    'file and network activity through io_uring (only io_uring_setup is reported)',
+    'paths are as the process passed them (symlinks not resolved)',
+    '32-bit (ia32) system calls of tracked processes (counted, not decoded)',
+  ];
+  missing: string[] = [];
+  attachMs = 0;
+  private child: ChildProcess | undefined;
+  private decoder: EbpfDecoder | undefined;
+  private stopping = false;
+  private restarts: number[] = [];
+  private loader: LoaderStats | undefined;
+  private readonly counters = { records: 0, lost: 0, parse_errors: 0, restarts: 0, bytes: 0, ctl: 0 };
+
+  constructor(private readonly o: EbpfSensorOptions) {}
+
+  async start(seeds: number[]): Promise<void> {
+    await this.spawnOnce(seeds);
+  }
+
+  private args(seeds: number[]): string[] {
+    const a = ['--monitor-pid', String(process.pid), '--fold-ms', String(this.o.foldOpensMs ?? 1000)];
+    if (this.o.failedOpens) a.push('--failed-opens');
+    if (this.o.wakeupBytes) a.push('--wakeup-bytes', String(this.o.wakeupBytes), '--poll-ms', String(this.o.pollMs ?? 10));
+    for (const n of new Set(this.o.execNames)) if (n.length > 0 && n.length <= 31) a.push('--exec-name', n);
+    for (const n of new Set(this.o.agentNames)) if (n.length > 0 && n.length <= 31) a.push('--agent-name', n);
+    for (const p of this.o.prefixes.slice(0, 4)) a.push('--prefix', p);
+    for (const s of seeds.slice(0, MAX_ARG_SEEDS)) if (s !== process.pid) a.push('--track', String(s));
+    return a;
+  }
+
+  private async spawnOnce(seeds: number[]): Promise<void> {
+    const started = Date.now();
+    const bin = this.o.binary ?? sensorBinary();
+    const child = spawn(bin, this.args(seeds), { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    for (const s of seeds.slice(MAX_ARG_SEEDS)) child.stdin!.write(`t ${s}\n`);
+    child.stdin!.on('error', () => {}); // EPIPE when it died: reported through 'exit'
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      stderr = (stderr + d).slice(-4000);
+    });
+
+    await new Promise<void>((resolve, reject) => {
+      let ready = false;
+      const decoder = new EbpfDecoder({
+        record: (r) => {
+          this.counters.records++;
+          this.o.sink.record(r);
+        },
+        signal: (s) => {
+          if (s.s === 'lost') this.counters.lost += s.count;
+          if (s.s === 'parse_error') this.counters.parse_errors++;
+          if (s.s === 'ctl') this.counters.ctl++;
+          this.o.sink.signal(s);
+        },
+        ready: () => {
+          if (ready) return;
+          ready = true;
+          this.attachMs = Date.now() - started;
+          this.o.sink.signal({ s: 'ready', backend: 'ebpf', attachMs: this.attachMs, missing: [] });
+          resolve();
+        },
+        stats: (s) => {
+          this.loader = s;
+        },
+      });
+      this.decoder = decoder;
+      child.stdout!.on('data', (chunk: Buffer) => {
+        this.counters.bytes += chunk.length;
+        decoder.push(chunk);
+      });
+      child.on('error', (err) => {
+        if (!ready) reject(new Error(`cannot run ${bin}: ${err.message}`));
+      });
+      child.on('exit', (code, signal) => {
+        if (this.child === child) this.child = undefined;
+        if (!ready) {
+          reject(new Error(`warden-sensor exited before attaching (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(-4).join(' ')}`));
+          return;
+        }
+        if (this.stopping) return;
+        this.onDied(`warden-sensor exited (code ${code}, signal ${signal})${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`);
+      });
+    });
+  }
+
+  private onDied(reason: string): void {
+    this.o.sink.signal({ s: 'died', reason });
+    const now = Date.now();
+    this.restarts = this.restarts.filter((t) => now - t < 60_000);
+    if (this.restarts.length >= (this.o.maxRestartsPerMinute ?? 5)) {
+      this.o.sink.signal({ s: 'died', reason: `giving up after ${this.restarts.length} restarts in a minute` });
+      return;
+    }
+    this.restarts.push(now);
+    const delay = 100 * 2 ** (this.restarts.length - 1);
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.spawnOnce(this.o.seedsOnRestart()).then(
+        () => {
+          this.counters.restarts++;
+          this.o.sink.signal({ s: 'restarted', restarts: this.counters.restarts, gapMs: Date.now() - now });
+        },
+        (err: Error) => this.onDied(`restart failed: ${err.message}`),
+      );
+    }, delay).unref();
+  }
+
+  private command(line: string): void {
+    const c = this.child;
+    if (c?.stdin && !c.stdin.destroyed) c.stdin.write(line);
+  }
+
+  track(pid: number): void {
+    this.command(`t ${pid}\n`);
+  }
+
+  untrack(pid: number): void {
+    this.command(`u ${pid}\n`);
+  }
+
+  /** Closes the loader's stdin: it drains the ring buffer, writes its counters and exits. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (!child) return;
+    await new Promise<void>((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        finish();
+      }, 3000);
+      // 'close' fires after stdout has ended: every record the loader wrote was decoded.
+      child.once('close', finish);
+      child.stdin!.end();
+    });
+  }
+
+  stats(): Record<string, number> {
+    const s: Record<string, number> = { ...this.counters, decoder_records: this.decoder?.parsed ?? 0 };
+    if (this.loader) {
+      s.compat_syscalls = this.loader.compat;
+      s.read_failures = this.loader.readFailures;
+      s.kernel_records = this.loader.kernelRecords;
+    }
+    return s;
+  }
+}
