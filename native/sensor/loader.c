@@ -7,10 +7,11 @@
  *
  * Usage: warden-sensor [--monitor-pid N] [--fold-ms N] [--failed-opens]
  *          [--exec-name NAME]... [--agent-name NAME]... [--prefix P]... [--track PID]...
- *          [--wakeup-bytes N] [--poll-ms N] [--check] [--abi]
+ *          [--cgroup DIR]... [--wakeup-bytes N] [--poll-ms N] [--check] [--abi]
  *   --exec-name   comm that makes an untracked exec a candidate (agents, interpreters)
  *   --agent-name  argv[0] of an exec / target of a rename that makes a candidate
  *   --prefix      comm prefix that makes an exec a candidate (python, pypy)
+ *   --cgroup      cgroup v2 directory whose every process is tracked (sandboxes)
  *   --wakeup-bytes N  wake the reader only when N bytes are waiting (it polls every
  *                 --poll-ms otherwise); 0 (default) = the ring buffer's adaptive wakeups
  *   --check       load and attach, print "ok" and exit (warden doctor)
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -278,6 +280,8 @@ int main(int argc, char **argv)
 	const char *enames[64], *anames[64], *prefixes[4];
 	int ne = 0, na = 0, np = 0, nt = 0;
 	int tracks[4096];
+	const char *cgroups[256];
+	int ncg = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -299,6 +303,8 @@ int main(int argc, char **argv)
 			anames[na++] = v, i++;
 		else if (v && !strcmp(a, "--prefix") && np < 4)
 			prefixes[np++] = v, i++;
+		else if (v && !strcmp(a, "--cgroup") && ncg < 256)
+			cgroups[ncg++] = v, i++;
 		else if (v && !strcmp(a, "--track") && nt < 4096)
 			tracks[nt++] = atoi(v), i++;
 		else {
@@ -314,6 +320,7 @@ int main(int argc, char **argv)
 	skel->rodata->fold_ns = (uint64_t)(fold_ms < 0 ? 0 : fold_ms) * 1000000ULL;
 	skel->rodata->failed_opens = (uint8_t)failed;
 	skel->rodata->wakeup_bytes = wakeup_bytes;
+	skel->rodata->have_cgroups = ncg > 0;
 	for (int i = 0; i < np; i++) {
 		size_t l = strlen(prefixes[i]);
 		if (l > 15)
@@ -334,6 +341,17 @@ int main(int argc, char **argv)
 		add_name(anames[i], NAME_AGENT);
 	for (int i = 0; i < nt; i++)
 		track(tracks[i], 1);
+	for (int i = 0; i < ncg; i++) {
+		/* a cgroup v2 id is the inode number of its directory */
+		struct stat st;
+		if (stat(cgroups[i], &st)) {
+			fprintf(stderr, "warden-sensor: cgroup %s: %s\n", cgroups[i], strerror(errno));
+			return 2;
+		}
+		uint64_t id = st.st_ino;
+		uint8_t one = 1;
+		bpf_map_update_elem(bpf_map__fd(skel->maps.cgroups), &id, &one, BPF_ANY);
+	}
 	if (sensor__attach(skel)) {
 		fprintf(stderr, "warden-sensor: cannot attach (%s): %s\n", strerror(errno), errbuf);
 		return 1;

@@ -110,6 +110,7 @@ const volatile u32 loader_pid = 0;
 const volatile u64 fold_ns = 1000000000ULL; /* 0 = report every open */
 const volatile u8 failed_opens = 0;
 const volatile u32 wakeup_bytes = 0;        /* 0 = the ring buffer's adaptive wakeups */
+const volatile u8 have_cgroups = 0;
 const volatile u8 prefix_len[4] = {};
 const volatile char prefixes[4][16] = {};
 
@@ -125,6 +126,22 @@ struct {
 	__type(key, u32);
 	__type(value, u8);
 } tracked SEC(".maps");
+
+/* cgroup v2 ids whose every process is tracked from its first fork or exec (sandboxes) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, u64);
+	__type(value, u8);
+} cgroups SEC(".maps");
+
+static __always_inline bool in_tracked_cgroup(void)
+{
+	if (!have_cgroups)
+		return false;
+	u64 id = bpf_get_current_cgroup_id();
+	return bpf_map_lookup_elem(&cgroups, &id) != NULL;
+}
 
 struct name_key {
 	char s[32];
@@ -374,12 +391,14 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (ignored_pid(ppid))
 		return 0;
 	u8 *t = bpf_map_lookup_elem(&tracked, &ppid);
-	if (!t)
+	u8 v = 1;
+	if (t)
+		v = *t;
+	else if (!in_tracked_cgroup())
 		return 0;
 	u32 cpid = child->tgid;
 	if (cpid == ppid)
 		return 0; /* a thread: tracked through its tgid already */
-	u8 v = *t;
 	bpf_map_update_elem(&tracked, &cpid, &v, BPF_ANY);
 	struct rec *r = rec_begin(REC_FORK, cpid, child->pid);
 	if (!r)
@@ -423,7 +442,10 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	u16 cand = 0;
 	u8 *t = bpf_map_lookup_elem(&tracked, &pid);
 	struct mm_struct *mm = p->mm;
-	if (!t) {
+	if (!t && in_tracked_cgroup()) {
+		u8 v = 1;
+		bpf_map_update_elem(&tracked, &pid, &v, BPF_ANY);
+	} else if (!t) {
 		/* Untracked: a possible agent when its comm (basename of the file executed) or
 		 * argv[0] is an agent name, or it runs an interpreter (agent CLIs are scripts).
 		 * User space reads the command line and untracks it if it is not an agent. */

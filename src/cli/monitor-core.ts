@@ -8,9 +8,11 @@ import type { UnstampedEvent } from '../events/types.js';
 import { AgentMatcher, type AgentSignature } from '../model/agents.js';
 import { ProcessModel } from '../model/process-model.js';
 import { BpftraceSensor } from '../sensors/bpftrace/sensor.js';
+import { EbpfSensor } from '../sensors/ebpf/sensor.js';
 import { ProcfsPoller } from '../sensors/procfs/poller.js';
 import type { RawRecord, Sensor, SensorSignal } from '../sensors/raw.js';
 import { loadClassifier, type Classifier } from './classifier.js';
+import { parseBackend, startSensor, type ChosenSensor, type SensorMakers } from './sensor-choice.js';
 
 const BUILTIN_AGENT_COMMS = ['claude', 'codex', 'gemini', 'cursor-agent', 'aider', 'openclaw-gateway'];
 const INTERPRETER_COMMS = ['node', 'nodejs', 'bun', 'deno'];
@@ -124,25 +126,35 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
   };
   const sink = { record: (r: RawRecord) => model.record(r), signal };
 
-  const backend = opts.backend ?? cfg.sensor.backend;
-  const why = backend === 'procfs' ? 'procfs backend requested' : bpfUnavailable();
-  if (why && backend === 'bpftrace') throw new Error(`cannot use the bpftrace backend: ${why}`);
   const agentBinaries = cfg.agents.map((a) => a.binary);
-  if (!why) {
-    sensor = new BpftraceSensor({
-      sink,
-      candidateComms: hostAgents ? [...BUILTIN_AGENT_COMMS, ...agentBinaries, ...INTERPRETER_COMMS] : [],
-      candidatePrefixes: hostAgents ? INTERPRETER_PREFIXES : [],
-      renameComms: hostAgents ? [...BUILTIN_AGENT_COMMS, ...agentBinaries] : [],
-      failedOpens: cfg.sensor.failed_opens,
-      foldOpensMs: cfg.sensor.fold_opens_ms,
-      perfRbPages: cfg.sensor.perf_rb_pages,
-      trackCgroups: opts.trackCgroups,
-      seedsOnRestart: () => model.trackedPids(),
-    });
-  } else {
-    sensor = new ProcfsPoller({ sink, hostAgents });
-  }
+  const makers: SensorMakers = {
+    ebpf: () =>
+      new EbpfSensor({
+        sink,
+        execNames: hostAgents ? [...BUILTIN_AGENT_COMMS, ...agentBinaries, ...INTERPRETER_COMMS] : [],
+        agentNames: hostAgents ? [...BUILTIN_AGENT_COMMS, ...agentBinaries] : [],
+        prefixes: hostAgents ? INTERPRETER_PREFIXES : [],
+        failedOpens: cfg.sensor.failed_opens,
+        foldOpensMs: cfg.sensor.fold_opens_ms,
+        trackCgroups: opts.trackCgroups,
+        seedsOnRestart: () => model.trackedPids(),
+      }),
+    bpftrace: () =>
+      new BpftraceSensor({
+        sink,
+        candidateComms: hostAgents ? [...BUILTIN_AGENT_COMMS, ...agentBinaries, ...INTERPRETER_COMMS] : [],
+        candidatePrefixes: hostAgents ? INTERPRETER_PREFIXES : [],
+        renameComms: hostAgents ? [...BUILTIN_AGENT_COMMS, ...agentBinaries] : [],
+        failedOpens: cfg.sensor.failed_opens,
+        foldOpensMs: cfg.sensor.fold_opens_ms,
+        perfRbPages: cfg.sensor.perf_rb_pages,
+        trackCgroups: opts.trackCgroups,
+        seedsOnRestart: () => model.trackedPids(),
+      }),
+    procfs: () => new ProcfsPoller({ sink, hostAgents }),
+    bpftraceUnavailable: bpfUnavailable,
+  };
+  const requested = parseBackend(opts.backend ?? cfg.sensor.backend);
 
   const ticker = setInterval(() => {
     model.tick();
@@ -158,24 +170,28 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
   ticker.unref();
 
   const seeds = hostAgents ? model.scan() : [];
+  let chosen: ChosenSensor;
   try {
-    await sensor.start(seeds);
+    chosen = await startSensor(requested, makers, seeds, log);
   } catch (err) {
     clearInterval(ticker);
     throw err;
   }
+  sensor = chosen.sensor;
+  const why = chosen.degradedBecause;
   // Agents started while the sensor attached: adopt what the scan can still find.
   if (hostAgents) for (const pid of model.scan()) sensor.track(pid);
 
-  const degraded = sensor.backend !== 'bpftrace';
+  const degraded = sensor.backend === 'procfs';
   const ready: Record<string, unknown> = {
     backend: sensor.backend,
+    backend_reason: chosen.reason,
     degraded,
     blind_spots: sensor.blindSpots,
     sessions: model.sessions().map((s) => s.id),
     pid: process.pid,
   };
-  if (sensor instanceof BpftraceSensor) {
+  if (sensor instanceof BpftraceSensor || sensor instanceof EbpfSensor) {
     ready.attach_ms = sensor.attachMs;
     if (sensor.missing.length) ready.missing_tracepoints = sensor.missing;
   }

@@ -107,11 +107,11 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
   const m = monitor.model;
   const ep = reporting!.endpoints;
   log(
-    `watching with ${monitor.sensor.backend}${monitor.sensor.backend === 'bpftrace' ? '' : ' (DEGRADED)'}; ` +
+    `watching with ${monitor.sensor.backend}${monitor.sensor.backend !== 'procfs' ? '' : ' (DEGRADED)'}; ` +
       `${m.sessions().length} agent session(s) running; events -> ${ep.auditLog ?? 'stdout'}` +
       `${ep.socket ? `; API ${ep.socket}` : ''}${ep.http ? `; http://${ep.http}` : ''}`,
   );
-  if (monitor.sensor.backend !== 'bpftrace') for (const b of monitor.sensor.blindSpots) log(`cannot see: ${b}`);
+  if (monitor.sensor.backend === 'procfs') for (const b of monitor.sensor.blindSpots) log(`cannot see: ${b}`);
 
   // SIGHUP reloads the config: rules and outputs, without losing an event.
   const onHup = () => {

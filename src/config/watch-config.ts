@@ -114,7 +114,7 @@ export const watchConfigSchema = z.strictObject({
     .optional(),
   sensor: z
     .strictObject({
-      backend: z.enum(['auto', 'bpftrace', 'procfs']).default('auto'),
+      backend: z.enum(['auto', 'ebpf', 'bpftrace', 'procfs']).default('auto'),
       /** Per-CPU perf buffer pages (default: 16 MiB per CPU, 64 MiB in all at most). */
       perf_rb_pages: z.number().int().positive().optional(),
       /** Fold consecutive identical opens of one process within this many ms into a count (0 = report every open). */

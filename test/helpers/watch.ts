@@ -8,6 +8,14 @@ import type { WardenEvent } from '../../src/events/types.js';
 
 export const WARDEN = path.resolve(__dirname, '../../bin/warden');
 
+/**
+ * The kernel sensor backends the watch tests run against. Both must pass in CI (setup.sh
+ * builds the compiled sensor); WARDEN_TEST_BACKENDS=ebpf (or bpftrace) narrows a local run.
+ */
+export const KERNEL_BACKENDS: Array<'ebpf' | 'bpftrace'> = (process.env.WARDEN_TEST_BACKENDS ?? 'ebpf,bpftrace')
+  .split(',')
+  .filter((b): b is 'ebpf' | 'bpftrace' => b === 'ebpf' || b === 'bpftrace');
+
 export interface RunningWatch {
   child: ChildProcess;
   file: string;

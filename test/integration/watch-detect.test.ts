@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readEvents, run, startWatch, WARDEN, type RunningWatch } from '../helpers/watch.js';
+import { KERNEL_BACKENDS, readEvents, run, startWatch, WARDEN, type RunningWatch } from '../helpers/watch.js';
 
 const root = process.getuid?.() === 0;
 const children: ChildProcess[] = [];
@@ -28,7 +28,7 @@ function background(cmd: string, args: string[], opts: { argv0?: string; env?: N
   return c;
 }
 
-describe.skipIf(!root)('agent detection (kernel sensor)', () => {
+describe.skipIf(!root).each(KERNEL_BACKENDS)('agent detection (kernel sensor %s)', (backend) => {
   let w: RunningWatch;
   let early: ChildProcess;
   let earlyChild: number;
@@ -45,7 +45,7 @@ describe.skipIf(!root)('agent detection (kernel sensor)', () => {
     }
     const cfg = path.join(tmp, 'watch.yaml');
     fs.writeFileSync(cfg, 'agents:\n  - name: my-agent\n    binary: my-agent\n    args_regex: "--serve"\n');
-    w = await startWatch(['--config', cfg]);
+    w = await startWatch(['--config', cfg, '--backend', backend]);
   }, 120_000);
 
   afterAll(async () => {
@@ -94,7 +94,8 @@ describe.skipIf(!root)('agent detection (kernel sensor)', () => {
   });
 
   it('restarts a sensor that dies, says so, and keeps seeing events', async () => {
-    const bpf = spawnSync('pgrep', ['-f', '-P', String(w.child.pid), 'setpriv|bpftrace'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    const pattern = backend === 'ebpf' ? 'warden-sensor' : 'setpriv|bpftrace';
+    const bpf = spawnSync('pgrep', ['-f', '-P', String(w.child.pid), pattern], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
     expect(bpf.length).toBeGreaterThan(0);
     for (const pid of bpf) process.kill(Number(pid), 'SIGKILL');
     await w.waitFor((e) => e.kind === 'monitor.sensor_died', 10_000, 'sensor_died');

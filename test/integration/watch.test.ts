@@ -1,6 +1,7 @@
-// `warden watch` end to end, as root, with the real kernel sensor: a stub agent (argv[0]
-// `claude`, temporary HOME) does the things the issue lists, and an identical process tree
-// that is not descended from an agent must produce nothing.
+// `warden watch` end to end, as root, with the real kernel sensor (both kernel backends:
+// the compiled ebpf sensor and bpftrace): a stub agent (argv[0] `claude`, temporary HOME)
+// does the things the issue lists, and an identical process tree that is not descended
+// from an agent must produce nothing.
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -8,11 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WardenEvent } from '../../src/events/types.js';
-import { run, startWatch, type RunningWatch } from '../helpers/watch.js';
+import { KERNEL_BACKENDS, run, startWatch, type RunningWatch } from '../helpers/watch.js';
 
 const root = process.getuid?.() === 0;
 
-describe.skipIf(!root)('warden watch (kernel sensor, root)', () => {
+describe.skipIf(!root).each(KERNEL_BACKENDS)('warden watch (kernel sensor %s, root)', (backend) => {
   let w: RunningWatch;
   let tmp: string;
   let tcp: net.Server;
@@ -60,7 +61,7 @@ describe.skipIf(!root)('warden watch (kernel sensor, root)', () => {
       ].join('\n') + '\n',
     );
 
-    w = await startWatch();
+    w = await startWatch(['--backend', backend]);
     const env = (who: string) => ({ PATH: process.env.PATH, HOME: path.join(tmp, who, 'home'), WORK: path.join(tmp, who, 'work') });
     // The same script twice: as an agent, and as an ordinary process tree.
     const [a, c] = await Promise.all([
@@ -101,7 +102,8 @@ describe.skipIf(!root)('warden watch (kernel sensor, root)', () => {
         expect(e.proc!.cwd.startsWith('/')).toBe(true);
       }
     }
-    expect(events[0]!.kind === 'monitor.ready' || events.some((e) => e.kind === 'monitor.ready')).toBe(true);
+    const ready = events.find((e) => e.kind === 'monitor.ready');
+    expect(ready?.data).toMatchObject({ backend, degraded: false });
     expect(events[events.length - 1]!.kind).toBe('monitor.stop');
   });
 

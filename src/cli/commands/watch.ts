@@ -6,7 +6,7 @@ export function watchCommand(): Command {
     .description('Monitor AI agents and their process trees until SIGINT/SIGTERM')
     .option('-c, --config <file>', 'watch config (YAML)')
     .option('-o, --output <file>', 'NDJSON event file, or - for stdout (default: XDG state dir)')
-    .option('--backend <name>', 'sensor backend: auto | bpftrace | procfs')
+    .option('--backend <name>', 'sensor backend: auto | ebpf | bpftrace | procfs')
     .option('--quiet', 'no status lines on stderr')
     .action(async (opts) => {
       const { runWatch } = await import('../watch.js');

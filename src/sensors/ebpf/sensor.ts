@@ -76,6 +76,8 @@ export interface EbpfSensorOptions {
   /** Wake the reader only when this many bytes wait (it polls every pollMs otherwise); 0 = adaptive. */
   wakeupBytes?: number;
   pollMs?: number;
+  /** cgroup v2 directories whose processes are all tracked (sandboxes). */
+  trackCgroups?: string[];
   seedsOnRestart: () => number[];
   maxRestartsPerMinute?: number;
   binary?: string;
@@ -113,6 +115,7 @@ export class EbpfSensor implements Sensor {
     for (const n of new Set(this.o.execNames)) if (n.length > 0 && n.length <= 31) a.push('--exec-name', n);
     for (const n of new Set(this.o.agentNames)) if (n.length > 0 && n.length <= 31) a.push('--agent-name', n);
     for (const p of this.o.prefixes.slice(0, 4)) a.push('--prefix', p);
+    for (const c of this.o.trackCgroups ?? []) a.push('--cgroup', c);
     for (const s of seeds.slice(0, MAX_ARG_SEEDS)) if (s !== process.pid) a.push('--track', String(s));
     return a;
   }
