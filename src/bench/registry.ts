@@ -5,6 +5,7 @@ export async function loadBenches(): Promise<Bench[]> {
   const mods: Array<Promise<{ default: Bench }>> = [
     import('./watch.js'),
     import('./sinks.js'),
+    import('./run.js'),
   ];
   const list = await Promise.all(mods);
   return list.map((m) => m.default);

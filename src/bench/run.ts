@@ -1,0 +1,93 @@
+// Start-up cost of `warden run -- true` (network none, default policy) against, in the same
+// run and interleaved: `true` itself, bare bwrap with the same flags and seccomp filter, and
+// `node -e 0` (the floor for any Node CLI). Target (issue #6): under 60 ms over `true`.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bwrapArgs } from '../sandbox/bwrap.js';
+import { planFilesystem } from '../sandbox/fs-plan.js';
+import { defaultRunPolicy } from '../sandbox/policy.js';
+import { which } from '../sandbox/runner.js';
+import { buildSeccompFilter } from '../sandbox/seccomp.js';
+import { percentile, ratio, type Bench, type Figure } from './types.js';
+
+const WARDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/warden');
+
+function timeOnce(argv: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; stdio?: Array<'ignore' | 'inherit' | number> }): number {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env, stdio: opts.stdio ?? 'ignore' });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.status !== 0) throw new Error(`${argv.slice(0, 3).join(' ')} exited ${r.status}: ${r.error?.message ?? ''}`);
+  return ms;
+}
+
+const bench: Bench = {
+  name: 'run',
+  issue: 6,
+  description: '`warden run -- true` wall time vs bare bwrap (same flags, same seccomp filter) vs `true`, interleaved',
+  async unavailable() {
+    if (!which('bwrap', process.env.PATH ?? '/usr/bin:/bin')) return 'bwrap is not installed';
+    if (!fs.existsSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/entry.js'))) return 'not built';
+    return undefined;
+  },
+  async run(ctx): Promise<Figure[]> {
+    const n = Math.max(10, Math.round(40 * ctx.scale));
+    // A workspace outside /tmp would be scanned like a project; an empty one isolates start-up.
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-run-'));
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS; // bin/warden hides it from `run` anyway; keep node -e 0 comparable
+    const bwrap = which('bwrap', env.PATH ?? '/usr/bin:/bin')!;
+
+    // The same flags warden builds (plain --bind instead of --bind-fd: same mount).
+    const policy = defaultRunPolicy();
+    const homes = [...new Set([env.HOME, os.userInfo().homedir].filter((h): h is string => !!h))];
+    const plan = planFilesystem({ policy, workspace: fs.realpathSync(ws), homes, identity: { uid: process.getuid!(), gids: process.getgroups!() } });
+    const filterFile = path.join(ws, '..', `warden-bench-${process.pid}.bpf`);
+    fs.writeFileSync(filterFile, buildSeccompFilter().program);
+    const root = process.getuid?.() === 0;
+    const args = bwrapArgs({ mounts: plan.mounts, unshareNet: true, uid: root ? 65534 : process.getuid!(), gid: root ? 65534 : process.getgid!(), chdir: fs.realpathSync(ws), emptyFile: '/dev/null', seccompFd: 4, statusFd: 3, argv: ['true'] });
+    const samples = { true: [] as number[], bwrap: [] as number[], warden: [] as number[], node: [] as number[] };
+    const devnull = fs.openSync('/dev/null', 'w');
+    try {
+      // Warm up caches (page cache, dentries) for every variant once.
+      timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws, env });
+      for (let i = 0; i < n; i++) {
+        samples.true.push(timeOnce(['/bin/true'], { cwd: ws, env }));
+        const seccompFd = fs.openSync(filterFile, 'r');
+        samples.bwrap.push(timeOnce([bwrap, ...args], { cwd: ws, env, stdio: ['ignore', 'ignore', 'inherit', devnull, seccompFd] }));
+        fs.closeSync(seccompFd);
+        samples.warden.push(timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws, env, stdio: ['ignore', 'ignore', 'inherit'] }));
+        samples.node.push(timeOnce([process.execPath, '-e', '0'], { cwd: ws, env }));
+      }
+    } finally {
+      fs.closeSync(devnull);
+      fs.rmSync(filterFile, { force: true });
+      fs.rmSync(ws, { recursive: true, force: true });
+    }
+    const med = (a: number[]) => percentile([...a].sort((x, y) => x - y), 50);
+    const p90 = (a: number[]) => percentile([...a].sort((x, y) => x - y), 90);
+    const m = { true: med(samples.true), bwrap: med(samples.bwrap), warden: med(samples.warden), node: med(samples.node) };
+    ctx.log(`medians over ${n} interleaved runs (${root ? 'root' : 'unprivileged'}): true ${m.true.toFixed(2)} ms, bwrap ${m.bwrap.toFixed(2)} ms, node -e 0 ${m.node.toFixed(2)} ms, warden run ${m.warden.toFixed(2)} ms (p90 ${p90(samples.warden).toFixed(1)} ms)`);
+    const over = m.warden - m.true;
+    return [
+      {
+        id: 'run.over_true_ms',
+        label: '`warden run -- true` minus `true` (median)',
+        value: over,
+        unit: 'ms',
+        measured: m.warden,
+        baseline: m.true,
+        target: '<= 60',
+        met: over <= 60,
+      },
+      ratio('run.vs_bwrap', '`warden run -- true` / bare bwrap, same flags', m.warden, m.bwrap),
+      ratio('run.vs_node', '`warden run -- true` / `node -e 0` (Node start-up floor)', m.warden, m.node),
+      ratio('run.bwrap_vs_true', 'bare bwrap / `true`', m.bwrap, m.true),
+      ratio('run.vs_true', '`warden run -- true` / `true`', m.warden, m.true),
+    ];
+  },
+};
+
+export default bench;
