@@ -12,6 +12,8 @@ if (args[0] === 'run') {
     process.exitCode = await runRun(parsed.command, parsed.opts);
   }
 }
-// The compiled main.js runs itself when loaded (that is how bin/warden always started it).
-if (!handled) await import('./main.js');
+if (!handled) {
+  const { main, exitCodeFor } = await import('./main.js');
+  process.exitCode = await main(process.argv).catch(exitCodeFor);
+}
 export {};

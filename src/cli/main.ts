@@ -1,5 +1,7 @@
 // The `warden` command. Each subcommand's options live in cli/commands/<name>.ts and its
 // implementation is imported only when it runs, so `warden run` starts fast.
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { commands } from './commands/index.js';
@@ -41,8 +43,18 @@ export function exitCodeFor(err: unknown): number {
 /** A bad invocation detected after parsing (exit 2). */
 export class UsageError extends Error {}
 
-const isEntry = process.argv[1] && import.meta.url.endsWith('/cli/main.js');
-if (isEntry) {
+// Runs itself only as the process entry (`node dist/cli/main.js ...`). bin/warden goes through
+// cli/entry.ts, which calls main() itself: modules that import UsageError from here must not
+// start a second CLI run when `warden run` loads them late (e.g. --monitor).
+function isEntry(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+if (isEntry()) {
   main(process.argv).then(
     (code) => {
       process.exitCode = code;

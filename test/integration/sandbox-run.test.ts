@@ -165,6 +165,11 @@ describe('warden run: audit and configuration', () => {
     expect(residueOf(sandboxId(ev))).toEqual([]);
   });
 
+  it.skipIf(process.getuid?.() !== 0)('modules loaded late (--monitor) never start a second run of the command', async () => {
+    const r = await warden(['run', '--monitor', '--', '/bin/sh', '-c', 'echo once'], { cwd: s.ws, timeoutMs: 120_000 });
+    expect(r.stdout).toBe('once\n');
+  });
+
   it('the workspace is the current directory and files written there persist', async () => {
     const r = await sandboxSh('echo made-inside > made.txt && pwd', { cwd: s.ws });
     expect(r.code).toBe(0);
