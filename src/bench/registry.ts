@@ -6,6 +6,7 @@ export async function loadBenches(): Promise<Bench[]> {
     import('./watch.js'),
     import('./sinks.js'),
     import('./run.js'),
+    import('./egress.js'),
   ];
   const list = await Promise.all(mods);
   return list.map((m) => m.default);

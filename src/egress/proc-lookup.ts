@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import type { ProcRef } from '../events/types.js';
 import { parseStrictIPv4 } from './ip.js';
 
-let tokens = 20;
+let tokens = 10;
 let last = Date.now();
-const RATE = 20;
+const RATE = 10;
 
 function take(): boolean {
   const now = Date.now();
@@ -27,7 +27,17 @@ function hex4(ip: string): string | undefined {
   return (le >>> 0).toString(16).toUpperCase().padStart(8, '0');
 }
 
+// Scanning every process is the expensive part; a burst of denials shares one scan.
+let pidCache: { inode: number; at: number; pids: number[] } | undefined;
+
 function pidsInNetns(inode: number): number[] {
+  if (pidCache && pidCache.inode === inode && Date.now() - pidCache.at < 1000) return pidCache.pids;
+  const out = scanNetns(inode);
+  pidCache = { inode, at: Date.now(), pids: out };
+  return out;
+}
+
+function scanNetns(inode: number): number[] {
   const out: number[] = [];
   let entries: string[];
   try {

@@ -49,6 +49,8 @@ export interface AllowlistOptions {
   runtimeDir?: string;
   /** Look up the process behind denied connections (default true). */
   procLookup?: boolean;
+  /** Forward allowed flows with splice(2) in a worker thread (default true). */
+  splice?: boolean;
 }
 
 /** The parts shared by both designs. */
@@ -79,6 +81,7 @@ class Core {
       headerTimeoutMs: o.headerTimeoutMs,
       connectTimeoutMs: o.connectTimeoutMs,
       maxConnections: o.maxConnections,
+      splice: o.splice,
       procLookup:
         o.procLookup === false
           ? undefined

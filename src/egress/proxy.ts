@@ -14,6 +14,7 @@ import { ALERT_ACCESS_DENIED, looksLikeTls, MAX_HELLO, parseClientHello, tlsAler
 import type { SyntheticPool } from './synthetic.js';
 import { guardAddresses, UpstreamError, type UpstreamResolver } from './upstream.js';
 import { hardClose } from './framing.js';
+import { spliceEngine } from './splice.js';
 import type { ProcRef } from '../events/types.js';
 
 export interface FlowMeta {
@@ -37,6 +38,8 @@ export interface ProxyOptions {
   maxConnections?: number;
   /** Who owns a sandbox socket (best effort, for deny events). */
   procLookup?: (meta: FlowMeta) => Promise<ProcRef | undefined>;
+  /** Forward decided flows with splice(2) in a worker thread (default true); else stream piping. */
+  splice?: boolean;
 }
 
 type Sniffed =
@@ -75,6 +78,8 @@ interface Deny {
 
 export class EgressProxy {
   private readonly sockets = new Set<net.Socket>();
+  /** Flows handed to the splice engine (their Node sockets are gone). */
+  spliced = 0;
   private readonly headerTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly maxConnections: number;
@@ -87,18 +92,19 @@ export class EgressProxy {
   }
 
   get active(): number {
-    return this.sockets.size;
+    return this.sockets.size + this.spliced;
   }
 
   /** Closes every proxied connection (sandbox teardown). */
   closeAll(): void {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    if (this.spliced) spliceEngine()?.closeAll();
   }
 
   /** Takes over a client connection; `initial` holds bytes already read (rootless relay header). */
   handle(client: net.Socket, meta: FlowMeta, initial?: Buffer): void {
-    if (this.sockets.size >= this.maxConnections) {
+    if (this.active >= this.maxConnections) {
       this.limitHits++;
       client.on('error', () => {});
       hardClose(client);
@@ -275,43 +281,50 @@ class Flow {
     this.maybeForward();
   }
 
+  /** The upstream addresses to try, after the rebinding guard; throws UpstreamError. */
+  private upstreamAddrs(r: { addrs: string[] }): string[] {
+    const port = this.meta.dstPort!;
+    const g = guardAddresses(r.addrs, port, this.o.policy());
+    if (!g.ok) {
+      const lit = g.address.includes(':') ? `[${g.address}]` : g.address;
+      throw new UpstreamError(
+        'resolves-to-' + g.class,
+        `${this.name} resolves to ${g.address} (${g.class} address); add "${lit}${[80, 443].includes(port) ? '' : `:${port}`}" to network.allow if that is intended`,
+        g.address,
+      );
+    }
+    // IPv4 first (the host may have no IPv6 route), a few addresses at most.
+    return [...r.addrs.filter((a) => !a.includes(':')), ...r.addrs.filter((a) => a.includes(':'))].slice(0, 4);
+  }
+
   private connectUpstream(timeoutMs: number): void {
-    const { dstIp, dstPort } = this.meta;
-    const port = dstPort!;
-    const go = async (): Promise<net.Socket> => {
-      let addrs: string[];
-      let source = 'listed-ip';
-      if (this.name) {
-        const r = await this.o.upstream.resolve(this.name);
-        addrs = r.addrs;
-        source = r.source;
-        const g = guardAddresses(addrs, port, this.o.policy());
-        if (!g.ok) {
-          throw new UpstreamError(
-            'resolves-to-' + g.class,
-            `${this.name} resolves to ${g.address} (${g.class} address); add "${g.address.includes(':') ? `[${g.address}]` : g.address}${[80, 443].includes(port) ? '' : `:${port}`}" to network.allow if that is intended`,
-            g.address,
-          );
-        }
-      } else {
-        addrs = [dstIp!];
-      }
-      const ordered = [...addrs.filter((a) => !a.includes(':')), ...addrs.filter((a) => a.includes(':'))].slice(0, 4);
+    const port = this.meta.dstPort!;
+    const dial = async (addrs: string[]): Promise<net.Socket> => {
       let last: Error | undefined;
-      for (const a of ordered) {
-        if (this.decided && !this.sniffed) break;
+      for (const a of addrs) {
+        if (this.decided) break;
         try {
           const s = await connect(a, port, timeoutMs);
           this.upstreamAddr = a;
-          void source;
           return s;
         } catch (e) {
           last = e as Error;
         }
       }
-      throw new UpstreamError('connect-failed', `could not connect to ${this.name ?? dstIp}:${port} (${last?.message ?? 'no address'})`);
+      throw new UpstreamError('connect-failed', `could not connect to ${this.name ?? this.meta.dstIp}:${port} (${last?.message ?? 'no address'})`);
     };
-    go().then(
+    let p: Promise<net.Socket>;
+    try {
+      if (!this.name) p = dial([this.meta.dstIp!]);
+      else {
+        // Pinned or cached names dial at once, without an extra promise turn.
+        const hit = this.o.upstream.cached(this.name);
+        p = hit ? dial(this.upstreamAddrs(hit)) : this.o.upstream.resolve(this.name).then((r) => dial(this.upstreamAddrs(r)));
+      }
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(
       (s) => {
         if (this.decided) {
           s.destroy();
@@ -375,10 +388,20 @@ class Flow {
     c.off('data', this.onData);
     c.off('end', this.onEnd);
     if (this.onEarly) up.off('data', this.onEarly);
-    for (const d of this.early) c.write(d);
-    this.early = [];
-    if (this.buf.length) up.write(this.buf);
+    const toUp = this.buf;
+    const toClient = Buffer.concat(this.early);
     this.buf = Buffer.alloc(0);
+    this.early = [];
+    up.pause();
+    const engine = this.o.splice === false ? undefined : spliceEngine();
+    if (engine) {
+      const proxy = this.proxy;
+      proxy.spliced++;
+      if (engine.handOff(c, up, toUp, toClient, () => proxy.spliced--)) return;
+      proxy.spliced--;
+    }
+    if (toClient.length) c.write(toClient);
+    if (toUp.length) up.write(toUp);
     // pipeline() destroys both sides on an error; a clean end in one direction only half-closes.
     const kill = () => {
       c.destroy();

@@ -54,6 +54,14 @@ export class UpstreamResolver {
     }
   }
 
+  /** A pinned or still-valid cached answer, without waiting (the common case per connection). */
+  cached(name: string): CacheEntry | undefined {
+    const pin = this.pins.get(name);
+    if (pin) return { addrs: pin, expires: Infinity, source: 'pin' };
+    const c = this.cache.get(name);
+    return c && c.expires > Date.now() ? c : undefined;
+  }
+
   async resolve(name: string): Promise<CacheEntry> {
     const pin = this.pins.get(name);
     if (pin) return { addrs: pin, expires: Infinity, source: 'pin' };
