@@ -7,7 +7,13 @@ import type { UnstampedEvent } from '../events/types.js';
 import { defaultRunPolicy, type NetworkMode, type RunPolicy } from '../sandbox/policy.js';
 import type { RunCliOptions } from './run-args.js';
 
-const say = (m: string) => fs.writeSync(2, `warden: ${m}\n`);
+const say = (m: string) => {
+  try {
+    fs.writeSync(2, `warden: ${m}\n`);
+  } catch {
+    /* stderr closed: nothing else to tell */
+  }
+};
 
 export async function runRun(command: string[], opts: RunCliOptions): Promise<number> {
   if (!command.length) {

@@ -21,7 +21,7 @@ import type { RunPolicy } from './policy.js';
 import { checkProtected, type ProtectViolation } from './protect.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { claimStale, ensureStateDir, procStartTime, RecordFile, stateDir, type SandboxRecord } from './state.js';
-import { diagnoseUsernsFailure, formatProblem, usernsPrecheck } from './userns.js';
+import { diagnoseUsernsFailure, formatProblem, probeUserns, UNKNOWN_USERNS, usernsPrecheck } from './userns.js';
 
 export interface RunOptions {
   policy: RunPolicy;
@@ -166,7 +166,15 @@ function printMarks(): void {
 export async function runSandbox(o: RunOptions): Promise<number> {
   const t0 = performance.now();
   mark('runSandbox');
-  const log = o.log ?? ((m: string) => fs.writeSync(2, `warden: ${m}\n`));
+  const log =
+    o.log ??
+    ((m: string) => {
+      try {
+        fs.writeSync(2, `warden: ${m}\n`);
+      } catch {
+        /* stderr closed */
+      }
+    });
   const policy = o.policy;
   const id = newSandboxId();
   const root = process.getuid?.() === 0;
@@ -314,10 +322,11 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     const base = Math.max(3, ...passFds.map((f) => f + 1));
     const statusSlot = base;
     const seccompSlot = base + 1;
-    const pinned = pinWritableBinds(plan.mounts, base + 2);
+    const argsSlot = base + 2;
+    const pinned = pinWritableBinds(plan.mounts, base + 3);
     openedFds.push(...pinned.fds);
     const providerFds = net.fds ?? [];
-    const providerSlots = providerFds.map((_, i) => base + 2 + pinned.fds.length + i);
+    const providerSlots = providerFds.map((_, i) => base + 3 + pinned.fds.length + i);
     const extraArgs = typeof net.bwrapArgs === 'function' ? net.bwrapArgs(providerSlots) : net.bwrapArgs;
 
     const seccomp = buildSeccompFilter({
@@ -358,14 +367,19 @@ export async function runSandbox(o: RunOptions): Promise<number> {
         chain.push(setpriv, `--reuid=${ident.uid}`, `--regid=${ident.gid}`, '--clear-groups', '--');
       } else spawnIds = { uid: ident.uid, gid: ident.gid };
     }
-    chain.push(bwrap, ...args);
+    // The arguments go through a pipe: inside, bwrap's command line (pid 1, visible to the
+    // sandbox) is just `bwrap --args N`, not the list of hidden paths; and no ARG_MAX limit.
+    // (The command itself must stay on the command line: bwrap takes only options from --args.)
+    const dashes = args.indexOf('--');
+    const options = args.slice(0, dashes);
+    chain.push(bwrap, '--args', String(argsSlot), ...args.slice(dashes));
 
     const stdio: StdioOptions = ['inherit', 'inherit', 'inherit'];
     for (let i = 3; i < base; i++) stdio.push(passFds.includes(i) ? i : 'ignore');
-    stdio.push('pipe', 'pipe', ...pinned.fds, ...providerFds);
+    stdio.push('pipe', 'pipe', 'pipe', ...pinned.fds, ...providerFds);
 
     mark('args');
-    if (marks) fs.writeSync(2, `${chain.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')}\n`);
+    if (marks) fs.writeSync(2, `${[...chain.slice(0, chain.indexOf(bwrap) + 1), ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')}\n`);
     const startedAt = performance.now();
     const child = spawn(chain[0]!, chain.slice(1), { stdio, env, detached: true, ...spawnIds });
     const exit = waitExit(child);
@@ -373,6 +387,9 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     const seccompPipe = child.stdio[seccompSlot] as NodeJS.WritableStream;
     seccompPipe.on('error', () => {});
     seccompPipe.end(seccomp.program);
+    const argsPipe = child.stdio[argsSlot] as NodeJS.WritableStream;
+    argsPipe.on('error', () => {});
+    argsPipe.end(Buffer.from(options.map((a) => `${a}\0`).join('')));
     const status = readStatus(child, statusSlot);
     o.monitor?.launched?.(child.pid!);
     mark('spawned');
@@ -477,7 +494,8 @@ export async function runSandbox(o: RunOptions): Promise<number> {
       // The command never ran: bwrap (or the launcher) failed during setup.
       if (result.code === 125 && cg.procsFiles.length) log('could not move the sandbox into its cgroup');
       else {
-        const p = status.childPid === undefined ? diagnoseUsernsFailure(root) : undefined;
+        // No sandbox process was created: if a bare user namespace cannot be made either, say why.
+        const p = status.childPid === undefined && !probeUserns(bwrap).ok ? (diagnoseUsernsFailure(root) ?? UNKNOWN_USERNS) : undefined;
         log(p ? formatProblem(p) : 'the sandbox failed to start (see the bwrap message above)');
       }
       code = result.code === 125 ? 1 : (result.code ?? 1);

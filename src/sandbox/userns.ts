@@ -1,6 +1,7 @@
 // Why a user namespace cannot be created here, and what to do about it. bwrap needs one
 // (unprivileged, and as root for mount locking). Hosts restrict them in several ways; each
 // gets a message naming the cause and the fix instead of bwrap's terse error.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
 export interface UsernsProblem {
@@ -62,6 +63,8 @@ export function diagnoseUsernsFailure(root: boolean, read: ReadFn = defaultRead)
       cause: `user.max_user_namespaces is only ${maxNs} and may be used up`,
       fix: 'sysctl -w user.max_user_namespaces=15000 as root',
     };
+  // Only called once a user namespace was shown not to work (probeUserns), so a container
+  // marker is a fair hint even without a nested user namespace (rootful Docker's seccomp profile).
   if (inNestedUserns(read) || fs.existsSync('/.dockerenv') || fs.existsSync('/run/.containerenv'))
     return {
       cause: 'Warden runs inside a container that does not allow nested user namespaces (Docker and Podman block them with their default seccomp/AppArmor profiles)',
@@ -70,6 +73,17 @@ export function diagnoseUsernsFailure(root: boolean, read: ReadFn = defaultRead)
         '(or a seccomp profile that allows clone/unshare with CLONE_NEWUSER), or run warden on the host',
     };
   return undefined;
+}
+
+export const UNKNOWN_USERNS: UsernsProblem = {
+  cause: 'this host does not let bwrap create a user namespace (no known restriction found: see the bwrap message above)',
+  fix: 'check `warden doctor`; try `bwrap --unshare-user --ro-bind / / true` to reproduce',
+};
+
+/** Tries a bare user namespace with bwrap (a few ms; used on failure paths and by doctor). */
+export function probeUserns(bwrap: string): { ok: boolean; stderr: string } {
+  const r = spawnSync(bwrap, ['--unshare-user', '--ro-bind', '/', '/', '--', 'true'], { encoding: 'utf8', timeout: 10_000 });
+  return { ok: r.status === 0, stderr: (r.stderr ?? '').trim() };
 }
 
 export function formatProblem(p: UsernsProblem): string {

@@ -329,8 +329,11 @@ for (const who of ['root', 'nobody'] as const) {
     });
 
     it("cannot see Warden's own state or the host's /run", async () => {
-      const r = await sh(`ls -a /run /tmp /var/tmp; ls /run/warden /tmp/warden-${NOBODY} 2>&1; echo done`);
+      const r = await sh(`ls -a /run /tmp /var/tmp; ls /run/warden /tmp/warden-${NOBODY} 2>&1; cat /proc/1/cmdline | tr '\\0' ' '; echo; echo done`);
       expect(r.stdout).not.toMatch(/sandboxes|empty/);
+      // bwrap's own command line (pid 1 inside) does not list what is hidden or protected
+      expect(r.stdout).toMatch(/bwrap --args \d+ --/);
+      expect(r.stdout).not.toContain(`${s.home}/.ssh`);
       expect(r.stdout).toMatch(/ls: cannot access '\/run\/warden': No such file or directory/);
       expect(r.stdout).toContain('done');
     });

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PY, readEvents, residueOf, run, sandboxId, sandboxSh, scratch, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
+import { NOBODY, PY, readEvents, residueOf, run, sandboxId, sandboxSh, scratch, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
 
 let s: Scratch;
 beforeAll(() => {
@@ -113,6 +113,34 @@ describe('warden run: stdin and terminals', () => {
     });
     expect(r.out).toContain("raw got 'x'");
     expect(r.code).toBe(0);
+  });
+});
+
+describe('warden run: identity', () => {
+  it('as root in a workspace owned by a user: runs as that user (files keep their owner; root-only files stay closed), limits still apply', async () => {
+    const own = scratch(NOBODY);
+    try {
+      s.write(path.join(own.ws, 'x'), '');
+      const audit = path.join(own.root, 'audit-own.ndjson');
+      const r = await warden(['run', '--policy', own.policy('resources: { memory: 128MB }\n'), '--audit', audit, '--', '/bin/sh', '-c', 'id -u; echo hi > made.txt; cat /etc/shadow /root/.profile 2>&1 | head -2; echo done'], {
+        cwd: own.ws,
+        env: { HOME: '/root' },
+      });
+      expect(r.code).toBe(0);
+      expect(r.stdout.split('\n')[0]).toBe(String(NOBODY));
+      expect(fs.statSync(path.join(own.ws, 'made.txt')).uid).toBe(NOBODY);
+      expect(r.stdout).not.toMatch(/root:|PATH=/);
+      const start = readEvents(audit).find((e) => e.kind === 'sandbox.start')!;
+      expect(start.data).toMatchObject({ uid: NOBODY, inner_uid: NOBODY });
+      expect((start.data as { cgroups: { enforced_by: Record<string, string> } }).cgroups.enforced_by.memory).toBeDefined();
+    } finally {
+      own.cleanup();
+    }
+  });
+
+  it('as root in a root-owned workspace: uid 0 on the host without capabilities, nobody inside', async () => {
+    const r = await sandboxSh('id -u; grep -E "^Cap(Eff|Bnd)" /proc/self/status', { cwd: s.ws });
+    expect(r.stdout).toMatch(/^65534\nCapEff:\s+0+\nCapBnd:\s+0+\n$/);
   });
 });
 
