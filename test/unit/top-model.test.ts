@@ -151,7 +151,7 @@ describe('process chains', () => {
 
 describe('store', () => {
   it('keeps a bounded, seq-ordered buffer without duplicates (replay + live overlap)', () => {
-    const s = new TopStore({ maxEvents: 3 });
+    const s = new TopStore({ perSession: 3 });
     const es = [1, 2, 3, 4, 5].map((n) => ({ ts: new Date().toISOString(), seq: 1000 + n, kind: 'x.y', severity: 'info' as const }));
     s.add(es[2]!);
     s.add(es[0]!);
@@ -161,6 +161,32 @@ describe('store', () => {
     s.add(es[3]!);
     s.add(es[4]!);
     expect(s.all().map((e) => e.seq)).toEqual([1003, 1004, 1005]);
+    expect(s.size).toBe(3);
+  });
+
+  it('one agent flooding the stream does not push out another agent or any alert', () => {
+    const s = new TopStore({ perSession: 50, maxNotable: 10 });
+    const quiet = ev('process.exec', { agent: other, proc: proc(201, 200, ['git', 'status']) });
+    const alert = ev('file.open', { severity: 'alert', file: { path: '/home/u/.ssh/id_rsa', op: 'read' } });
+    s.add(quiet);
+    s.add(alert);
+    for (let i = 0; i < 500; i++) s.add(ev('file.open', { file: { path: `/work/p/f${i}`, op: 'read' } }));
+    expect(s.filtered({ agent: 'codex' }).map((e) => e.seq)).toEqual([quiet.seq]);
+    expect(s.filtered({ severity: 'alert' }).map((e) => e.seq)).toEqual([alert.seq]);
+    expect(s.filtered({ agent: 'claude' }).length).toBe(51);
+    expect(s.size).toBe(52);
+  });
+
+  it('drops the least recently active session when there are too many', () => {
+    const s = new TopStore({ maxSessions: 2 });
+    const a = ev('x.y', { agent: { name: 'a', root_pid: 1, session: 'a' } });
+    const b = ev('x.y', { agent: { name: 'b', root_pid: 2, session: 'b' } });
+    const c = ev('x.y', { agent: { name: 'c', root_pid: 3, session: 'c' } });
+    s.add(a);
+    s.add(b);
+    s.add(ev('x.y', { agent: { name: 'a', root_pid: 1, session: 'a' } }));
+    s.add(c);
+    expect(new Set(s.all().map((e) => e.agent!.session))).toEqual(new Set(['a', 'c']));
   });
 
   it('touched: the acting process and its children, without library loads', () => {

@@ -3,7 +3,7 @@
 // state it shows comes from the TopSource; the only request that changes anything in the
 // monitor is acknowledging an alert (A), on the user's request.
 import React, { useEffect, useMemo, useRef, useState } from 'react';
-import { Box, Text, useApp, useInput, useStdout } from 'ink';
+import { Box, Text, useApp, useInput, useStdout, type Key } from 'ink';
 import type { Severity, WardenEvent } from '../../events/types.js';
 import { chainComplete, procLabel } from './chain.js';
 import { describeFilters, isEmpty, nextAgent, nextKind, nextSeverity, type TopFilters } from './filters.js';
@@ -85,8 +85,12 @@ export function App({ source, socket, initial, size: fallback }: AppProps): Reac
 
   // Keys can arrive several in one read, before React re-renders: handlers work on `live`,
   // which each of them updates at once, not on the values captured by this render.
-  const live = useRef({ events, selIndex, follow });
-  live.current = { events, selIndex, follow };
+  const live = useRef({ events, selIndex, follow, search });
+  live.current = { events, selIndex, follow, search };
+  const setSearching = (v: typeof search) => {
+    live.current.search = v;
+    setSearch(v);
+  };
 
   const say = (m: string) => {
     setMessage(m);
@@ -108,24 +112,26 @@ export function App({ source, socket, initial, size: fallback }: AppProps): Reac
     return s ? `${s.name}:${s.root_pid}` : a;
   };
 
+  // The local buffer holds recent events; an agent filter also asks the monitor for that agent's history.
+  useEffect(() => {
+    if (filters.agent !== undefined) void source.backfill(filters.agent);
+  }, [filters.agent]);
+
   useEffect(() => {
     if (view === 'detail' && current?.agent && !chainComplete(store.chain(current))) void source.processHistory(current.agent.session);
   }, [view, current?.seq]);
 
-  useInput((input, key) => {
+  const handle = (input: string, key: Key): void => {
     if (key.ctrl && input === 'c') return exit();
-    if (search) {
-      if (key.return) {
-        setSearch(undefined);
-        return;
-      }
+    const searching = live.current.search;
+    if (searching) {
+      if (key.return || input === '\r') return setSearching(undefined);
       if (key.escape) {
-        setFilters((f) => ({ ...f, text: search.before }));
-        setSearch(undefined);
-        return;
+        setFilters((f) => ({ ...f, text: searching.before }));
+        return setSearching(undefined);
       }
-      const text = key.backspace || key.delete ? search.text.slice(0, -1) : input && !key.ctrl && !key.meta ? search.text + input.replace(/[\x00-\x1f]/g, '') : search.text;
-      setSearch({ ...search, text });
+      const text = key.backspace || key.delete ? searching.text.slice(0, -1) : input && !key.ctrl && !key.meta ? searching.text + input.replace(/[\x00-\x1f]/g, '') : searching.text;
+      setSearching({ ...searching, text });
       setFilters((f) => ({ ...f, text: text || undefined }));
       return;
     }
@@ -179,7 +185,7 @@ export function App({ source, socket, initial, size: fallback }: AppProps): Reac
     if (input === 'a')
       return setFilters((f) => ({ ...f, agent: nextAgent(f.agent, sessions.map((s) => s.session)) }));
     if (input === 'k') return setFilters((f) => ({ ...f, kind: nextKind(f.kind, store.kinds) }));
-    if (input === '/') return setSearch({ text: filters.text ?? '', before: filters.text });
+    if (input === '/') return setSearching({ text: filters.text ?? '', before: filters.text });
     if (input === 'c') return setFilters((f) => ({ routine: f.routine }));
     if (input === 'n') return setFilters((f) => ({ ...f, routine: !f.routine }));
     if (input === 'A') {
@@ -187,6 +193,14 @@ export function App({ source, socket, initial, size: fallback }: AppProps): Reac
       void source.ack(here.seq).then(say);
       return;
     }
+  };
+  useInput((input, key) => {
+    // Keys typed quickly (or pasted) can arrive as one string: handle them one by one.
+    if (input.length > 1 && !key.ctrl && !key.meta) {
+      for (const ch of input) handle(ch, { ...key, return: ch === '\r' || ch === '\n', backspace: ch === '\x7f' || ch === '\b', tab: ch === '\t' });
+      return;
+    }
+    handle(input, key);
   });
 
   const width = Math.max(columns, 40);
@@ -252,9 +266,9 @@ function Header({ source, width }: { source: TopSource; width: number }): React.
     : `warden top · DISCONNECTED: ${st.error ?? 'monitor gone'} · retrying`;
   const lost = (stats.lost ?? 0) + source.store.dropped;
   return (
-    <Text>
+    <Text wrap="truncate">
       <Text bold color={st.connected ? 'green' : 'red'}>
-        {cut(left, Math.max(10, width - 40))}
+        {cut(left, Math.max(10, width - 36))}
       </Text>
       <Text> · </Text>
       <Text color={alerts ? 'red' : undefined} bold={alerts > 0}>
@@ -279,7 +293,7 @@ function Sessions({ source, sessions, width, height, agentFilter }: { source: To
         const cells = sessionCells(s, c, source.memory.get(s.root_pid));
         const mark = agentFilter === s.session || agentFilter === s.name ? '▶ ' : '  ';
         return (
-          <Text key={s.session} dimColor={!s.alive}>
+          <Text key={s.session} dimColor={!s.alive} wrap="truncate">
             {mark}
             <Text bold>{cells.tool}</Text> {cells.pid} {cells.up} {cells.mem} <Text color={s.counts.alert ? 'red' : undefined}>{cells.alert}</Text>{' '}
             <Text color={s.counts.warn ? 'yellow' : undefined}>{cells.warn}</Text> {cells.info} {cells.state} {cells.cwd}

@@ -66,6 +66,7 @@ export class TopSource {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly listeners: Array<() => void> = [];
   private readonly historyAsked = new Set<string>();
+  private readonly backfilled = new Set<string>();
 
   constructor(
     private readonly o: SourceOptions,
@@ -184,6 +185,20 @@ export class TopSource {
       this.changed();
     } catch {
       this.historyAsked.delete(session);
+    }
+  }
+
+  /** Loads an agent's recent history from the monitor (once per filter value). */
+  async backfill(agent: string): Promise<void> {
+    const c = this.client;
+    if (!c || this.backfilled.has(agent)) return;
+    this.backfilled.add(agent);
+    try {
+      const r = await c.call<{ events: WardenEvent[] }>('events.query', { agent, limit: 3000 });
+      for (const ev of r.events) this.store.add(ev);
+      this.changed();
+    } catch {
+      this.backfilled.delete(agent);
     }
   }
 
