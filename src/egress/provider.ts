@@ -26,6 +26,7 @@ import { hostRuleset, nftApply, nftDeleteTable } from './nft.js';
 import { originalDst } from './original-dst.js';
 import { Policy } from './policy.js';
 import { lookupSocketOwner } from './proc-lookup.js';
+import { PolicyWatch } from './reload.js';
 import { EgressProxy } from './proxy.js';
 import { DecisionRecorder } from './record.js';
 import { SyntheticPool } from './synthetic.js';
@@ -63,6 +64,7 @@ class Core {
   readonly dns: DnsResponder;
   readonly proxy: EgressProxy;
   netnsInode: (() => number | undefined) | undefined;
+  policyWatch: PolicyWatch | undefined;
 
   constructor(
     readonly ctx: NetworkContext,
@@ -92,17 +94,55 @@ class Core {
     });
   }
 
-  updateAllow(allow: string[]): void {
-    const p = new Policy(allow); // throws before anything changes
+  /** Swaps the allowlist (and pins); throws before anything changes on an invalid entry. */
+  updateAllow(allow: string[], resolve?: Record<string, string>): { added: string[]; removed: string[] } {
+    const p = new Policy(allow);
+    if (resolve) this.upstream.setPins(resolve);
+    const old = new Set(this.policy.entries.map((e) => e.raw));
+    const now = new Set(p.entries.map((e) => e.raw));
+    const added = [...now].filter((e) => !old.has(e));
+    const removed = [...old].filter((e) => !now.has(e));
     this.policy = p;
-    this.record.info('egress.reload', 'info', `allowlist reloaded (${allow.length} entries)`, { allow });
+    this.record.info('egress.reload', 'info', `allowlist reloaded (${allow.length} entries, +${added.length} -${removed.length})`, { allow, added, removed });
+    return { added, removed };
+  }
+
+  /** Live reload from the policy file, when the run gave one. */
+  watchPolicy(): PolicyWatch | undefined {
+    const file = this.ctx.policyFile;
+    if (!file) return undefined;
+    const w = new PolicyWatch({
+      file,
+      writablePaths: this.ctx.writablePaths ?? [],
+      apply: (allow, resolve) => this.updateAllow(allow, resolve),
+      report: (r) => {
+        if (!r.ok) this.record.info('egress.reload_failed', 'warn', r.message, { file });
+      },
+    });
+    if (!w.start() && w.refusedBecause)
+      this.record.info('egress.reload_disabled', 'warn', `live reload of network.allow is off: ${w.refusedBecause}`, { file });
+    this.policyWatch = w;
+    return w;
   }
 
   async serveDenials(): Promise<{ url: string; server: http.Server }> {
     const server = http.createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
+      if (req.method === 'POST' && url.pathname === '/reload') {
+        // Loopback only, and not reachable from the sandbox's network namespace.
+        const w = this.policyWatch;
+        if (!w) {
+          res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, message: 'this run has no policy file to reload' }) + '\n');
+          return;
+        }
+        void w.reload().then((r) => {
+          if (!r.ok) this.record.info('egress.reload_failed', 'warn', r.message, { file: this.ctx.policyFile });
+          res.writeHead(r.ok ? 200 : 409, { 'content-type': 'application/json' }).end(JSON.stringify(r) + '\n');
+        });
+        return;
+      }
       if (req.method !== 'GET' || url.pathname !== '/denials') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /denials\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /denials, POST /reload\n');
         return;
       }
       const denials = this.record.listDenials();
@@ -153,6 +193,7 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
   const cleanup = async () => {
     if (done) return;
     done = true;
+    core.policyWatch?.stop();
     closeServer(proxyServer);
     core.proxy.closeAll();
     try {
@@ -192,6 +233,7 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
       denials = d.server;
       endpoints.denials = d.url;
     }
+    core.watchPolicy();
     core.record.info('egress.ready', 'info', `egress allowlist ready (root mode, netns ${ns.ns})`, {
       mode: 'root',
       netns: ns.ns,
@@ -233,6 +275,7 @@ async function prepareRootless(core: Core, o: AllowlistOptions): Promise<Prepare
   const cleanup = async () => {
     if (done) return;
     done = true;
+    core.policyWatch?.stop();
     closeServer(tcpServer);
     closeServer(dnsServer);
     closeServer(denials);
@@ -284,6 +327,7 @@ async function prepareRootless(core: Core, o: AllowlistOptions): Promise<Prepare
       denials = d.server;
       endpoints.denials = d.url;
     }
+    core.watchPolicy();
     core.record.info('egress.ready', 'info', `egress allowlist ready (rootless mode, relay pid ${pid})`, { mode: 'rootless', relay_pid: pid, ...endpoints });
     return {
       commandPrefix: ['nsenter', '-t', String(pid), '-U', '-n', '--preserve-credentials', '--'],

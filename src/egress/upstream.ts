@@ -43,15 +43,23 @@ export class UpstreamResolver {
   constructor(o: UpstreamOptions = {}) {
     this.resolver = new Resolver({ timeout: o.timeoutMs ?? 3000, tries: 2 });
     if (o.servers?.length) this.resolver.setServers(o.servers);
-    for (const [k, v] of Object.entries(o.pins ?? {})) {
+    this.setPins(o.pins ?? {});
+  }
+
+  /** Replaces the pins (network.resolve); throws, changing nothing, on a bad entry. */
+  setPins(pins: Record<string, string>): void {
+    const next = new Map<string, string[]>();
+    for (const [k, v] of Object.entries(pins)) {
       const n = normalisePolicyHost(k);
       if (n.kind !== 'name') throw new Error(`network.resolve: "${k}" is not a host name`);
       const addrs = String(v)
         .split(',')
         .map((a) => a.trim());
       for (const a of addrs) if (!canonicalAddress(a)) throw new Error(`network.resolve: "${a}" (for ${k}) is not an IP address`);
-      this.pins.set(n.name, addrs.map((a) => canonicalAddress(a)!));
+      next.set(n.name, addrs.map((a) => canonicalAddress(a)!));
     }
+    this.pins.clear();
+    for (const [k, v] of next) this.pins.set(k, v);
   }
 
   /** A pinned or still-valid cached answer, without waiting (the common case per connection). */

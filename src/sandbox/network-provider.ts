@@ -28,6 +28,13 @@ export interface NetworkContext {
   /** Host uid/gid the sandboxed processes run as (root may run them as the workspace owner). */
   uid?: number;
   gid?: number;
+  /**
+   * The policy file, for live reload of network.allow (egress watches it, and re-reads it on
+   * POST /reload at its loopback endpoint), and the host paths the sandbox can write: a policy
+   * file under one of them is never reloaded (an agent could widen its own allowlist).
+   */
+  policyFile?: string;
+  writablePaths?: string[];
   /** CA bundle from NODE_EXTRA_CA_CERTS, which bin/warden hides from Node for a fast start of `warden run`. */
   extraCaCerts?: string;
   /** Where decisions go (egress.allow / egress.deny / net.dns events). */

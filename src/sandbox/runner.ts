@@ -300,6 +300,8 @@ export async function runSandbox(o: RunOptions): Promise<number> {
       allow: policy.network.allow,
       resolve: policy.network.resolve,
       upstreamDns: policy.network.upstreamDns,
+      policyFile: policy.source,
+      writablePaths: plan.writable,
       credentials: policy.credentials,
       root,
       uid: ident.uid,

@@ -59,7 +59,7 @@ function pickBlock(): string {
   throw new Error('no free test block');
 }
 
-export async function startInternet(zone: (addrs: string[]) => Record<string, string>, sans: string[]): Promise<Internet> {
+export async function startInternet(zone: (addrs: string[]) => Record<string, string>, sans: string[], base = '/var/tmp'): Promise<Internet> {
   const sfx = suffix();
   const ns = `wdinet-${sfx}`;
   const vh = `wdi${sfx}`;
@@ -70,7 +70,8 @@ export async function startInternet(zone: (addrs: string[]) => Record<string, st
   const gateway = ip(1);
   const addrs = [ip(2), ip(3), ip(4), ip(5)];
   // Not under /tmp: sandboxes get a private /tmp, and clients need the certificate.
-  const dir = fs.mkdtempSync(path.join('/var/tmp', 'warden-inet-'));
+  const dir = fs.mkdtempSync(path.join(base, 'warden-inet-'));
+  fs.chmodSync(dir, 0o755);
   const certFile = path.join(dir, 'cert.pem');
   const keyFile = path.join(dir, 'key.pem');
   sh('openssl', [
