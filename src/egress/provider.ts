@@ -372,6 +372,13 @@ export function allowlistProvider(o: AllowlistOptions = {}): NetworkProvider {
     mode: 'allowlist',
     async prepare(ctx: NetworkContext): Promise<PreparedNetwork> {
       const core = new Core(ctx, o);
+      if (ctx.credentials?.length) {
+        // Swapping surrogates for real values needs TLS interception, which this proxy does not
+        // do: say so instead of pretending. The sandbox's environment does not carry them either.
+        core.record.info('egress.credentials_unsupported', 'warn', 'policy credentials are not injected by this egress proxy (no TLS interception); the sandbox does not receive them', {
+          credentials: ctx.credentials.map((c) => c.env ?? c.file),
+        });
+      }
       if (ctx.root) {
         if (process.getuid?.() !== 0) throw new Error('network mode allowlist (root design) needs root; run without root for the rootless design');
         return prepareRoot(core, o);

@@ -92,6 +92,57 @@ export function egressSuite(mode: 'root' | 'rootless'): void {
       expect(r.stdout).toContain('host=pkg.wild.test');
     });
 
+    it('a ClientHello split across TLS records and tiny TCP segments is still read (and checked)', async () => {
+      const split = (sni: string, p: string) => py(sbx, `
+import socket, ssl, time, sys
+ctx = ssl.create_default_context(cafile="${inet.certFile}")
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+obj = ctx.wrap_bio(inc, out, server_hostname="SNI_HERE")
+try: obj.do_handshake()
+except ssl.SSLWantReadError: pass
+hello = out.read()
+hs = hello[5:]
+recs = b"".join(b"\\x16\\x03\\x01" + len(hs[i:i+40]).to_bytes(2, "big") + hs[i:i+40] for i in range(0, len(hs), 40))
+s = socket.create_connection(("allowed.test", 443), timeout=5)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for i in range(0, len(recs), 7):
+  s.sendall(recs[i:i+7]); time.sleep(0.002)
+try:
+  while True:
+    try:
+      obj.do_handshake(); break
+    except ssl.SSLWantReadError:
+      d = s.recv(65536)
+      if not d: print("EOF"); sys.exit(0)
+      inc.write(d)
+      o = out.read()
+      if o: s.sendall(o)
+  o = out.read()
+  if o: s.sendall(o)
+  obj.write(b"GET PATH_HERE HTTP/1.1\\r\\nHost: allowed.test\\r\\nConnection: close\\r\\n\\r\\n"); s.sendall(out.read())
+  body = b""
+  while True:
+    d = s.recv(65536)
+    if not d: break
+    inc.write(d)
+    while True:
+      try:
+        chunk = obj.read(65536)
+        if not chunk: break
+        body += chunk
+      except (ssl.SSLWantReadError, ssl.SSLZeroReturnError): break
+  print(body.decode(errors="replace"))
+except ssl.SSLError as e:
+  print("TLSERR", e.reason)`.replace('SNI_HERE', sni).replace('PATH_HERE', p));
+      const ok = await split('allowed.test', '/split-ok');
+      expect(ok.stdout).toContain('sni=allowed.test');
+      expect(pathHits('/split-ok')).toHaveLength(1);
+      const bad = await split('denied.test', '/split-bad');
+      expect(bad.stdout).toMatch(/TLSERR|EOF/);
+      expect(pathHits('/split-bad')).toHaveLength(0);
+      expect(denies('sni-mismatch').some((e) => e.data?.sni === 'denied.test')).toBe(true);
+    });
+
     it('non-HTTP TCP by name and listed port (ssh-like, client speaks after banner)', async () => {
       const r = await py(sbx, `
 import socket
