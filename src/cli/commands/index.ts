@@ -3,9 +3,10 @@ import type { Command } from 'commander';
 import { doctorCommand } from './doctor.js';
 import { eventsCommand } from './events.js';
 import { replayCommand } from './replay.js';
+import { rulesCommand } from './rules.js';
 import { runCommand } from './run.js';
 import { serviceCommand } from './service.js';
 import { topCommand } from './top.js';
 import { watchCommand } from './watch.js';
 
-export const commands: Array<() => Command> = [watchCommand, runCommand, replayCommand, doctorCommand, eventsCommand, serviceCommand, topCommand];
+export const commands: Array<() => Command> = [watchCommand, runCommand, replayCommand, rulesCommand, doctorCommand, eventsCommand, serviceCommand, topCommand];
