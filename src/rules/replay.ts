@@ -41,8 +41,12 @@ const DERIVED = new Set(['alert.sequence', 'alert.threshold', 'rule.error']);
 const KIND = '"kind":"';
 const SEVERITY = '"severity":"';
 
-/** Clears the verdict of a previous run (rule fields), keeping sensor-set severities. */
+/**
+ * Clears the verdict of a previous run (rule fields). Severities Warden's own components set
+ * (sensor, sinks, API: no rule, or a reserved `warden.` rule id) are kept.
+ */
 export function stripVerdict(ev: UnstampedEvent): void {
+  if (ev.rule !== undefined && ev.rule.startsWith('warden.')) return;
   if (ev.rule !== undefined) {
     ev.severity = 'info';
     delete ev.rule;

@@ -4,7 +4,10 @@
 import { z } from 'zod';
 import { CATEGORIES, SEVERITIES } from '../events/types.js';
 
-const id = z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'ids are letters, digits, _ . - (starting with a letter)');
+const id = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'ids are letters, digits, _ . - (starting with a letter)')
+  .refine((s) => !s.startsWith('warden.'), 'ids starting with "warden." are reserved for events Warden itself raises');
 const mitre = z.array(z.string().regex(/^T\d{4}(\.\d{3})?$/, 'MITRE technique ids look like T1552 or T1552.001'));
 const window = z.union([
   z.number().positive(),
