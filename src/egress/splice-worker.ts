@@ -69,8 +69,9 @@ const byFd = new Map<number, Flow>();
 const flows = new Map<number, Flow>();
 const wakeBuf = Buffer.alloc(8);
 
+const ctlBuf = Buffer.alloc(EV_SIZE); // epoll_ctl copies it: one buffer serves every call
 function ctl(op: number, fd: number, events: number): void {
-  const e = Buffer.alloc(EV_SIZE);
+  const e = ctlBuf;
   e.writeUInt32LE(events, 0);
   e.writeUInt32LE(fd, 4);
   epollCtl(ep, op, fd, e);
@@ -99,41 +100,57 @@ function finish(f: Flow): void {
   parentPort!.postMessage({ op: 'done', id: f.id, ab: f.ab.bytes, ba: f.ba.bytes });
 }
 
-/** Moves what it can in one direction; false on a hard error. */
+/**
+ * Moves what it can in one direction; false on a hard error. Reading continues while the pipe
+ * has room (not only when it is empty), so the sender's window never waits on our writes.
+ */
 function pump(d: Dir): boolean {
   for (;;) {
+    let progress = false;
     if (d.init) {
       const n = write(d.dst, d.init, d.init.length);
       if (n < 0) return koffi.errno() === EAGAIN;
       d.bytes += n;
       d.init = n < d.init.length ? d.init.subarray(n) : undefined;
       if (d.init) return true;
+      progress = true;
     }
     while (d.inPipe > 0) {
       const n = splice(d.pr, null, d.dst, null, d.inPipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (n < 0) return koffi.errno() === EAGAIN;
+      if (n < 0) {
+        if (koffi.errno() !== EAGAIN) return false;
+        break;
+      }
       d.inPipe -= n;
       d.bytes += n;
+      progress = true;
     }
     if (d.eof) {
-      if (!d.shut) {
+      if (d.inPipe === 0 && !d.shut) {
         shutdown(d.dst, SHUT_WR);
         d.shut = true;
       }
       return true;
     }
-    const n = splice(d.src, null, d.pw, null, CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n === 0) d.eof = true;
-    else if (n < 0) return koffi.errno() === EAGAIN;
-    else {
-      d.inPipe += n;
-      // A pipe filled in one go: a bulk transfer. Larger pipes mean fewer splices (kernel
-      // memory for the bigger ring only where it pays; refused quietly above the user limit).
-      if (n >= d.cap && d.cap < CHUNK) {
-        const c = fcntl(d.pw, F_SETPIPE_SZ, CHUNK);
-        d.cap = c > 0 ? c : CHUNK;
+    if (d.inPipe < d.cap) {
+      const n = splice(d.src, null, d.pw, null, d.cap - d.inPipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n === 0) {
+        d.eof = true;
+        progress = true;
+      } else if (n < 0) {
+        if (koffi.errno() !== EAGAIN) return false;
+      } else {
+        d.inPipe += n;
+        progress = true;
+        // The pipe filled: a bulk transfer. A bigger pipe means fewer splices (kernel memory for
+        // the larger ring only where it pays; refused quietly above the per-user limit).
+        if (d.inPipe >= d.cap && d.cap < CHUNK) {
+          const c = fcntl(d.pw, F_SETPIPE_SZ, CHUNK);
+          if (c > d.cap) d.cap = c;
+        }
       }
     }
+    if (!progress) return true;
   }
 }
 
@@ -143,7 +160,7 @@ function interest(f: Flow): void {
     [f.b, 0],
   ]);
   for (const d of [f.ab, f.ba]) {
-    if (!d.eof && d.inPipe === 0 && !d.init) want.set(d.src, want.get(d.src)! | EPOLLIN);
+    if (!d.eof && d.inPipe < d.cap) want.set(d.src, want.get(d.src)! | EPOLLIN);
     if (d.inPipe > 0 || d.init) want.set(d.dst, want.get(d.dst)! | EPOLLOUT);
   }
   for (const [fd, m] of want) {

@@ -401,7 +401,6 @@ require('dns').lookup('allowed.test', { family: 4 }, (err, addr) => {
       const timeout = after.timeout - before.timeout;
       expect(limit).toBeGreaterThan(0); // the bound engaged
       expect(limit + timeout).toBe(1000); // nothing forwarded, nothing lost
-      if (mode === 'root') expect(limit).toBeGreaterThanOrEqual(500); // all arrive at once: most refused at once
       // Still serving once the flood is gone.
       const ok = await curl(sbx, ['http://allowed.test/after-flood']);
       expect(ok.stdout).toContain('hello from http');
