@@ -1,23 +1,15 @@
-// The classification step of the pipeline: the rule engine when it is available, else a
-// pass-through that leaves every event at its sensor severity.
+// The classification step of the pipeline: the rule engine built from the watch config
+// (default rules, user rule files, disabled ids, the network allowlist).
 import type { WatchConfig } from '../config/watch-config.js';
 import type { UnstampedEvent } from '../events/types.js';
+import { loadRuleEngine } from '../rules/index.js';
 
 export interface Classifier {
   process(ev: UnstampedEvent, emit: (e: UnstampedEvent) => void): void;
   stats(): Record<string, number>;
 }
 
-export async function loadClassifier(cfg: WatchConfig, _emit: (e: UnstampedEvent) => void): Promise<Classifier> {
-  const spec = '../rules/index.js';
-  let mod: { loadRuleEngine?: (o: unknown) => Classifier } | undefined;
-  try {
-    mod = (await import(spec)) as typeof mod;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-  }
-  if (mod?.loadRuleEngine) {
-    return mod.loadRuleEngine({ files: cfg.rules.files, disable: cfg.rules.disable, networkAllow: cfg.network.allow });
-  }
-  return { process: (ev, emit) => emit(ev), stats: () => ({}) };
+/** Throws ConfigError (file, line, rule) when the rules are invalid: the monitor must not start. */
+export async function loadClassifier(cfg: WatchConfig): Promise<Classifier> {
+  return loadRuleEngine({ files: cfg.rules.files, disable: cfg.rules.disable, networkAllow: cfg.network.allow });
 }

@@ -77,7 +77,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
   const monitorEvent = (kind: string, severity: UnstampedEvent['severity'], message: string, data?: Record<string, unknown>) =>
     opts.emit({ ts: nowIso(), kind, severity, message, ...(data ? { data } : {}) });
 
-  let classifier = await loadClassifier(cfg, opts.emit);
+  let classifier = await loadClassifier(cfg);
   let sensor: Sensor;
   const model = new ProcessModel({
     matcher: new AgentMatcher(customSignatures(cfg)),
@@ -215,7 +215,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
     degradedBecause: why,
     stats,
     async reloadRules(next: WatchConfig) {
-      classifier = await loadClassifier(next, opts.emit);
+      classifier = await loadClassifier(next);
     },
     monitorEvent,
     async stop() {

@@ -122,6 +122,10 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('warden watch (kernel sensor %s, ro
     expect(e!.proc!.argv[0]).toBe('cat');
     expect(e!.proc!.ppid).toBe(agentPid);
     expect(e!.agent!.session).toBe(mine()[0]!.agent!.session);
+    // classified by the default rules on the way out
+    expect(e!.severity).toBe('alert');
+    expect(e!.category).toBe('credential_access');
+    expect(e!.rule).toBeTruthy();
   });
 
   it('sees the write through a temp file and the rename', () => {
@@ -153,6 +157,11 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('warden watch (kernel sensor %s, ro
     const q = mine().find((x) => x.kind === 'net.dns');
     expect(q?.dns).toMatchObject({ query: 'exfil-probe.example.test', qtype: 'A', server: dnsIp, server_port: 53 });
     expect(q?.proc?.argv[0]).toBe('dig');
+  });
+
+  it('correlates the secret read with the DNS egress that followed (exfiltration)', () => {
+    const seq = mine().find((x) => x.kind === 'alert.sequence' && x.category === 'exfiltration');
+    expect(seq, 'secret read then egress').toBeDefined();
   });
 
   it('reports nothing for the identical tree that is not an agent', () => {
