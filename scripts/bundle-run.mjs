@@ -1,7 +1,8 @@
 // Bundles the `warden run` start path (cli/entry.js and the sandbox modules it loads on every
-// run) into dist/cli/entry-bundle.js, so a run loads one module instead of ~20: ESM loading
-// is a measurable part of `warden run -- true`. Everything loaded only on demand (commander
-// and the other subcommands, policy files, audit sinks, egress, the sensor) stays external.
+// run) into one CommonJS file, dist/cli/entry-bundle.cjs, which bin/warden requires: one module
+// instead of ~20, and no ESM loader on the way (both measurable in `warden run -- true`).
+// Everything loaded only on demand (commander and the other subcommands, policy files, audit
+// sinks, egress, the sensor) stays external and is imported from dist/ as ES modules.
 import { build } from 'esbuild';
 import fs from 'node:fs';
 
@@ -12,21 +13,21 @@ const external = [
   '../sinks/ndjson-file.js',
   './sandbox-monitor.js', // only with --monitor
 ];
-const out = 'dist/cli/entry-bundle.js';
+const out = 'dist/cli/entry-bundle.cjs';
 try {
   await build({
     entryPoints: ['dist/cli/entry.js'],
     outfile: out,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format: 'cjs',
     target: 'node20',
     packages: 'external',
     external,
     logLevel: 'warning',
   });
   const text = fs.readFileSync(out, 'utf8');
-  for (const bad of ['commander', 'zod', 'yaml']) if (new RegExp(`from ["']${bad}["']`).test(text)) throw new Error(`${out} imports ${bad} at load time`);
+  for (const bad of ['commander', 'zod', 'yaml']) if (new RegExp(`require\\(["']${bad}["']\\)`).test(text)) throw new Error(`${out} loads ${bad} at start`);
 } catch (err) {
   // bin/warden falls back to dist/cli/entry.js: slower start, same behaviour.
   fs.rmSync(out, { force: true });

@@ -266,13 +266,27 @@ export async function runSandbox(o: RunOptions): Promise<number> {
   const openedFds: number[] = [];
   const teardown = async () => {
     const left = cg ? await cg.destroy() : [];
-    if (net) await net.cleanup().catch((err: Error) => log(`network cleanup: ${err.message}`));
+    let netLeft = false;
+    if (net)
+      await net.cleanup().catch((err: Error) => {
+        netLeft = true;
+        log(`network cleanup: ${err.message}; the next warden run retries`);
+      });
     if (monitorAttached) await o.monitor!.detach().catch((err: Error) => log(`monitor: ${err.message}`));
-    for (const fd of openedFds) fs.closeSync(fd);
+    for (const fd of openedFds.splice(0)) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+    }
     if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
     const violations = checkProtected(plan.protectedEntries, id);
-    if (left.length) log(`could not remove cgroups ${left.join(', ')}; the next warden run retries`);
-    else record.remove();
+    if (left.length || netLeft) {
+      if (left.length) log(`could not remove cgroups ${left.join(', ')}; the next warden run retries`);
+      // Keep the record for what is left only: the protected paths were checked just now.
+      record.update({ cgroups: { dirs: left }, network: netLeft ? record.record.network : undefined, protected: [] });
+    } else record.remove();
     return violations;
   };
 
