@@ -99,12 +99,15 @@ export function closeInheritedFds(keep: number[]): number[] {
   } catch {
     return closed;
   }
+  const buf = Buffer.allocUnsafe(128); // "pos: …\nflags: 0…" comes first
   for (const n of names) {
     const fd = Number(n);
     if (fd < 3 || keep.includes(fd)) continue;
     try {
-      const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
-      const flags = /flags:\s*([0-7]+)/.exec(info);
+      const h = fs.openSync(`/proc/self/fdinfo/${fd}`, 'r');
+      const len = fs.readSync(h, buf, 0, buf.length, null);
+      fs.closeSync(h);
+      const flags = /flags:\s*([0-7]+)/.exec(buf.toString('latin1', 0, len));
       if (flags && (parseInt(flags[1]!, 8) & 0o2000000) === 0) {
         fs.closeSync(fd);
         closed.push(fd);
