@@ -9,8 +9,12 @@ import { buildSeccompFilter } from '../../src/sandbox/seccomp.js';
 import { NOBODY, readEvents, residueOf, run, sandboxId, sandboxSh, scratch, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
 
 let s: Scratch;
+/** A state directory of these tests' own: another engineer's `warden run` on this machine
+ *  would otherwise finish the cleanup of our killed sandboxes before we can watch it. */
+let xdg: string;
 beforeAll(() => {
   s = scratch();
+  xdg = fs.mkdtempSync(path.join(s.root, 'xdg-'));
 });
 afterAll(() => s.cleanup());
 
@@ -32,7 +36,11 @@ const hostMounts = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('
 /** Starts a sandbox, waits until its command runs, SIGKILLs Warden; returns the sandbox id. */
 async function startAndKill(policyYaml: string, script: string, cwd: string): Promise<{ id: string; audit: string }> {
   const audit = path.join(s.root, `audit-kill-${Math.random().toString(36).slice(2)}.ndjson`);
-  const c = spawn(WARDEN, ['run', '--policy', s.policy(policyYaml), '--audit', audit, '--', '/bin/sh', '-c', script], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const c = spawn(WARDEN, ['run', '--policy', s.policy(policyYaml), '--audit', audit, '--', '/bin/sh', '-c', script], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, XDG_RUNTIME_DIR: xdg },
+  });
   await new Promise<void>((resolve, reject) => {
     let out = '';
     const t = setTimeout(() => reject(new Error(`sandbox did not start: ${out}`)), 30_000);
@@ -72,7 +80,7 @@ describe('warden run leaves nothing behind', () => {
     s.write('ws/killed/.keep', '');
     const { id } = await startAndKill('resources: { memory: 128MB, pids: 64 }\n', `echo '{"mcpServers":{}}' > .mcp.json; echo running; exec sleep 300`, ws);
     // Its cgroups and record are still there until the next warden run...
-    const left = residueOf(id);
+    const left = residueOf(id, [xdg]);
     // ...but no process is left in them (die-with-parent, pid namespace).
     for (const d of left.filter((p) => p.startsWith('/sys/fs/cgroup/'))) {
       let procs = '';
@@ -87,10 +95,10 @@ describe('warden run leaves nothing behind', () => {
     expect(left.some((p) => p.endsWith(`${id}.json`))).toBe(true);
     expect(fs.existsSync(path.join(ws, '.mcp.json'))).toBe(true);
 
-    const r = await warden(['run', '--', 'true'], { cwd: s.ws });
+    const r = await warden(['run', '--', 'true'], { cwd: s.ws, env: { XDG_RUNTIME_DIR: xdg } });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`cleaned up after sandbox ${id}`);
-    expect(residueOf(id)).toEqual([]);
+    expect(residueOf(id, [xdg])).toEqual([]);
     // The protected file the killed sandbox created was dealt with by the cleanup too.
     expect(fs.existsSync(path.join(ws, '.mcp.json'))).toBe(false);
     expect(fs.readdirSync(ws).some((n) => n.startsWith('.mcp.json.warden-quarantined-'))).toBe(true);
@@ -98,17 +106,21 @@ describe('warden run leaves nothing behind', () => {
 
   it('the network namespace of a SIGKILLed allowlist sandbox is removed by the next start', async () => {
     const { id } = await startAndKill('network: { mode: allowlist, allow: [example.invalid] }\n', 'echo running; exec sleep 300', s.ws);
-    expect(residueOf(id).some((p) => p.startsWith('/run/netns/'))).toBe(true);
-    const r = await warden(['run', '--', 'true'], { cwd: s.ws });
+    expect(residueOf(id, [xdg]).some((p) => p.startsWith('/run/netns/'))).toBe(true);
+    const r = await warden(['run', '--', 'true'], { cwd: s.ws, env: { XDG_RUNTIME_DIR: xdg } });
     expect(r.stderr).toContain(`cleaned up after sandbox ${id}`);
-    expect(residueOf(id)).toEqual([]);
+    expect(residueOf(id, [xdg])).toEqual([]);
   });
 
   it('a record of a Warden that is still running is left alone', async () => {
-    const c = spawn(WARDEN, ['run', '--', '/bin/sh', '-c', 'echo running; exec sleep 3'], { cwd: s.ws, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...process.env, XDG_RUNTIME_DIR: xdg };
+    const c = spawn(WARDEN, ['run', '--', '/bin/sh', '-c', 'echo running; exec sleep 3'], { cwd: s.ws, stdio: ['ignore', 'pipe', 'pipe'], env });
     await new Promise<void>((r) => c.stdout.on('data', (d) => String(d).includes('running') && r()));
-    const r = await warden(['run', '--', 'true'], { cwd: s.ws });
+    const records = fs.readdirSync(path.join(xdg, 'warden/sandboxes')).filter((n) => n.endsWith('.json'));
+    expect(records).toHaveLength(1);
+    const r = await warden(['run', '--', 'true'], { cwd: s.ws, env: { XDG_RUNTIME_DIR: xdg } });
     expect(r.stderr).not.toContain('cleaned up');
+    expect(fs.existsSync(path.join(xdg, 'warden/sandboxes', records[0]!))).toBe(true);
     c.kill('SIGTERM');
     await new Promise((r2) => c.once('close', r2));
   });

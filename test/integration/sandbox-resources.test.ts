@@ -53,7 +53,7 @@ print('survived')"`,
   });
 
   it('cpu: a busy loop is throttled to its quota', async () => {
-    const r = await runWith('resources: { cpu: 0.2 }\n', `timeout 1 sh -c 'while :; do :; done'; true`);
+    const r = await runWith('resources: { cpu: 0.05 }\n', `timeout 1 sh -c 'while :; do :; done'; true`);
     const exit = r.ev.find((e) => e.kind === 'sandbox.exit')!;
     expect(Number((exit.data as { stats: { cpuThrottledPeriods?: number } }).stats.cpuThrottledPeriods)).toBeGreaterThan(0);
     const start = r.ev.find((e) => e.kind === 'sandbox.start')!;

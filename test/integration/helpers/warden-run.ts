@@ -153,7 +153,7 @@ export function readEvents(file: string): WardenEvent[] {
 }
 
 /** What a sandbox with this id left on the host: cgroups, crash record, run dir, netns. */
-export function residueOf(id: string): string[] {
+export function residueOf(id: string, xdgDirs: string[] = []): string[] {
   const out: string[] = [];
   const scan = (dir: string, depth: number) => {
     let ents: fs.Dirent[];
@@ -170,7 +170,7 @@ export function residueOf(id: string): string[] {
     }
   };
   scan('/sys/fs/cgroup', 4);
-  for (const d of ['/run/warden/sandboxes', `/tmp/warden-${NOBODY}/sandboxes`])
+  for (const d of ['/run/warden/sandboxes', `/tmp/warden-${NOBODY}/sandboxes`, ...xdgDirs.map((x) => path.join(x, 'warden/sandboxes'))])
     try {
       for (const n of fs.readdirSync(d)) if (n.startsWith(id)) out.push(path.join(d, n));
     } catch {
