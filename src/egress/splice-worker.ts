@@ -89,7 +89,7 @@ function newDir(src: number, dst: number, init: Buffer | undefined): Dir | undef
 function finish(f: Flow): void {
   if (!flows.delete(f.id)) return;
   for (const fd of [f.a, f.b]) {
-    epollCtl(ep, EPOLL_CTL_DEL, fd, null);
+    if (f.mask.get(fd)) epollCtl(ep, EPOLL_CTL_DEL, fd, null);
     byFd.delete(fd);
     close(fd);
   }
@@ -164,10 +164,13 @@ function interest(f: Flow): void {
     if (d.inPipe > 0 || d.init) want.set(d.dst, want.get(d.dst)! | EPOLLOUT);
   }
   for (const [fd, m] of want) {
-    if (f.mask.get(fd) !== m) {
-      ctl(EPOLL_CTL_MOD, fd, m);
-      f.mask.set(fd, m);
-    }
+    const had = f.mask.get(fd)!;
+    if (had === m) continue;
+    // A socket we want nothing from is taken out of the set: epoll reports EPOLLHUP whatever
+    // the mask, and a peer's FIN queued behind data we cannot take yet would spin the loop.
+    if (m === 0) ctl(EPOLL_CTL_DEL, fd, 0);
+    else ctl(had === 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, m);
+    f.mask.set(fd, m);
   }
 }
 
@@ -176,8 +179,8 @@ function service(f: Flow, events: number): void {
   if (!pump(f.ab) || !pump(f.ba)) return finish(f);
   if (f.ab.shut && f.ba.shut) return finish(f);
   const after = f.ab.bytes + f.ba.bytes + (f.ab.eof ? 1 : 0) + (f.ba.eof ? 1 : 0);
-  // A hung-up or failed socket that moves nothing would spin a level-triggered loop.
-  if (events & (EPOLLERR | EPOLLHUP) && after === before && ++f.idle > 64) return finish(f);
+  // Safety net: a socket that keeps reporting an error while nothing moves is dead.
+  if (events & (EPOLLERR | EPOLLHUP) && after === before && ++f.idle > 1000) return finish(f);
   if (after !== before) f.idle = 0;
   interest(f);
 }
@@ -195,8 +198,6 @@ function add(m: { id: number; a: number; b: number; toB?: Uint8Array; toA?: Uint
   flows.set(f.id, f);
   byFd.set(m.a, f);
   byFd.set(m.b, f);
-  ctl(EPOLL_CTL_ADD, m.a, 0);
-  ctl(EPOLL_CTL_ADD, m.b, 0);
   service(f, 0);
 }
 

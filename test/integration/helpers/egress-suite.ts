@@ -24,6 +24,7 @@ export function egressSuite(mode: 'root' | 'rootless'): void {
     'allowed.test:22',
     'allowed.test:25',
     'other.test',
+    'other.test:7',
     '*.wild.test',
     'rebind-lo.test',
     'rebind-meta.test',
@@ -150,6 +151,24 @@ s = socket.create_connection(("allowed.test", 22), timeout=5)
 print(s.recv(100).decode().strip())
 s.sendall(b"ping-22\\n"); print(s.recv(100).decode().strip())`);
       expect(r.stdout).toBe('SSH-2.0-TestServer\nping-22\n');
+    });
+
+    it('bulk data both ways at once arrives intact (spliced flow, half-close)', async () => {
+      const r = await py(sbx, `
+import socket, os, hashlib, threading
+data = os.urandom(24 << 20)
+s = socket.create_connection(("other.test", 7), timeout=20)
+def send():
+  s.sendall(data); s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+h = hashlib.sha256(); n = 0
+while True:
+  d = s.recv(1 << 20)
+  if not d: break
+  h.update(d); n += len(d)
+t.join()
+print(n == len(data) and h.hexdigest() == hashlib.sha256(data).hexdigest(), n)`, 60_000);
+      expect(r.stdout.trim()).toBe(`True ${24 << 20}`);
     });
 
     it('server-speaks-first protocols work (banner before any client byte)', async () => {
