@@ -79,7 +79,7 @@ interface Deny {
 export class EgressProxy {
   private readonly sockets = new Set<net.Socket>();
   /** Flows handed to the splice engine (their Node sockets are gone). */
-  spliced = 0;
+  readonly spliced = new Set<number>();
   private readonly headerTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly maxConnections: number;
@@ -92,14 +92,14 @@ export class EgressProxy {
   }
 
   get active(): number {
-    return this.sockets.size + this.spliced;
+    return this.sockets.size + this.spliced.size;
   }
 
   /** Closes every proxied connection (sandbox teardown). */
   closeAll(): void {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
-    if (this.spliced) spliceEngine()?.closeAll();
+    if (this.spliced.size) spliceEngine()?.closeFlows(this.spliced);
   }
 
   /** Takes over a client connection; `initial` holds bytes already read (rootless relay header). */
@@ -395,10 +395,16 @@ class Flow {
     up.pause();
     const engine = this.o.splice === false ? undefined : spliceEngine();
     if (engine) {
-      const proxy = this.proxy;
-      proxy.spliced++;
-      if (engine.handOff(c, up, toUp, toClient, () => proxy.spliced--)) return;
-      proxy.spliced--;
+      const spliced = this.proxy.spliced;
+      let finished = false;
+      const id = engine.handOff(c, up, toUp, toClient, () => {
+        finished = true;
+        spliced.delete(id!);
+      });
+      if (id !== undefined) {
+        if (!finished) spliced.add(id);
+        return;
+      }
     }
     if (toClient.length) c.write(toClient);
     if (toUp.length) up.write(toUp);

@@ -77,18 +77,18 @@ export class SpliceEngine {
   /**
    * Hands two connected sockets over. `toB`/`toA` are bytes already read from the other side
    * that must go out first. The Node sockets are destroyed (their descriptors were duplicated).
-   * Returns false, touching nothing, when a descriptor is unavailable.
+   * Returns the flow's id, or undefined (touching nothing) when a descriptor is unavailable.
    */
-  handOff(a: net.Socket, b: net.Socket, toB: Buffer, toA: Buffer, done: Pending['done']): boolean {
-    if (this.dead) return false;
+  handOff(a: net.Socket, b: net.Socket, toB: Buffer, toA: Buffer, done: Pending['done']): number | undefined {
+    if (this.dead) return undefined;
     const fa = fdOf(a);
     const fb = fdOf(b);
-    if (fa === undefined || fb === undefined) return false;
+    if (fa === undefined || fb === undefined) return undefined;
     const da = this.fcntl(fa, F_DUPFD_CLOEXEC, 0);
     const db = da < 0 ? -1 : this.fcntl(fb, F_DUPFD_CLOEXEC, 0);
     if (db < 0) {
       if (da >= 0) this.close(da);
-      return false;
+      return undefined;
     }
     // Anything Node already pulled into its stream buffers goes out first, in order.
     const readAll = (s: net.Socket) => {
@@ -105,12 +105,14 @@ export class SpliceEngine {
     this.worker.ref();
     this.worker.postMessage({ op: 'add', id, a: da, b: db, toB: outB.length ? outB : undefined, toA: outA.length ? outA : undefined });
     this.write(this.wakeFd, this.one, 8);
-    return true;
+    return id;
   }
 
-  closeAll(): void {
-    if (!this.pending.size) return;
-    this.worker.postMessage({ op: 'closeAll' });
+  /** Ends the given flows at once (sandbox teardown); others (other sandboxes) go on. */
+  closeFlows(ids: Iterable<number>): void {
+    const list = [...ids].filter((id) => this.pending.has(id));
+    if (!list.length) return;
+    for (const id of list) this.worker.postMessage({ op: 'close', id });
     this.write(this.wakeFd, this.one, 8);
   }
 }

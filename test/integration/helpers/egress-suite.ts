@@ -445,6 +445,19 @@ require('dns').lookup('allowed.test', { family: 4 }, (err, addr) => {
       expect(events.filter((e) => e.kind === 'egress.reload')).toHaveLength(2);
     });
 
+    it('a listed address may be reached by address, on its listed port only', async () => {
+      net.updateAllow!([...allow, `${inet.addrs[2]}:80`]);
+      try {
+        const ok = await curl(sbx, [`http://${inet.addrs[2]}/listed-ip`]);
+        expect(ok.stdout).toContain(`hello from http ${inet.addrs[2]}`);
+        const no = await curl(sbx, ['-k', `https://${inet.addrs[2]}/listed-ip-443`], 4);
+        expect(no.stdout).not.toContain('hello');
+        expect(pathHits('/listed-ip-443')).toHaveLength(0);
+      } finally {
+        net.updateAllow!(allow);
+      }
+    });
+
     it('serves /denials on the host loopback with the rule to add', async () => {
       const res = await fetch(net.endpoints!.denials!);
       const body = (await res.json()) as { denials: Array<{ host?: string; reason: string; suggest?: string }>; suggest: string[] };
