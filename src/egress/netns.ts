@@ -123,9 +123,7 @@ export async function createRootNetns(sandboxId: string): Promise<RootNetns> {
   try {
     await run(['ip', 'netns', 'add', ns]);
     steps.push(
-      // A virtual link inside this machine: a large MTU makes the sandbox leg of every proxied
-      // byte cheap (fewer packets through the second TCP stack); upstream keeps the real MTU.
-      ['ip', 'link', 'add', vethHost, 'mtu', '65000', 'type', 'veth', 'peer', 'name', vethSbx, 'mtu', '65000', 'netns', ns],
+      ['ip', 'link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethSbx, 'netns', ns],
       ['ip', 'addr', 'add', `${host}/30`, 'dev', vethHost],
       ['ip', 'link', 'set', vethHost, 'up'],
       ['ip', '-n', ns, 'addr', 'add', `${sbx}/30`, 'dev', vethSbx],
