@@ -7,6 +7,7 @@ import net from 'node:net';
 import { pipeline } from 'node:stream';
 import { encodeHeader, frame, FrameReader, hardClose } from './framing.js';
 import { originalDst } from './original-dst.js';
+import { spliceEngine } from './splice.js';
 
 export interface RelayOptions {
   tcpPort: number;
@@ -23,25 +24,28 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   const tcp = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (c) => {
     c.on('error', () => {});
     const dst = originalDst(c);
-    const u = net.connect({ path: o.tcpSocket, allowHalfOpen: true });
-    let gotData = false;
-    u.on('error', () => hardClose(c));
-    u.once('data', () => (gotData = true));
-    u.on('close', () => {
-      // The proxy refused without a word: reset, so the client sees a refusal, not an empty reply.
-      if (!gotData) hardClose(c);
+    const header = encodeHeader({
+      dst: dst?.ip ?? null,
+      dport: dst?.port ?? null,
+      src: c.remoteAddress?.replace(/^::ffff:/, ''),
+      sport: c.remotePort,
     });
+    const u = net.connect({ path: o.tcpSocket, allowHalfOpen: true });
+    u.on('error', () => hardClose(c));
     u.once('connect', () => {
-      u.write(
-        encodeHeader({
-          dst: dst?.ip ?? null,
-          dport: dst?.port ?? null,
-          src: c.remoteAddress?.replace(/^::ffff:/, ''),
-          sport: c.remotePort,
-        }),
-      );
+      // Zero-copy from here on; the header goes out first. If the proxy ends the stream without a
+      // byte (a refusal), the client gets a reset rather than an empty reply.
+      const engine = spliceEngine();
+      if (engine && engine.handOff(c, u, header, Buffer.alloc(0), () => {}, { resetAOnSilentEnd: true }) !== undefined) return;
+      let gotData = false;
+      u.once('data', () => (gotData = true));
+      u.on('close', () => {
+        if (!gotData) hardClose(c);
+      });
+      u.write(header);
       pipeline(c, u, () => {});
       pipeline(u, c, () => {});
+      c.resume();
     });
   });
   await new Promise<void>((res, rej) => tcp.once('error', rej).listen(o.tcpPort, '127.0.0.1', () => res()));

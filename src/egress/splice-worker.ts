@@ -19,6 +19,7 @@ const read = libc.func('intptr_t read(int fd, _Out_ uint8_t *buf, size_t count)'
 const write = libc.func('intptr_t write(int fd, const uint8_t *buf, size_t count)');
 const shutdown = libc.func('int shutdown(int fd, int how)');
 const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
+const setsockopt = libc.func('int setsockopt(int fd, int level, int optname, const uint8_t *optval, uint32_t optlen)');
 
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
@@ -60,6 +61,8 @@ interface Flow {
   ba: Dir;
   mask: Map<number, number>;
   idle: number;
+  /** Reset A (TCP RST) when B ends without having sent a byte (the rootless relay: a refusal). */
+  rstA: boolean;
 }
 
 const { wakeFd } = workerData as { wakeFd: number };
@@ -68,6 +71,7 @@ const evbuf = Buffer.alloc(EV_SIZE * 256);
 const byFd = new Map<number, Flow>();
 const flows = new Map<number, Flow>();
 const wakeBuf = Buffer.alloc(8);
+const lingerZero = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]); // struct linger { int l_onoff = 1; int l_linger = 0; }
 
 const ctlBuf = Buffer.alloc(EV_SIZE); // epoll_ctl copies it: one buffer serves every call
 function ctl(op: number, fd: number, events: number): void {
@@ -177,6 +181,11 @@ function interest(f: Flow): void {
 function service(f: Flow, events: number): void {
   const before = f.ab.bytes + f.ba.bytes + (f.ab.eof ? 1 : 0) + (f.ba.eof ? 1 : 0);
   if (!pump(f.ab) || !pump(f.ba)) return finish(f);
+  if (f.rstA && f.ba.eof && f.ba.bytes === 0) {
+    // SO_LINGER {on, 0}: close() sends RST, so the client sees a refusal, not an empty reply.
+    setsockopt(f.a, 1, 13, lingerZero, 8);
+    return finish(f);
+  }
   if (f.ab.shut && f.ba.shut) return finish(f);
   const after = f.ab.bytes + f.ba.bytes + (f.ab.eof ? 1 : 0) + (f.ba.eof ? 1 : 0);
   // Safety net: a socket that keeps reporting an error while nothing moves is dead.
@@ -185,7 +194,7 @@ function service(f: Flow, events: number): void {
   interest(f);
 }
 
-function add(m: { id: number; a: number; b: number; toB?: Uint8Array; toA?: Uint8Array }): void {
+function add(m: { id: number; a: number; b: number; toB?: Uint8Array; toA?: Uint8Array; rstA?: boolean }): void {
   const ab = newDir(m.a, m.b, m.toB ? Buffer.from(m.toB) : undefined);
   const ba = newDir(m.b, m.a, m.toA ? Buffer.from(m.toA) : undefined);
   if (!ab || !ba) {
@@ -194,7 +203,7 @@ function add(m: { id: number; a: number; b: number; toB?: Uint8Array; toA?: Uint
     parentPort!.postMessage({ op: 'done', id: m.id, ab: 0, ba: 0, error: 'pipe2 failed' });
     return;
   }
-  const f: Flow = { id: m.id, a: m.a, b: m.b, ab, ba, mask: new Map([[m.a, 0], [m.b, 0]]), idle: 0 };
+  const f: Flow = { id: m.id, a: m.a, b: m.b, ab, ba, mask: new Map([[m.a, 0], [m.b, 0]]), idle: 0, rstA: !!m.rstA };
   flows.set(f.id, f);
   byFd.set(m.a, f);
   byFd.set(m.b, f);

@@ -79,7 +79,7 @@ export class SpliceEngine {
    * that must go out first. The Node sockets are destroyed (their descriptors were duplicated).
    * Returns the flow's id, or undefined (touching nothing) when a descriptor is unavailable.
    */
-  handOff(a: net.Socket, b: net.Socket, toB: Buffer, toA: Buffer, done: Pending['done']): number | undefined {
+  handOff(a: net.Socket, b: net.Socket, toB: Buffer, toA: Buffer, done: Pending['done'], opts: { resetAOnSilentEnd?: boolean } = {}): number | undefined {
     if (this.dead) return undefined;
     const fa = fdOf(a);
     const fb = fdOf(b);
@@ -103,7 +103,7 @@ export class SpliceEngine {
     const id = this.next++;
     this.pending.set(id, { done });
     this.worker.ref();
-    this.worker.postMessage({ op: 'add', id, a: da, b: db, toB: outB.length ? outB : undefined, toA: outA.length ? outA : undefined });
+    this.worker.postMessage({ op: 'add', id, a: da, b: db, toB: outB.length ? outB : undefined, toA: outA.length ? outA : undefined, rstA: !!opts.resetAOnSilentEnd });
     this.write(this.wakeFd, this.one, 8);
     return id;
   }
