@@ -13,6 +13,13 @@ import { which } from '../sandbox/runner.js';
 import { buildSeccompFilter } from '../sandbox/seccomp.js';
 import { percentile, ratio, type Bench, type Figure } from './types.js';
 
+/** CPU time (user + system, ms) of all waited-for children so far: /proc/self/stat cutime + cstime. */
+function childrenCpuMs(): number {
+  const s = fs.readFileSync('/proc/self/stat', 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[13]) + Number(f[14])) * 1000) / 100; // fields 16, 17; USER_HZ = 100 on Linux
+}
+
 const WARDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/warden');
 
 function timeOnce(argv: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; stdio?: Array<'ignore' | 'inherit' | number> }): number {
@@ -43,7 +50,8 @@ const bench: Bench = {
     // The same flags warden builds (plain --bind instead of --bind-fd: same mount).
     const policy = defaultRunPolicy();
     const homes = [...new Set([env.HOME, os.userInfo().homedir].filter((h): h is string => !!h))];
-    const plan = planFilesystem({ policy, workspace: fs.realpathSync(ws), homes, identity: { uid: process.getuid!(), gids: process.getgroups!() } });
+    const wsReal = fs.realpathSync(ws);
+    const plan = planFilesystem({ policy, workspace: wsReal, homes, identity: { uid: process.getuid!(), gids: process.getgroups!() } });
     const filterFile = path.join(ws, '..', `warden-bench-${process.pid}.bpf`);
     fs.writeFileSync(filterFile, buildSeccompFilter().program);
     const root = process.getuid?.() === 0;
@@ -63,9 +71,37 @@ const bench: Bench = {
       }
     } finally {
       fs.closeSync(devnull);
-      fs.rmSync(filterFile, { force: true });
       fs.rmSync(ws, { recursive: true, force: true });
     }
+    // CPU time per run, each variant in a block of its own (children's CPU cannot be told apart
+    // when interleaved). Unlike wall time it hardly moves when other work shares the machine.
+    const cpu: Record<'true' | 'bwrap' | 'warden' | 'node', number> = { true: 0, bwrap: 0, warden: 0, node: 0 };
+    const ws2 = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-run-'));
+    const devnull2 = fs.openSync('/dev/null', 'w');
+    fs.writeFileSync(filterFile, buildSeccompFilter().program);
+    try {
+      const block = (name: keyof typeof cpu, fn: () => void) => {
+        const before = childrenCpuMs();
+        for (let i = 0; i < n; i++) fn();
+        cpu[name] = (childrenCpuMs() - before) / n;
+      };
+      const ws2Real = fs.realpathSync(ws2);
+      const args2 = args.map((a) => (a === wsReal ? ws2Real : a));
+      block('true', () => timeOnce(['/bin/true'], { cwd: ws2, env }));
+      block('bwrap', () => {
+        const fd = fs.openSync(filterFile, 'r');
+        timeOnce([bwrap, ...args2], { cwd: ws2, env, stdio: ['ignore', 'ignore', 'inherit', devnull2, fd] });
+        fs.closeSync(fd);
+      });
+      block('warden', () => timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws2, env, stdio: ['ignore', 'ignore', 'inherit'] }));
+      block('node', () => timeOnce([process.execPath, '-e', '0'], { cwd: ws2, env }));
+    } finally {
+      fs.closeSync(devnull2);
+      fs.rmSync(filterFile, { force: true });
+      fs.rmSync(ws2, { recursive: true, force: true });
+    }
+    ctx.log(`CPU time per run (user+system, all processes): true ${cpu.true.toFixed(1)} ms, bwrap ${cpu.bwrap.toFixed(1)} ms, node -e 0 ${cpu.node.toFixed(1)} ms, warden run ${cpu.warden.toFixed(1)} ms; load average ${os.loadavg()[0]!.toFixed(2)}`);
+
     const med = (a: number[]) => percentile([...a].sort((x, y) => x - y), 50);
     const p90 = (a: number[]) => percentile([...a].sort((x, y) => x - y), 90);
     const m = { true: med(samples.true), bwrap: med(samples.bwrap), warden: med(samples.warden), node: med(samples.node) };
@@ -86,6 +122,9 @@ const bench: Bench = {
       ratio('run.vs_node', '`warden run -- true` / `node -e 0` (Node start-up floor)', m.warden, m.node),
       ratio('run.bwrap_vs_true', 'bare bwrap / `true`', m.bwrap, m.true),
       ratio('run.vs_true', '`warden run -- true` / `true`', m.warden, m.true),
+      { id: 'run.cpu_over_true_ms', label: 'CPU time of `warden run -- true` minus `true`', value: cpu.warden - cpu.true, unit: 'ms', measured: cpu.warden, baseline: cpu.true },
+      ratio('run.cpu_vs_node', 'CPU time: `warden run -- true` / `node -e 0`', cpu.warden, cpu.node),
+      ratio('run.cpu_vs_bwrap', 'CPU time: `warden run -- true` / bare bwrap', cpu.warden, cpu.bwrap),
     ];
   },
 };
