@@ -7,6 +7,8 @@ import crypto from 'node:crypto';
 export interface Pane {
   /** Current screen text (no colours), one string per line. */
   screen(): string;
+  /** Everything the pane printed, scrollback included. */
+  history(): string;
   /** Types keys (tmux key names: Enter, Escape, Up, C-c, or literal text with literal=true). */
   keys(keys: string[], literal?: boolean): void;
   /** Waits until the screen satisfies `pred`; throws with the last screen after the timeout. */
@@ -28,12 +30,13 @@ export function tmuxAvailable(): boolean {
 export function startPane(command: string, opts: { cols?: number; rows?: number; env?: Record<string, string> } = {}): Pane {
   const server = `warden-test-${crypto.randomBytes(4).toString('hex')}`;
   const t = (...args: string[]) => execFileSync('tmux', ['-L', server, '-f', '/dev/null', ...args], { encoding: 'utf8' });
-  const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${shq(v)}`).join(' ');
+  const env = Object.entries(opts.env ?? {}).map(([k, v]) => `export ${k}=${shq(v)}; `).join('');
   // The pane keeps the shell after the command so its exit status stays readable.
-  const line = `${env ? `env ${env} ` : ''}${command}; echo "[exit=$?]"; sleep 600`;
+  const line = `${env}${command}; echo "[exit=$?]"; sleep 600`;
   t('new-session', '-d', '-s', 'main', '-x', String(opts.cols ?? 160), '-y', String(opts.rows ?? 45), 'sh', '-c', line);
   const pane: Pane = {
     screen: () => t('capture-pane', '-p', '-t', 'main'),
+    history: () => t('capture-pane', '-p', '-J', '-S', '-', '-t', 'main'),
     keys(keys, literal = false) {
       t('send-keys', '-t', 'main', ...(literal ? ['-l'] : []), ...keys);
     },

@@ -13,7 +13,6 @@ import { startPane, tmuxAvailable, type Pane } from '../helpers/tmux.js';
 
 const isRoot = process.getuid?.() === 0;
 const haveTmux = tmuxAvailable();
-const rulesBuilt = fs.existsSync(path.resolve(__dirname, '../../dist/rules/index.js'));
 
 describe.skipIf(!isRoot || !haveTmux)('warden top (tmux, real monitor)', () => {
   let watch: RunningWatch;
@@ -91,7 +90,9 @@ describe.skipIf(!isRoot || !haveTmux)('warden top (tmux, real monitor)', () => {
     p.keys(['k']);
     s = await p.waitFor((x) => x.includes('kind process'), 5000, 'kind filter');
     expect(streamLines(s).length).toBeGreaterThan(0);
-    for (const l of streamLines(s)) expect(l).toMatch(/ process\.\w+ /);
+    // Rows of other kinds are gone (alert rows show their rule instead of the kind).
+    for (const l of streamLines(s)) expect(l).not.toMatch(/ (file|net)\.\w+ |SSH key material/);
+    expect(s).toContain('process.exec  curl -fsS http://127.0.0.1');
     p.keys(['c']);
     s = await p.waitFor((x) => x.includes('all agents'), 5000, 'filters cleared');
     for (let i = 0; i < 30 && !p.screen().includes(`agent claude:${pid}`); i++) {
@@ -124,29 +125,36 @@ describe.skipIf(!isRoot || !haveTmux)('warden top (tmux, real monitor)', () => {
     expect(s).not.toContain('Agent sessions');
   });
 
-  it.skipIf(!rulesBuilt)('shows the expected alerts and an alert detail with the chain agent → shell → process', async () => {
+  it('shows the expected alerts and an alert detail with the chain agent → shell → process', async () => {
     const p = open(160, 45, `--agent ${agent.pid}`);
     await p.waitFor((x) => x.includes('Agent sessions'), 20_000, 'top');
-    p.keys(['s', 's']);
+    p.keys(['s']);
+    await p.waitFor((x) => x.includes('severity ≥ warn'), 5000, 'warn filter');
+    p.keys(['s']);
     let s = await p.waitFor((x) => x.includes('severity ≥ alert') && /ALERT/.test(x.split('── Events')[1] ?? ''), 10_000, 'alerts in the stream');
     const header = s.split('\n')[0]!;
     expect(header).toMatch(/[1-9]\d* alerts/);
     // The key read, the pipe into a shell and the upload each raised an alert.
     expect(s).toMatch(/ALERT .*id_ed25519/);
     expect(s).toMatch(/ALERT .*(curl|sh)/);
-    p.keys(['/']);
-    p.keys(['id_ed25519'], true);
-    p.keys(['Enter', 'Home', 'Enter']);
-    s = await p.waitFor((x) => x.includes('Process chain'), 5000, 'detail');
+    p.keys(['q']);
+    await p.waitFor((x) => x.includes('[exit=0]'), 10_000, 'exit');
+    // The alerts on opening the key file: the first is cat's.
+    const q = open(160, 45, `--agent ${agent.pid} --severity alert --kind file.open`);
+    await q.waitFor((x) => x.includes('kind file.open') && /ALERT/.test(x.split('── Events')[1] ?? ''), 20_000, 'file alerts');
+    q.keys(['Home']);
+    await new Promise((r) => setTimeout(r, 300));
+    q.keys(['Enter']);
+    s = await q.waitFor((x) => x.includes('Process chain'), 5000, 'detail');
     expect(s).toContain('credential_access');
-    expect(s).toMatch(new RegExp(`${agent.pid}\\s+claude .*\\[agent\\]`));
-    expect(s).toMatch(/└─ \d+\s+cat .*id_ed25519\s+← acted/);
+    expect(s).toMatch(new RegExp(`${agent.pid}\\s+\\[agent\\] claude -c`));
+    expect(s).toMatch(/└─ \d+\s+\[acted\] cat \S*id_ed25519/);
     expect(s).toContain('What it touched:');
     expect(s).toMatch(/file read\s+\S*id_ed25519/);
-    p.keys(['Escape']);
-    await p.waitFor((x) => x.includes('Agent sessions'), 5000, 'back to the stream');
-    p.keys(['C-c']);
-    await p.waitFor((x) => x.includes('[exit=0]'), 10_000, 'exit 0 after Ctrl-C');
+    q.keys(['Escape']);
+    await q.waitFor((x) => x.includes('Agent sessions'), 5000, 'back to the stream');
+    q.keys(['C-c']);
+    await q.waitFor((x) => x.includes('[exit=0]'), 10_000, 'exit 0 after Ctrl-C');
   });
 
   it('survives a resize and still exits cleanly', async () => {

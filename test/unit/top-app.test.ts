@@ -120,9 +120,9 @@ describe('warden top screen', () => {
     await press('\r');
     const f = frame();
     expect(f).toContain('Process chain');
-    expect(f).toMatch(/4242\s+claude\s+\[agent\]/);
-    expect(f).toMatch(/4300\s+bash -c "cat ~\/.ssh\/id_ed25519"/);
-    expect(f).toMatch(/4301\s+cat \/home\/u\/.ssh\/id_ed25519\s+← acted/);
+    expect(f).toMatch(/4242\s+\[agent\] claude/);
+    expect(f).toMatch(/└─ 4300\s+bash -c "cat ~\/.ssh\/id_ed25519"/);
+    expect(f).toMatch(/└─ 4301\s+\[acted\] cat \/home\/u\/.ssh\/id_ed25519/);
     expect(f).toContain('file read  /home/u/.ssh/id_ed25519');
     await press('\x1b');
     await tick(200);

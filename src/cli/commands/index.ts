@@ -1,5 +1,6 @@
 // The list of subcommands. Add a module under commands/ and one line here.
 import type { Command } from 'commander';
+import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { eventsCommand } from './events.js';
 import { replayCommand } from './replay.js';
@@ -9,4 +10,4 @@ import { serviceCommand } from './service.js';
 import { topCommand } from './top.js';
 import { watchCommand } from './watch.js';
 
-export const commands: Array<() => Command> = [watchCommand, runCommand, replayCommand, rulesCommand, doctorCommand, eventsCommand, serviceCommand, topCommand];
+export const commands: Array<() => Command> = [watchCommand, runCommand, replayCommand, rulesCommand, doctorCommand, eventsCommand, serviceCommand, topCommand, demoCommand];

@@ -76,9 +76,12 @@ export function App({ source, socket, initial, size: fallback }: AppProps): Reac
   const [egressTop, setEgressTop] = useState(0);
   const topRef = useRef(0);
 
-  const sessions = sortSessions(store.sessions);
-  const lay = layout(rows, sessions.length);
   const events = store.filtered(filters);
+  // With filters on, the sessions panel lists the sessions the filtered stream shows.
+  const filtering = !isEmpty(filters);
+  const inStream = filtering ? new Set(events.map((e) => e.agent?.session)) : undefined;
+  const sessions = sortSessions(inStream ? store.sessions.filter((s) => inStream.has(s.session)) : store.sessions);
+  const lay = layout(rows, sessions.length);
   let selIndex = follow || selected === undefined ? events.length - 1 : events.findIndex((e) => e.seq >= selected);
   if (selIndex < 0) selIndex = events.length - 1;
   const current = events[selIndex];
@@ -218,7 +221,7 @@ export function App({ source, socket, initial, size: fallback }: AppProps): Reac
     topRef.current = top;
     body = (
       <Box flexDirection="column">
-        <Sessions source={source} sessions={sessions} width={width} height={lay.sessionRows} agentFilter={filters.agent} />
+        <Sessions source={source} sessions={sessions} total={store.sessions.length} width={width} height={lay.sessionRows} agentFilter={filters.agent} />
         <Text bold>
           {cut(`── Events (${events.length}${store.all().length !== events.length ? ` of ${store.all().length}` : ''}) · ${describeFilters(filters, agentLabel)}${follow ? ' · live' : ' · paused'} `, width).padEnd(width, '─')}
         </Text>
@@ -281,14 +284,15 @@ function Header({ source, width }: { source: TopSource; width: number }): React.
   );
 }
 
-function Sessions({ source, sessions, width, height, agentFilter }: { source: TopSource; sessions: ReturnType<typeof sortSessions>; width: number; height: number; agentFilter?: string }): React.ReactElement {
+function Sessions({ source, sessions, total, width, height, agentFilter }: { source: TopSource; sessions: ReturnType<typeof sortSessions>; total: number; width: number; height: number; agentFilter?: string }): React.ReactElement {
   const c = sessionColumns(width);
   const shown = sessions.slice(0, sessions.length > height ? height - 1 : height);
+  const count = sessions.length === total ? `${total}` : `${sessions.length} of ${total}, those in the filtered stream`;
   return (
     <Box flexDirection="column">
-      <Text bold>{cut(`── Agent sessions (${sessions.length}) `, width).padEnd(width, '─')}</Text>
+      <Text bold>{cut(`── Agent sessions (${count}) `, width).padEnd(width, '─')}</Text>
       <Text dimColor>{cut(sessionHeader(c), width)}</Text>
-      {sessions.length === 0 ? <Text dimColor>{cut('  no agent sessions yet (claude, codex, gemini, cursor-agent, aider, … are found when they start)', width)}</Text> : null}
+      {total === 0 ? <Text dimColor>{cut('  no agent sessions yet (claude, codex, gemini, cursor-agent, aider, … are found when they start)', width)}</Text> : null}
       {shown.map((s) => {
         const cells = sessionCells(s, c, source.memory.get(s.root_pid));
         const mark = agentFilter === s.session || agentFilter === s.name ? '▶ ' : '  ';
@@ -343,8 +347,9 @@ function Detail({ ev, source, width, height }: { ev: WardenEvent; source: TopSou
     lines.push({ text: 'Process chain (agent → … → the process that acted):', bold: true });
     chain.forEach((l, i) => {
       const indent = i === 0 ? '  ' : '  ' + '   '.repeat(i - 1) + '└─ ';
-      const tag = l.root ? '  [agent]' : l.actor ? '  ← acted' : '';
-      lines.push({ text: `${indent}${l.pid}  ${clean(procLabel(l.proc, width))}${tag}`, color: l.actor ? SEV_COLOR[ev.severity] : undefined });
+      // Tags first: long command lines are cut at the right edge.
+      const tag = `${l.root ? '[agent] ' : ''}${l.actor ? '[acted] ' : ''}`;
+      lines.push({ text: `${indent}${l.pid}  ${tag}${clean(procLabel(l.proc, width))}`, color: l.actor ? SEV_COLOR[ev.severity] : undefined });
     });
     if (!chainComplete(chain)) lines.push({ text: '  (earlier processes not seen: started before the monitor or outside its memory; asked the API for history)', dim: true });
     if (ev.proc) lines.push({ text: `  cwd ${clean(ev.proc.cwd)} · uid ${ev.proc.uid} · exe ${clean(ev.proc.exe)}`, dim: true });

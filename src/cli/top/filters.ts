@@ -70,10 +70,11 @@ export function family(kind: string): string {
   return i < 0 ? kind : kind.slice(0, i);
 }
 
-/** All the text a `/` search looks at. */
+/** All the text a `/` search looks at (what a row shows, and the process's command line and directory). */
 export function searchText(ev: WardenEvent): string {
   const parts = [ev.kind, ev.rule ?? '', ev.category ?? '', summary(ev), ev.agent?.name ?? '', ev.agent?.session ?? ''];
-  if (ev.proc) parts.push(ev.proc.exe, ev.proc.argv.join(' '), String(ev.proc.pid));
+  if (ev.proc) parts.push(ev.proc.exe, ev.proc.argv.join(' '), String(ev.proc.pid), ev.proc.cwd);
+  if (ev.agent?.cwd) parts.push(ev.agent.cwd);
   if (ev.file) parts.push(ev.file.path, ev.file.src ?? '', ev.file.target ?? '');
   if (ev.net) parts.push(ev.net.host ?? '', ev.net.dst_ip ?? '', ev.net.path ?? '', ev.net.dst_port !== undefined ? String(ev.net.dst_port) : '');
   if (ev.dns) parts.push(ev.dns.query);

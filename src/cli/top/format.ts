@@ -55,6 +55,7 @@ export function describe(ev: WardenEvent): string {
   const label = ev.rule ?? ev.kind;
   let text = summary(ev);
   if (!ev.message && ev.proc && ev.kind !== 'process.exec' && text) text = `${text}  (${procName(ev)})`;
+  if (ev.kind === 'process.exec' && !ev.proc?.argv.length && typeof ev.data?.filename === 'string') text = ev.data.filename;
   if (!text && ev.proc) text = ev.proc.argv.join(' ');
   return clean(`${label}  ${text}`);
 }
