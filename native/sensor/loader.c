@@ -7,13 +7,14 @@
  *
  * Usage: warden-sensor [--monitor-pid N] [--fold-ms N] [--failed-opens]
  *          [--exec-name NAME]... [--agent-name NAME]... [--prefix P]... [--track PID]...
- *          [--cgroup DIR]... [--wakeup-bytes N] [--poll-ms N] [--check] [--abi]
+ *          [--cgroup DIR]... [--wake-us N] [--check] [--abi]
  *   --exec-name   comm that makes an untracked exec a candidate (agents, interpreters)
  *   --agent-name  argv[0] of an exec / target of a rename that makes a candidate
  *   --prefix      comm prefix that makes an exec a candidate (python, pypy)
  *   --cgroup      cgroup v2 directory whose every process is tracked (sandboxes)
- *   --wakeup-bytes N  wake the reader only when N bytes are waiting (it polls every
- *                 --poll-ms otherwise); 0 (default) = the ring buffer's adaptive wakeups
+ *   --wake-us N   the kernel wakes this reader at most once per N µs (default 1000; see
+ *                 wake_ns in sensor.bpf.c); while records flow it polls every 2N µs.
+ *                 0 = a wakeup per record (lowest latency, ~10 µs per record in a VM)
  *   --check       load and attach, print "ok" and exit (warden doctor)
  */
 #include <errno.h>
@@ -251,8 +252,8 @@ static int read_commands(void)
 int main(int argc, char **argv)
 {
 	uint64_t t0 = mono_ns();
-	int fold_ms = 1000, failed = 0, check = 0, poll_ms = 100;
-	unsigned wakeup_bytes = 0;
+	int fold_ms = 1000, failed = 0, check = 0;
+	long wake_us = 1000;
 	self_pid = getpid();
 	int ppid0 = getppid();
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -293,10 +294,8 @@ int main(int argc, char **argv)
 			monitor_pid = atoi(v), i++;
 		else if (v && !strcmp(a, "--fold-ms"))
 			fold_ms = atoi(v), i++;
-		else if (v && !strcmp(a, "--wakeup-bytes"))
-			wakeup_bytes = (unsigned)strtoul(v, NULL, 10), i++;
-		else if (v && !strcmp(a, "--poll-ms"))
-			poll_ms = atoi(v), i++;
+		else if (v && !strcmp(a, "--wake-us"))
+			wake_us = atol(v), i++;
 		else if (v && !strcmp(a, "--exec-name") && ne < 64)
 			enames[ne++] = v, i++;
 		else if (v && !strcmp(a, "--agent-name") && na < 64)
@@ -312,14 +311,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (poll_ms < 1)
-		poll_ms = 1;
+	if (wake_us < 0)
+		wake_us = 0;
 
 	skel->rodata->monitor_pid = (uint32_t)monitor_pid;
 	skel->rodata->loader_pid = (uint32_t)self_pid;
 	skel->rodata->fold_ns = (uint64_t)(fold_ms < 0 ? 0 : fold_ms) * 1000000ULL;
 	skel->rodata->failed_opens = (uint8_t)failed;
-	skel->rodata->wakeup_bytes = wakeup_bytes;
+	skel->rodata->wake_ns = (uint64_t)wake_us * 1000ULL;
 	skel->rodata->have_cgroups = ncg > 0;
 	for (int i = 0; i < np; i++) {
 		size_t l = strlen(prefixes[i]);
@@ -382,14 +381,18 @@ int main(int argc, char **argv)
 	struct pollfd pfd[2] = {{.fd = ring_buffer__epoll_fd(rb), .events = POLLIN}, {.fd = 0, .events = POLLIN}};
 	int stdin_open = 1;
 	uint64_t drops_seen = 0, last_check = mono_ns();
-	/* With adaptive wakeups the kernel wakes us when data arrives; the timeout only paces
-	 * the loss check. With --wakeup-bytes the timeout is how long records may wait. */
-	int timeout = wakeup_bytes ? poll_ms : 250;
+	/* While records flow the kernel wakes us at most once per wake_ns, so we poll every
+	 * 2 * wake_ns. A poll that finds nothing means nothing was written for that long: the
+	 * next record will wake us, and we can sleep until then (the timeout only paces the
+	 * loss check). */
+	int short_ms = wake_us ? (int)((2 * wake_us + 999) / 1000) : 250;
+	int timeout = 250;
 	while (!stop_req) {
 		int n = poll(pfd, stdin_open ? 2 : 1, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
-		ring_buffer__consume(rb);
+		int got = ring_buffer__consume(rb);
+		timeout = got > 0 ? short_ms : 250;
 		if (stdin_open && n > 0 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
 			if (!read_commands()) {
 				stdin_open = 0;
@@ -419,6 +422,21 @@ int main(int argc, char **argv)
 			 (int64_t)records_out};
 	emit_own(REC_STATS, st, 4, NULL);
 	flush_out();
+	if (getenv("WARDEN_SENSOR_PROG_STATS")) {
+		/* per-program run counts and time (needs sysctl kernel.bpf_stats_enabled=1) */
+		struct bpf_program *prog;
+		bpf_object__for_each_program(prog, skel->obj)
+		{
+			struct bpf_prog_info info;
+			uint32_t len = sizeof info;
+			memset(&info, 0, sizeof info);
+			if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+				continue;
+			fprintf(stderr, "prog %-12s runs %10llu  ns %12llu  avg %6.0f ns  insns %u\n", bpf_program__name(prog),
+				(unsigned long long)info.run_cnt, (unsigned long long)info.run_time_ns,
+				info.run_cnt ? (double)info.run_time_ns / (double)info.run_cnt : 0.0, info.xlated_prog_len / 8);
+		}
+	}
 	ring_buffer__free(rb);
 	sensor__destroy(skel);
 	return 0;

@@ -1,7 +1,9 @@
 // Issue #2 benchmark: a stub agent (argv[0] "claude") runs the standard workload (2,000
 // short processes, 100,000 file opens, 1,000 loopback connects) without the monitor and
 // with `warden watch` running. Reports wall time ratio, events lost, syscall-to-event
-// latency (under the burst and under a paced load) and the monitor's peak RSS.
+// latency (under the burst and under a paced load) and the monitor's peak RSS. The main
+// figures are the compiled ebpf backend's; the bpftrace backend is measured in the same
+// run for comparison (ids watch.bpftrace.*). Baselines are interleaved with the runs.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -11,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { watchConfigSchema } from '../config/watch-config.js';
 import type { EventSink } from '../events/dispatcher.js';
 import type { UnstampedEvent, WardenEvent } from '../events/types.js';
+import { ebpfUnavailable } from '../cli/sensor-choice.js';
 import { bpfUnavailable, startMonitor } from '../cli/watch.js';
 import { percentile, ratio, type Bench, type BenchContext, type Figure } from './types.js';
 
@@ -38,17 +41,27 @@ async function setup(): Promise<Env> {
   return { dir, bin, file, port: (server.address() as net.AddressInfo).port, server };
 }
 
-function runWorkload(env: Env, n: { proc: number; open: number; conn: number; paceUs?: number }, asAgent: boolean): Promise<{ ms: number; pid: number }> {
+interface Run {
+  ms: number;
+  /** CPU time of the workload and its children (ms). */
+  cpu: number;
+  pid: number;
+}
+
+function runWorkload(env: Env, n: { proc: number; open: number; conn: number; paceUs?: number }, asAgent: boolean): Promise<Run> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const c = spawn(env.bin, [String(n.proc), String(n.open), String(n.conn), String(env.port), env.file, String(n.paceUs ?? 0)], {
       argv0: asAgent ? 'claude' : 'workload',
-      stdio: 'ignore',
+      stdio: ['ignore', 'pipe', 'ignore'],
     });
+    let out = '';
+    c.stdout!.on('data', (d) => (out += d));
     c.on('error', reject);
-    c.on('exit', (code) => {
+    c.on('close', (code) => {
       if (code !== 0) return reject(new Error(`workload exited ${code}`));
-      resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, pid: c.pid! });
+      const cpu = Number(/cpu_us (\d+)/.exec(out)?.[1] ?? NaN) / 1000;
+      resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, cpu, pid: c.pid! });
     });
   });
 }
@@ -80,8 +93,10 @@ function descendants(pid: number): number[] {
   return out;
 }
 
-async function startCli(file: string, dir: string, config?: string): Promise<ChildProcess> {
-  const args = ['watch', '-o', file, '--quiet', ...(config ? ['--config', config] : [])];
+type Backend = 'ebpf' | 'bpftrace';
+
+async function startCli(file: string, dir: string, backend: Backend, config?: string): Promise<ChildProcess> {
+  const args = ['watch', '-o', file, '--quiet', '--backend', backend, ...(config ? ['--config', config] : [])];
   const child = spawn(WARDEN, args, { stdio: 'ignore', env: { ...process.env, XDG_RUNTIME_DIR: dir } });
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
@@ -92,7 +107,7 @@ async function startCli(file: string, dir: string, config?: string): Promise<Chi
   throw new Error('warden watch did not become ready');
 }
 
-async function latency(env: Env, n: { proc: number; open: number; conn: number; paceUs?: number }): Promise<{ p50: number; p99: number; count: number }> {
+async function latency(env: Env, backend: Backend, n: { proc: number; open: number; conn: number; paceUs?: number }): Promise<{ p50: number; p99: number; count: number }> {
   const stamps = new WeakMap<object, bigint>();
   const lat: number[] = [];
   const sink: EventSink = {
@@ -106,6 +121,7 @@ async function latency(env: Env, n: { proc: number; open: number; conn: number; 
   };
   const cfg = watchConfigSchema.parse({});
   const m = await startMonitor(cfg, {
+    backend,
     makeSinks: async () => ({ sinks: [sink] }),
     observe: (ev: UnstampedEvent, ns: bigint) => stamps.set(ev, ns),
   });
@@ -122,6 +138,10 @@ async function latency(env: Env, n: { proc: number; open: number; conn: number; 
 interface WithResult {
   withW: number[];
   untracked: number[];
+  /** Baseline runs (no monitor) just before and just after this block. */
+  base: number[];
+  cpuWith: number[];
+  cpuBase: number[];
   lost: number;
   kernelLost: number;
   events: number;
@@ -137,12 +157,23 @@ async function measureWith(
   ctx: BenchContext,
   config: string | undefined,
   tag: string,
+  backend: Backend,
 ): Promise<WithResult> {
-  const out = path.join(env.dir, `events-${tag}.ndjson`);
+  // Baselines next to the block they are compared with: the machine is shared and its
+  // load drifts over minutes.
+  const base: number[] = [];
+  const cpuBase: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const r = await runWorkload(env, n, true);
+    base.push(r.ms);
+    cpuBase.push(r.cpu);
+  }
+  const out = path.join(env.dir, `events-${backend}-${tag}.ndjson`);
   const t0 = Date.now();
-  const watch = await startCli(out, env.dir, config);
+  const watch = await startCli(out, env.dir, backend, config);
   const attachMs = Date.now() - t0;
   const withW: number[] = [];
+  const cpuWith: number[] = [];
   const agentPids: number[] = [];
   const untracked: number[] = [];
   let rssKb = 0;
@@ -150,9 +181,10 @@ async function measureWith(
     for (let i = 0; i < reps; i++) {
       const r = await runWorkload(env, n, true);
       withW.push(r.ms);
+      cpuWith.push(r.cpu);
       agentPids.push(r.pid);
+      untracked.push((await runWorkload(env, n, false)).ms);
     }
-    for (let i = 0; i < reps; i++) untracked.push((await runWorkload(env, n, false)).ms);
     await new Promise((r) => setTimeout(r, 1000));
     rssKb = vmHwmKb(watch.pid!) + descendants(watch.pid!).reduce((a, p) => a + vmHwmKb(p), 0);
   } finally {
@@ -160,7 +192,13 @@ async function measureWith(
     watch.kill('SIGINT');
     await done;
   }
-  ctx.log(`[${tag}] with monitor (agent): ${withW.map((x) => x.toFixed(0)).join(', ')} ms; not an agent: ${untracked.map((x) => x.toFixed(0)).join(', ')} ms`);
+  for (let i = 0; i < reps; i++) {
+    const r = await runWorkload(env, n, true);
+    base.push(r.ms);
+    cpuBase.push(r.cpu);
+  }
+  const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
+  ctx.log(`[${backend} ${tag}] attach ${attachMs} ms; without: ${ms(base)} ms; with monitor (agent): ${ms(withW)} ms; not an agent: ${ms(untracked)} ms`);
   // Count what the monitor wrote for each agent run against what the workload did.
   const seen = new Map<number, { exec: number; open: number; conn: number }>();
   for (const p of agentPids) seen.set(p, { exec: 0, open: 0, conn: 0 });
@@ -180,7 +218,7 @@ async function measureWith(
   }
   let lost = 0;
   for (const s of seen.values()) lost += Math.abs(n.proc - s.exec) + Math.abs(n.open - s.open) + Math.abs(n.conn - s.conn);
-  return { withW, untracked, lost, kernelLost, events, rssKb, attachMs };
+  return { withW, untracked, base, cpuWith, cpuBase, lost, kernelLost, events, rssKb, attachMs };
 }
 
 const bench: Bench = {
@@ -200,37 +238,42 @@ const bench: Bench = {
   async run(ctx: BenchContext): Promise<Figure[]> {
     const env = await setup();
     const n = { proc: Math.round(2000 * ctx.scale), open: Math.round(100_000 * ctx.scale), conn: Math.round(1000 * ctx.scale) };
-    const reps = 3;
+    const reps = Number(process.env.BENCH_WATCH_REPS ?? 3);
+    const wanted = (process.env.BENCH_WATCH_BACKENDS ?? 'ebpf,bpftrace').split(',');
+    const backends = (['ebpf', 'bpftrace'] as Backend[]).filter((b) => wanted.includes(b) && !(b === 'ebpf' && ebpfUnavailable()));
     const figures: Figure[] = [];
     try {
-      ctx.log(`workload: ${n.proc} processes, ${n.open} opens, ${n.conn} connects; ${reps} runs each`);
+      ctx.log(`workload: ${n.proc} processes, ${n.open} opens, ${n.conn} connects; ${reps} runs each; backends ${backends.join(', ')}`);
       await runWorkload(env, { proc: 50, open: 1000, conn: 10 }, false); // warm the page cache
-      const base: number[] = [];
-      for (let i = 0; i < reps; i++) base.push((await runWorkload(env, n, true)).ms);
-      ctx.log(`without monitor: ${base.map((x) => x.toFixed(0)).join(', ')} ms`);
-
-      const fold = await measureWith(env, n, reps, ctx, undefined, 'fold');
+      // One audit file per run (no rotation), so every event can be counted.
+      const cfgFold = path.join(env.dir, 'fold.yaml');
+      fs.writeFileSync(cfgFold, 'output:\n  max_size: 8GB\n');
       const cfgAll = path.join(env.dir, 'every-open.yaml');
-      fs.writeFileSync(cfgAll, 'sensor:\n  fold_opens_ms: 0\n');
-      const every = await measureWith(env, n, reps, ctx, cfgAll, 'every');
+      fs.writeFileSync(cfgAll, 'output:\n  max_size: 8GB\nsensor:\n  fold_opens_ms: 0\n');
       const total = reps * (n.proc + n.open + n.conn);
-
-      const burst = await latency(env, n);
-      const paced = await latency(env, { proc: 0, open: 2000, conn: 0, paceUs: 500 });
-
-      figures.push(
-        ratio('watch.wall_ratio', 'workload wall time with watch / without (agent)', median(fold.withW), median(base), { target: 1.1 }),
-        ratio('watch.untracked_ratio', 'same workload, not an agent, watch running / without', median(fold.untracked), median(base), { note: 'cost outside agent trees' }),
-        { id: 'watch.events_lost', label: `syscalls not accounted for (of ${total})`, value: fold.lost, unit: 'events', target: '= 0', met: fold.lost === 0, note: `kernel-reported loss ${fold.kernelLost}; ${fold.events} events written` },
-        ratio('watch.wall_ratio_every_open', 'same, every open reported (fold_opens_ms: 0) / without', median(every.withW), median(base)),
-        { id: 'watch.events_lost_every_open', label: `syscalls not accounted for, every open reported`, value: every.lost, unit: 'events', note: `kernel-reported loss ${every.kernelLost}; ${every.events} events written` },
-        { id: 'watch.latency_burst_p50', label: 'syscall -> event dispatched, p50 (burst workload)', value: burst.p50, unit: 'ms' },
-        { id: 'watch.latency_burst_p99', label: 'syscall -> event dispatched, p99 (burst workload)', value: burst.p99, unit: 'ms' },
-        { id: 'watch.latency_paced_p50', label: 'syscall -> event dispatched, p50 (2,000 opens/s)', value: paced.p50, unit: 'ms' },
-        { id: 'watch.latency_paced_p99', label: 'syscall -> event dispatched, p99 (2,000 opens/s)', value: paced.p99, unit: 'ms', note: 'the audit log adds its flush interval (200 ms; alerts at once)' },
-        { id: 'watch.peak_rss', label: 'monitor peak RSS (node + bpftrace)', value: Math.max(fold.rssKb, every.rssKb) / 1024, unit: 'MiB' },
-        { id: 'watch.attach', label: 'start to monitor.ready', value: fold.attachMs / 1000, unit: 's' },
-      );
+      for (const backend of backends) {
+        const fold = await measureWith(env, n, reps, ctx, cfgFold, 'fold', backend);
+        const every = await measureWith(env, n, reps, ctx, cfgAll, 'every', backend);
+        const burst = await latency(env, backend, n);
+        const paced = await latency(env, backend, { proc: 0, open: 2000, conn: 0, paceUs: 500 });
+        const p = backend === 'ebpf' ? 'watch' : `watch.${backend}`;
+        const b = backend === 'ebpf' ? '' : ` [${backend}]`;
+        const main = backend === backends[0];
+        figures.push(
+          ratio(`${p}.wall_ratio`, `workload wall time with watch / without (agent)${b}`, median(fold.withW), median(fold.base), { target: main ? 1.1 : undefined }),
+          ratio(`${p}.cpu_ratio`, `workload CPU time (incl. in-kernel probes) with / without${b}`, median(fold.cpuWith), median(fold.cpuBase), { note: 'less disturbed by other load than wall time' }),
+          ratio(`${p}.untracked_ratio`, `same workload, not an agent, watch running / without${b}`, median(fold.untracked), median(fold.base), { note: 'cost outside agent trees' }),
+          { id: `${p}.events_lost`, label: `syscalls not accounted for (of ${total})${b}`, value: fold.lost, unit: 'events', target: main ? '= 0' : undefined, met: main ? fold.lost === 0 : undefined, note: `kernel-reported loss ${fold.kernelLost}; ${fold.events} events written` },
+          ratio(`${p}.wall_ratio_every_open`, `same, every open reported (fold_opens_ms: 0) / without${b}`, median(every.withW), median(every.base)),
+          { id: `${p}.events_lost_every_open`, label: `syscalls not accounted for, every open reported${b}`, value: every.lost, unit: 'events', note: `kernel-reported loss ${every.kernelLost}; ${every.events} events written` },
+          { id: `${p}.latency_burst_p50`, label: `syscall -> event dispatched, p50 (burst workload)${b}`, value: burst.p50, unit: 'ms' },
+          { id: `${p}.latency_burst_p99`, label: `syscall -> event dispatched, p99 (burst workload)${b}`, value: burst.p99, unit: 'ms' },
+          { id: `${p}.latency_paced_p50`, label: `syscall -> event dispatched, p50 (2,000 opens/s)${b}`, value: paced.p50, unit: 'ms' },
+          { id: `${p}.latency_paced_p99`, label: `syscall -> event dispatched, p99 (2,000 opens/s)${b}`, value: paced.p99, unit: 'ms', note: 'the audit log adds its flush interval (200 ms; alerts at once)' },
+          { id: `${p}.peak_rss`, label: `monitor peak RSS (node + sensor process)${b}`, value: Math.max(fold.rssKb, every.rssKb) / 1024, unit: 'MiB' },
+          { id: `${p}.attach`, label: `start to monitor.ready${b}`, value: fold.attachMs / 1000, unit: 's' },
+        );
+      }
     } finally {
       env.server.close();
       fs.rmSync(env.dir, { recursive: true, force: true });

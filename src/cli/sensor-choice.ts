@@ -13,7 +13,7 @@ export const BACKENDS = ['auto', 'ebpf', 'bpftrace', 'procfs'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 /** Whether `auto` tries the compiled sensor before bpftrace. */
-export const AUTO_PREFERS_EBPF = false;
+export const AUTO_PREFERS_EBPF = true;
 
 export interface SensorMakers {
   ebpf: () => Sensor;

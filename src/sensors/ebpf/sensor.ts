@@ -73,9 +73,8 @@ export interface EbpfSensorOptions {
   failedOpens?: boolean;
   /** See ScriptOptions.foldOpensMs (default 1000; 0 = every open). */
   foldOpensMs?: number;
-  /** Wake the reader only when this many bytes wait (it polls every pollMs otherwise); 0 = adaptive. */
-  wakeupBytes?: number;
-  pollMs?: number;
+  /** The kernel wakes the loader at most once per this many µs (default 1000; 0 = per record). */
+  wakeUs?: number;
   /** cgroup v2 directories whose processes are all tracked (sandboxes). */
   trackCgroups?: string[];
   seedsOnRestart: () => number[];
@@ -111,7 +110,7 @@ export class EbpfSensor implements Sensor {
   private args(seeds: number[]): string[] {
     const a = ['--monitor-pid', String(process.pid), '--fold-ms', String(this.o.foldOpensMs ?? 1000)];
     if (this.o.failedOpens) a.push('--failed-opens');
-    if (this.o.wakeupBytes) a.push('--wakeup-bytes', String(this.o.wakeupBytes), '--poll-ms', String(this.o.pollMs ?? 10));
+    if (this.o.wakeUs !== undefined) a.push('--wake-us', String(this.o.wakeUs));
     for (const n of new Set(this.o.execNames)) if (n.length > 0 && n.length <= 31) a.push('--exec-name', n);
     for (const n of new Set(this.o.agentNames)) if (n.length > 0 && n.length <= 31) a.push('--agent-name', n);
     for (const p of this.o.prefixes.slice(0, 4)) a.push('--prefix', p);

@@ -1,0 +1,108 @@
+// What the kernel sensor must deliver exactly, for each kernel backend: paths with newlines
+// and unit separators (the bpftrace framing's hard case), every folded open accounted for
+// (first open + file.repeat counts = opens made, flushed before a different open), and for
+// the compiled sensor, a 3,000-character path and a 5,000-character argv arriving whole.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WardenEvent } from '../../src/events/types.js';
+import { KERNEL_BACKENDS, run, startWatch, type RunningWatch } from '../helpers/watch.js';
+
+const root = process.getuid?.() === 0;
+
+describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, argv and open folding', (backend) => {
+  let w: RunningWatch;
+  let tmp: string;
+  let agentPid = 0;
+  let events: WardenEvent[] = [];
+  let longPath = '';
+  let oddPath = '';
+  let fileA = '';
+  let fileB = '';
+  const longArg = Array.from({ length: 50 }, (_, i) => `${i}`.padEnd(99, 'x')).join(' '); // 4,999 chars + argv[0]
+  const N1 = 1500;
+  const N2 = 700;
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-exact-'));
+    // 3,000+ characters: nested directories of 200-character names
+    let dir = tmp;
+    while (dir.length < 2700) dir = path.join(dir, 'd'.repeat(200));
+    fs.mkdirSync(dir, { recursive: true });
+    longPath = path.join(dir, 'f'.repeat(3000 - dir.length - 1));
+    fs.writeFileSync(longPath, 'x');
+    oddPath = path.join(tmp, 'new\nline\x1fsep\x1f\nend');
+    fs.writeFileSync(oddPath, 'x');
+    fileA = path.join(tmp, 'a.txt');
+    fileB = path.join(tmp, 'b.txt');
+    fs.writeFileSync(fileA, 'a');
+    fs.writeFileSync(fileB, 'b');
+    const script = path.join(tmp, 'agent.sh');
+    fs.writeFileSync(
+      script,
+      [
+        'cat "$LONG" > /dev/null',
+        'cat "$ODD" > /dev/null',
+        '/bin/true "$ARG"',
+        // bash opens the redirect itself: N identical opens by one process, then a different
+        // open (which must flush the count), then more of the first
+        `i=0; while [ $i -lt ${N1} ]; do : < "$A"; i=$((i+1)); done`,
+        ': < "$B"',
+        `i=0; while [ $i -lt ${N2} ]; do : < "$A"; i=$((i+1)); done`,
+      ].join('\n') + '\n',
+    );
+    w = await startWatch(['--backend', backend]);
+    const r = await run('bash', [script], {
+      env: { PATH: process.env.PATH, LONG: longPath, ODD: oddPath, ARG: longArg, A: fileA, B: fileB },
+      argv0: 'claude',
+    });
+    expect(r.code, r.out).toBe(0);
+    agentPid = r.pid;
+    await w.waitFor((e) => e.kind === 'agent.exit' && e.agent?.root_pid === agentPid, 30_000, 'agent.exit');
+    expect(await w.stop()).toBe(0);
+    events = w.events().filter((e) => e.agent?.root_pid === agentPid);
+  }, 180_000);
+
+  afterAll(async () => {
+    await w?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('reports a path holding newlines and unit separators intact', () => {
+    const e = events.find((x) => x.kind === 'file.open' && x.file?.path === oddPath);
+    expect(e, 'open of the odd path').toBeDefined();
+    expect(e!.proc!.argv).toEqual(['cat', oddPath]);
+  });
+
+  it('accounts for every folded open, and flushes the count before a different open', () => {
+    const byA = events.filter((x) => x.file?.path === fileA && (x.kind === 'file.open' || x.kind === 'file.repeat'));
+    const opens = byA.filter((x) => x.kind === 'file.open').length;
+    const repeats = byA.filter((x) => x.kind === 'file.repeat').reduce((n, x) => n + Number(x.data?.count ?? 0), 0);
+    expect(opens + repeats).toBe(N1 + N2);
+    expect(opens).toBeLessThan(N1 + N2); // folding happened
+    // order: the repeats of the first run come before the open of B
+    const iB = events.findIndex((x) => x.kind === 'file.open' && x.file?.path === fileB);
+    expect(iB).toBeGreaterThan(0);
+    const before = events
+      .slice(0, iB)
+      .filter((x) => x.file?.path === fileA)
+      .reduce((n, x) => n + (x.kind === 'file.repeat' ? Number(x.data?.count ?? 0) : 1), 0);
+    expect(before).toBe(N1);
+  });
+
+  it.runIf(backend === 'ebpf')('delivers a 3,000-character path whole', () => {
+    expect(longPath.length).toBe(3000);
+    const e = events.find((x) => x.kind === 'file.open' && x.proc?.argv[0] === 'cat' && x.file?.path.startsWith(tmp + '/ddd'));
+    expect(e?.file?.path.length).toBe(3000);
+    expect(e?.file?.path).toBe(longPath);
+    expect(e?.data?.path_truncated).toBeUndefined();
+  });
+
+  it.runIf(backend === 'ebpf')('delivers a 5,000-character argv whole', () => {
+    const e = events.find((x) => x.kind === 'process.exec' && x.proc?.exe === '/bin/true');
+    expect(e?.proc?.argv).toEqual(['/bin/true', longArg]);
+    expect(e!.proc!.argv.join(' ').length).toBe(5009);
+    expect(e?.data?.argv_truncated).toBeUndefined();
+  });
+});
