@@ -155,6 +155,7 @@ const bench: Bench = {
     let server: ChildProcess | undefined;
     let prepared: PreparedNetwork | undefined;
     let pipeNet: PreparedNetwork | undefined;
+    let rootlessNet: PreparedNetwork | undefined;
     const figures: Figure[] = [];
     try {
       sh(['ip', 'netns', 'add', ns]);
@@ -210,10 +211,22 @@ const bench: Bench = {
         emit: () => {},
       });
       const bytes = Math.round(2 ** 30 * Math.max(ctx.scale, 0.1));
-      const best = { direct: Infinity, splice: Infinity, pipe: Infinity };
-      const cpu = { splice: Infinity, pipe: Infinity };
+      rootlessNet = await allowlistProvider({ headerTimeoutMs: 60_000, procLookup: false, eventRatePerSec: 1e9 }).prepare({
+        sandboxId: `bench-rl-${sfx}`,
+        allow: ['bench.test:8080'],
+        resolve: { 'bench.test': srv },
+        root: false,
+        emit: () => {},
+      });
+      const best = { direct: Infinity, splice: Infinity, pipe: Infinity, rootless: Infinity };
+      const cpu = { splice: Infinity, pipe: Infinity, rootless: Infinity };
       for (let i = 0; i < 3; i++) {
-        for (const [k, prefix, host] of [['direct', [], srv], ['splice', sbx, 'bench.test'], ['pipe', pipeNet.commandPrefix, 'bench.test']] as const) {
+        for (const [k, prefix, host] of [
+          ['direct', [], srv],
+          ['splice', sbx, 'bench.test'],
+          ['pipe', pipeNet.commandPrefix, 'bench.test'],
+          ['rootless', rootlessNet.commandPrefix, 'bench.test'],
+        ] as const) {
           const c0 = process.cpuUsage();
           const r = await runClient([...prefix], ['throughput', host, '8080', String(bytes)], 300_000);
           const c = process.cpuUsage(c0);
@@ -225,12 +238,13 @@ const bench: Bench = {
       const mib = (s: number) => bytes / s / 2 ** 20;
       ctx.log(
         `throughput of ${(bytes / 2 ** 20).toFixed(0)} MiB (best of 3): direct ${mib(best.direct).toFixed(0)} MiB/s, ` +
-          `splice ${mib(best.splice).toFixed(0)} MiB/s, stream pipe ${mib(best.pipe).toFixed(0)} MiB/s; ` +
+          `splice ${mib(best.splice).toFixed(0)} MiB/s, stream pipe ${mib(best.pipe).toFixed(0)} MiB/s, rootless ${mib(best.rootless).toFixed(0)} MiB/s; ` +
           `proxy CPU per GiB: splice ${cpu.splice.toFixed(2)} s, pipe ${cpu.pipe.toFixed(2)} s`,
       );
       const gib = (bytes / 2 ** 30).toFixed(2);
       figures.push(ratio('egress.throughput_ratio', `throughput of ${gib} GiB, proxied (splice) / direct`, mib(best.splice), mib(best.direct), { target: 0.8, lowerIsBetter: false }));
       figures.push(ratio('egress.throughput_pipe_ratio', `throughput of ${gib} GiB, stream-pipe proxy / direct`, mib(best.pipe), mib(best.direct), { lowerIsBetter: false, note: 'the design splice replaced' }));
+      figures.push(ratio('egress.throughput_rootless_ratio', `throughput of ${gib} GiB, rootless design (relay + proxy) / direct`, mib(best.rootless), mib(best.direct), { lowerIsBetter: false }));
       figures.push(ratio('egress.cpu_per_gib_ratio', 'proxy CPU per GiB, splice / stream pipe', cpu.splice, cpu.pipe, { note: `${cpu.splice.toFixed(2)} s vs ${cpu.pipe.toFixed(2)} s per GiB` }));
 
       // The same transfer over a link that is the bottleneck (as an uplink to the internet is):
@@ -262,6 +276,7 @@ const bench: Bench = {
     } finally {
       await prepared?.cleanup();
       await pipeNet?.cleanup();
+      await rootlessNet?.cleanup();
       server?.kill('SIGKILL');
       try {
         sh(['ip', 'link', 'del', vh]);

@@ -96,8 +96,17 @@ export class SpliceEngine {
       for (let c = s.read() as Buffer | null; c !== null; c = s.read() as Buffer | null) parts.push(c);
       return parts;
     };
-    const outB = Buffer.concat([toB, ...readAll(a)]);
-    const outA = Buffer.concat([toA, ...readAll(b)]);
+    let outB: Buffer = Buffer.concat([toB, ...readAll(a)]);
+    let outA: Buffer = Buffer.concat([toA, ...readAll(b)]);
+    // Send what we hold right away (non-blocking write): the request should not wait for the
+    // worker to wake up. Whatever does not fit goes to the worker, which writes it first.
+    const sendNow = (fd: number, buf: Buffer): Buffer => {
+      if (!buf.length) return buf;
+      const n = this.write(fd, buf, buf.length);
+      return n > 0 ? buf.subarray(n) : buf;
+    };
+    outB = sendNow(db, outB);
+    outA = sendNow(da, outA);
     a.destroy();
     b.destroy();
     const id = this.next++;
