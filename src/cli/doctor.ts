@@ -145,6 +145,27 @@ function egressChecks(): Check[] {
     status: 'info',
     detail: root ? 'root: veth + nftables in the host namespace' : 'rootless: user + network namespace with an in-namespace relay (no /dev/net/tun needed)',
   });
+  const conntrack = version('conntrack', ['--version']);
+  out.push(
+    conntrack
+      ? { area: 'egress', name: 'conntrack', status: 'ok', detail: conntrack }
+      : { area: 'egress', name: 'conntrack', status: 'info', detail: 'conntrack tool not installed (only needed for debugging; the proxy reads SO_ORIGINAL_DST)', fix: 'apt-get install conntrack' },
+  );
+  const koffi = spawnSync(process.execPath, ['-e', "require('koffi').load('libc.so.6')"], { timeout: 10_000, cwd: new URL('../..', import.meta.url).pathname });
+  out.push(
+    koffi.status === 0
+      ? { area: 'egress', name: 'koffi (FFI)', status: 'ok', detail: 'loads libc: SO_ORIGINAL_DST and SO_PEERCRED available' }
+      : { area: 'egress', name: 'koffi (FFI)', status: 'missing', detail: 'the koffi module does not load', fix: 'npm ci (koffi ships prebuilt binaries for linux-x64/arm64)' },
+  );
+  if (root) {
+    const rules = spawnSync('nft', ['list', 'ruleset'], { encoding: 'utf8', timeout: 5000 }).stdout ?? '';
+    const dropIn = /hook input[^;]*;\s*policy drop/.test(rules);
+    out.push(
+      dropIn
+        ? { area: 'egress', name: 'host firewall', status: 'warn', detail: 'an nftables input chain drops by default: root-mode egress needs the sandbox veth to reach the proxy', fix: 'allow input on interfaces named wdh* (warden's sandbox veths), or use rootless mode' }
+        : { area: 'egress', name: 'host firewall', status: 'ok', detail: 'no input chain with policy drop' },
+    );
+  }
   const unshare = spawnSync('unshare', ['-Urn', 'true'], { timeout: 5000 });
   out.push(
     unshare.status === 0
