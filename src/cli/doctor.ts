@@ -162,7 +162,7 @@ function egressChecks(): Check[] {
     const dropIn = /hook input[^;]*;\s*policy drop/.test(rules);
     out.push(
       dropIn
-        ? { area: 'egress', name: 'host firewall', status: 'warn', detail: 'an nftables input chain drops by default: root-mode egress needs the sandbox veth to reach the proxy', fix: 'allow input on interfaces named wdh* (warden's sandbox veths), or use rootless mode' }
+        ? { area: 'egress', name: 'host firewall', status: 'warn', detail: 'an nftables input chain drops by default: root-mode egress needs the sandbox veth to reach the proxy', fix: 'allow input on interfaces named wdh* (the sandbox veths of Warden), or use rootless mode' }
         : { area: 'egress', name: 'host firewall', status: 'ok', detail: 'no input chain with policy drop' },
     );
   }
