@@ -22,6 +22,10 @@ export class ProcTable {
     return this.byPid.size;
   }
 
+  clear(): void {
+    this.byPid.clear();
+  }
+
   /** Records the process an event shows (its image as of that event). */
   note(ev: WardenEvent): void {
     const p = ev.proc;

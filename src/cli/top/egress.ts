@@ -65,6 +65,10 @@ export class EgressTable {
   get size(): number {
     return this.rows.size;
   }
+
+  clear(): void {
+    this.rows.clear();
+  }
 }
 
 interface Decision {

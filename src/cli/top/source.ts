@@ -25,6 +25,8 @@ export interface SourceOptions {
   pollMs?: number;
   /** Read process memory from /proc (off in tests that fake sessions). */
   memory?: boolean;
+  /** Between reconnection attempts (default 2 s). */
+  reconnectMs?: number;
 }
 
 export class NoMonitorError extends Error {
@@ -106,6 +108,12 @@ export class TopSource {
     });
     client.socket.on('close', () => this.lost('connection to the monitor closed'));
     const ping = await client.call<{ pid: number; version: string }>('ping');
+    // Another monitor process numbers its events anew: what we hold would collide with them.
+    if (this.status.monitorPid !== undefined && this.status.monitorPid !== ping.pid) {
+      this.store.reset();
+      this.historyAsked.clear();
+      this.backfilled.clear();
+    }
     this.status = { connected: true, monitorPid: ping.pid, version: ping.version, since: Date.now() };
     await client.call('events.subscribe', { replay: this.o.replay ?? 2000 });
     await this.poll();
@@ -128,11 +136,11 @@ export class TopSource {
       connectMonitor(this.o.socket)
         .then((c) => this.attach(c))
         .catch((err) => {
-          this.status = { connected: false, error: (err as Error).message };
+          this.status = { ...this.status, connected: false, error: (err as Error).message };
           this.changed();
           this.scheduleReconnect();
         });
-    }, 2000);
+    }, this.o.reconnectMs ?? 2000);
     this.reconnectTimer.unref();
   }
 

@@ -84,6 +84,23 @@ export class TopStore {
     else this.refs.delete(ev.seq);
   }
 
+  /** Forgets everything (connected to another monitor: its seq numbers start over). */
+  reset(): void {
+    this.buckets.clear();
+    this.notable = [];
+    this.refs.clear();
+    this.procs.clear();
+    this.egress.clear();
+    this.acked.clear();
+    this.kinds.clear();
+    this.sessions = [];
+    this.stats = {};
+    this.dropped = 0;
+    this.received = 0;
+    this.cache = undefined;
+    this.version++;
+  }
+
   /** Merges process history fetched from the API (for chains), without touching the stream. */
   noteProcesses(evs: WardenEvent[]): void {
     for (const ev of evs) this.procs.note(ev);
