@@ -102,12 +102,16 @@ describe('ebpf record decoder', () => {
     const { d, records } = decoder();
     d.push(frame({ type: REC.EXIT, a: [(3 << 8) | 0, 5_000_000] }));
     d.push(frame({ type: REC.EXIT, a: [9, 1] }));
+    d.push(frame({ type: REC.OPEN, a: [-100, 0, 0, -13], s: ['/x'] }));
+    d.push(frame({ type: REC.EXIT, a: [0, 2 ** 40 + 5] }));
     d.push(frame({ type: REC.FORK, pid: 7, a: [6] }));
     d.push(frame({ type: REC.REPEAT, a: [99] }));
     d.push(frame({ type: REC.RENAME, s: ['claude'] }));
     expect(records).toMatchObject([
       { t: 'exit', code: 3, signal: 0, durationNs: 5_000_000n },
       { t: 'exit', code: 0, signal: 9 },
+      { t: 'open', ret: -13, dfd: -100 },
+      { t: 'exit', durationNs: BigInt(2 ** 40 + 5) },
       { t: 'fork', pid: 7, ppid: 6 },
       { t: 'repeat', count: 99 },
       { t: 'rename', comm: 'claude' },
@@ -123,7 +127,7 @@ describe('ebpf record decoder', () => {
     expect(decodeSockaddr(six)).toEqual({ family: 10, port: 53, ip: '::1' });
     const un = Buffer.concat([Buffer.from([1, 0]), Buffer.from('/run/x.sock\0junk')]);
     expect(decodeSockaddr(un)).toMatchObject({ family: 1, unixPath: '/run/x.sock', abstract: false });
-    const ab = Buffer.concat([Buffer.from([1, 0, 0]), Buffer.from('name\0with')]);
+    const ab = Buffer.concat([Buffer.from([1, 0, 0]), Buffer.from('name\0with\0\0\0')]);
     expect(decodeSockaddr(ab)).toMatchObject({ family: 1, unixPath: 'name\0with', abstract: true });
     expect(ipv6ToString(Buffer.from('20010db8000000000001000000000001', 'hex'))).toBe('2001:db8::1:0:0:1');
     expect(ipv6ToString(Buffer.from('00000000000000000000ffff7f000001', 'hex'))).toBe('::ffff:127.0.0.1');

@@ -133,8 +133,11 @@ export function decodeSockaddr(b: Buffer): SockAddr | undefined {
   if (family === 1) {
     const p = b.subarray(2);
     if (p.length > 0 && p[0] === 0) {
-      // abstract: the name is every byte the process passed (it may hold NULs)
-      return { family, port: 0, abstract: true, unixPath: p.subarray(1).toString('utf8') };
+      // abstract: the name is every byte the process passed (it may hold NULs), less the
+      // NUL padding of callers that pass sizeof(struct sockaddr_un)
+      let end = p.length;
+      while (end > 1 && p[end - 1] === 0) end--;
+      return { family, port: 0, abstract: true, unixPath: p.subarray(1, end).toString('utf8') };
     }
     const nul = p.indexOf(0);
     return { family, port: 0, abstract: false, unixPath: (nul < 0 ? p : p.subarray(0, nul)).toString('utf8') };
@@ -205,8 +208,9 @@ export class EbpfDecoder {
     const l1 = rec.readUInt16LE(14);
     const l2 = rec.readUInt16LE(16);
     if (HDR_SIZE + l0 + l1 + l2 !== rec.length) throw new Malformed(`string lengths ${l0}+${l1}+${l2} do not fill ${rec.length - HDR_SIZE} bytes`);
+    // signed 64-bit as Number without BigInt (exact below 2^53, which every field is)
     const a: number[] = new Array(6);
-    for (let i = 0; i < 6; i++) a[i] = Number(rec.readBigInt64LE(32 + i * 8));
+    for (let i = 0; i < 6; i++) a[i] = rec.readInt32LE(36 + i * 8) * 4294967296 + rec.readUInt32LE(32 + i * 8);
     const s0 = rec.subarray(HDR_SIZE, HDR_SIZE + l0);
     const s1 = rec.subarray(HDR_SIZE + l0, HDR_SIZE + l0 + l1);
     const s2 = rec.subarray(HDR_SIZE + l0 + l1, HDR_SIZE + l0 + l1 + l2);
