@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { sandboxCapabilities } from '../sandbox/capabilities.js';
 import { TRACEFS, tracefsMounted } from '../sensors/tracefs.js';
+import { ebpfSensorStatus } from '../sensors/ebpf/sensor.js';
 import { bpfUnavailable } from './watch.js';
 
 type Status = 'ok' | 'warn' | 'missing' | 'info';
@@ -84,8 +85,22 @@ export function monitorChecks(): { checks: Check[]; backend: string; blindSpots:
         : 'available (not needed: Warden uses tracepoints only)',
   });
   if (unpriv === '') checks.push({ area: 'monitor', name: 'BPF', status: 'missing', detail: 'kernel without the bpf() syscall', fix: 'a kernel with CONFIG_BPF_SYSCALL=y' });
-  const why = bpfUnavailable();
-  const backend = why ? 'procfs' : 'bpftrace';
+  const ebpf = ebpfSensorStatus({ load: root });
+  checks.push(
+    ebpf.loadable
+      ? { area: 'monitor', name: 'compiled sensor', status: 'ok', detail: `${ebpf.binary}: ${ebpf.detail}` }
+      : {
+          area: 'monitor',
+          name: 'compiled sensor',
+          status: ebpf.built && !root ? 'info' : 'warn',
+          detail: ebpf.detail,
+          fix: ebpf.built ? undefined : 'apt-get install clang llvm libbpf-dev libelf-dev bpftool gcc && npm run build:native',
+        },
+  );
+  const bpftraceWhy = bpfUnavailable();
+  const kernel = ebpf.loadable ? 'ebpf' : bpftraceWhy ? undefined : 'bpftrace';
+  const why = kernel ? undefined : root ? bpftraceWhy : 'not running as root (BPF tracing needs root)';
+  const backend = kernel ?? 'procfs';
   const blindSpots = why
     ? ['short-lived processes', 'file opens closed before the next poll', 'DNS and UDP', 'failed attempts', 'exit codes']
     : ['file and network activity through io_uring (its setup is reported)', 'paths are as passed (symlinks not resolved)'];
@@ -93,7 +108,11 @@ export function monitorChecks(): { checks: Check[]; backend: string; blindSpots:
     area: 'monitor',
     name: 'watch backend',
     status: why ? 'warn' : 'ok',
-    detail: why ? `procfs poller (DEGRADED: ${why})` : 'bpftrace with kernel tracepoints (full visibility)',
+    detail: why
+      ? `procfs poller (DEGRADED: ${why})`
+      : kernel === 'ebpf'
+        ? 'compiled eBPF sensor with kernel tracepoints (full visibility)'
+        : 'bpftrace with kernel tracepoints (full visibility; the compiled sensor is faster)',
   });
   return { checks, backend, blindSpots };
 }
