@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { bwrapArgs } from '../sandbox/bwrap.js';
 import { planFilesystem } from '../sandbox/fs-plan.js';
 import { defaultRunPolicy } from '../sandbox/policy.js';
-import { which } from '../sandbox/runner.js';
+import { which } from '../sandbox/host.js';
 import { buildSeccompFilter } from '../sandbox/seccomp.js';
 import { percentile, ratio, type Bench, type Figure } from './types.js';
 

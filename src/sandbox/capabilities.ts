@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { detectCgroups, planControllers } from './cgroups.js';
 import { hostSeccompArch } from './seccomp.js';
 import { diagnoseUsernsFailure, inNestedUserns, usernsPrecheck, type UsernsProblem } from './userns.js';
-import { which } from './runner.js';
+import { which } from './host.js';
 
 export interface SandboxCapabilities {
   bwrap: { path: string; version: string } | null;

@@ -19,6 +19,7 @@ import type { SandboxMonitor } from './monitor-hook.js';
 import type { NetworkProvider, PreparedNetwork } from './network-provider.js';
 import type { RunPolicy } from './policy.js';
 import { checkProtected, type ProtectViolation } from './protect.js';
+import { passwdEntry, which } from './host.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { claimStale, ensureStateDir, procStartTime, RecordFile, stateDir, type SandboxRecord } from './state.js';
 import { diagnoseUsernsFailure, formatProblem, probeUserns, UNKNOWN_USERNS, usernsPrecheck } from './userns.js';
@@ -52,42 +53,6 @@ const SIGNUM: Record<string, number> = { ...os.constants.signals };
 export function newSandboxId(): string {
   const r = Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, '0');
   return `${process.pid.toString(36)}${r}`;
-}
-
-/** Looks a command up like execvp would; undefined when not found. */
-export function which(cmd: string, PATH: string): string | undefined {
-  const exec = (p: string) => {
-    try {
-      return fs.statSync(p, { throwIfNoEntry: false })?.isFile() ? p : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  if (cmd.includes('/')) return exec(path.resolve(cmd));
-  for (const dir of PATH.split(':')) {
-    const hit = exec(path.join(dir || '.', cmd));
-    if (hit) return hit;
-  }
-  return undefined;
-}
-
-interface Passwd {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-}
-
-function passwdEntry(uid: number): Passwd | undefined {
-  try {
-    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 7 && Number(f[2]) === uid) return { name: f[0]!, uid, gid: Number(f[3]), home: f[5]! };
-    }
-  } catch {
-    /* no passwd file: identity stays numeric */
-  }
-  return undefined;
 }
 
 /** Closes descriptors Warden inherited without O_CLOEXEC so the sandbox cannot inherit them. */
@@ -666,3 +631,4 @@ export async function cleanupStale(dir: string, log: (m: string) => void): Promi
 }
 
 export type { SandboxRecord };
+export { which };
