@@ -105,6 +105,8 @@ export function planFilesystem(input: FsPlanInput): FsPlan {
   const secretPatterns = [
     ...SECRET_PATHS.map((e) => e.pattern).filter((p) => !allowRead.has(p)),
     ...policy.filesystem.denyRead,
+    // A credential file's real content stays outside (the egress proxy holds it).
+    ...policy.credentials.flatMap((c) => (c.file ? [c.file] : [])),
   ];
   const allowReadAbs = new Set([...allowRead].flatMap((p) => expandHomes(p, input.homes, ws)));
 

@@ -89,6 +89,14 @@ describe('filesystem plan', () => {
     expect(p.warnings.join()).toMatch(/nope.*does not exist/);
   });
 
+  it('hides credential files named in the policy', () => {
+    w(path.join(home, '.config/tool/token'), 'T');
+    const p = plan((pol) => {
+      pol.credentials = [{ file: '~/.config/tool/token', hosts: ['api.example.com'] }];
+    });
+    expect(p.hidden).toContain(path.join(home, '.config/tool/token'));
+  });
+
   it('refuses a workspace of / or inside a hidden path', () => {
     const policy = defaultRunPolicy();
     expect(() => planFilesystem({ policy, workspace: '/', homes: [home], identity: me })).toThrow(PlanError);
