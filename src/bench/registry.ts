@@ -7,6 +7,8 @@ export async function loadBenches(): Promise<Bench[]> {
     import('./sinks.js'),
     import('./run.js'),
     import('./egress.js'),
+    import('./rules.js'),
+    import('./atomics.js'),
   ];
   const list = await Promise.all(mods);
   return list.map((m) => m.default);

@@ -493,6 +493,17 @@ export class Compiler {
     }
   }
 
+  /** The helper table generated code refers to as H (shared by every function of this compiler). */
+  helperTable(): unknown[] {
+    return this.helpers;
+  }
+
+  /** The code of a compiled condition as a boolean JS expression over `ev`. */
+  boolJs(c: Compiled): string {
+    if (c.isConst) return c.value === true ? 'true' : 'false';
+    return c.bool ? c.js : `((${c.js}) === true)`;
+  }
+
   /** Builds the function for compiled code (used for AND-ed condition parts too). */
   toFn(c: Compiled): Fn {
     if (c.isConst) {
@@ -515,6 +526,11 @@ export class Compiler {
     const out = new Set<string>();
     for (const m of this.pathMatchers.values()) for (const p of m.patterns) out.add(p);
     return [...out];
+  }
+
+  /** The `under` matchers created so far (to be indexed together once compilation is done). */
+  underMatchers(): PathMatcher[] {
+    return [...this.pathMatchers.values()].filter((m) => m.mode === 'under');
   }
 
   pathMatcher(patterns: readonly string[], mode: 'under' | 'glob'): PathMatcher {

@@ -11,7 +11,7 @@ import { litAnd, litUnion, NEVER, type LitExpr } from './literals.js';
 import { DERIVED_KINDS, KNOWN_KINDS } from './fields.js';
 import { errAt, locLine, locString, type Loc, type MergedCommon, type MergedSet, type Part } from './loader.js';
 import { compileTemplate, type Template } from './output.js';
-import { PathMatcher } from './paths.js';
+import { PathIndex, PathMatcher } from './paths.js';
 import { windowMs } from './schema.js';
 
 export interface RuleMeta {
@@ -35,6 +35,8 @@ export interface RuleMeta {
 /** A condition compiled for one event kind. */
 export interface Variant {
   cond: Fn;
+  /** The same condition as a boolean JS expression over `ev` (helpers H, runtime R). */
+  js: string;
   lits: LitExpr | null;
   /** The condition can only be true when proc.name is one of these. */
   nameGate?: ReadonlySet<string>;
@@ -47,6 +49,8 @@ export interface CRule extends RuleMeta {
   /** kind → condition specialised for it (kinds where it can never be true are left out). */
   variants: Map<string, Variant>;
   exc: Fn | undefined;
+  /** The exceptions as one boolean JS expression (true = excepted), if any. */
+  excJs: string | undefined;
   /** Engine bookkeeping: generation of the last event this rule matched. */
   matchedGen: number;
 }
@@ -92,6 +96,8 @@ export interface CompiledSet {
   lists: ReadonlyMap<string, readonly unknown[]>;
   /** Every constant path pattern of every rule: a path it rejects is rejected by all under()/glob(). */
   pathUnion: PathMatcher;
+  /** Values generated code refers to as H[i]. */
+  helpers: unknown[];
 }
 
 function lineOfExpr(part: Part, offset: number | undefined): number | undefined {
@@ -251,13 +257,39 @@ export function compileSet(set: MergedSet): CompiledSet {
     return compiler.and(compiled);
   };
 
+  // Does an expression mention `kind`, itself or through the macros it uses? If not, its
+  // specialisation is the same for every kind and is compiled once.
+  const kindMention = new Map<string, boolean>();
+  const mentionsKind = (src: string, seen = new Set<string>()): boolean => {
+    if (/\bkind\b/.test(src)) return true;
+    for (const word of src.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []) {
+      const m = macroSrc.get(word);
+      if (m === undefined || seen.has(word)) continue;
+      seen.add(word);
+      let v = kindMention.get(word);
+      if (v === undefined) {
+        v = mentionsKind(m, seen);
+        kindMention.set(word, v);
+      }
+      if (v) return true;
+    }
+    return false;
+  };
+
   /** One variant per kind; kinds for which the condition folds to false are left out. */
   const variantsOf = (parts: Part[], kinds: string[], what: string): Map<string, Variant> => {
     const out = new Map<string, Variant>();
+    if (!parts.some((p) => mentionsKind(p.src))) {
+      const c = compileParts(parts, what, kinds[0]);
+      if (c.isConst && c.value === false) return out;
+      const v: Variant = { cond: compiler.toFn(c), js: compiler.boolJs(c), lits: c.lits, nameGate: c.gate?.names, pathGate: !!c.gate?.path };
+      for (const kind of kinds) out.set(kind, v);
+      return out;
+    }
     for (const kind of kinds) {
       const c = compileParts(parts, what, kind);
       if (c.isConst && c.value === false) continue;
-      out.set(kind, { cond: compiler.toFn(c), lits: c.lits, nameGate: c.gate?.names, pathGate: !!c.gate?.path });
+      out.set(kind, { cond: compiler.toFn(c), js: compiler.boolJs(c), lits: c.lits, nameGate: c.gate?.names, pathGate: !!c.gate?.path });
     }
     return out;
   };
@@ -305,6 +337,7 @@ export function compileSet(set: MergedSet): CompiledSet {
     compileParts(r.conditions, what, undefined);
     const variants = variantsOf(r.conditions, kinds, what);
     const excFns: Fn[] = [];
+    const excJs: string[] = [];
     for (const x of r.exceptions) {
       const xw = `${what}: exception ${x.def.name}`;
       const fields = x.def.fields === undefined ? [] : Array.isArray(x.def.fields) ? x.def.fields : [x.def.fields];
@@ -333,7 +366,9 @@ export function compileSet(set: MergedSet): CompiledSet {
             throw errAt(g.loc, [...g.key, 'values', vi], xw, (err as Error).message);
           }
           try {
-            excFns.push(compiler.condition(src).fn);
+            const xc = compiler.condition(src);
+            excFns.push(xc.fn);
+            excJs.push(compiler.boolJs(xc));
           } catch (err) {
             const msg = err instanceof CelCompileError ? err.message : (err as Error).message;
             throw errAt(g.loc, [...g.key, 'values', vi], xw, msg);
@@ -355,6 +390,7 @@ export function compileSet(set: MergedSet): CompiledSet {
       type: 'rule',
       variants,
       exc,
+      excJs: excJs.length ? excJs.map((j) => `(${j})`).join(' || ') : undefined,
       matchedGen: -1,
     };
     rules.push(cr);
@@ -448,5 +484,7 @@ export function compileSet(set: MergedSet): CompiledSet {
   }
 
   const pathUnion = new PathMatcher(compiler.allPathPatterns(), 'under');
-  return { rules, sequences, thresholds, lists, pathUnion };
+  // one pass over a path answers every `under` list and the union at once
+  new PathIndex([...compiler.underMatchers(), pathUnion]);
+  return { rules, sequences, thresholds, lists, pathUnion, helpers: compiler.helperTable() };
 }

@@ -21,7 +21,7 @@ export interface StepSummary {
 }
 
 export function summarize(step: string, ev: UnstampedEvent, rule: string | undefined): StepSummary {
-  const s: StepSummary = { step, kind: ev.kind, ts: ev.ts };
+  const s: StepSummary = { step, ...(ev.seq !== undefined ? { seq: ev.seq } : {}), kind: ev.kind, ts: ev.ts };
   if (rule) s.rule = rule;
   if (ev.proc) s.proc = ev.proc;
   if (ev.file) s.file = ev.file;
@@ -30,10 +30,16 @@ export function summarize(step: string, ev: UnstampedEvent, rule: string | undef
   return s;
 }
 
+/** A step match, kept by reference; its summary is only built if the sequence completes. */
+export interface Hit {
+  ev: UnstampedEvent;
+  rule: string | undefined;
+}
+
 interface Partial {
   mask: number;
   t0: number;
-  hits: Array<StepSummary | undefined>;
+  hits: Array<Hit | undefined>;
 }
 
 interface ThresholdState {
@@ -41,7 +47,7 @@ interface ThresholdState {
   n: number;
   distinct: Set<string> | undefined;
   firedAt: number;
-  first: StepSummary | undefined;
+  first: Hit | undefined;
 }
 
 interface SessionState {
@@ -63,7 +69,7 @@ export interface CorrelatorLimits {
 export const DEFAULT_LIMITS: CorrelatorLimits = { maxSessions: 1024, maxPartials: 256, maxTotal: 50_000, maxGroups: 256 };
 
 export interface Fired {
-  steps: StepSummary[];
+  hits: Hit[];
   key: string;
 }
 
@@ -89,17 +95,31 @@ export class Correlator {
     return this.sessions.size;
   }
 
+  private lastId: string | undefined;
+  private lastState: SessionState | undefined;
+
+  /** Whether a session has any open partial match of a sequence (cheap test before a later step). */
+  hasPartials(seqIdx: number, session: string): boolean {
+    const s = session === this.lastId ? this.lastState : this.sessions.get(session);
+    const m = s?.seqs.get(seqIdx);
+    return m !== undefined && m.size > 0;
+  }
+
   private session(id: string): SessionState {
+    if (id === this.lastId && this.lastState !== undefined && this.sessions.get(id) === this.lastState) return this.lastState;
     let s = this.sessions.get(id);
+    this.lastId = id;
     if (s) {
       // keep the map in least-recently-used order
       this.sessions.delete(id);
       this.sessions.set(id, s);
+      this.lastState = s;
       return s;
     }
     s = { seqs: new Map(), ths: new Map(), partials: 0 };
     this.sessions.set(id, s);
     while (this.sessions.size > this.limits.maxSessions) this.dropOldestSession();
+    this.lastState = s;
     return s;
   }
 
@@ -189,7 +209,7 @@ export class Correlator {
    * Records that `ev` matched step `stepIdx` of sequence `seqIdx` under each of `keys`.
    * Returns the completed match, if this event completed one.
    */
-  step(seqIdx: number, stepIdx: number, session: string, keys: readonly string[], t: number, hit: StepSummary): Fired | undefined {
+  step(seqIdx: number, stepIdx: number, session: string, keys: readonly string[], t: number, hit: Hit): Fired | undefined {
     this.maybeSweep(t);
     const seq = this.sequences[seqIdx]!;
     const nSteps = seq.steps.length;
@@ -219,12 +239,12 @@ export class Correlator {
         p.hits[stepIdx] = hit;
         if (p.mask === full) {
           this.drop(s, m, key);
-          return { steps: p.hits as StepSummary[], key };
+          return { hits: p.hits as Hit[], key };
         }
         this.put(s, m, key, p);
       } else {
         if (!live) {
-          const hits: Array<StepSummary | undefined> = new Array(nSteps);
+          const hits: Array<Hit | undefined> = new Array(nSteps);
           hits[stepIdx] = hit;
           this.put(s, m, key, { mask: bit, t0: t, hits });
           continue;
@@ -234,7 +254,7 @@ export class Correlator {
         p.hits[stepIdx] = hit;
         if (p.mask === full) {
           this.drop(s, m, key);
-          return { steps: p.hits as StepSummary[], key };
+          return { hits: p.hits as Hit[], key };
         }
         this.put(s, m, key, p);
       }
@@ -249,8 +269,8 @@ export class Correlator {
     group: string,
     distinct: string | undefined,
     t: number,
-    hit: StepSummary,
-  ): { count: number; first: StepSummary | undefined; values: string[] } | undefined {
+    hit: Hit,
+  ): { count: number; first: Hit | undefined; values: string[] } | undefined {
     this.maybeSweep(t);
     const th = this.thresholds[thIdx]!;
     const s = this.session(session);

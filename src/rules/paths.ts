@@ -182,7 +182,12 @@ export class PathMatcher {
   private readonly hasHome: boolean;
   private readonly hasRel: boolean;
 
+  /** Set when this matcher is part of a PathIndex (every matcher of a rule set at once). */
+  index: PathIndex | undefined;
+  id = -1;
+
   test(path: string, ctx: PathContext): boolean {
+    if (this.index !== undefined) return this.index.test(this.id, path, ctx);
     if (this.memoGen === PathMatcher.generation && this.memoPath === path) return this.memoResult;
     const r = this.compute(path, ctx);
     this.memoGen = PathMatcher.generation;
@@ -251,6 +256,159 @@ export class PathMatcher {
       parts.push(litSet([best], 'path'));
     }
     return parts.length ? litUnion(parts) : null;
+  }
+}
+
+interface IndexEntry {
+  p: string;
+  ids: number[];
+}
+
+interface ReEntry {
+  re: RegExp;
+  ids: number[];
+}
+
+interface IndexBucket {
+  lit: Map<string, IndexEntry[]>;
+  re: Map<string, ReEntry[]>;
+}
+
+function newBucket(): IndexBucket {
+  return { lit: new Map(), re: new Map() };
+}
+
+function pushEntry<T extends { ids: number[] }>(m: Map<string, T[]>, key: string, match: (e: T) => boolean, make: () => T, id: number): void {
+  const arr = m.get(key) ?? [];
+  let e = arr.find(match);
+  if (!e) {
+    e = make();
+    arr.push(e);
+  }
+  if (!e.ids.includes(id)) e.ids.push(id);
+  m.set(key, arr);
+}
+
+/**
+ * All `under` matchers of a rule set evaluated in one pass: a file event asks a dozen rules
+ * whether its path is under their lists, and computing each list separately was the largest
+ * cost of classifying a file event. Results are kept for the last two paths of the event.
+ */
+export class PathIndex {
+  private readonly abs = newBucket();
+  private readonly home = newBucket();
+  private readonly rel = newBucket();
+  private readonly deep: ReEntry[] = [];
+  private readonly deepAny: RegExp | undefined;
+  private readonly homeAll: number[] = [];
+  private readonly slots: Array<{ gen: number; path: string; mark: number; stamps: Int32Array }>;
+  private mark = 0;
+  private next = 0;
+  private ids: number[] = [];
+
+  constructor(matchers: readonly PathMatcher[]) {
+    const n = matchers.length;
+    this.slots = [0, 1].map(() => ({ gen: -1, path: '', mark: 0, stamps: new Int32Array(n) }));
+    const deepSrc: string[] = [];
+    matchers.forEach((m, id) => {
+      if (m.mode !== 'under') throw new Error('internal: only under matchers are indexed');
+      m.id = id;
+      m.index = this;
+      for (const raw of m.patterns) {
+        const p = raw.length > 1 && raw.endsWith('/') ? raw.slice(0, -1) : raw;
+        if (p === '~') this.homeAll.push(id);
+        else if (p.startsWith('~/')) this.add(this.home, p.slice(2), false, id);
+        else if (p.startsWith('**/')) {
+          const src = '(?:^|/)' + globBody(p.slice(3)) + '(?:/|$)';
+          let e = this.deep.find((x) => x.re.source === new RegExp(src).source);
+          if (!e) {
+            e = { re: new RegExp(src), ids: [] };
+            this.deep.push(e);
+            deepSrc.push(src);
+          }
+          if (!e.ids.includes(id)) e.ids.push(id);
+        } else if (p.startsWith('/')) this.add(this.abs, normalizePath(p), true, id);
+        else if (p.length > 0) this.add(this.rel, p.startsWith('./') ? p.slice(2) : p, false, id);
+      }
+    });
+    this.deepAny = deepSrc.length ? new RegExp(deepSrc.join('|')) : undefined;
+  }
+
+  private add(b: IndexBucket, pattern: string, abs: boolean, id: number): void {
+    const first = firstComponent(pattern, abs ? 1 : 0);
+    if (!hasWild(pattern)) {
+      pushEntry(b.lit, first, (e) => e.p === pattern, () => ({ p: pattern, ids: [] }), id);
+      return;
+    }
+    const key = hasWild(first) ? '' : first;
+    const src = '^' + globBody(pattern) + '(?:/.*)?$';
+    pushEntry(b.re, key, (e) => e.re.source === new RegExp(src).source, () => ({ re: new RegExp(src), ids: [] }), id);
+  }
+
+  test(id: number, path: string, ctx: PathContext): boolean {
+    const gen = PathMatcher.generation;
+    for (const s of this.slots) if (s.gen === gen && s.path === path) return s.stamps[id] === s.mark;
+    const s = this.slots[this.next]!;
+    this.next ^= 1;
+    s.gen = gen;
+    s.path = path;
+    s.mark = ++this.mark;
+    this.ids = [];
+    this.compute(path, ctx);
+    for (const i of this.ids) s.stamps[i] = s.mark;
+    return s.stamps[id] === s.mark;
+  }
+
+  private hit(ids: number[]): void {
+    for (const i of ids) this.ids.push(i);
+  }
+
+  private scan(b: IndexBucket, s: string, off: number, abs: boolean): void {
+    const from = abs ? off + 1 : off;
+    const j = s.indexOf('/', from);
+    const first = j < 0 ? s.slice(from) : s.slice(from, j);
+    const len = s.length - off;
+    const lits = b.lit.get(first);
+    if (lits) {
+      for (const e of lits) {
+        const p = e.p;
+        if (len === p.length ? s.startsWith(p, off) : len > p.length && s.charCodeAt(off + p.length) === 47 && s.startsWith(p, off)) this.hit(e.ids);
+      }
+    }
+    const res = b.re.get(first);
+    const any = b.re.get('');
+    if (res || any) {
+      const rest = off === 0 ? s : s.slice(off);
+      if (res) for (const e of res) if (e.re.test(rest)) this.hit(e.ids);
+      if (any) for (const e of any) if (e.re.test(rest)) this.hit(e.ids);
+    }
+  }
+
+  private compute(path: string, ctx: PathContext): void {
+    if (path.length === 0 || path.charCodeAt(0) !== 47) return;
+    this.scan(this.abs, path, 0, true);
+    if (this.deepAny !== undefined && this.deepAny.test(path)) for (const e of this.deep) if (e.re.test(path)) this.hit(e.ids);
+    let hStart = -1;
+    const h = ctx.home;
+    if (h && h !== '/' && path.startsWith(h) && (path.length === h.length || path.charCodeAt(h.length) === 47)) {
+      if (this.homeAll.length) this.hit(this.homeAll);
+      if (path.length > h.length) {
+        hStart = h.length + 1;
+        this.scan(this.home, path, hStart, false);
+      }
+    }
+    let gStart = -1;
+    if (path.startsWith('/root/')) gStart = 6;
+    else if (path.startsWith('/home/')) {
+      const j = path.indexOf('/', 6);
+      if (j > 0) gStart = j + 1;
+    }
+    if (gStart >= 0 && gStart !== hStart) {
+      if (this.homeAll.length && hStart < 0) this.hit(this.homeAll);
+      this.scan(this.home, path, gStart, false);
+    }
+    const c = ctx.cwd;
+    if (c && c !== '/' && path.startsWith(c) && path.length > c.length && path.charCodeAt(c.length) === 47) this.scan(this.rel, path, c.length + 1, false);
   }
 }
 
