@@ -76,8 +76,9 @@ describe.skipIf(!isRoot || !haveTmux)('warden top (tmux, real monitor)', () => {
     const pid = String(agent.pid);
     // Other agents may run on this machine (other tests): start filtered on ours.
     const p = open(160, 45, `--agent ${pid}`);
-    let s = await p.waitFor((x) => x.includes('Agent sessions') && x.includes(pid), 20_000, 'the agent session');
-    const row = s.split('\n').find((l) => l.includes(' claude ') && l.includes(pid))!;
+    const sessionRow = (x: string) => x.split('\n').find((l) => new RegExp(`^\\S? +claude +${pid} `).test(l));
+    let s = await p.waitFor((x) => sessionRow(x) !== undefined, 20_000, 'the agent session');
+    const row = sessionRow(s)!;
     expect(row).toContain('running');
     expect(row).toMatch(/\d+(\.\d)?[KMG]/); // memory of the tree, read from /proc
     expect(s).toContain(`agent ${pid}`);

@@ -97,6 +97,12 @@ describe('warden top screen', () => {
     expect(frame()).toMatch(/agent (claude|codex):\d+/);
     const first = /agent (claude|codex)/.exec(frame())![1];
     expect(frame()).not.toContain(first === 'claude' ? 'net_unlisted_destination' : 'cred_read_ssh_key');
+    // Pressing on goes through every session (the panel only lists the filtered one), then back to all.
+    await press('a');
+    expect(frame()).toMatch(/agent (claude|codex):\d+/);
+    expect(/agent (claude|codex)/.exec(frame())![1]).not.toBe(first);
+    await press('a');
+    expect(frame()).toContain('all agents');
     await press('c');
     await press('k');
     expect(frame()).toMatch(/kind \w+/);

@@ -80,7 +80,8 @@ export function App({ source, socket, initial, size: fallback }: AppProps): Reac
   // With filters on, the sessions panel lists the sessions the filtered stream shows.
   const filtering = !isEmpty(filters);
   const inStream = filtering ? new Set(events.map((e) => e.agent?.session)) : undefined;
-  const sessions = sortSessions(inStream ? store.sessions.filter((s) => inStream.has(s.session)) : store.sessions);
+  const named = (s: { name: string; session: string; root_pid: number }) => filters.agent !== undefined && (s.session === filters.agent || s.name === filters.agent || String(s.root_pid) === filters.agent);
+  const sessions = sortSessions(inStream ? store.sessions.filter((s) => inStream.has(s.session) || named(s)) : store.sessions);
   const lay = layout(rows, sessions.length);
   let selIndex = follow || selected === undefined ? events.length - 1 : events.findIndex((e) => e.seq >= selected);
   if (selIndex < 0) selIndex = events.length - 1;
@@ -186,7 +187,8 @@ export function App({ source, socket, initial, size: fallback }: AppProps): Reac
     }
     if (input === 's') return setFilters((f) => ({ ...f, severity: nextSeverity(f.severity) }));
     if (input === 'a')
-      return setFilters((f) => ({ ...f, agent: nextAgent(f.agent, sessions.map((s) => s.session)) }));
+      // Through every session, not only those the filtered panel shows.
+      return setFilters((f) => ({ ...f, agent: nextAgent(f.agent, sortSessions(store.sessions).map((s) => s.session)) }));
     if (input === 'k') return setFilters((f) => ({ ...f, kind: nextKind(f.kind, store.kinds) }));
     if (input === '/') return setSearching({ text: filters.text ?? '', before: filters.text });
     if (input === 'c') return setFilters((f) => ({ routine: f.routine }));
