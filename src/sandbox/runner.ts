@@ -263,7 +263,10 @@ export async function runSandbox(o: RunOptions): Promise<number> {
       cg = createSandboxCgroups(layout, {
         id,
         limits: { memoryBytes: policy.resources.memoryBytes, pids: policy.resources.pids, cpus: policy.resources.cpus },
-        identity: true,
+        // The v2 identity cgroup (kill, freeze, the sensor's filter) earns its ~15 ms of
+        // start-up only when something uses it: limits or --monitor. Without them the pid
+        // namespace already takes every process down with the sandbox.
+        identity: !!o.monitor || policy.resources.memoryBytes !== undefined || policy.resources.pids !== undefined || policy.resources.cpus !== undefined,
       });
     } catch (err) {
       if (err instanceof CgroupError) throw new SandboxSetupError(err.message);
