@@ -4,6 +4,15 @@
 // entry as one CommonJS file, which Node loads without its ESM loader.
 async function start(): Promise<void> {
   const args = process.argv.slice(2);
+  // `warden rules list | head`: a reader that goes away ends the command quietly, like any
+  // Unix tool. Not for watch, whose stdout sink reports the failure and keeps the audit log.
+  if (args[0] !== 'watch') {
+    for (const s of [process.stdout, process.stderr])
+      s.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EPIPE') throw err;
+        process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+      });
+  }
   if (args[0] === 'run') {
     const { parseRunArgs } = await import('./run-args.js');
     const parsed = parseRunArgs(args.slice(1));

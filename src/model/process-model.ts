@@ -555,8 +555,12 @@ export class ProcessModel {
         return this.fileEvent(p, r, 'file.chown', { path: r.path ? this.path(p, r.dfd, r.path) : this.fdPath(p, r.dfd), op: 'chown' }, { uid: r.uid, gid: r.gid });
       case 'setxattr':
         return this.fileEvent(p, r, 'file.setxattr', { path: r.path ? this.path(p, r.fd, r.path) : this.fdPath(p, r.fd), op: 'setxattr', xattr: r.name });
-      case 'mkdir':
-        return this.fileEvent(p, r, 'file.mkdir', { path: this.path(p, r.dfd, r.path), op: 'mkdir', mode: r.mode });
+      case 'mkdir': {
+        if (r.ret === -17) return; // EEXIST: `mkdir -p` over existing parents
+        const file: FileInfo = { path: this.path(p, r.dfd, r.path), op: 'mkdir', mode: r.mode };
+        if (r.ret !== undefined && r.ret < 0) file.ret = r.ret;
+        return this.fileEvent(p, r, 'file.mkdir', file);
+      }
       case 'utimes':
         return this.fileEvent(p, r, 'file.utimes', { path: r.path ? this.path(p, r.dfd, r.path) : this.fdPath(p, r.dfd), op: 'utimes' });
       case 'chdir':
@@ -564,7 +568,9 @@ export class ProcessModel {
         p.ref = undefined;
         return;
       case 'fchdir': {
-        const cwd = proc.readCwd(p.pid) ?? proc.readFdPath(p.pid, r.fd);
+        // What the process opened at that fd is the truth; /proc is read later and may
+        // already show a later cwd (or nothing, once the process exited).
+        const cwd = p.fds?.get(r.fd) ?? proc.readFdPath(p.pid, r.fd) ?? proc.readCwd(p.pid);
         if (cwd) {
           p.cwd = cwd;
           p.ref = undefined;

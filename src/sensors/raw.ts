@@ -41,7 +41,8 @@ export type RawRecord =
   | (Base & { t: 'chmod'; dfd: number; path: string; mode: number; truncated?: boolean })
   | (Base & { t: 'chown'; dfd: number; path: string; uid: number; gid: number; truncated?: boolean })
   | (Base & { t: 'setxattr'; fd: number; path: string; name: string; truncated?: boolean })
-  | (Base & { t: 'mkdir'; dfd: number; path: string; mode: number; truncated?: boolean })
+  /** `ret`: the syscall's result when the sensor reports at exit (EEXIST is not reported). */
+  | (Base & { t: 'mkdir'; dfd: number; path: string; mode: number; ret?: number; truncated?: boolean })
   | (Base & { t: 'utimes'; dfd: number; path: string; truncated?: boolean })
   | (Base & { t: 'chdir'; path: string; truncated?: boolean })
   | (Base & { t: 'fchdir'; fd: number })

@@ -55,6 +55,7 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('warden watch (kernel sensor %s, ro
         'cat "$HOME/.ssh/id_ed25519" > /dev/null',
         'echo data > out.tmp',
         'mv out.tmp out.txt',
+        'mkdir -p "$WORK/deep/er"',
         'i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done',
         `exec 3<>/dev/tcp/127.0.0.1/${tcpPort}; head -c 6 <&3 >/dev/null; exec 3<&-`,
         `dig +tries=1 +time=2 @${dnsIp} -p 53 exfil-probe.example.test A >/dev/null || true`,
@@ -136,6 +137,12 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('warden watch (kernel sensor %s, ro
     const ren = mine().find((x) => x.kind === 'file.rename' && x.file?.path === path.join(work, 'out.txt'));
     expect(ren?.file?.src).toBe(path.join(work, 'out.tmp'));
     expect(ren?.proc?.argv[0]).toBe('mv');
+  });
+
+  it('resolves mkdir -p through chdir/fchdir and skips parents that already existed', () => {
+    const work = path.join(tmp, 'agent', 'work');
+    const dirs = mine().filter((x) => x.kind === 'file.mkdir').map((x) => x.file!.path);
+    expect(dirs).toEqual([path.join(work, 'deep'), path.join(work, 'deep', 'er')]);
   });
 
   it('sees all 1,000 short-lived processes, each with its exit', () => {

@@ -31,7 +31,7 @@ const SPEC: Record<string, [number, boolean]> = {
   W: [6, true],
   z: [1, true],
   Z: [4, true],
-  D: [5, true],
+  D: [6, true],
   I: [4, true],
   C: [3, true],
   c: [4, false],
@@ -374,7 +374,7 @@ export class BpftraceParser {
       case 'Z':
         return this.onRecord({ t: 'setxattr', ...base, fd: num(3), name: second?.text ?? '', path: main.s, truncated: tr });
       case 'D':
-        return this.onRecord({ t: 'mkdir', ...base, dfd: num(3), mode: num(4), path: main.s, truncated: tr });
+        return this.onRecord({ t: 'mkdir', ...base, dfd: num(3), mode: num(4), ret: num(5), path: main.s, truncated: tr });
       case 'I':
         return this.onRecord({ t: 'utimes', ...base, dfd: num(3), path: main.s, truncated: tr });
       case 'C':

@@ -327,8 +327,18 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
   preString(['syscalls:sys_enter_fsetxattr'], 'z', [], 'args->name');
   probe(['syscalls:sys_enter_fsetxattr'], TR, `  printf("Z${S}%llu${S}%d${S}%d${S}%d${S}${T}", nsecs, pid, tid, args->fd);`);
 
-  pathOp(['syscalls:sys_enter_mkdir'], 'D', ['-100', 'args->mode'], 'args->pathname');
-  pathOp(['syscalls:sys_enter_mkdirat'], 'D', ['args->dfd', 'args->mode'], 'args->pathname');
+  // mkdir is reported at exit with its result, without EEXIST: `mkdir -p` walks every
+  // existing parent, and those attempts are not writes.
+  probe(['syscalls:sys_enter_mkdir'], TR, `  @mkp[tid] = (uint64)args->pathname; @mkd[tid] = -100 + 1000000; @mkm[tid] = args->mode;`);
+  probe(['syscalls:sys_enter_mkdirat'], TR, `  @mkp[tid] = (uint64)args->pathname; @mkd[tid] = args->dfd + 1000000; @mkm[tid] = args->mode;`);
+  probe(
+    ['syscalls:sys_exit_mkdir', 'syscalls:sys_exit_mkdirat'],
+    '@mkp[tid]',
+    `  if (args->ret != -17) {
+${cont('@mkp[tid]', '0')}    printf("D${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%s${T}", nsecs, pid, tid, @mkd[tid] - 1000000, @mkm[tid], args->ret, str(@mkp[tid]));
+  }
+  delete(@mkp[tid]); delete(@mkd[tid]); delete(@mkm[tid]);`,
+  );
 
   probe(
     ['syscalls:sys_enter_utimensat'],
