@@ -733,7 +733,7 @@ static __always_inline void scan_env(u32 tid, const u64 *envp)
 		if (bpf_probe_read_user(w, 11, (void *)p))
 			continue;
 		/* "LD_PRELOAD=" */
-		if (*(u64 *)w != 0x4c4f4552505f444cULL || w[8] != 'A' || w[9] != 'D' || w[10] != '=')
+		if (*(u64 *)w != 0x4f4c4552505f444cULL || w[8] != 'A' || w[9] != 'D' || w[10] != '=')
 			continue;
 		u32 z = bpf_get_smp_processor_id();
 		struct rec *r = bpf_map_lookup_elem(&scratch, &z);

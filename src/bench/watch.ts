@@ -138,87 +138,88 @@ async function latency(env: Env, backend: Backend, n: { proc: number; open: numb
 interface WithResult {
   withW: number[];
   untracked: number[];
-  /** Baseline runs (no monitor) just before and just after this block. */
+  /** Baseline runs (no monitor), one per cycle, next to the runs they are compared with. */
   base: number[];
+  /** Per-cycle ratios: agent run / baseline, not-an-agent run / baseline, CPU time. */
+  ratios: number[];
+  uratios: number[];
+  cpuRatios: number[];
   cpuWith: number[];
   cpuBase: number[];
   lost: number;
   kernelLost: number;
   events: number;
   rssKb: number;
-  attachMs: number;
+  attachMs: number[];
 }
 
-/** Runs the agent workload `reps` times under a real `warden watch` and accounts for every syscall. */
+/**
+ * Runs `cycles` cycles of: a baseline run (no monitor), a real `warden watch`, the workload as
+ * an agent and as a non-agent under it, monitor stopped; the baseline goes first in even cycles
+ * and last in odd ones. The machine is shared and its load drifts over seconds, so each ratio
+ * compares runs a few seconds apart, and the figure is the median of the per-cycle ratios.
+ * Every syscall of every agent run is accounted for in the events written.
+ */
 async function measureWith(
   env: Env,
   n: { proc: number; open: number; conn: number },
-  reps: number,
+  cycles: number,
   ctx: BenchContext,
   config: string | undefined,
   tag: string,
   backend: Backend,
 ): Promise<WithResult> {
-  // Baselines next to the block they are compared with: the machine is shared and its
-  // load drifts over minutes.
-  const base: number[] = [];
-  const cpuBase: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const r = await runWorkload(env, n, true);
-    base.push(r.ms);
-    cpuBase.push(r.cpu);
-  }
-  const out = path.join(env.dir, `events-${backend}-${tag}.ndjson`);
-  const t0 = Date.now();
-  const watch = await startCli(out, env.dir, backend, config);
-  const attachMs = Date.now() - t0;
-  const withW: number[] = [];
-  const cpuWith: number[] = [];
-  const agentPids: number[] = [];
-  const untracked: number[] = [];
-  let rssKb = 0;
-  try {
-    for (let i = 0; i < reps; i++) {
-      const r = await runWorkload(env, n, true);
-      withW.push(r.ms);
-      cpuWith.push(r.cpu);
-      agentPids.push(r.pid);
-      untracked.push((await runWorkload(env, n, false)).ms);
+  const r: WithResult = { withW: [], untracked: [], base: [], ratios: [], uratios: [], cpuRatios: [], cpuWith: [], cpuBase: [], lost: 0, kernelLost: 0, events: 0, rssKb: 0, attachMs: [] };
+  for (let i = 0; i < cycles; i++) {
+    let b: Run | undefined;
+    if (i % 2 === 0) b = await runWorkload(env, n, true);
+    const out = path.join(env.dir, `events-${backend}-${tag}-${i}.ndjson`);
+    const t0 = Date.now();
+    const watch = await startCli(out, env.dir, backend, config);
+    r.attachMs.push(Date.now() - t0);
+    let a: Run;
+    let u: Run;
+    try {
+      a = await runWorkload(env, n, true);
+      u = await runWorkload(env, n, false);
+      await new Promise((res) => setTimeout(res, 300));
+      r.rssKb = Math.max(r.rssKb, vmHwmKb(watch.pid!) + descendants(watch.pid!).reduce((acc, p) => acc + vmHwmKb(p), 0));
+    } finally {
+      const done = new Promise((res) => watch.once('exit', res));
+      watch.kill('SIGINT');
+      await done;
     }
-    await new Promise((r) => setTimeout(r, 1000));
-    rssKb = vmHwmKb(watch.pid!) + descendants(watch.pid!).reduce((a, p) => a + vmHwmKb(p), 0);
-  } finally {
-    const done = new Promise((r) => watch.once('exit', r));
-    watch.kill('SIGINT');
-    await done;
-  }
-  for (let i = 0; i < reps; i++) {
-    const r = await runWorkload(env, n, true);
-    base.push(r.ms);
-    cpuBase.push(r.cpu);
+    if (!b) b = await runWorkload(env, n, true);
+    r.base.push(b.ms);
+    r.withW.push(a.ms);
+    r.untracked.push(u.ms);
+    r.ratios.push(a.ms / b.ms);
+    r.uratios.push(u.ms / b.ms);
+    r.cpuRatios.push(a.cpu / b.cpu);
+    r.cpuWith.push(a.cpu);
+    r.cpuBase.push(b.cpu);
+    // Count what the monitor wrote for the agent run against what the workload did.
+    const seen = { exec: 0, open: 0, conn: 0 };
+    for (const line of fs.readFileSync(out, 'utf8').split('\n')) {
+      if (!line) continue;
+      r.events++;
+      const e = JSON.parse(line) as WardenEvent;
+      if (e.kind === 'monitor.stop') r.kernelLost += Number((e.data as { counters: Record<string, number> }).counters.lost ?? 0);
+      if (e.agent?.root_pid !== a.pid) continue;
+      if (e.kind === 'process.exec' && e.proc?.exe === '/bin/true') seen.exec++;
+      else if (e.kind === 'file.open' && e.file?.path === env.file) seen.open++;
+      else if (e.kind === 'file.repeat' && e.file?.path === env.file) seen.open += Number(e.data?.count ?? 0);
+      else if (e.kind === 'net.connect' && e.net?.dst_port === env.port) seen.conn++;
+    }
+    r.lost += Math.abs(n.proc - seen.exec) + Math.abs(n.open - seen.open) + Math.abs(n.conn - seen.conn);
+    fs.rmSync(out, { force: true });
   }
   const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
-  ctx.log(`[${backend} ${tag}] attach ${attachMs} ms; without: ${ms(base)} ms; with monitor (agent): ${ms(withW)} ms; not an agent: ${ms(untracked)} ms`);
-  // Count what the monitor wrote for each agent run against what the workload did.
-  const seen = new Map<number, { exec: number; open: number; conn: number }>();
-  for (const p of agentPids) seen.set(p, { exec: 0, open: 0, conn: 0 });
-  let kernelLost = 0;
-  let events = 0;
-  for (const line of fs.readFileSync(out, 'utf8').split('\n')) {
-    if (!line) continue;
-    events++;
-    const e = JSON.parse(line) as WardenEvent;
-    if (e.kind === 'monitor.stop') kernelLost = Number((e.data as { counters: Record<string, number> }).counters.lost ?? 0);
-    const s = e.agent ? seen.get(e.agent.root_pid) : undefined;
-    if (!s) continue;
-    if (e.kind === 'process.exec' && e.proc?.exe === '/bin/true') s.exec++;
-    else if (e.kind === 'file.open' && e.file?.path === env.file) s.open++;
-    else if (e.kind === 'file.repeat' && e.file?.path === env.file) s.open += Number(e.data?.count ?? 0);
-    else if (e.kind === 'net.connect' && e.net?.dst_port === env.port) s.conn++;
-  }
-  let lost = 0;
-  for (const s of seen.values()) lost += Math.abs(n.proc - s.exec) + Math.abs(n.open - s.open) + Math.abs(n.conn - s.conn);
-  return { withW, untracked, base, cpuWith, cpuBase, lost, kernelLost, events, rssKb, attachMs };
+  ctx.log(
+    `[${backend} ${tag}] attach ${ms(r.attachMs)} ms; without: ${ms(r.base)} ms; agent: ${ms(r.withW)} ms; not an agent: ${ms(r.untracked)} ms; ` +
+      `ratios ${r.ratios.map((x) => x.toFixed(2)).join(', ')}`,
+  );
+  return r;
 }
 
 const bench: Bench = {
@@ -238,40 +239,46 @@ const bench: Bench = {
   async run(ctx: BenchContext): Promise<Figure[]> {
     const env = await setup();
     const n = { proc: Math.round(2000 * ctx.scale), open: Math.round(100_000 * ctx.scale), conn: Math.round(1000 * ctx.scale) };
-    const reps = Number(process.env.BENCH_WATCH_REPS ?? 3);
+    const reps = Number(process.env.BENCH_WATCH_REPS ?? 5);
     const wanted = (process.env.BENCH_WATCH_BACKENDS ?? 'ebpf,bpftrace').split(',');
     const backends = (['ebpf', 'bpftrace'] as Backend[]).filter((b) => wanted.includes(b) && !(b === 'ebpf' && ebpfUnavailable()));
     const figures: Figure[] = [];
     try {
-      ctx.log(`workload: ${n.proc} processes, ${n.open} opens, ${n.conn} connects; ${reps} runs each; backends ${backends.join(', ')}`);
+      ctx.log(`workload: ${n.proc} processes, ${n.open} opens, ${n.conn} connects; ${reps} cycles (baseline, agent, not an agent) per mode; backends ${backends.join(', ')}`);
       await runWorkload(env, { proc: 50, open: 1000, conn: 10 }, false); // warm the page cache
       // One audit file per run (no rotation), so every event can be counted.
       const cfgFold = path.join(env.dir, 'fold.yaml');
       fs.writeFileSync(cfgFold, 'output:\n  max_size: 8GB\n');
       const cfgAll = path.join(env.dir, 'every-open.yaml');
       fs.writeFileSync(cfgAll, 'output:\n  max_size: 8GB\nsensor:\n  fold_opens_ms: 0\n');
-      const total = reps * (n.proc + n.open + n.conn);
       for (const backend of backends) {
         const fold = await measureWith(env, n, reps, ctx, cfgFold, 'fold', backend);
-        const every = await measureWith(env, n, reps, ctx, cfgAll, 'every', backend);
+        const every = await measureWith(env, n, Math.max(1, Math.ceil(reps / 2)), ctx, cfgAll, 'every', backend);
         const burst = await latency(env, backend, n);
         const paced = await latency(env, backend, { proc: 0, open: 2000, conn: 0, paceUs: 500 });
         const p = backend === 'ebpf' ? 'watch' : `watch.${backend}`;
         const b = backend === 'ebpf' ? '' : ` [${backend}]`;
         const main = backend === backends[0];
+        const pct = (xs: number[]) => median(xs);
+        const rfig = (id: string, label: string, xs: number[], meas: number[], basev: number[], extra: { target?: number; note?: string } = {}): Figure => ({
+          ...ratio(id, label, median(meas), median(basev), extra),
+          value: pct(xs),
+          note: `median of ${xs.length} cycle ratios ${xs.map((x) => x.toFixed(2)).join(' ')}${extra.note ? `; ${extra.note}` : ''}`,
+          met: extra.target === undefined ? undefined : pct(xs) <= extra.target,
+        });
         figures.push(
-          ratio(`${p}.wall_ratio`, `workload wall time with watch / without (agent)${b}`, median(fold.withW), median(fold.base), { target: main ? 1.1 : undefined }),
-          ratio(`${p}.cpu_ratio`, `workload CPU time (incl. in-kernel probes) with / without${b}`, median(fold.cpuWith), median(fold.cpuBase), { note: 'less disturbed by other load than wall time' }),
-          ratio(`${p}.untracked_ratio`, `same workload, not an agent, watch running / without${b}`, median(fold.untracked), median(fold.base), { note: 'cost outside agent trees' }),
-          { id: `${p}.events_lost`, label: `syscalls not accounted for (of ${total})${b}`, value: fold.lost, unit: 'events', target: main ? '= 0' : undefined, met: main ? fold.lost === 0 : undefined, note: `kernel-reported loss ${fold.kernelLost}; ${fold.events} events written` },
-          ratio(`${p}.wall_ratio_every_open`, `same, every open reported (fold_opens_ms: 0) / without${b}`, median(every.withW), median(every.base)),
+          rfig(`${p}.wall_ratio`, `workload wall time with watch / without (agent)${b}`, fold.ratios, fold.withW, fold.base, { target: main ? 1.1 : undefined }),
+          rfig(`${p}.cpu_ratio`, `workload CPU time (incl. in-kernel probes) with / without${b}`, fold.cpuRatios, fold.cpuWith, fold.cpuBase, { note: 'steadier than wall time on a shared machine' }),
+          rfig(`${p}.untracked_ratio`, `same workload, not an agent, watch running / without${b}`, fold.uratios, fold.untracked, fold.base, { note: 'cost outside agent trees' }),
+          { id: `${p}.events_lost`, label: `syscalls not accounted for (of ${fold.ratios.length * (n.proc + n.open + n.conn)})${b}`, value: fold.lost, unit: 'events', target: main ? '= 0' : undefined, met: main ? fold.lost === 0 : undefined, note: `kernel-reported loss ${fold.kernelLost}; ${fold.events} events written` },
+          rfig(`${p}.wall_ratio_every_open`, `same, every open reported (fold_opens_ms: 0) / without${b}`, every.ratios, every.withW, every.base),
           { id: `${p}.events_lost_every_open`, label: `syscalls not accounted for, every open reported${b}`, value: every.lost, unit: 'events', note: `kernel-reported loss ${every.kernelLost}; ${every.events} events written` },
           { id: `${p}.latency_burst_p50`, label: `syscall -> event dispatched, p50 (burst workload)${b}`, value: burst.p50, unit: 'ms' },
           { id: `${p}.latency_burst_p99`, label: `syscall -> event dispatched, p99 (burst workload)${b}`, value: burst.p99, unit: 'ms' },
           { id: `${p}.latency_paced_p50`, label: `syscall -> event dispatched, p50 (2,000 opens/s)${b}`, value: paced.p50, unit: 'ms' },
           { id: `${p}.latency_paced_p99`, label: `syscall -> event dispatched, p99 (2,000 opens/s)${b}`, value: paced.p99, unit: 'ms', note: 'the audit log adds its flush interval (200 ms; alerts at once)' },
           { id: `${p}.peak_rss`, label: `monitor peak RSS (node + sensor process)${b}`, value: Math.max(fold.rssKb, every.rssKb) / 1024, unit: 'MiB' },
-          { id: `${p}.attach`, label: `start to monitor.ready${b}`, value: fold.attachMs / 1000, unit: 's' },
+          { id: `${p}.attach`, label: `start to monitor.ready (CLI, median)${b}`, value: median(fold.attachMs) / 1000, unit: 's' },
         );
       }
     } finally {

@@ -21,6 +21,7 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, arg
   let fileA = '';
   let fileB = '';
   const longArg = Array.from({ length: 50 }, (_, i) => `${i}`.padEnd(99, 'x')).join(' '); // 4,999 chars + argv[0]
+  const preload = '/nonexistent/warden-preload-test.so';
   const N1 = 1500;
   const N2 = 700;
 
@@ -45,6 +46,7 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, arg
         'cat "$LONG" > /dev/null',
         'cat "$ODD" > /dev/null',
         '/bin/true "$ARG"',
+        'LD_PRELOAD="$PRE" /bin/echo preloaded > /dev/null 2>&1',
         // bash opens the redirect itself: N identical opens by one process, then a different
         // open (which must flush the count), then more of the first
         `i=0; while [ $i -lt ${N1} ]; do : < "$A"; i=$((i+1)); done`,
@@ -54,7 +56,7 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, arg
     );
     w = await startWatch(['--backend', backend]);
     const r = await run('bash', [script], {
-      env: { PATH: process.env.PATH, LONG: longPath, ODD: oddPath, ARG: longArg, A: fileA, B: fileB },
+      env: { PATH: process.env.PATH, LONG: longPath, ODD: oddPath, ARG: longArg, A: fileA, B: fileB, PRE: preload },
       argv0: 'claude',
     });
     expect(r.code, r.out).toBe(0);
@@ -73,6 +75,13 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, arg
     const e = events.find((x) => x.kind === 'file.open' && x.file?.path === oddPath);
     expect(e, 'open of the odd path').toBeDefined();
     expect(e!.proc!.argv).toEqual(['cat', oddPath]);
+  });
+
+  it('reports LD_PRELOAD set for an exec', () => {
+    const e = events.find((x) => x.kind === 'process.exec' && x.proc?.exe === '/bin/echo');
+    expect(e?.data?.ld_preload).toBe(preload);
+    const plain = events.find((x) => x.kind === 'process.exec' && x.proc?.argv[0] === 'cat');
+    expect(plain?.data?.ld_preload).toBeUndefined();
   });
 
   it('accounts for every folded open, and flushes the count before a different open', () => {
