@@ -15,6 +15,8 @@ import type { EventSink } from '../events/dispatcher.js';
 import type { UnstampedEvent, WardenEvent } from '../events/types.js';
 import { ebpfUnavailable } from '../cli/sensor-choice.js';
 import { bpfUnavailable, startMonitor } from '../cli/watch.js';
+import { EbpfSensor } from '../sensors/ebpf/sensor.js';
+import type { RawRecord } from '../sensors/raw.js';
 import { percentile, ratio, type Bench, type BenchContext, type Figure } from './types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -48,11 +50,18 @@ interface Run {
   pid: number;
 }
 
+/**
+ * The stub agent's name: unique per run and declared in the bench's own watch config, so
+ * that other monitors running on this shared machine (other engineers' tests) do not take
+ * the workload for an agent and trace it, which would slow the baseline and the runs.
+ */
+const AGENT = `wbench${process.pid.toString(36)}`;
+
 function runWorkload(env: Env, n: { proc: number; open: number; conn: number; paceUs?: number }, asAgent: boolean): Promise<Run> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const c = spawn(env.bin, [String(n.proc), String(n.open), String(n.conn), String(env.port), env.file, String(n.paceUs ?? 0)], {
-      argv0: asAgent ? 'claude' : 'workload',
+      argv0: asAgent ? AGENT : 'workload',
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     let out = '';
@@ -107,6 +116,58 @@ async function startCli(file: string, dir: string, backend: Backend, config?: st
   throw new Error('warden watch did not become ready');
 }
 
+/**
+ * The compiled sensor alone (kernel programs, loader, decoding; no process model, rules or
+ * outputs), in this process: what the sensor costs, apart from the rest of the pipeline.
+ * Same cycles as measureWith; every exec, open (first + repeats) and connect is counted.
+ */
+async function measureSensorOnly(env: Env, n: { proc: number; open: number; conn: number }, cycles: number, ctx: BenchContext): Promise<{ ratios: number[]; cpuRatios: number[]; lost: number }> {
+  const out = { ratios: [] as number[], cpuRatios: [] as number[], lost: 0 };
+  for (let i = 0; i < cycles; i++) {
+    let b: Run | undefined;
+    if (i % 2 === 0) b = await runWorkload(env, n, true);
+    const seen = { exec: 0, open: 0, conn: 0 };
+    const lastOpen = new Map<number, string>();
+    const record = (r: RawRecord) => {
+      if (r.t === 'exec' && r.filename === '/bin/true') seen.exec++;
+      else if (r.t === 'open') {
+        lastOpen.set(r.pid, r.path);
+        if (r.path === env.file) seen.open++;
+      } else if (r.t === 'repeat' && lastOpen.get(r.pid) === env.file) seen.open += r.count;
+      else if (r.t === 'connect' && r.port === env.port) seen.conn++;
+    };
+    let sensor: EbpfSensor | undefined;
+    sensor = new EbpfSensor({
+      sink: {
+        record: (r) => {
+          record(r);
+          // what the process model does for a candidate: keep it tracked
+          if (r.t === 'exec' && r.candidate) sensor!.track(r.pid);
+        },
+        signal: () => {},
+      },
+      execNames: [AGENT],
+      agentNames: [AGENT],
+      prefixes: [],
+      seedsOnRestart: () => [],
+    });
+    await sensor.start([]);
+    let a: Run;
+    try {
+      a = await runWorkload(env, n, true);
+      await new Promise((res) => setTimeout(res, 300));
+    } finally {
+      await sensor.stop();
+    }
+    if (!b) b = await runWorkload(env, n, true);
+    out.ratios.push(a.ms / b.ms);
+    out.cpuRatios.push(a.cpu / b.cpu);
+    out.lost += Math.abs(n.proc - seen.exec) + Math.abs(n.open - seen.open) + Math.abs(n.conn - seen.conn);
+  }
+  ctx.log(`[ebpf sensor only] ratios ${out.ratios.map((x) => x.toFixed(2)).join(', ')}; cpu ${out.cpuRatios.map((x) => x.toFixed(2)).join(', ')}`);
+  return out;
+}
+
 async function latency(env: Env, backend: Backend, n: { proc: number; open: number; conn: number; paceUs?: number }): Promise<{ p50: number; p99: number; count: number }> {
   const stamps = new WeakMap<object, bigint>();
   const lat: number[] = [];
@@ -119,7 +180,7 @@ async function latency(env: Env, backend: Backend, n: { proc: number; open: numb
     flush: async () => {},
     close: async () => {},
   };
-  const cfg = watchConfigSchema.parse({});
+  const cfg = watchConfigSchema.parse({ agents: [{ name: 'bench-agent', binary: AGENT }] });
   const m = await startMonitor(cfg, {
     backend,
     makeSinks: async () => ({ sinks: [sink] }),
@@ -248,9 +309,10 @@ const bench: Bench = {
       await runWorkload(env, { proc: 50, open: 1000, conn: 10 }, false); // warm the page cache
       // One audit file per run (no rotation), so every event can be counted.
       const cfgFold = path.join(env.dir, 'fold.yaml');
-      fs.writeFileSync(cfgFold, 'output:\n  max_size: 8GB\n');
+      const agents = `agents:\n  - name: bench-agent\n    binary: ${AGENT}\n`;
+      fs.writeFileSync(cfgFold, `${agents}output:\n  max_size: 8GB\n`);
       const cfgAll = path.join(env.dir, 'every-open.yaml');
-      fs.writeFileSync(cfgAll, 'output:\n  max_size: 8GB\nsensor:\n  fold_opens_ms: 0\n');
+      fs.writeFileSync(cfgAll, `${agents}output:\n  max_size: 8GB\nsensor:\n  fold_opens_ms: 0\n`);
       for (const backend of backends) {
         const fold = await measureWith(env, n, reps, ctx, cfgFold, 'fold', backend);
         const every = await measureWith(env, n, Math.max(1, Math.ceil(reps / 2)), ctx, cfgAll, 'every', backend);
@@ -273,6 +335,15 @@ const bench: Bench = {
           { id: `${p}.events_lost`, label: `syscalls not accounted for (of ${fold.ratios.length * (n.proc + n.open + n.conn)})${b}`, value: fold.lost, unit: 'events', target: main ? '= 0' : undefined, met: main ? fold.lost === 0 : undefined, note: `kernel-reported loss ${fold.kernelLost}; ${fold.events} events written` },
           rfig(`${p}.wall_ratio_every_open`, `same, every open reported (fold_opens_ms: 0) / without${b}`, every.ratios, every.withW, every.base),
           { id: `${p}.events_lost_every_open`, label: `syscalls not accounted for, every open reported${b}`, value: every.lost, unit: 'events', note: `kernel-reported loss ${every.kernelLost}; ${every.events} events written` },
+        );
+        if (backend === 'ebpf') {
+          const so = await measureSensorOnly(env, n, reps, ctx);
+          figures.push(
+            { ...ratio('watch.sensor_only_ratio', 'compiled sensor alone (no model/rules/outputs) / without', median(so.ratios), 1), note: `median of ${so.ratios.length} cycle ratios; ${so.lost} syscalls not accounted for; the rest of watch_ratio is the event pipeline in node` },
+            { ...ratio('watch.sensor_only_cpu_ratio', 'workload CPU time, compiled sensor alone / without', median(so.cpuRatios), 1), note: 'in-kernel probe cost charged to the workload' },
+          );
+        }
+        figures.push(
           { id: `${p}.latency_burst_p50`, label: `syscall -> event dispatched, p50 (burst workload)${b}`, value: burst.p50, unit: 'ms' },
           { id: `${p}.latency_burst_p99`, label: `syscall -> event dispatched, p99 (burst workload)${b}`, value: burst.p99, unit: 'ms' },
           { id: `${p}.latency_paced_p50`, label: `syscall -> event dispatched, p50 (2,000 opens/s)${b}`, value: paced.p50, unit: 'ms' },

@@ -67,7 +67,7 @@ export interface DecoderHooks {
   record(r: RawRecord): void;
   signal(s: SensorSignal): void;
   /** The loader's READY record (attach time in µs, ABI). */
-  ready?(attachUs: number, abi: number): void;
+  ready?(attachUs: number, abi: number, missing: string[]): void;
   stats?(s: LoaderStats): void;
   log?(msg: string): void;
 }
@@ -348,7 +348,7 @@ export class EbpfDecoder {
       case REC.IO_URING:
         return out({ t: 'io_uring', ...base, entries: a[0]! });
       case REC.READY:
-        this.hooks.ready?.(a[0]!, a[1]!);
+        this.hooks.ready?.(a[0]!, a[1]!, s[0]!.length ? str(0).split(',') : []);
         return;
       case REC.LOSS:
         if (a[0]! <= 0) throw new Malformed(`loss count ${a[0]}`);

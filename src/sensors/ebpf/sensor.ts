@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Sensor, SensorSink } from '../raw.js';
+import { ensureTracefs } from '../tracefs.js';
 import { EbpfDecoder, SENSOR_ABI, type LoaderStats } from './decoder.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -90,7 +91,7 @@ export class EbpfSensor implements Sensor {
   readonly blindSpots: string[] = [
     'file and network activity through io_uring (only io_uring_setup is reported)',
     'paths are as the process passed them (symlinks not resolved)',
-    '32-bit (ia32) system calls of tracked processes (counted, not decoded)',
+    '32-bit (ia32) system calls (syscall tracepoints do not report them)',
   ];
   missing: string[] = [];
   attachMs = 0;
@@ -104,6 +105,8 @@ export class EbpfSensor implements Sensor {
   constructor(private readonly o: EbpfSensorOptions) {}
 
   async start(seeds: number[]): Promise<void> {
+    const why = ensureTracefs();
+    if (why) throw new Error(why);
     await this.spawnOnce(seeds);
   }
 
@@ -145,11 +148,12 @@ export class EbpfSensor implements Sensor {
           if (s.s === 'ctl') this.counters.ctl++;
           this.o.sink.signal(s);
         },
-        ready: () => {
+        ready: (_us, _abi, missing) => {
           if (ready) return;
           ready = true;
           this.attachMs = Date.now() - started;
-          this.o.sink.signal({ s: 'ready', backend: 'ebpf', attachMs: this.attachMs, missing: [] });
+          this.missing = missing;
+          this.o.sink.signal({ s: 'ready', backend: 'ebpf', attachMs: this.attachMs, missing });
           resolve();
         },
         stats: (s) => {
