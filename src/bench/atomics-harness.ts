@@ -258,7 +258,8 @@ function readNewEvents(file: string, from: { offset: number; rest: string }, int
   }
   try {
     const size = fs.fstatSync(fd).size;
-    if (size <= from.offset) return;
+    if (size < from.offset) throw new Error(`${file} shrank (rotated?): the harness needs one growing file`);
+    if (size === from.offset) return;
     const buf = Buffer.alloc(size - from.offset);
     fs.readSync(fd, buf, 0, buf.length, from.offset);
     from.offset = size;
@@ -313,10 +314,21 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
   const evFile = path.join(work, 'events.ndjson');
   const runtime = path.join(work, 'runtime');
   fs.mkdirSync(runtime, { mode: 0o700 });
-  const args = ['watch', '-o', evFile, '--quiet', ...(opts.backend ? ['--backend', opts.backend] : [])];
+  // one file, never rotated: the harness reads it by offset
+  const cfg = path.join(work, 'watch.yaml');
+  fs.writeFileSync(cfg, 'output:\n  max_size: 1TB\n');
+  const args = ['watch', '-o', evFile, '--config', cfg, '--quiet', ...(opts.backend ? ['--backend', opts.backend] : [])];
   const watch: ChildProcess = spawn(WARDEN_BIN, args, { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, stdio: ['ignore', 'ignore', 'pipe'] });
   let watchErr = '';
   watch.stderr!.on('data', (d) => (watchErr += String(d)));
+  // an interrupted run must not leave its monitor behind
+  const onSignal = (sig: NodeJS.Signals) => {
+    watch.kill('SIGKILL');
+    if (!opts.keep) fs.rmSync(work, { recursive: true, force: true });
+    process.kill(process.pid, sig);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const events: WardenEvent[] = [];
   const cursor = { offset: 0, rest: '' };
   const poll = () => readNewEvents(evFile, cursor, events);
@@ -451,6 +463,8 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
       lost,
     };
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     if (watch.exitCode === null) {
       const done = new Promise((r) => watch.once('exit', r));
       watch.kill('SIGINT');

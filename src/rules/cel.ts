@@ -88,6 +88,8 @@ export interface Compiled {
   listName?: string;
   /** For boolean nodes: literals one of which occurs in the raw JSON whenever the node is true; null = unknown. */
   lits: LitExpr | null;
+  /** The same for the negation of the node (for `!x`); null = unknown. */
+  negLits?: LitExpr | null;
   /**
    * Necessary conditions the engine can test cheaply before evaluating: the node can only be
    * true if proc.name is in `names`, and (path) if file.path matches some path pattern at all.
@@ -603,6 +605,7 @@ export class Compiler {
       value,
       bool: typeof value === 'boolean',
       lits: value === false ? NEVER : null,
+      negLits: value === true ? NEVER : null,
     };
   }
 
@@ -727,7 +730,8 @@ export class Compiler {
     const key = JSON.stringify(fieldName);
     if (testOnly) {
       if (def?.virtual) return { js: `(${this.h(def.virtual)}(${operand.js} ?? {}) !== undefined)`, type: T.bool, bool: true, lits: null };
-      return { js: `R.has(${operand.js}, ${key})`, type: T.bool, bool: true, lits: null };
+      const probe: LitExpr | null = operand.fieldPath === 'agent' && fieldName === 'cwd' ? { t: 'probe', probe: 'outside_cwd', cost: 0.1 } : null;
+      return { js: `R.has(${operand.js}, ${key})`, type: T.bool, bool: true, lits: null, negLits: probe };
     }
     const type = def ? def.type : t.k === 'map' ? t.value : T.dyn;
     const field: FieldInfo | undefined = def && def.lit !== 'none' ? { lit: def.lit, key: fieldName } : undefined;
@@ -831,7 +835,7 @@ export class Compiler {
         const a = this.compile(argEs[0]!);
         if (a.type.k !== 'bool' && a.type.k !== 'dyn') throw this.err(e, `'!' needs a boolean, got ${typeName(a.type)}`);
         if (a.isConst && typeof a.value === 'boolean') return this.constOf(!a.value, T.bool);
-        return { js: a.bool ? `!(${a.js})` : `R.not(${a.js})`, type: T.bool, bool: true, lits: null };
+        return { js: a.bool ? `!(${a.js})` : `R.not(${a.js})`, type: T.bool, bool: true, lits: a.negLits ?? null, negLits: a.lits };
       }
       case '_?_:_': {
         const [cnd, a, b] = argEs.map((x) => this.compile(x)) as [Compiled, Compiled, Compiled];
@@ -880,7 +884,7 @@ export class Compiler {
     if (b.isConst && b.value === true) return a;
     const aj = a.bool ? a.js : `(${a.js}) === true`;
     const bj = b.bool ? b.js : `(${b.js}) === true`;
-    return { js: `(${aj} && ${bj})`, type: T.bool, bool: true, lits: litAnd(a.lits, b.lits), gate: gateAnd(a.gate, b.gate) };
+    return { js: `(${aj} && ${bj})`, type: T.bool, bool: true, lits: litAnd(a.lits, b.lits), negLits: litOr(a.negLits ?? null, b.negLits ?? null), gate: gateAnd(a.gate, b.gate) };
   }
 
   private orOf(a: Compiled, b: Compiled, at?: Expr): Compiled {
@@ -891,7 +895,7 @@ export class Compiler {
     if (b.isConst && b.value === false) return a;
     const aj = a.bool ? a.js : `(${a.js}) === true`;
     const bj = b.bool ? b.js : `(${b.js}) === true`;
-    return { js: `(${aj} || ${bj})`, type: T.bool, bool: true, lits: litOr(a.lits, b.lits), gate: gateOr(a.gate, b.gate) };
+    return { js: `(${aj} || ${bj})`, type: T.bool, bool: true, lits: litOr(a.lits, b.lits), negLits: litAnd(a.negLits ?? null, b.negLits ?? null), gate: gateOr(a.gate, b.gate) };
   }
 
   private equality(e: Expr, eq: boolean, argEs: Expr[]): Compiled {
@@ -900,6 +904,7 @@ export class Compiler {
     if (a.isConst && b.isConst) return this.constOf(eq ? a.value === b.value || (!isPrim(a.value) && JSON.stringify(a.value) === JSON.stringify(b.value)) : a.value !== b.value, T.bool);
     if (a.isConst && !b.isConst) [a, b] = [b, a];
     const lits = eq && b.isConst ? litsForEq(a.field, b.value) : null;
+    const negLits = !eq && b.isConst ? litsForEq(a.field, b.value) : null;
     if (b.isConst && isPrim(b.value)) {
       const gate = eq && a.fieldPath === 'proc.name' && typeof b.value === 'string' ? { names: new Set([b.value]) } : undefined;
       return {
@@ -907,6 +912,7 @@ export class Compiler {
         type: T.bool,
         bool: true,
         lits,
+        negLits,
         gate,
       };
     }
@@ -1074,7 +1080,9 @@ export class Compiler {
           };
         }
         // dynamic: plain absolute prefixes (e.g. file.path.under(agent.cwd))
-        return { js: `R.underDyn(${a.js}, ${b.js}, ${name === 'glob'})`, type: T.bool, bool: true, lits: null };
+        const outside: LitExpr | null =
+          name === 'under' && a.fieldPath === 'file.path' && b.fieldPath === 'agent.cwd' ? { t: 'probe', probe: 'outside_cwd', cost: 0.1 } : null;
+        return { js: `R.underDyn(${a.js}, ${b.js}, ${name === 'glob'})`, type: T.bool, bool: true, lits: null, negLits: outside };
       }
       case 'destIn': {
         this.arity(e, name, args, 2);

@@ -6,7 +6,7 @@ import { severityRank, type Severity, type UnstampedEvent } from '../events/type
 import { R } from './cel.js';
 import { stepLits, type CompiledSet, type CRule, type CSequence, type CThreshold, type RuleMeta, type Variant } from './compile.js';
 import { Correlator, DEFAULT_LIMITS, summarize, type CorrelatorLimits, type Hit, type StepSummary } from './correlate.js';
-import { evalLits, type LitExpr } from './literals.js';
+import { evalLits, type LitExpr, type ProbeName, type Term } from './literals.js';
 import { basename, PathMatcher, type PathContext } from './paths.js';
 
 export interface RuleInfo {
@@ -42,10 +42,11 @@ export interface RuleEngine {
 
 export interface LineFilter {
   /**
-   * kind → regex source that a line of that kind must match to possibly be classified, or
-   * null when every line of the kind must be parsed. Kinds not in the map: no rule applies.
+   * kind → what a line of that kind must show to possibly be classified (a regex source of
+   * literals, or a probe on the raw line, see literals.ts), or null when every line of the
+   * kind must be parsed. Kinds not in the map: no rule applies.
    */
-  kinds: Map<string, string | null>;
+  kinds: Map<string, { terms: Array<{ sets: string[][]; probe?: ProbeName }> } | null>;
 }
 
 interface Entry {
@@ -493,7 +494,7 @@ export class Engine implements RuleEngine {
   }
 
   lineFilter(): LineFilter {
-    const per = new Map<string, Set<string> | null>();
+    const per = new Map<string, Map<string, Term> | null>();
     const add = (kind: string, e: LitExpr | null) => {
       const cur = per.get(kind);
       if (cur === null) return;
@@ -502,18 +503,18 @@ export class Engine implements RuleEngine {
         per.set(kind, null);
         return;
       }
-      const set = cur ?? new Set<string>();
-      for (const x of l.lits) set.add(x);
-      per.set(kind, set);
+      const acc = cur ?? new Map<string, Term>();
+      for (const t of l.terms) acc.set(JSON.stringify([t.sets.map((x) => [...x].sort()), t.probe ?? '']), t);
+      per.set(kind, acc);
     };
     for (const [kind, idx] of this.byKind) for (const e of idx.entries) add(kind, e.v.lits);
     for (const [kind, refs] of this.stepsByKind) for (const { seq, step } of refs) add(kind, stepLits(this.set, seq.steps[step]!, kind));
     for (const [kind, ths] of this.thByKind) for (const { v } of ths) add(kind, v.lits);
-    const kinds = new Map<string, string | null>();
-    for (const [kind, set] of per) {
-      if (set === null || set.size > 4000) kinds.set(kind, null);
-      else if (set.size === 0) continue;
-      else kinds.set(kind, trieRegexSource([...set].sort()));
+    const kinds: LineFilter['kinds'] = new Map();
+    for (const [kind, acc] of per) {
+      if (acc === null || acc.size > 2000) kinds.set(kind, null);
+      else if (acc.size === 0) continue;
+      else kinds.set(kind, { terms: [...acc.values()].map((t) => ({ sets: t.sets, ...(t.probe ? { probe: t.probe } : {}) })) });
     }
     return { kinds };
   }

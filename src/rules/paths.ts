@@ -9,7 +9,7 @@
 //   rel              relative to the agent's project directory (agent.cwd)
 //   `*` matches within one path component, `?` one character, `**` any number of components.
 
-import { litSet, litUnion, type LitExpr } from './literals.js';
+import { literalCost, litSet, litUnion, type LitExpr } from './literals.js';
 
 export type PathMode = 'under' | 'glob';
 
@@ -240,9 +240,16 @@ export class PathMatcher {
     for (const raw of this.patterns) {
       const p0 = raw.length > 1 && raw.endsWith('/') ? raw.slice(0, -1) : raw;
       if (key !== undefined && p0.startsWith('/')) {
-        const lit = normalizePath(p0).split(/\*|\?/)[0]!;
+        const norm = normalizePath(p0);
+        const lit = norm.split(/\*|\?/)[0]!;
         if (!jsonSafeLiteral(lit)) return null;
-        parts.push(litSet([`"${key}":"${lit}`], 'path'));
+        const anchored = `"${key}":"${lit}`;
+        // with a wildcard, a long fixed part after it may be rarer than the prefix
+        const chunks = hasWild(norm) ? norm.split(/\*+|\?/).slice(1).filter((c) => c.length >= 4 && jsonSafeLiteral(c)) : [];
+        let best = anchored;
+        let bestCost = literalCost(anchored, 'path');
+        for (const c of chunks) if (literalCost(c) < bestCost) [best, bestCost] = [c, literalCost(c)];
+        parts.push(best === anchored ? litSet([anchored], 'path') : litSet([best]));
         continue;
       }
       let p = p0;

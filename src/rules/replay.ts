@@ -13,7 +13,8 @@
 // with the first few kept as samples.
 import type { UnstampedEvent } from '../events/types.js';
 import { checkEvent } from '../events/validate.js';
-import type { RuleEngine } from './engine.js';
+import { trieRegexSource, type RuleEngine } from './engine.js';
+import { PROBES, type ProbeName } from './literals.js';
 
 export interface ReplayStats {
   /** Non-empty lines seen. */
@@ -59,10 +60,66 @@ export function stripVerdict(ev: UnstampedEvent): void {
   delete ev.also;
 }
 
+/**
+ * A kind's filter, compiled: one regex of the first (rarest) literal set of every term finds
+ * candidate literals in a line; only the terms those literals belong to are then checked in
+ * full (their second set, their probe). Terms without literals are probe-only.
+ */
+interface KindTest {
+  /** Quick reject: any entry literal at all (most lines have none). */
+  any: RegExp | undefined;
+  entry: RegExp | undefined;
+  /** matched literal → literals in the entry set that start with it (the trie stops at the shortest). */
+  extend: Map<string, string[]>;
+  /** entry literal → terms (index) whose first set contains it. */
+  byLit: Map<string, number[]>;
+  terms: Array<{ rest: RegExp[]; probe: ((s: string, a: number, e: number) => boolean) | undefined }>;
+  probeOnly: number[];
+}
+
+function compileKindTest(spec: { terms: Array<{ sets: string[][]; probe?: ProbeName }> }): KindTest {
+  const byLit = new Map<string, number[]>();
+  const probeOnly: number[] = [];
+  const terms = spec.terms.map((t, i) => {
+    if (t.sets.length === 0) probeOnly.push(i);
+    else for (const l of t.sets[0]!) (byLit.get(l) ?? byLit.set(l, []).get(l)!).push(i);
+    return { rest: t.sets.slice(1).map((set) => new RegExp(trieRegexSource([...set].sort()))), probe: t.probe ? PROBES[t.probe] : undefined };
+  });
+  const lits = [...byLit.keys()].sort();
+  const extend = new Map<string, string[]>();
+  for (const l of lits) for (const p of lits) if (l.startsWith(p)) (extend.get(p) ?? extend.set(p, []).get(p)!).push(l);
+  const src = lits.length ? trieRegexSource(lits) : undefined;
+  return { any: src ? new RegExp(src) : undefined, entry: src ? new RegExp(src, 'g') : undefined, extend, byLit, terms, probeOnly };
+}
+
+function testKind(f: KindTest, s: string, a: number, e: number): boolean {
+  for (const i of f.probeOnly) if (f.terms[i]!.probe!(s, a, e)) return true;
+  const entry = f.entry;
+  if (entry === undefined) return false;
+  const line = s.slice(a, e);
+  if (!f.any!.test(line)) return false;
+  entry.lastIndex = 0;
+  let checked: Set<number> | undefined;
+  for (let m = entry.exec(line); m !== null; m = entry.exec(line)) {
+    for (const lit of f.extend.get(m[0]) ?? [m[0]]) {
+      if (lit !== m[0] && !line.startsWith(lit, m.index)) continue;
+      for (const ti of f.byLit.get(lit) ?? []) {
+        if (checked?.has(ti)) continue;
+        (checked ??= new Set()).add(ti);
+        const t = f.terms[ti]!;
+        if (t.rest.every((re) => re.test(line)) && (t.probe === undefined || t.probe(s, a, e))) return true;
+      }
+    }
+    // literals may overlap (a path literal inside a "path":"… one): resume right after the start
+    entry.lastIndex = m.index + 1;
+  }
+  return false;
+}
+
 export class Replayer {
   readonly stats: ReplayStats = { lines: 0, processed: 0, skipped: 0, malformed: 0, derivedDropped: 0, emitted: 0, samples: [] };
-  /** kind → null (parse all) or regex (parse when it matches); kinds absent: skip. undefined: no prefilter. */
-  private readonly filter: Map<string, RegExp | null> | undefined;
+  /** kind → null (parse all) or tests (parse when one passes); kinds absent: skip. undefined: no prefilter. */
+  private readonly filter: Map<string, KindTest | null> | undefined;
   private carry: Buffer | undefined;
   private readonly maxLine: number;
   private readonly emitCounted: (e: UnstampedEvent) => void;
@@ -75,7 +132,7 @@ export class Replayer {
     this.maxLine = opts.maxLineBytes ?? 16 * 1024 * 1024;
     if (!opts.strict) {
       this.filter = new Map();
-      for (const [kind, src] of engine.lineFilter().kinds) this.filter.set(kind, src === null ? null : new RegExp(src));
+      for (const [kind, f] of engine.lineFilter().kinds) this.filter.set(kind, f === null ? null : compileKindTest(f));
     }
     this.emitCounted = (e) => {
       this.stats.emitted++;
@@ -173,7 +230,7 @@ export class Replayer {
   }
 
   /** Decides from the raw line s[a, b) whether it may need classification; counts it if not. */
-  private mustParse(s: string, a: number, b: number, filter: Map<string, RegExp | null>): boolean {
+  private mustParse(s: string, a: number, b: number, filter: Map<string, KindTest | null>): boolean {
     let e = b;
     if (e > a && s.charCodeAt(e - 1) === 13) e--;
     if (e <= a) return false; // blank line
@@ -193,7 +250,7 @@ export class Replayer {
     let parse: boolean;
     if (f === undefined) parse = false;
     else if (f === null) parse = true;
-    else parse = f.test(s.slice(a, e));
+    else parse = testKind(f, s, a, e);
     if (!parse) {
       this.stats.lines++;
       this.stats.skipped++;
