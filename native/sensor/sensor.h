@@ -50,7 +50,7 @@ enum rec_type {
 	REC_CHMOD = 12,   /* a: dfd (fd for fchmod), mode; s0 path (empty for fchmod) */
 	REC_CHOWN = 13,   /* a: dfd, uid, gid; s0 path */
 	REC_SETXATTR = 14,/* a: fd or dfd; s0 path (empty for fsetxattr), s1 xattr name */
-	REC_MKDIR = 15,   /* a: dfd, mode; s0 path */
+	REC_MKDIR = 15,   /* a: dfd, mode, ret (reported at exit, EEXIST left out); s0 path */
 	REC_UTIMES = 16,  /* a: dfd; s0 path (empty: the fd itself) */
 	REC_CHDIR = 17,   /* s0 path */
 	REC_FCHDIR = 18,  /* a: fd */

@@ -296,7 +296,7 @@ export class EbpfDecoder {
       case REC.SETXATTR:
         return out({ t: 'setxattr', ...base, fd: a[0]!, path: str(0), name: str(1), truncated: trunc(F.TRUNC0) });
       case REC.MKDIR:
-        return out({ t: 'mkdir', ...base, dfd: a[0]!, mode: a[1]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return out({ t: 'mkdir', ...base, dfd: a[0]!, mode: a[1]!, ret: a[2]!, path: str(0), truncated: trunc(F.TRUNC0) });
       case REC.UTIMES:
         return out({ t: 'utimes', ...base, dfd: a[0]!, path: str(0), truncated: trunc(F.TRUNC0) });
       case REC.CHDIR:
