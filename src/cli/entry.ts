@@ -4,12 +4,14 @@
 // entry as one CommonJS file, which Node loads without its ESM loader.
 async function start(): Promise<void> {
   const args = process.argv.slice(2);
-  // `warden rules list | head`: a reader that goes away ends the command quietly, like any
-  // Unix tool. Not for watch, whose stdout sink reports the failure and keeps the audit log.
-  if (args[0] !== 'watch') {
+  // `warden rules list | head`: a reader that goes away (EPIPE; EIO when the terminal was
+  // closed) ends the command quietly, like any Unix tool. Not for watch, whose stdout sink
+  // reports the failure and keeps the audit log, nor for demo, which must still clean up
+  // after its terminal is gone (it handles both itself).
+  if (args[0] !== 'watch' && args[0] !== 'demo') {
     for (const s of [process.stdout, process.stderr])
       s.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EPIPE') throw err;
+        if (err.code !== 'EPIPE' && err.code !== 'EIO') throw err;
         process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
       });
   }

@@ -41,7 +41,8 @@ describe.skipIf(!tmuxAvailable())('warden demo (tmux)', () => {
   });
 
   // Own state and runtime dirs: the demo's socket and files cannot meet other tests' monitors.
-  const env = () => ({ XDG_STATE_HOME: stateHome, XDG_RUNTIME_DIR: path.join(dir, 'run'), NO_COLOR: '1' });
+  // CI=true as on CI machines (ink in `warden top` draws nothing live with it unless overridden).
+  const env = () => ({ XDG_STATE_HOME: stateHome, XDG_RUNTIME_DIR: path.join(dir, 'run'), NO_COLOR: '1', CI: 'true' });
 
   it.skipIf(!isRoot)('--fast: every detection and every block on screen, exit code from the real rules, nothing left behind', async () => {
     const p = startPane(`${process.execPath} ${WARDEN} demo --fast`, { cols: 200, rows: 50, env: env() });

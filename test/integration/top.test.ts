@@ -67,7 +67,8 @@ describe.skipIf(!isRoot || !haveTmux)('warden top (tmux, real monitor)', () => {
   });
 
   const open = (cols = 160, rows = 45, args = '') => {
-    const p = startPane(`${process.execPath} ${WARDEN} top --socket ${socket} ${args}`, { cols, rows });
+    // CI=true as on CI machines: ink then draws only its last frame unless top overrides it.
+    const p = startPane(`${process.execPath} ${WARDEN} top --socket ${socket} ${args}`, { cols, rows, env: { CI: 'true' } });
     panes.push(p);
     return p;
   };

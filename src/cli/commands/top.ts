@@ -15,6 +15,13 @@ export function topCommand(): Command {
       '\nKeys: ? help · ↑↓ select · Enter detail (process chain) · s severity · a agent · k kind · / search · c clear · e egress · A acknowledge · q quit',
     )
     .action(async (opts) => {
+      // ink renders nothing but the last frame when CI=… is set (is-in-ci, read at import).
+      // A dashboard on a real terminal is interactive whatever the environment says, so
+      // the variables are dropped before ink loads; without a terminal they stay.
+      if (process.stdout.isTTY) {
+        delete process.env.CI;
+        delete process.env.CONTINUOUS_INTEGRATION;
+      }
       const { runTop } = await import('../top/run.js');
       process.exitCode = await runTop(opts);
     });
