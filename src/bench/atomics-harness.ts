@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WardenEvent } from '../events/types.js';
+import { newCursor, readAppendedEvents } from '../events/ndjson-cursor.js';
 
 export interface Atomic {
   id: string;
@@ -249,36 +250,6 @@ function timeoutFor(a: Atomic, cap: number): number {
   return Math.max(3, Math.min(a.timeout_seconds ?? cap, cap));
 }
 
-function readNewEvents(file: string, from: { offset: number; rest: string }, into: WardenEvent[]): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch {
-    return;
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size < from.offset) throw new Error(`${file} shrank (rotated?): the harness needs one growing file`);
-    if (size === from.offset) return;
-    const buf = Buffer.alloc(size - from.offset);
-    fs.readSync(fd, buf, 0, buf.length, from.offset);
-    from.offset = size;
-    const text = from.rest + buf.toString('utf8');
-    const lines = text.split('\n');
-    from.rest = lines.pop() ?? '';
-    for (const l of lines) {
-      if (!l.trim()) continue;
-      try {
-        into.push(JSON.parse(l) as WardenEvent);
-      } catch {
-        /* a torn line cannot happen with the file sink; ignore defensively */
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 export interface EvidenceOptions {
   atomics?: Atomic[];
   only?: string[];
@@ -330,8 +301,10 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const events: WardenEvent[] = [];
-  const cursor = { offset: 0, rest: '' };
-  const poll = () => readNewEvents(evFile, cursor, events);
+  const cursor = newCursor();
+  const poll = () => {
+    for (const e of readAppendedEvents(evFile, cursor)) events.push(e);
+  };
   const waitFor = async (pred: () => boolean, ms: number): Promise<boolean> => {
     const end = Date.now() + ms;
     for (;;) {

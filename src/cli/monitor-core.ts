@@ -49,6 +49,8 @@ export interface CoreOptions {
   trackCgroups?: string[];
   /** Passed to the process model (latency benchmark). */
   observe?: (ev: UnstampedEvent, ns: bigint) => void;
+  /** Rules already loaded from cfg (watch validates them before opening any output). */
+  classifier?: Classifier;
 }
 
 export interface MonitorCore {
@@ -77,7 +79,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
   const monitorEvent = (kind: string, severity: UnstampedEvent['severity'], message: string, data?: Record<string, unknown>) =>
     opts.emit({ ts: nowIso(), kind, severity, message, ...(data ? { data } : {}) });
 
-  let classifier = await loadClassifier(cfg);
+  let classifier = opts.classifier ?? (await loadClassifier(cfg));
   let sensor: Sensor;
   const model = new ProcessModel({
     matcher: new AgentMatcher(customSignatures(cfg)),

@@ -31,7 +31,8 @@ export interface ChosenSensor {
   degradedBecause?: string;
 }
 
-export class BackendError extends Error {}
+/** An explicitly requested backend that cannot run here: reported like a bad invocation (exit 2). */
+export class BackendError extends UsageError {}
 
 export function parseBackend(name: string): BackendName {
   if ((BACKENDS as readonly string[]).includes(name)) return name as BackendName;

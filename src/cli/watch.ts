@@ -7,6 +7,7 @@ import type { ProcessModel } from '../model/process-model.js';
 import type { Sensor } from '../sensors/raw.js';
 import { lastSeqInLog } from '../sinks/audit-reader.js';
 import { createReporting, type MonitorControl, type Reporting } from '../sinks/control.js';
+import { loadClassifier } from './classifier.js';
 import { startMonitorCore, type MonitorCore } from './monitor-core.js';
 
 export { bpfUnavailable } from './monitor-core.js';
@@ -32,6 +33,8 @@ export interface MonitorStartOptions {
   backend?: string;
   /** Outputs, built once the control seam exists (the API needs the process model). */
   makeSinks: (ctl: MonitorControl) => Promise<{ sinks: EventSink[]; startSeq?: number }>;
+  /** Closes what makeSinks opened, when the start fails after it. */
+  closeSinks?: () => Promise<void>;
   /** Re-reads the config for rules reload (SIGHUP / API); absent = reload unsupported. */
   reloadConfig?: () => WatchConfig;
   log?: (msg: string) => void;
@@ -70,10 +73,19 @@ export async function startMonitor(cfg: WatchConfig, opts: MonitorStartOptions):
     },
     emit: (ev) => dispatcher.emit(ev),
   };
+  // Invalid rules refuse the start before any output exists (no audit file, no API socket).
+  const classifier = await loadClassifier(cfg);
   const made = await opts.makeSinks(ctl);
   for (const s of made.sinks) dispatcher.addSink(s);
   if (made.startSeq) dispatcher.continueFrom(made.startSeq);
-  core = await startMonitorCore(cfg, { backend: opts.backend, log: opts.log, observe: opts.observe, emit: (ev) => dispatcher.emit(ev) });
+  try {
+    core = await startMonitorCore(cfg, { backend: opts.backend, log: opts.log, observe: opts.observe, classifier, emit: (ev) => dispatcher.emit(ev) });
+  } catch (err) {
+    // The outputs were opened (an API socket keeps the process alive): close them, then fail.
+    await dispatcher.flush().catch(() => undefined);
+    await opts.closeSinks?.().catch(() => undefined);
+    throw err;
+  }
   const c = core;
   return {
     core: c,
@@ -103,6 +115,7 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
       const log = reporting.endpoints.auditLog;
       return { sinks: [reporting.sink], startSeq: log ? await lastSeqInLog(log).catch(() => 0) : 0 };
     },
+    closeSinks: async () => reporting?.close(),
   });
   const m = monitor.model;
   const ep = reporting!.endpoints;

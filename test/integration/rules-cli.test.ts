@@ -107,9 +107,9 @@ describe('warden replay', () => {
 const root = process.getuid?.() === 0;
 
 describe.skipIf(!root)('warden watch with rules', () => {
-  // Skipped until watch closes its outputs when the rules fail to load: today it prints the
-  // ConfigError (file:line, rule) but its API socket keeps the process alive (reported to #2).
-  it.skip('refuses to start with an invalid rule file (exit 2, file and line)', () => {
+  // The rules are loaded before any output is opened: no audit file, no API socket keeping the
+  // process alive.
+  it('refuses to start with an invalid rule file (exit 2, file and line)', () => {
     const bad = path.join(tmp, 'bad-watch.yaml');
     fs.writeFileSync(bad, 'rules:\n  - id: nope\n    kinds: [file.open]\n    condition: "file.path ==="\n    severity: info\n');
     const cfg = path.join(tmp, 'bad-cfg.yaml');

@@ -125,6 +125,19 @@ describe('degraded mode and errors', () => {
     }
   }, 60_000);
 
+  it.skipIf(!root)('a kernel backend asked for by name that cannot run here is refused plainly (exit 2), and watch exits', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'nobody-'));
+    fs.chmodSync(dir, 0o777);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, WARDEN, 'watch', '--backend', 'bpftrace', '-o', path.join(dir, 'out.ndjson')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, HOME: dir, XDG_RUNTIME_DIR: dir, XDG_STATE_HOME: dir },
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('cannot use the bpftrace backend: not running as root');
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
   it('refuses a bad config with file, line and key, exit 2', () => {
     const cfg = path.join(tmp, 'bad.yaml');
     fs.writeFileSync(cfg, 'agents: []\nrules:\n  min_severity: loud\n');

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WardenEvent } from '../../events/types.js';
+import { newCursor, readAppendedEvents } from '../../events/ndjson-cursor.js';
 import { startAgent, type AgentProcess } from './agent-conn.js';
 import { createDemoEnv, type DemoEnv } from './env.js';
 import { startDemoMonitor, type DemoMonitor } from './monitor.js';
@@ -438,33 +439,12 @@ function readAudit(file: string): WardenEvent[] {
 
 /** Follows the sandbox's audit file and feeds new events to the monitor. */
 function forwardAudit(file: string, monitor: DemoMonitor): { stop(final?: boolean): void } {
-  let offset = 0;
-  let rest = '';
+  const cursor = newCursor();
   const pump = () => {
-    let fd: number;
     try {
-      fd = fs.openSync(file, 'r');
+      for (const e of readAppendedEvents(file, cursor)) monitor.inject(e);
     } catch {
-      return;
-    }
-    try {
-      const size = fs.fstatSync(fd).size;
-      if (size <= offset) return;
-      const buf = Buffer.alloc(size - offset);
-      fs.readSync(fd, buf, 0, buf.length, offset);
-      offset = size;
-      const lines = (rest + buf.toString('utf8')).split('\n');
-      rest = lines.pop()!;
-      for (const l of lines) {
-        if (!l.trim()) continue;
-        try {
-          monitor.inject(JSON.parse(l) as WardenEvent);
-        } catch {
-          /* skip */
-        }
-      }
-    } finally {
-      fs.closeSync(fd);
+      /* the sandbox's audit file is only ever appended to */
     }
   };
   const t = setInterval(pump, 250);
