@@ -105,7 +105,10 @@ export const watchConfigSchema = z.strictObject({
   http: z
     .strictObject({
       /** host:port; loopback unless you mean it. Absent = no HTTP server. */
-      listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464'),
+      listen: z
+        .string()
+        .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
+        .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535'),
       /** File holding a bearer token required for /metrics and /events (not /healthz). */
       token_file: z.string().optional(),
       /** Server-sent event stream at /events. */

@@ -148,6 +148,18 @@ describe('degraded mode and errors', () => {
     expect(readEvents(path.join(tmp, 'x.ndjson'))).toEqual([]);
   });
 
+  it('refuses an unreadable http.token_file plainly (exit 2) and exits instead of hanging on its API socket', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'token-'));
+    const cfg = path.join(dir, 'watch.yaml');
+    fs.writeFileSync(cfg, `api:\n  socket: ${dir}/api/warden.sock\nhttp:\n  listen: "127.0.0.1:0"\n  token_file: ${dir}/missing.token\n`);
+    const r = spawnSync(WARDEN, ['watch', '--config', cfg, '-o', path.join(dir, 'x.ndjson')], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.signal).toBeNull(); // not killed by the timeout
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('http.token_file: cannot read: ENOENT');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(fs.existsSync(`${dir}/api/warden.sock`)).toBe(false);
+  });
+
   it('exits 2 on an unknown option', () => {
     const r = spawnSync(WARDEN, ['watch', '--no-such-flag'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
