@@ -40,6 +40,10 @@ export async function runReplay(file: string, opts: ReplayCliOptions): Promise<n
   else {
     try {
       fd = fs.openSync(file, 'r');
+      if (fs.fstatSync(fd).isDirectory()) {
+        fs.closeSync(fd);
+        throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      }
     } catch (err) {
       process.stderr.write(`warden replay: cannot open ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
       return 1;
@@ -48,8 +52,24 @@ export async function runReplay(file: string, opts: ReplayCliOptions): Promise<n
 
   const dispatcher = new Dispatcher();
   let sink: NdjsonFileSink | undefined;
+  // The sink never throws (it retries, as the monitor's audit log must): a replay that could not
+  // write its output has to say so and fail instead of exiting 0 with nothing written.
+  let writeError: Error | undefined;
   if (outFile) {
-    sink = new NdjsonFileSink(outFile, { minSeverity, flushIntervalMs: 1000, maxBufferBytes: 1 << 20 });
+    sink = new NdjsonFileSink(outFile, {
+      minSeverity,
+      flushIntervalMs: 1000,
+      maxBufferBytes: 1 << 20,
+      onError: (err, what) => {
+        if (what === 'open' || what === 'write') writeError ??= err;
+      },
+    });
+    if (writeError) {
+      await sink.close().catch(() => undefined);
+      if (fd !== 0) fs.closeSync(fd);
+      process.stderr.write(`warden replay: cannot write ${outFile}: ${(writeError as NodeJS.ErrnoException).code ?? writeError.message}\n`);
+      return 1;
+    }
     dispatcher.addSink(sink);
   }
   const bySeverity: Record<Severity, number> = { info: 0, warn: 0, alert: 0 };
@@ -80,6 +100,10 @@ export async function runReplay(file: string, opts: ReplayCliOptions): Promise<n
   }
   const stats = replayer.end();
   await dispatcher.close();
+  if (writeError) {
+    process.stderr.write(`warden replay: writing ${outFile} failed: ${writeError.message}\n`);
+    return 1;
+  }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 
   if (opts.stats) report(stats, engine.stats(), bySeverity, seconds, bytes, replayer.prefiltering, opts.json === true);
