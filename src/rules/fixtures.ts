@@ -188,6 +188,11 @@ export function runFixture(set: CompiledSet, file: string, defaults: FixtureFile
     engine.process(ev, emit);
   });
   const fired = new Set(firedOn.keys());
+  // A misspelt id in not_fire would pass for ever: every id named must exist (warden.* are built in).
+  const known = new Set([...set.rules, ...set.sequences, ...set.thresholds].map((r) => r.id));
+  for (const id of [...f.expect.fire.map((x) => (typeof x === 'string' ? x : x.rule)), ...f.expect.not_fire]) {
+    if (!known.has(id) && !id.startsWith('warden.')) problems.push(`unknown rule id ${JSON.stringify(id)}: no loaded rule, sequence or threshold has it`);
+  }
   for (const x of f.expect.fire) {
     const e = typeof x === 'string' ? { rule: x } : x;
     if (!fired.has(e.rule)) {

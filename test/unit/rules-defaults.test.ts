@@ -27,6 +27,13 @@ describe('default rule fixtures', () => {
     expect(ids.filter((id) => !report.negative.has(id))).toEqual([]);
   });
 
+  it('a fixture naming a rule id that does not exist fails (a misspelt not_fire passed for ever)', () => {
+    const f = { name: 'typo', events: [{ kind: 'file.open', file: { path: '/tmp/x', op: 'read' } }], expect: { fire: [], not_fire: ['cred_read_sshkey_typo', 'warden.loss'] } };
+    const r = runFixture(base, 'typo.yaml', {}, f, 0);
+    expect(r.ok).toBe(false);
+    expect(r.problems).toEqual(['unknown rule id "cred_read_sshkey_typo": no loaded rule, sequence or threshold has it']);
+  });
+
   it('the benign session raises nothing above info', () => {
     const ff = loadFixtureFile(files.find((f) => f.endsWith('benign-session.yaml'))!);
     const r = runFixture(base, ff.file, ff.defaults, ff.fixtures[0]!, 0);
