@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { SEVERITIES } from '../events/types.js';
 import { ConfigError, lineAt, parseYaml, validateYaml } from './load.js';
 import fs from 'node:fs';
+import path from 'node:path';
 
 const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*([KMGT]i?B?|B)?$/i, 'expected a size like 512MB or 2GB')]);
 
@@ -141,6 +142,10 @@ export function loadWatchConfig(file: string | undefined): WatchConfig {
   }
   const parsed = parseYaml(text, file);
   const cfg = validateYaml(parsed, watchConfigSchema);
+  // Relative rule files are next to the config, whatever the current directory (a service
+  // runs in /): `rules lint -c` and `replay -c` resolved them so, `watch` did not.
+  const dir = path.dirname(path.resolve(file));
+  cfg.rules.files = cfg.rules.files.map((f) => path.resolve(dir, f));
   cfg.agents.forEach((a, i) => {
     if (a.args_regex === undefined) return;
     try {

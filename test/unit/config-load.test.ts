@@ -36,6 +36,12 @@ describe('watch config loading', () => {
     expect(c.network.allow).toEqual(['github.com']);
   });
 
+  it('resolves relative rule files against the config directory, not the current one (as rules lint -c does)', () => {
+    const f = tmpFile('rules:\n  files: [mine.yaml, rules.d, /etc/warden/abs.yaml]\n');
+    const dir = path.dirname(f);
+    expect(loadWatchConfig(path.relative(process.cwd(), f)).rules.files).toEqual([path.join(dir, 'mine.yaml'), path.join(dir, 'rules.d'), '/etc/warden/abs.yaml']);
+  });
+
   it('names file, line and key of an unknown key', () => {
     const f = tmpFile('agents: []\nrules:\n  files: []\n  min_severty: warn\n');
     const e = errorOf(() => loadWatchConfig(f));
