@@ -3,7 +3,7 @@
 // the file size; malformed lines are counted and reported, never fatal.
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadWatchConfig } from '../config/watch-config.js';
+import { configSource, loadWatchConfig } from '../config/watch-config.js';
 import { Dispatcher } from '../events/dispatcher.js';
 import type { Severity, UnstampedEvent } from '../events/types.js';
 import { loadRuleEngine } from '../rules/index.js';
@@ -31,6 +31,7 @@ export async function runReplay(file: string, opts: ReplayCliOptions): Promise<n
     files: [...cfg.rules.files.map((f) => path.resolve(cfgDir, f)), ...(opts.rules ?? [])],
     disable: cfg.rules.disable,
     networkAllow: cfg.network.allow,
+    config: configSource(cfg),
   });
   const minSeverity = (opts.minSeverity ?? cfg.rules.min_severity ?? 'info') as Severity;
   const outFile = opts.output ?? (opts.stats ? undefined : '-');

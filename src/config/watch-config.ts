@@ -2,7 +2,7 @@
 // are errors: a misspelt option must not silently fall back to its default.
 import { z } from 'zod';
 import { SEVERITIES } from '../events/types.js';
-import { ConfigError, lineAt, parseYaml, validateYaml } from './load.js';
+import { ConfigError, lineAt, parseYaml, validateYaml, type ParsedYaml } from './load.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -131,6 +131,16 @@ export const watchConfigSchema = z.strictObject({
 
 export type WatchConfig = z.infer<typeof watchConfigSchema>;
 
+// The file each loaded config came from: checks made later (rules.disable needs the rules,
+// network.allow the destination parser) still name its file and line.
+const sources = new WeakMap<WatchConfig, { file: string; parsed: ParsedYaml }>();
+
+/** The file of a loaded config and the line of a key in it (undefined for the built-in default). */
+export function configSource(cfg: WatchConfig): { file: string; line(path: ReadonlyArray<string | number>): number | undefined } | undefined {
+  const src = sources.get(cfg);
+  return src && { file: src.file, line: (p) => lineAt(src.parsed, p) };
+}
+
 /** Loads a watch config; regexes are compiled here so a bad one names its line. */
 export function loadWatchConfig(file: string | undefined): WatchConfig {
   if (!file) return watchConfigSchema.parse({});
@@ -146,6 +156,7 @@ export function loadWatchConfig(file: string | undefined): WatchConfig {
   // runs in /): `rules lint -c` and `replay -c` resolved them so, `watch` did not.
   const dir = path.dirname(path.resolve(file));
   cfg.rules.files = cfg.rules.files.map((f) => path.resolve(dir, f));
+  sources.set(cfg, { file, parsed });
   cfg.agents.forEach((a, i) => {
     if (a.args_regex === undefined) return;
     try {

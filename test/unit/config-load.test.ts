@@ -42,6 +42,14 @@ describe('watch config loading', () => {
     expect(loadWatchConfig(path.relative(process.cwd(), f)).rules.files).toEqual([path.join(dir, 'mine.yaml'), path.join(dir, 'rules.d'), '/etc/warden/abs.yaml']);
   });
 
+  it('names file and line of a rules.disable entry that matches no rule and of a bad network.allow entry (it said <config>)', async () => {
+    const { loadClassifier } = await import('../../src/cli/classifier.js');
+    const f = tmpFile('agents: []\nrules:\n  disable:\n    - disc_process_list_all\n    - no_such_rule\n');
+    await expect(loadClassifier(loadWatchConfig(f))).rejects.toThrow(`${f}:5: rules.disable[1]: no rule matches "no_such_rule"`);
+    const g = tmpFile('network:\n  allow: [github.com, "*"]\n');
+    await expect(loadClassifier(loadWatchConfig(g))).rejects.toThrow(`${g}:2: network.allow[1]: invalid destination`);
+  });
+
   it('names file, line and key of an unknown key', () => {
     const f = tmpFile('agents: []\nrules:\n  files: []\n  min_severty: warn\n');
     const e = errorOf(() => loadWatchConfig(f));
