@@ -153,6 +153,14 @@ export async function runSandbox(o: RunOptions): Promise<number> {
   // First, before Warden opens anything: descriptors inherited without O_CLOEXEC would
   // otherwise reach the sandbox (bwrap passes everything through).
   const closedFds = closeInheritedFds(policy.process.passFds);
+  // A descriptor to pass that is not open made spawn fail with a bare "EBADF" (exit 1).
+  for (const fd of policy.process.passFds) {
+    try {
+      fs.fstatSync(fd);
+    } catch {
+      throw new SandboxSetupError(`${policy.source ? `${policy.source}: ` : ''}process.pass_fds: descriptor ${fd} is not open in Warden (open it for warden run, e.g. ${fd}<FILE)`, 2);
+    }
+  }
 
   const precheck = usernsPrecheck(root);
   if (precheck) throw new SandboxSetupError(formatProblem(precheck));

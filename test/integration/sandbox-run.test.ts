@@ -175,6 +175,13 @@ describe('warden run: audit and configuration', () => {
     expect(h.stdout).toMatch(/--policy/);
   });
 
+  it('a pass_fds descriptor that is not open is a configuration error naming it (it was "spawn EBADF", exit 1)', async () => {
+    const p = s.policy('process: { pass_fds: [987] }\n');
+    const r = await warden(['run', '--policy', p, '--', 'true'], { cwd: s.ws });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${p}: process.pass_fds: descriptor 987 is not open`);
+  });
+
   it('a workspace that does not exist is a configuration error', async () => {
     const p = s.policy(`filesystem: { workspace: ${path.join(s.root, 'nope')} }\n`);
     const r = await warden(['run', '--policy', p, '--', 'true'], { cwd: s.ws });
