@@ -75,6 +75,9 @@ describe('warden events', () => {
     const missing = run(['events', '--file', path.join(tmp, 'nope.ndjson')]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/no audit log/);
+    const dir = run(['events', '--file', tmp]); // it was "warden: Error: EISDIR…", exit 1
+    expect(dir.status).toBe(2);
+    expect(dir.stderr).toContain(`${tmp} is a directory; pass the audit log file`);
   });
 
   it('--follow prints new events across rotations without gaps or repeats', async () => {
