@@ -103,6 +103,15 @@ describe('warden replay', () => {
     expect(warden(['replay', path.join(tmp, 'nope.ndjson')]).status).toBe(1);
   });
 
+  it('--json alone prints the statistics as JSON, not the events (it was ignored)', () => {
+    const file = path.join(tmp, 'rec-json.ndjson');
+    fs.writeFileSync(file, ev({}) + '\n');
+    const r = warden(['replay', file, '--json']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(JSON.parse(r.stderr.trim().split('\n').pop()!).lines).toBe(1);
+  });
+
   it('fails plainly (exit 1, no stack) on a directory and on an output it cannot write', () => {
     const d = warden(['replay', tmp]);
     expect(d.status).toBe(1);
