@@ -57,9 +57,13 @@ export async function runEvents(o: EventsOptions): Promise<number> {
   if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`${file} is a directory; pass the audit log file (e.g. ${path.join(file, 'events.ndjson')})`);
   }
-  if (auditFiles(file).length === 0 && !o.follow) {
-    process.stderr.write(`warden events: no audit log at ${file} (is \`warden watch\` writing elsewhere? use --file or --config)\n`);
-    return 1;
+  if (auditFiles(file).length === 0) {
+    // --follow waits for the log to appear; say so, or a wrong path looks like a quiet monitor.
+    if (o.follow) process.stderr.write(`warden events: no audit log at ${file} yet; waiting for it (Ctrl-C to stop)\n`);
+    else {
+      process.stderr.write(`warden events: no audit log at ${file} (is \`warden watch\` writing elsewhere? use --file or --config)\n`);
+      return 1;
+    }
   }
   const pred = compileFilter(filter);
   const tty = process.stdout.isTTY === true;

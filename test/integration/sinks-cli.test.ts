@@ -80,6 +80,30 @@ describe('warden events', () => {
     expect(dir.stderr).toContain(`${tmp} is a directory; pass the audit log file`);
   });
 
+  it('--follow on a log that does not exist yet says it is waiting for it, then prints it', async () => {
+    const f3 = path.join(tmp, 'later', 'events.ndjson');
+    const child = spawn(process.execPath, [bin, 'events', '--file', f3, '--json', '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    const until = async (cond: () => boolean) => {
+      const end = Date.now() + 30_000;
+      while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    };
+    try {
+      await until(() => err.includes('waiting'));
+      expect(err).toContain(`no audit log at ${f3} yet; waiting for it`);
+      const sink = new NdjsonFileSink(f3, { flushIntervalMs: 20 });
+      sink.write(ev(1));
+      await sink.close();
+      await until(() => out.includes('"seq":1'));
+      expect(JSON.parse(out.trim()).seq).toBe(1);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
   it('--follow prints new events across rotations without gaps or repeats', async () => {
     const f2 = path.join(tmp, 'follow', 'events.ndjson');
     const sink = new NdjsonFileSink(f2, { maxBytes: 8 * 1024, maxBackups: 0, compress: true, flushIntervalMs: 20 });
