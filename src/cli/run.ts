@@ -42,6 +42,11 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
       d.addSink(new NdjsonFileSink(opts.audit, { onError: (err) => say(`audit ${opts.audit}: ${err.message}`) }));
       emit = (e) => void d.emit(e);
       closeAudit = () => d.close();
+    } else if (opts.monitor) {
+      // Without --audit the sensor's findings went nowhere: --monitor attached it for nothing.
+      emit = (e) => {
+        if (e.severity !== 'info') say(`${e.severity.toUpperCase()} ${e.rule ?? e.kind}: ${(e.message ?? '').replace(/[\r\n\x1b]/g, ' ')}`);
+      };
     }
 
     const { networkProvider, NetworkUnavailable } = await import('../sandbox/network.js');

@@ -205,6 +205,13 @@ describe('warden run: audit and configuration', () => {
     expect(r.stdout).toBe('once\n');
   });
 
+  it.skipIf(process.getuid?.() !== 0)('--monitor without --audit reports warnings and alerts on stderr (they went nowhere)', async () => {
+    const r = await warden(['run', '--monitor', '--', '/bin/sh', '-c', 'cat /etc/shadow >/dev/null 2>&1; echo done'], { cwd: s.ws, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('done\n');
+    expect(r.stderr).toMatch(/^warden: ALERT cred_read_shadow: .*\/etc\/shadow/m);
+  });
+
   it('the workspace is the current directory and files written there persist', async () => {
     const r = await sandboxSh('echo made-inside > made.txt && pwd', { cwd: s.ws });
     expect(r.code).toBe(0);
