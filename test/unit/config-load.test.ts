@@ -50,6 +50,12 @@ describe('watch config loading', () => {
     await expect(loadClassifier(loadWatchConfig(g))).rejects.toThrow(`${g}:2: network.allow[1]: invalid destination`);
   });
 
+  it('refuses a YAML alias bomb as a config error naming the file (it was a stack trace)', () => {
+    const f = tmpFile('a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n');
+    const e = errorOf(() => loadWatchConfig(f));
+    expect(e.message).toMatch(new RegExp(`^${f}: YAML: Excessive alias count`));
+  });
+
   it('names file, line and key of an unknown key', () => {
     const f = tmpFile('agents: []\nrules:\n  files: []\n  min_severty: warn\n');
     const e = errorOf(() => loadWatchConfig(f));
