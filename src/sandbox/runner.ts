@@ -56,6 +56,17 @@ export function newSandboxId(): string {
 }
 
 /** Closes descriptors Warden inherited without O_CLOEXEC so the sandbox cannot inherit them. */
+/** The process group of `pid` (/proc/PID/stat field 5), or undefined when it is gone. */
+export function processGroupOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return pgrp > 1 ? pgrp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function closeInheritedFds(keep: number[]): number[] {
   const closed: number[] = [];
   let names: string[];
@@ -429,7 +440,10 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     const forward = (sig: NodeJS.Signals) => {
       const pid = commandPid();
       try {
-        if (pid) process.kill(-pid, sig);
+        // The command is not a group leader: it shares the group of bwrap's init (which, as a
+        // namespace init without handlers, ignores these). kill(-pid) failed and the fallback
+        // reached the command alone: Ctrl-C on `sh -c '…; sleep 100'` interrupted nothing.
+        if (pid) process.kill(-(processGroupOf(pid) ?? pid), sig);
         else if (sig !== 'SIGWINCH') process.kill(-child.pid!, sig); // not started yet: stop the launcher
       } catch {
         try {

@@ -66,6 +66,13 @@ describe('warden run: signals', () => {
     expect(r.code).toBe(130);
   });
 
+  it('SIGINT (Ctrl-C) reaches the whole foreground group: a shell waiting for a child ends with 130', async () => {
+    // The shell alone defers SIGINT until its child ends; the child must get it too, as on a terminal.
+    const r = await interact(`echo ready; sleep 100; echo after`, (pid) => process.kill(pid, 'SIGINT'));
+    expect(r.stdout).not.toContain('after');
+    expect(r.code).toBe(130);
+  });
+
   it('SIGWINCH and SIGUSR1 are passed on', async () => {
     const r = await interact(`trap 'echo winch' WINCH; trap 'echo usr1; exit 0' USR1; echo ready; while :; do sleep 0.05; done`, (pid) => {
       process.kill(pid, 'SIGWINCH');
