@@ -456,7 +456,10 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     const handlers = new Map<string, () => void>();
     for (const s of FORWARDED) handlers.set(s, () => forward(s));
     handlers.set('SIGTSTP', () => {
-      forward('SIGTSTP');
+      // The sandbox's group is orphaned (its session has no terminal and its parent is in another
+      // session): the kernel discards SIGTSTP there, so the command kept running. SIGSTOP is not
+      // discarded; SIGCONT from `fg` resumes it.
+      forward('SIGSTOP');
       process.kill(process.pid, 'SIGSTOP');
     });
     handlers.set('SIGCONT', () => forward('SIGCONT'));

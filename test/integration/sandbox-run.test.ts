@@ -73,6 +73,42 @@ describe('warden run: signals', () => {
     expect(r.code).toBe(130);
   });
 
+  it('SIGTSTP (Ctrl-Z) stops the command too, and SIGCONT (fg) resumes it', async () => {
+    const stateOf = (marker: string): string | undefined => {
+      for (const d of fs.readdirSync('/proc')) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+          if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8') !== `sleep\0${marker}\0`) continue;
+          const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+          return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        } catch {
+          /* gone */
+        }
+      }
+      return undefined;
+    };
+    const until = async (cond: () => boolean) => {
+      for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+      return cond();
+    };
+    const marker = `77.${process.pid}`;
+    let stopped = false;
+    let resumed = false;
+    const r = await interact(`echo ready; sleep ${marker}`, (pid) => {
+      void (async () => {
+        await until(() => stateOf(marker) !== undefined);
+        process.kill(pid, 'SIGTSTP');
+        stopped = await until(() => stateOf(marker) === 'T'); // the kernel discarded SIGTSTP in the sandbox's orphaned group
+        process.kill(pid, 'SIGCONT');
+        resumed = await until(() => stateOf(marker) === 'S');
+        process.kill(pid, 'SIGINT');
+      })();
+    });
+    expect(stopped).toBe(true);
+    expect(resumed).toBe(true);
+    expect(r.code).toBe(130);
+  });
+
   it('SIGWINCH and SIGUSR1 are passed on', async () => {
     const r = await interact(`trap 'echo winch' WINCH; trap 'echo usr1; exit 0' USR1; echo ready; while :; do sleep 0.05; done`, (pid) => {
       process.kill(pid, 'SIGWINCH');
