@@ -99,6 +99,12 @@ export function parseRunPolicy(text: string, file: string): RunPolicy {
   if (v.credentials.length && v.network.mode !== 'allowlist')
     fail(['credentials'], 'credentials are swapped by the egress proxy: they need network.mode allowlist');
   if (v.network.allow.length && v.network.mode !== 'allowlist') fail(['network', 'allow'], `network.allow has no effect with mode ${v.network.mode}`);
+  // A bad address or port here was only found when a name was resolved (a 403 inside the sandbox).
+  (v.network.upstream_dns ?? []).forEach((d, i) => {
+    const m = /^\[(.+)\]:(\d+)$/.exec(d) ?? /^([^:]+):(\d+)$/.exec(d) ?? [d, d, undefined];
+    const port = m[2] === undefined ? 53 : Number(m[2]);
+    if (!canonicalAddress(m[1]!) || port < 1 || port > 65535) fail(['network', 'upstream_dns', i], 'expected an IP address, ip:port or [ipv6]:port (port 1-65535)');
+  });
   // Checked again when the proxy starts, where a bad entry was "warden: error: …", exit 1.
   for (const [k, addrs] of Object.entries(v.network.resolve)) {
     if (normalisePolicyHost(k).kind !== 'name') fail(['network', 'resolve', k], 'not a host name');

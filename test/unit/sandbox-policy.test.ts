@@ -101,6 +101,10 @@ describe('run policy file', () => {
     const r = err(() => parseRunPolicy('network:\n  mode: allowlist\n  allow: [a.com]\n  resolve:\n    a.com: notanip\n', file));
     expect([r.key, r.line, r.detail]).toEqual(['network.resolve.a.com', 5, '"notanip" is not an IP address']);
     expect(parseRunPolicy('network:\n  mode: allowlist\n  allow: [a.com]\n  resolve: { a.com: "127.0.0.1, ::1" }\n', file).network.resolve).toEqual({ 'a.com': '127.0.0.1, ::1' });
+    const dns = (d: string) => parseRunPolicy(`network:\n  mode: allowlist\n  upstream_dns: ["${d}"]\n`, file);
+    expect(err(() => dns('1.2.3.4:99999')).key).toBe('network.upstream_dns[0]');
+    expect(err(() => dns('1.2.3.999')).key).toBe('network.upstream_dns[0]');
+    for (const ok of ['9.9.9.9', '10.0.0.2:5353', '2001:db8::1', '[2001:db8::1]:53']) expect(dns(ok).network.upstreamDns).toEqual([ok]);
   });
 
   it('rejects combinations that cannot work', () => {
