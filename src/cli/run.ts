@@ -3,6 +3,7 @@
 // sensor, then sandbox/runner.ts. Returns the exit code; errors become messages here so the
 // fast path (cli/entry.ts) and commander behave the same.
 import fs from 'node:fs';
+import path from 'node:path';
 import type { UnstampedEvent } from '../events/types.js';
 import { defaultRunPolicy, type NetworkMode, type RunPolicy } from '../sandbox/policy.js';
 import type { RunCliOptions } from './run-args.js';
@@ -42,6 +43,9 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
       d.addSink(new NdjsonFileSink(opts.audit, { onError: (err) => say(`audit ${opts.audit}: ${err.message}`) }));
       emit = (e) => void d.emit(e);
       closeAudit = () => d.close();
+      // An audit log in the workspace (`--audit run.ndjson`) was writable by the command it
+      // audits: it could erase or forge its own record. The sink created it: bind it read-only.
+      if (opts.audit !== '-') policy.filesystem.readOnly.push(path.resolve(opts.audit));
     } else if (opts.monitor) {
       // Without --audit the sensor's findings went nowhere: --monitor attached it for nothing.
       emit = (e) => {

@@ -203,6 +203,22 @@ describe('warden run: audit and configuration', () => {
     expect(residueOf(sandboxId(ev))).toEqual([]);
   });
 
+  it('an audit log inside the workspace cannot be rewritten, removed or replaced by the command it audits', async () => {
+    const audit = path.join(s.ws, 'run-audit.ndjson');
+    const r = await sandboxSh(
+      `echo '{"kind":"forged"}' > run-audit.ndjson || echo no-write; echo '{"kind":"forged"}' >> run-audit.ndjson || echo no-append; ` +
+        `rm -f run-audit.ndjson || echo no-rm; echo x > t && mv t run-audit.ndjson || echo no-mv`,
+      { cwd: s.ws, audit: 'run-audit.ndjson' },
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('no-write\nno-append\nno-rm\nno-mv\n');
+    const ev = readEvents(audit);
+    expect(ev.map((e) => e.kind)).toContain('sandbox.start');
+    expect(ev.some((e) => e.kind === 'forged')).toBe(false);
+    fs.rmSync(audit);
+    fs.rmSync(path.join(s.ws, 't'), { force: true });
+  });
+
   it('a bad policy is exit 2 naming file, line and key', async () => {
     const p = s.policy('network:\n  mode: none\nresources:\n  memory: plenty\n');
     const r = await warden(['run', '--policy', p, '--', 'true'], { cwd: s.ws });
