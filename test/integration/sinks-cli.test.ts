@@ -171,4 +171,19 @@ describe('warden service', () => {
     }
     expect(run(['service', 'install', '--dir', tmp, '--config', path.join(tmp, 'missing.yaml')]).status).toBe(2);
   });
+
+  it('refuses a config watch would refuse, and reports an unwritable --dir plainly (it was a stack trace)', () => {
+    const bad = path.join(tmp, 'bad-service.yaml');
+    fs.writeFileSync(bad, 'rules:\n  min_severity: loud\n');
+    const r = run(['service', 'install', '--dir', path.join(tmp, 'units-bad'), '--config', bad]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${bad}:2: rules.min_severity`);
+    expect(fs.existsSync(path.join(tmp, 'units-bad', 'warden.service'))).toBe(false);
+    const file = path.join(tmp, 'not-a-dir');
+    fs.writeFileSync(file, '');
+    const w = run(['service', 'install', '--dir', file]);
+    expect(w.status).toBe(1);
+    expect(w.stderr).toContain(`cannot write ${file}/warden.service: EEXIST`);
+    expect(w.stderr).not.toMatch(/\n\s+at /);
+  });
 });
