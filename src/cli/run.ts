@@ -40,7 +40,20 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
     if (opts.audit) {
       const [{ Dispatcher }, { NdjsonFileSink }] = await Promise.all([import('../events/dispatcher.js'), import('../sinks/ndjson-file.js')]);
       const d = new Dispatcher();
-      d.addSink(new NdjsonFileSink(opts.audit, { onError: (err) => say(`audit ${opts.audit}: ${err.message}`) }));
+      // An audit log that cannot be opened refuses the run: it ran unaudited, exit 0.
+      let openError: NodeJS.ErrnoException | undefined;
+      const sink = new NdjsonFileSink(opts.audit, {
+        onError: (err, what) => {
+          if (what === 'open' && !emit) openError ??= err;
+          else say(`audit ${opts.audit}: ${err.message}`);
+        },
+      });
+      if (openError) {
+        await sink.close().catch(() => undefined);
+        say(`--audit ${opts.audit}: cannot open it (${openError.code ?? openError.message}); nothing was run`);
+        return 1;
+      }
+      d.addSink(sink);
       emit = (e) => void d.emit(e);
       closeAudit = () => d.close();
       // An audit log in the workspace (`--audit run.ndjson`) was writable by the command it

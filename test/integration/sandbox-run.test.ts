@@ -219,6 +219,13 @@ describe('warden run: audit and configuration', () => {
     fs.rmSync(path.join(s.ws, 't'), { force: true });
   });
 
+  it('an audit log that cannot be opened refuses the run (it ran unaudited, exit 0)', async () => {
+    const r = await sandboxSh('echo ran', { cwd: s.ws, audit: s.root });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`--audit ${s.root}: cannot open it (EISDIR); nothing was run`);
+  });
+
   it('a bad policy is exit 2 naming file, line and key', async () => {
     const p = s.policy('network:\n  mode: none\nresources:\n  memory: plenty\n');
     const r = await warden(['run', '--policy', p, '--', 'true'], { cwd: s.ws });
