@@ -1,12 +1,18 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/load.js';
 import { loadWatchConfig } from '../../src/config/watch-config.js';
 
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function tmpFile(text: string): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-cfg-'));
+  dirs.push(d);
   const f = path.join(d, 'watch.yaml');
   fs.writeFileSync(f, text);
   return f;
