@@ -1,6 +1,6 @@
 // The classification step of the pipeline: the rule engine built from the watch config
 // (default rules, user rule files, disabled ids, the network allowlist).
-import type { WatchConfig } from '../config/watch-config.js';
+import { configSource, type WatchConfig } from '../config/watch-config.js';
 import type { UnstampedEvent } from '../events/types.js';
 import { loadRuleEngine } from '../rules/index.js';
 
@@ -11,5 +11,5 @@ export interface Classifier {
 
 /** Throws ConfigError (file, line, rule) when the rules are invalid: the monitor must not start. */
 export async function loadClassifier(cfg: WatchConfig): Promise<Classifier> {
-  return loadRuleEngine({ files: cfg.rules.files, disable: cfg.rules.disable, networkAllow: cfg.network.allow });
+  return loadRuleEngine({ files: cfg.rules.files, disable: cfg.rules.disable, networkAllow: cfg.network.allow, config: configSource(cfg) });
 }

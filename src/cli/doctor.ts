@@ -8,6 +8,7 @@ import { sandboxCapabilities } from '../sandbox/capabilities.js';
 import { TRACEFS, tracefsMounted } from '../sensors/tracefs.js';
 import { ebpfSensorStatus } from '../sensors/ebpf/sensor.js';
 import { bpfUnavailable } from './watch.js';
+import { toolEnv } from '../util/sbin-path.js';
 
 type Status = 'ok' | 'warn' | 'missing' | 'info';
 
@@ -20,7 +21,7 @@ export interface Check {
 }
 
 function version(cmd: string, args: string[] = ['--version']): string | undefined {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 5000 });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 5000, env: toolEnv() }); // finds nft as egress does
   if (r.error || r.status !== 0) return undefined;
   return (r.stdout || r.stderr).trim().split('\n')[0];
 }
@@ -177,7 +178,7 @@ function egressChecks(): Check[] {
       : { area: 'egress', name: 'koffi (FFI)', status: 'missing', detail: 'the koffi module does not load', fix: 'npm ci (koffi ships prebuilt binaries for linux-x64/arm64)' },
   );
   if (root) {
-    const rules = spawnSync('nft', ['list', 'ruleset'], { encoding: 'utf8', timeout: 5000 }).stdout ?? '';
+    const rules = spawnSync('nft', ['list', 'ruleset'], { encoding: 'utf8', timeout: 5000, env: toolEnv() }).stdout ?? '';
     const dropIn = /hook input[^;]*;\s*policy drop/.test(rules);
     out.push(
       dropIn

@@ -1,6 +1,8 @@
 // `warden events`: reads the audit log and its rotated (gzip) backups oldest first, filters by
 // time, severity, agent, rule and kind, prints a table or NDJSON, and with --follow keeps
 // printing new events across rotations.
+import fs from 'node:fs';
+import path from 'node:path';
 import { loadWatchConfig } from '../config/watch-config.js';
 import type { WardenEvent } from '../events/types.js';
 import { auditFiles } from '../sinks/audit-files.js';
@@ -51,9 +53,17 @@ export async function runEvents(o: EventsOptions): Promise<number> {
     last = Number(o.last);
     if (!Number.isInteger(last) || last < 0) throw new UsageError('--last must be a non-negative integer');
   }
-  if (auditFiles(file).length === 0 && !o.follow) {
-    process.stderr.write(`warden events: no audit log at ${file} (is \`warden watch\` writing elsewhere? use --file or --config)\n`);
-    return 1;
+  // A directory (the state dir, say) failed later with a bare "Error: EISDIR".
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`${file} is a directory; pass the audit log file (e.g. ${path.join(file, 'events.ndjson')})`);
+  }
+  if (auditFiles(file).length === 0) {
+    // --follow waits for the log to appear; say so, or a wrong path looks like a quiet monitor.
+    if (o.follow) process.stderr.write(`warden events: no audit log at ${file} yet; waiting for it (Ctrl-C to stop)\n`);
+    else {
+      process.stderr.write(`warden events: no audit log at ${file} (is \`warden watch\` writing elsewhere? use --file or --config)\n`);
+      return 1;
+    }
   }
   const pred = compileFilter(filter);
   const tty = process.stdout.isTTY === true;

@@ -3,7 +3,7 @@
 // the file size; malformed lines are counted and reported, never fatal.
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadWatchConfig } from '../config/watch-config.js';
+import { configSource, loadWatchConfig } from '../config/watch-config.js';
 import { Dispatcher } from '../events/dispatcher.js';
 import type { Severity, UnstampedEvent } from '../events/types.js';
 import { loadRuleEngine } from '../rules/index.js';
@@ -31,6 +31,7 @@ export async function runReplay(file: string, opts: ReplayCliOptions): Promise<n
     files: [...cfg.rules.files.map((f) => path.resolve(cfgDir, f)), ...(opts.rules ?? [])],
     disable: cfg.rules.disable,
     networkAllow: cfg.network.allow,
+    config: configSource(cfg),
   });
   const minSeverity = (opts.minSeverity ?? cfg.rules.min_severity ?? 'info') as Severity;
   const outFile = opts.output ?? (opts.stats ? undefined : '-');
@@ -40,6 +41,10 @@ export async function runReplay(file: string, opts: ReplayCliOptions): Promise<n
   else {
     try {
       fd = fs.openSync(file, 'r');
+      if (fs.fstatSync(fd).isDirectory()) {
+        fs.closeSync(fd);
+        throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      }
     } catch (err) {
       process.stderr.write(`warden replay: cannot open ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
       return 1;
@@ -48,8 +53,24 @@ export async function runReplay(file: string, opts: ReplayCliOptions): Promise<n
 
   const dispatcher = new Dispatcher();
   let sink: NdjsonFileSink | undefined;
+  // The sink never throws (it retries, as the monitor's audit log must): a replay that could not
+  // write its output has to say so and fail instead of exiting 0 with nothing written.
+  let writeError: Error | undefined;
   if (outFile) {
-    sink = new NdjsonFileSink(outFile, { minSeverity, flushIntervalMs: 1000, maxBufferBytes: 1 << 20 });
+    sink = new NdjsonFileSink(outFile, {
+      minSeverity,
+      flushIntervalMs: 1000,
+      maxBufferBytes: 1 << 20,
+      onError: (err, what) => {
+        if (what === 'open' || what === 'write') writeError ??= err;
+      },
+    });
+    if (writeError) {
+      await sink.close().catch(() => undefined);
+      if (fd !== 0) fs.closeSync(fd);
+      process.stderr.write(`warden replay: cannot write ${outFile}: ${(writeError as NodeJS.ErrnoException).code ?? writeError.message}\n`);
+      return 1;
+    }
     dispatcher.addSink(sink);
   }
   const bySeverity: Record<Severity, number> = { info: 0, warn: 0, alert: 0 };
@@ -80,6 +101,10 @@ export async function runReplay(file: string, opts: ReplayCliOptions): Promise<n
   }
   const stats = replayer.end();
   await dispatcher.close();
+  if (writeError) {
+    process.stderr.write(`warden replay: writing ${outFile} failed: ${writeError.message}\n`);
+    return 1;
+  }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 
   if (opts.stats) report(stats, engine.stats(), bySeverity, seconds, bytes, replayer.prefiltering, opts.json === true);

@@ -1,6 +1,6 @@
 // `warden rules list | lint | test` implementations.
 import path from 'node:path';
-import { loadWatchConfig } from '../config/watch-config.js';
+import { configSource, loadWatchConfig } from '../config/watch-config.js';
 import { compileRules, defaultFixturesDir, type LoadRuleEngineOptions } from '../rules/index.js';
 import { Engine } from '../rules/engine.js';
 import { fixtureFiles, runFixtureFiles } from '../rules/fixtures.js';
@@ -19,6 +19,7 @@ function loadOpts(opts: CommonOpts, extraFiles: string[] = []): LoadRuleEngineOp
     files: [...cfg.rules.files.map((f) => path.resolve(cfgDir, f)), ...(opts.rules ?? []), ...extraFiles],
     disable: cfg.rules.disable,
     networkAllow: cfg.network.allow,
+    config: configSource(cfg),
   };
 }
 

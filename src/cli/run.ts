@@ -3,6 +3,7 @@
 // sensor, then sandbox/runner.ts. Returns the exit code; errors become messages here so the
 // fast path (cli/entry.ts) and commander behave the same.
 import fs from 'node:fs';
+import path from 'node:path';
 import type { UnstampedEvent } from '../events/types.js';
 import { defaultRunPolicy, type NetworkMode, type RunPolicy } from '../sandbox/policy.js';
 import type { RunCliOptions } from './run-args.js';
@@ -39,9 +40,30 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
     if (opts.audit) {
       const [{ Dispatcher }, { NdjsonFileSink }] = await Promise.all([import('../events/dispatcher.js'), import('../sinks/ndjson-file.js')]);
       const d = new Dispatcher();
-      d.addSink(new NdjsonFileSink(opts.audit, { onError: (err) => say(`audit ${opts.audit}: ${err.message}`) }));
+      // An audit log that cannot be opened refuses the run: it ran unaudited, exit 0.
+      let openError: NodeJS.ErrnoException | undefined;
+      const sink = new NdjsonFileSink(opts.audit, {
+        onError: (err, what) => {
+          if (what === 'open' && !emit) openError ??= err;
+          else say(`audit ${opts.audit}: ${err.message}`);
+        },
+      });
+      if (openError) {
+        await sink.close().catch(() => undefined);
+        say(`--audit ${opts.audit}: cannot open it (${openError.code ?? openError.message}); nothing was run`);
+        return 1;
+      }
+      d.addSink(sink);
       emit = (e) => void d.emit(e);
       closeAudit = () => d.close();
+      // An audit log in the workspace (`--audit run.ndjson`) was writable by the command it
+      // audits: it could erase or forge its own record. The sink created it: bind it read-only.
+      if (opts.audit !== '-') policy.filesystem.readOnly.push(path.resolve(opts.audit));
+    } else if (opts.monitor) {
+      // Without --audit the sensor's findings went nowhere: --monitor attached it for nothing.
+      emit = (e) => {
+        if (e.severity !== 'info') say(`${e.severity.toUpperCase()} ${e.rule ?? e.kind}: ${(e.message ?? '').replace(/[\r\n\x1b]/g, ' ')}`);
+      };
     }
 
     const { networkProvider, NetworkUnavailable } = await import('../sandbox/network.js');

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadWatchConfig } from '../config/watch-config.js';
 import { UsageError } from './main.js';
 
 export const UNIT_NAME = 'warden.service';
@@ -110,14 +111,21 @@ export async function runServiceInstall(o: ServiceOptions): Promise<number> {
   if (o.config) {
     config = path.resolve(o.config);
     if (!fs.existsSync(config)) throw new UsageError(`config file not found: ${config}`);
+    // A config watch refuses would make the service exit 2 and be restarted every 2 s, forever.
+    loadWatchConfig(config);
   }
   const dir = o.dir ? path.resolve(o.dir) : unitDir(user);
   const file = path.join(dir, UNIT_NAME);
   if (!o.dir && !systemdRunning()) return noSystemd('install', o, file);
   const text = renderUnit({ user, node: process.execPath, bin: wardenBin(), config });
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   const existed = fs.existsSync(file);
-  fs.writeFileSync(file, text, { mode: 0o644 });
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    fs.writeFileSync(file, text, { mode: 0o644 });
+  } catch (err) {
+    process.stderr.write(`warden service install: cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+    return 1;
+  }
   process.stdout.write(`${existed ? 'updated' : 'wrote'} ${file}\n`);
   if (o.dir) {
     process.stdout.write(`not calling systemctl (--dir). To activate: copy it to ${unitDir(user)}, then systemctl${user ? ' --user' : ''} daemon-reload && systemctl${user ? ' --user' : ''} enable --now ${UNIT_NAME}\n`);

@@ -141,10 +141,15 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
   };
   process.on('SIGHUP', onHup);
 
+  // Signal handlers do not keep Node running, and the /proc poller's timer is unref'd: without
+  // an API socket (api.enabled: false, or the socket held by another monitor) a degraded watch
+  // just ended, exit 0, its buffered events unwritten. Stay up until a signal says stop.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   await new Promise<void>((resolve) => {
     const onSignal = () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      clearInterval(keepAlive);
       resolve();
     };
     process.on('SIGINT', onSignal);

@@ -67,7 +67,14 @@ export function parseYaml(text: string, file: string): ParsedYaml {
     const line = err.linePos?.[0]?.line ?? (err.pos ? lines.linePos(err.pos[0]).line : undefined);
     throw new ConfigError(file, line, undefined, `YAML syntax error: ${err.message.split('\n')[0]}`);
   }
-  return { file, doc, lines, value: doc.toJS({ maxAliasCount: 100 }) };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // An alias bomb (or an alias cycle) is refused by the yaml library with a plain throw.
+    throw new ConfigError(file, undefined, undefined, `YAML: ${(err as Error).message}`);
+  }
+  return { file, doc, lines, value };
 }
 
 /** The line of a value at `path` in a parsed document (for errors raised after validation). */

@@ -2,6 +2,8 @@
 // keys and bad values are errors naming the file, line and key; the result is the plain
 // RunPolicy of sandbox/policy.ts. Loaded only when --policy is given (yaml + zod are slow to import).
 import { z } from 'zod';
+import { canonicalAddress } from '../egress/ip.js';
+import { normalisePolicyHost } from '../egress/names.js';
 import { checkAllowEntry } from '../egress/policy.js';
 import { knownSyscallNames } from '../sandbox/seccomp.js';
 import { defaultRunPolicy, parseDuration, parseRunAs, parseSize, type RunPolicy } from '../sandbox/policy.js';
@@ -9,7 +11,12 @@ import { ConfigError, formatKey, lineAt, parseYaml, validateYaml } from './load.
 import fs from 'node:fs';
 
 const size = z.union([z.number(), z.string()]).refine((v) => parseSize(v) !== undefined, 'expected a size like 512MB, 2GB or a byte count');
-const duration = z.union([z.number(), z.string()]).refine((v) => parseDuration(v) !== undefined, 'expected a duration like 90s, 30m, 1h30m or seconds');
+const duration = z
+  .union([z.number(), z.string()])
+  .refine((v) => parseDuration(v) !== undefined, 'expected a duration like 90s, 30m, 1h30m or seconds')
+  // Node timers overflow past 2^31-1 ms and fire at once: a longer timeout killed the command immediately.
+  .refine((v) => (parseDuration(v) ?? 0) <= MAX_TIMER_MS, 'at most 24 days (596h)');
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, 'expected an environment variable name (NAME or PREFIX_*)');
 const syscallName = z.string().refine((s) => knownSyscallNames().includes(s), {
   error: () => `unknown syscall; known: ${knownSyscallNames().join(', ')}`,
@@ -92,6 +99,17 @@ export function parseRunPolicy(text: string, file: string): RunPolicy {
   if (v.credentials.length && v.network.mode !== 'allowlist')
     fail(['credentials'], 'credentials are swapped by the egress proxy: they need network.mode allowlist');
   if (v.network.allow.length && v.network.mode !== 'allowlist') fail(['network', 'allow'], `network.allow has no effect with mode ${v.network.mode}`);
+  // A bad address or port here was only found when a name was resolved (a 403 inside the sandbox).
+  (v.network.upstream_dns ?? []).forEach((d, i) => {
+    const m = /^\[(.+)\]:(\d+)$/.exec(d) ?? /^([^:]+):(\d+)$/.exec(d) ?? [d, d, undefined];
+    const port = m[2] === undefined ? 53 : Number(m[2]);
+    if (!canonicalAddress(m[1]!) || port < 1 || port > 65535) fail(['network', 'upstream_dns', i], 'expected an IP address, ip:port or [ipv6]:port (port 1-65535)');
+  });
+  // Checked again when the proxy starts, where a bad entry was "warden: error: …", exit 1.
+  for (const [k, addrs] of Object.entries(v.network.resolve)) {
+    if (normalisePolicyHost(k).kind !== 'name') fail(['network', 'resolve', k], 'not a host name');
+    for (const a of addrs.split(',')) if (!canonicalAddress(a.trim())) fail(['network', 'resolve', k], `"${a.trim()}" is not an IP address`);
+  }
   v.network.allow.forEach((h, i) => {
     const bad = checkAllowEntry(h);
     if (bad) fail(['network', 'allow', i], bad);

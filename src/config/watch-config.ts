@@ -2,8 +2,9 @@
 // are errors: a misspelt option must not silently fall back to its default.
 import { z } from 'zod';
 import { SEVERITIES } from '../events/types.js';
-import { ConfigError, lineAt, parseYaml, validateYaml } from './load.js';
+import { ConfigError, lineAt, parseYaml, validateYaml, type ParsedYaml } from './load.js';
 import fs from 'node:fs';
+import path from 'node:path';
 
 const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*([KMGT]i?B?|B)?$/i, 'expected a size like 512MB or 2GB')]);
 
@@ -105,7 +106,10 @@ export const watchConfigSchema = z.strictObject({
   http: z
     .strictObject({
       /** host:port; loopback unless you mean it. Absent = no HTTP server. */
-      listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464'),
+      listen: z
+        .string()
+        .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
+        .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535'),
       /** File holding a bearer token required for /metrics and /events (not /healthz). */
       token_file: z.string().optional(),
       /** Server-sent event stream at /events. */
@@ -127,6 +131,16 @@ export const watchConfigSchema = z.strictObject({
 
 export type WatchConfig = z.infer<typeof watchConfigSchema>;
 
+// The file each loaded config came from: checks made later (rules.disable needs the rules,
+// network.allow the destination parser) still name its file and line.
+const sources = new WeakMap<WatchConfig, { file: string; parsed: ParsedYaml }>();
+
+/** The file of a loaded config and the line of a key in it (undefined for the built-in default). */
+export function configSource(cfg: WatchConfig): { file: string; line(path: ReadonlyArray<string | number>): number | undefined } | undefined {
+  const src = sources.get(cfg);
+  return src && { file: src.file, line: (p) => lineAt(src.parsed, p) };
+}
+
 /** Loads a watch config; regexes are compiled here so a bad one names its line. */
 export function loadWatchConfig(file: string | undefined): WatchConfig {
   if (!file) return watchConfigSchema.parse({});
@@ -138,6 +152,11 @@ export function loadWatchConfig(file: string | undefined): WatchConfig {
   }
   const parsed = parseYaml(text, file);
   const cfg = validateYaml(parsed, watchConfigSchema);
+  // Relative rule files are next to the config, whatever the current directory (a service
+  // runs in /): `rules lint -c` and `replay -c` resolved them so, `watch` did not.
+  const dir = path.dirname(path.resolve(file));
+  cfg.rules.files = cfg.rules.files.map((f) => path.resolve(dir, f));
+  sources.set(cfg, { file, parsed });
   cfg.agents.forEach((a, i) => {
     if (a.args_regex === undefined) return;
     try {

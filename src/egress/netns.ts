@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { formatIPv4, parseStrictIPv4 } from './ip.js';
 import { netnsRuleset, run } from './nft.js';
+import { toolEnv } from '../util/sbin-path.js';
 
 export interface RootNetns {
   ns: string;
@@ -75,7 +76,7 @@ async function pickSubnet(): Promise<{ host: string; sbx: string }> {
 export function capture(argv: string[], timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const [cmd, ...args] = argv as [string, ...string[]];
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: toolEnv() });
     let out = '';
     let err = '';
     const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
@@ -195,6 +196,7 @@ export function startRootlessNetns(o: RootlessOptions): Promise<RootlessNetns> {
   // unshare without --fork execs in place: the spawned pid becomes the relay's pid.
   const child = spawn('unshare', ['-Ur', 'unshare', '-n', '--', 'sh', '-c', rootlessSetupScript(o)], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    env: toolEnv(), // the script runs ip and nft
   });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));

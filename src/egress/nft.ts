@@ -5,6 +5,7 @@
 // Rootless: a table inside the sandbox's own namespace (owned by a user namespace the agent
 // is not root in) redirects to the in-namespace relay and drops what is not loopback.
 import { spawn } from 'node:child_process';
+import { toolEnv } from '../util/sbin-path.js';
 
 export interface HostRules {
   table: string;
@@ -82,7 +83,7 @@ export function nftDeleteTable(table: string, prefix: string[] = []): Promise<vo
 export function run(argv: string[], input?: string, timeoutMs = 15_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const [cmd, ...args] = argv as [string, ...string[]];
-    const p = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], env: toolEnv() });
     let err = '';
     const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
     p.stderr.on('data', (d) => (err += d));

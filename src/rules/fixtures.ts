@@ -40,7 +40,7 @@ const fileSchema = z.strictObject({
     .strictObject({
       agent: z.record(z.string(), z.unknown()).optional(),
       proc: z.record(z.string(), z.unknown()).optional(),
-      start: z.string().optional(),
+      start: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'expected an ISO date like 2026-01-01T00:00:00Z').optional(),
     })
     .prefault({}),
   fixtures: z.array(fixtureSchema).default([]),
@@ -127,9 +127,10 @@ export function completeEvent(
   if (ev['proc'] !== null && !kind.startsWith('monitor.')) {
     const p = { pid: 4100 + i, ppid: 4000, uid: 1000, ...(defaults.proc ?? {}), ...((ev['proc'] as object) ?? {}) } as Record<string, unknown>;
     if (p['argv'] === undefined) p['argv'] = [typeof p['exe'] === 'string' ? path.basename(p['exe'] as string) : 'sh'];
-    const argv = p['argv'] as string[];
+    const argv = p['argv'] as unknown[];
     if (p['exe'] === undefined) {
-      const a0 = argv[0] ?? 'sh';
+      // Not a string: checkEvent() reports the bad argv as this fixture's failure.
+      const a0 = typeof argv?.[0] === 'string' ? argv[0] : 'sh';
       p['exe'] = a0.startsWith('/') ? a0 : `/usr/bin/${path.basename(a0)}`;
     }
     p['cwd'] ??= agent?.['cwd'] ?? '/';
@@ -188,6 +189,11 @@ export function runFixture(set: CompiledSet, file: string, defaults: FixtureFile
     engine.process(ev, emit);
   });
   const fired = new Set(firedOn.keys());
+  // A misspelt id in not_fire would pass for ever: every id named must exist (warden.* are built in).
+  const known = new Set([...set.rules, ...set.sequences, ...set.thresholds].map((r) => r.id));
+  for (const id of [...f.expect.fire.map((x) => (typeof x === 'string' ? x : x.rule)), ...f.expect.not_fire]) {
+    if (!known.has(id) && !id.startsWith('warden.')) problems.push(`unknown rule id ${JSON.stringify(id)}: no loaded rule, sequence or threshold has it`);
+  }
   for (const x of f.expect.fire) {
     const e = typeof x === 'string' ? { rule: x } : x;
     if (!fired.has(e.rule)) {

@@ -27,6 +27,18 @@ export interface LoadRuleEngineOptions {
   sources?: Array<{ file: string; text: string }>;
   /** Bounds of the sequence/threshold state. */
   limits?: Partial<CorrelatorLimits>;
+  /** Where disable and networkAllow come from, so their errors name the config file and line. */
+  config?: ConfigSource;
+}
+
+/** A watch config file and the line of a key in it (config/watch-config.ts configSource()). */
+export interface ConfigSource {
+  file: string;
+  line(path: ReadonlyArray<string | number>): number | undefined;
+}
+
+function configError(src: ConfigSource | undefined, path: [string, string, number], detail: string): ConfigError {
+  return new ConfigError(src?.file ?? '<config>', src?.line(path), `${path[0]}.${path[1]}[${path[2]}]`, detail);
 }
 
 /** rules/default relative to the package root (works from dist/ and from src/ under vitest). */
@@ -62,7 +74,7 @@ export function loadDefinitions(opts: LoadRuleEngineOptions = {}): MergedSet {
   const allow = opts.networkAllow ?? [];
   allow.forEach((e, i) => {
     if (!parseDestEntry(e)) {
-      throw new ConfigError('<config>', undefined, `network.allow[${i}]`, `invalid destination ${JSON.stringify(e)} (expected host, *.domain, IP or CIDR, optionally :port)`);
+      throw configError(opts.config, ['network', 'allow', i], `invalid destination ${JSON.stringify(e)} (expected host, *.domain, IP or CIDR, optionally :port)`);
     }
   });
   addBuiltins(set, allow);
@@ -84,7 +96,7 @@ export function loadDefinitions(opts: LoadRuleEngineOptions = {}): MergedSet {
   return set;
 }
 
-function applyDisable(set: MergedSet, disable: readonly string[]): void {
+function applyDisable(set: MergedSet, disable: readonly string[], src: ConfigSource | undefined): void {
   disable.forEach((pat, i) => {
     const re = new RegExp('^' + pat.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*') + '$');
     let hit = 0;
@@ -96,13 +108,13 @@ function applyDisable(set: MergedSet, disable: readonly string[]): void {
         }
       }
     }
-    if (!hit) throw new ConfigError('<config>', undefined, `rules.disable[${i}]`, `no rule matches ${JSON.stringify(pat)}`);
+    if (!hit) throw configError(src, ['rules', 'disable', i], `no rule matches ${JSON.stringify(pat)}`);
   });
 }
 
 export function compileRules(opts: LoadRuleEngineOptions = {}): CompiledSet {
   const set = loadDefinitions(opts);
-  applyDisable(set, opts.disable ?? []);
+  applyDisable(set, opts.disable ?? [], opts.config);
   return compileSet(set);
 }
 

@@ -120,5 +120,8 @@ export function parseRunAs(v: string | number): RunAs | undefined {
   const m = /^(\d+)(?::(\d+))?$/.exec(String(v));
   if (!m) return undefined;
   const uid = Number(m[1]);
-  return { uid, gid: m[2] !== undefined ? Number(m[2]) : uid };
+  const gid = m[2] !== undefined ? Number(m[2]) : uid;
+  // spawn() takes int32 ids; a larger one failed at start as "options.uid must be int32".
+  if (uid > 2 ** 31 - 1 || gid > 2 ** 31 - 1) return undefined;
+  return { uid, gid };
 }

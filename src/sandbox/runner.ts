@@ -56,6 +56,17 @@ export function newSandboxId(): string {
 }
 
 /** Closes descriptors Warden inherited without O_CLOEXEC so the sandbox cannot inherit them. */
+/** The process group of `pid` (/proc/PID/stat field 5), or undefined when it is gone. */
+export function processGroupOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return pgrp > 1 ? pgrp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function closeInheritedFds(keep: number[]): number[] {
   const closed: number[] = [];
   let names: string[];
@@ -153,6 +164,14 @@ export async function runSandbox(o: RunOptions): Promise<number> {
   // First, before Warden opens anything: descriptors inherited without O_CLOEXEC would
   // otherwise reach the sandbox (bwrap passes everything through).
   const closedFds = closeInheritedFds(policy.process.passFds);
+  // A descriptor to pass that is not open made spawn fail with a bare "EBADF" (exit 1).
+  for (const fd of policy.process.passFds) {
+    try {
+      fs.fstatSync(fd);
+    } catch {
+      throw new SandboxSetupError(`${policy.source ? `${policy.source}: ` : ''}process.pass_fds: descriptor ${fd} is not open in Warden (open it for warden run, e.g. ${fd}<FILE)`, 2);
+    }
+  }
 
   const precheck = usernsPrecheck(root);
   if (precheck) throw new SandboxSetupError(formatProblem(precheck));
@@ -421,7 +440,10 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     const forward = (sig: NodeJS.Signals) => {
       const pid = commandPid();
       try {
-        if (pid) process.kill(-pid, sig);
+        // The command is not a group leader: it shares the group of bwrap's init (which, as a
+        // namespace init without handlers, ignores these). kill(-pid) failed and the fallback
+        // reached the command alone: Ctrl-C on `sh -c '…; sleep 100'` interrupted nothing.
+        if (pid) process.kill(-(processGroupOf(pid) ?? pid), sig);
         else if (sig !== 'SIGWINCH') process.kill(-child.pid!, sig); // not started yet: stop the launcher
       } catch {
         try {
@@ -434,7 +456,10 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     const handlers = new Map<string, () => void>();
     for (const s of FORWARDED) handlers.set(s, () => forward(s));
     handlers.set('SIGTSTP', () => {
-      forward('SIGTSTP');
+      // The sandbox's group is orphaned (its session has no terminal and its parent is in another
+      // session): the kernel discards SIGTSTP there, so the command kept running. SIGSTOP is not
+      // discarded; SIGCONT from `fg` resumes it.
+      forward('SIGSTOP');
       process.kill(process.pid, 'SIGSTOP');
     });
     handlers.set('SIGCONT', () => forward('SIGCONT'));

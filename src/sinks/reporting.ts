@@ -67,6 +67,32 @@ export function auditOptions(cfg: WatchConfig): Omit<NdjsonFileSinkOptions, 'onE
   };
 }
 
+interface HttpSettings {
+  host: string;
+  token?: string;
+}
+
+/** Reads http.token_file and checks http.listen; throws ConfigError (nothing is opened). */
+export function httpSettings(c: WatchConfig): HttpSettings | undefined {
+  if (!c.http) return undefined;
+  let token: string | undefined;
+  if (c.http.token_file) {
+    try {
+      token = fs.readFileSync(c.http.token_file, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(c.http.token_file, undefined, 'http.token_file', `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (token.length < 16) throw new ConfigError(c.http.token_file, undefined, 'http.token_file', 'token must be at least 16 characters');
+  }
+  let host: string;
+  try {
+    host = parseListen(c.http.listen).host;
+  } catch (err) {
+    throw new ConfigError('<config>', undefined, 'http.listen', (err as Error).message);
+  }
+  return { host, token };
+}
+
 export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts: ReportingOptions = {}): Promise<Reporting> {
   const stderr = opts.stderr ?? process.stderr;
   const say = (msg: string) => {
@@ -202,6 +228,8 @@ export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts
     );
   };
 
+  // Checked before any output opens: a start refused here leaves no socket keeping the process alive.
+  const http0 = httpSettings(cfg);
   parts.file = makeFile(cfg);
   auditLog = parts.file?.file;
   parts.stdout = makeStdout(cfg);
@@ -288,25 +316,15 @@ export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts
       return undefined;
     }
   };
-  const startHttp = async (c: WatchConfig) => {
-    if (!c.http) return undefined;
-    let token: string | undefined;
-    if (c.http.token_file) {
-      try {
-        token = fs.readFileSync(c.http.token_file, 'utf8').trim();
-      } catch (err) {
-        throw new ConfigError(c.http.token_file, undefined, 'http.token_file', `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-      if (token.length < 16) throw new ConfigError(c.http.token_file, undefined, 'http.token_file', 'token must be at least 16 characters');
-    }
-    const { host } = parseListen(c.http.listen);
-    if (!isLoopback(host) && !token) say(`http: listening on ${c.http.listen} without http.token_file: anyone who can reach it can read events and metrics`);
+  const startHttp = async (c: WatchConfig, h: HttpSettings | undefined) => {
+    if (!c.http || !h) return undefined;
+    if (!isLoopback(h.host) && !h.token) say(`http: listening on ${c.http.listen} without http.token_file: anyone who can reach it can read events and metrics`);
     const server = new HttpServer({
       listen: c.http.listen,
       metrics,
       ring,
       sse: c.http.sse,
-      token,
+      token: h.token,
       health: () => ({ pid: process.pid, uptime_s: Math.round(process.uptime()), events: ring.size + ring.evicted }),
     });
     try {
@@ -319,7 +337,7 @@ export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts
   };
 
   api = await startApi(cfg);
-  httpServer = await startHttp(cfg);
+  httpServer = await startHttp(cfg, http0);
 
   const closeQuietly = (s: EventSink | undefined) => s?.close().catch(() => undefined);
 
@@ -329,6 +347,8 @@ export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts
     stats,
     async reload(next: WatchConfig) {
       const prev = current;
+      // Before anything is swapped: a bad token file refuses the whole reload.
+      const nextHttp = httpSettings(next);
       current = next;
       const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
       const retired: Array<EventSink | undefined> = [];
@@ -367,7 +387,7 @@ export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts
       }
       if (!same(prev.http, next.http)) {
         await httpServer?.close();
-        httpServer = await startHttp(next);
+        httpServer = await startHttp(next, nextHttp);
       }
       rep.endpoints = { auditLog, socket: api?.socketPath, http: httpServer?.address };
     },

@@ -95,6 +95,18 @@ describe.each([
     expect(ev.some((e) => e.kind === 'net.dns' && e.dns?.query === 'allowed.test')).toBe(true);
   });
 
+  it('works with a user PATH without the sbin directories (Debian default; nft is in /usr/sbin)', async () => {
+    const r = await sandboxSh('curl -sS -m 5 http://allowed.test/run-path', {
+      cwd: s.ws,
+      uid,
+      policy: s.policy(policy()),
+      env: { HOME: s.home, PATH: '/usr/local/bin:/usr/bin:/bin' },
+    });
+    expect(r.stderr).not.toMatch(/not found|error/i);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('host=allowed.test');
+  });
+
   it('an agent trying every way around the proxy reaches nothing, and the audit says why', async () => {
     const a = path.join(s.root, 'audit-rogue.ndjson');
     const script = s.write('probe-egress.py', PROBE(inet.addrs[1]!, inet.dns));

@@ -102,6 +102,28 @@ describe('warden replay', () => {
     expect(warden(['replay', 'x.ndjson', '--min-severity', 'loud']).status).toBe(2);
     expect(warden(['replay', path.join(tmp, 'nope.ndjson')]).status).toBe(1);
   });
+
+  it('--json alone prints the statistics as JSON, not the events (it was ignored)', () => {
+    const file = path.join(tmp, 'rec-json.ndjson');
+    fs.writeFileSync(file, ev({}) + '\n');
+    const r = warden(['replay', file, '--json']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(JSON.parse(r.stderr.trim().split('\n').pop()!).lines).toBe(1);
+  });
+
+  it('fails plainly (exit 1, no stack) on a directory and on an output it cannot write', () => {
+    const d = warden(['replay', tmp]);
+    expect(d.status).toBe(1);
+    expect(d.stderr).toContain(`cannot open ${tmp}: EISDIR`);
+    expect(d.stderr).not.toMatch(/\n\s+at /);
+    const file = path.join(tmp, 'rec-out.ndjson');
+    fs.writeFileSync(file, ev({}) + '\n');
+    // It exited 0 with nothing written. A directory as the output fails as root too.
+    const o = warden(['replay', file, '-o', tmp]);
+    expect(o.status).toBe(1);
+    expect(o.stderr).toContain(`cannot write ${tmp}: EISDIR`);
+  });
 });
 
 const root = process.getuid?.() === 0;

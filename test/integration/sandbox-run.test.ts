@@ -66,6 +66,49 @@ describe('warden run: signals', () => {
     expect(r.code).toBe(130);
   });
 
+  it('SIGINT (Ctrl-C) reaches the whole foreground group: a shell waiting for a child ends with 130', async () => {
+    // The shell alone defers SIGINT until its child ends; the child must get it too, as on a terminal.
+    const r = await interact(`echo ready; sleep 100; echo after`, (pid) => process.kill(pid, 'SIGINT'));
+    expect(r.stdout).not.toContain('after');
+    expect(r.code).toBe(130);
+  });
+
+  it('SIGTSTP (Ctrl-Z) stops the command too, and SIGCONT (fg) resumes it', async () => {
+    const stateOf = (marker: string): string | undefined => {
+      for (const d of fs.readdirSync('/proc')) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+          if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8') !== `sleep\0${marker}\0`) continue;
+          const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+          return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        } catch {
+          /* gone */
+        }
+      }
+      return undefined;
+    };
+    const until = async (cond: () => boolean) => {
+      for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+      return cond();
+    };
+    const marker = `77.${process.pid}`;
+    let stopped = false;
+    let resumed = false;
+    const r = await interact(`echo ready; sleep ${marker}`, (pid) => {
+      void (async () => {
+        await until(() => stateOf(marker) !== undefined);
+        process.kill(pid, 'SIGTSTP');
+        stopped = await until(() => stateOf(marker) === 'T'); // the kernel discarded SIGTSTP in the sandbox's orphaned group
+        process.kill(pid, 'SIGCONT');
+        resumed = await until(() => stateOf(marker) === 'S');
+        process.kill(pid, 'SIGINT');
+      })();
+    });
+    expect(stopped).toBe(true);
+    expect(resumed).toBe(true);
+    expect(r.code).toBe(130);
+  });
+
   it('SIGWINCH and SIGUSR1 are passed on', async () => {
     const r = await interact(`trap 'echo winch' WINCH; trap 'echo usr1; exit 0' USR1; echo ready; while :; do sleep 0.05; done`, (pid) => {
       process.kill(pid, 'SIGWINCH');
@@ -160,6 +203,29 @@ describe('warden run: audit and configuration', () => {
     expect(residueOf(sandboxId(ev))).toEqual([]);
   });
 
+  it('an audit log inside the workspace cannot be rewritten, removed or replaced by the command it audits', async () => {
+    const audit = path.join(s.ws, 'run-audit.ndjson');
+    const r = await sandboxSh(
+      `echo '{"kind":"forged"}' > run-audit.ndjson || echo no-write; echo '{"kind":"forged"}' >> run-audit.ndjson || echo no-append; ` +
+        `rm -f run-audit.ndjson || echo no-rm; echo x > t && mv t run-audit.ndjson || echo no-mv`,
+      { cwd: s.ws, audit: 'run-audit.ndjson' },
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('no-write\nno-append\nno-rm\nno-mv\n');
+    const ev = readEvents(audit);
+    expect(ev.map((e) => e.kind)).toContain('sandbox.start');
+    expect(ev.some((e) => e.kind === 'forged')).toBe(false);
+    fs.rmSync(audit);
+    fs.rmSync(path.join(s.ws, 't'), { force: true });
+  });
+
+  it('an audit log that cannot be opened refuses the run (it ran unaudited, exit 0)', async () => {
+    const r = await sandboxSh('echo ran', { cwd: s.ws, audit: s.root });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`--audit ${s.root}: cannot open it (EISDIR); nothing was run`);
+  });
+
   it('a bad policy is exit 2 naming file, line and key', async () => {
     const p = s.policy('network:\n  mode: none\nresources:\n  memory: plenty\n');
     const r = await warden(['run', '--policy', p, '--', 'true'], { cwd: s.ws });
@@ -173,6 +239,13 @@ describe('warden run: audit and configuration', () => {
     const h = await warden(['run', '--help'], { cwd: s.ws });
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/--policy/);
+  });
+
+  it('a pass_fds descriptor that is not open is a configuration error naming it (it was "spawn EBADF", exit 1)', async () => {
+    const p = s.policy('process: { pass_fds: [987] }\n');
+    const r = await warden(['run', '--policy', p, '--', 'true'], { cwd: s.ws });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${p}: process.pass_fds: descriptor 987 is not open`);
   });
 
   it('a workspace that does not exist is a configuration error', async () => {
@@ -196,6 +269,13 @@ describe('warden run: audit and configuration', () => {
   it.skipIf(process.getuid?.() !== 0)('modules loaded late (--monitor) never start a second run of the command', async () => {
     const r = await warden(['run', '--monitor', '--', '/bin/sh', '-c', 'echo once'], { cwd: s.ws, timeoutMs: 120_000 });
     expect(r.stdout).toBe('once\n');
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('--monitor without --audit reports warnings and alerts on stderr (they went nowhere)', async () => {
+    const r = await warden(['run', '--monitor', '--', '/bin/sh', '-c', 'cat /etc/shadow >/dev/null 2>&1; echo done'], { cwd: s.ws, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('done\n');
+    expect(r.stderr).toMatch(/^warden: ALERT cred_read_shadow: .*\/etc\/shadow/m);
   });
 
   it('the workspace is the current directory and files written there persist', async () => {

@@ -75,6 +75,33 @@ describe('warden events', () => {
     const missing = run(['events', '--file', path.join(tmp, 'nope.ndjson')]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/no audit log/);
+    const dir = run(['events', '--file', tmp]); // it was "warden: Error: EISDIR…", exit 1
+    expect(dir.status).toBe(2);
+    expect(dir.stderr).toContain(`${tmp} is a directory; pass the audit log file`);
+  });
+
+  it('--follow on a log that does not exist yet says it is waiting for it, then prints it', async () => {
+    const f3 = path.join(tmp, 'later', 'events.ndjson');
+    const child = spawn(process.execPath, [bin, 'events', '--file', f3, '--json', '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    const until = async (cond: () => boolean) => {
+      const end = Date.now() + 30_000;
+      while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    };
+    try {
+      await until(() => err.includes('waiting'));
+      expect(err).toContain(`no audit log at ${f3} yet; waiting for it`);
+      const sink = new NdjsonFileSink(f3, { flushIntervalMs: 20 });
+      sink.write(ev(1));
+      await sink.close();
+      await until(() => out.includes('"seq":1'));
+      expect(JSON.parse(out.trim()).seq).toBe(1);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 
   it('--follow prints new events across rotations without gaps or repeats', async () => {
@@ -143,5 +170,20 @@ describe('warden service', () => {
       expect(fs.existsSync(path.join(dir, 'warden.service'))).toBe(false);
     }
     expect(run(['service', 'install', '--dir', tmp, '--config', path.join(tmp, 'missing.yaml')]).status).toBe(2);
+  });
+
+  it('refuses a config watch would refuse, and reports an unwritable --dir plainly (it was a stack trace)', () => {
+    const bad = path.join(tmp, 'bad-service.yaml');
+    fs.writeFileSync(bad, 'rules:\n  min_severity: loud\n');
+    const r = run(['service', 'install', '--dir', path.join(tmp, 'units-bad'), '--config', bad]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${bad}:2: rules.min_severity`);
+    expect(fs.existsSync(path.join(tmp, 'units-bad', 'warden.service'))).toBe(false);
+    const file = path.join(tmp, 'not-a-dir');
+    fs.writeFileSync(file, '');
+    const w = run(['service', 'install', '--dir', file]);
+    expect(w.status).toBe(1);
+    expect(w.stderr).toContain(`cannot write ${file}/warden.service: EEXIST`);
+    expect(w.stderr).not.toMatch(/\n\s+at /);
   });
 });

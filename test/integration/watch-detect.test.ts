@@ -138,6 +138,21 @@ describe('degraded mode and errors', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
+  it.skipIf(!root)('a degraded watch without an API socket keeps running until a signal (it exited 0 at once, writing nothing)', async () => {
+    const cfg = path.join(tmp, 'no-api.yaml');
+    fs.writeFileSync(cfg, 'api:\n  enabled: false\n');
+    fs.chmodSync(cfg, 0o644);
+    const w = await startWatch(['--config', cfg], { uid: 65534 });
+    try {
+      const agent = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'bash', '-c', 'exec -a claude sleep 3'], { stdio: 'ignore' });
+      children.push(agent);
+      await w.waitFor((e) => e.kind === 'agent.start' && e.agent?.name === 'claude', 10_000, 'agent found by polling');
+    } finally {
+      expect(await w.stop()).toBe(0);
+    }
+    expect(w.events().some((e) => e.kind === 'monitor.stop')).toBe(true);
+  }, 60_000);
+
   it('refuses a bad config with file, line and key, exit 2', () => {
     const cfg = path.join(tmp, 'bad.yaml');
     fs.writeFileSync(cfg, 'agents: []\nrules:\n  min_severity: loud\n');
@@ -146,6 +161,18 @@ describe('degraded mode and errors', () => {
     expect(r.stderr).toContain(`${cfg}:3`);
     expect(r.stderr).toContain('rules.min_severity');
     expect(readEvents(path.join(tmp, 'x.ndjson'))).toEqual([]);
+  });
+
+  it('refuses an unreadable http.token_file plainly (exit 2) and exits instead of hanging on its API socket', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'token-'));
+    const cfg = path.join(dir, 'watch.yaml');
+    fs.writeFileSync(cfg, `api:\n  socket: ${dir}/api/warden.sock\nhttp:\n  listen: "127.0.0.1:0"\n  token_file: ${dir}/missing.token\n`);
+    const r = spawnSync(WARDEN, ['watch', '--config', cfg, '-o', path.join(dir, 'x.ndjson')], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.signal).toBeNull(); // not killed by the timeout
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('http.token_file: cannot read: ENOENT');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(fs.existsSync(`${dir}/api/warden.sock`)).toBe(false);
   });
 
   it('exits 2 on an unknown option', () => {

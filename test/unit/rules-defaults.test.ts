@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PERSISTENCE_PATHS, SECRET_PATHS } from '../../src/config/defaults.js';
 import { severityRank, type WardenEvent } from '../../src/events/types.js';
@@ -25,6 +28,23 @@ describe('default rule fixtures', () => {
     expect(ids.length).toBeGreaterThan(90);
     expect(ids.filter((id) => !report.positive.has(id))).toEqual([]);
     expect(ids.filter((id) => !report.negative.has(id))).toEqual([]);
+  });
+
+  it('a fixture naming a rule id that does not exist fails (a misspelt not_fire passed for ever)', () => {
+    const f = { name: 'typo', events: [{ kind: 'file.open', file: { path: '/tmp/x', op: 'read' } }], expect: { fire: [], not_fire: ['cred_read_sshkey_typo', 'warden.loss'] } };
+    const r = runFixture(base, 'typo.yaml', {}, f, 0);
+    expect(r.ok).toBe(false);
+    expect(r.problems).toEqual(['unknown rule id "cred_read_sshkey_typo": no loaded rule, sequence or threshold has it']);
+  });
+
+  it('a fixture event with a non-string argv fails that fixture; a bad defaults.start is a config error (both were stack traces)', () => {
+    const f = { name: 'argv', events: [{ kind: 'process.exec', proc: { argv: [1, 2] } }], expect: { fire: [], not_fire: [] } };
+    expect(runFixture(base, 'argv.yaml', {}, f, 0).problems).toEqual(['event 0: invalid: proc.argv: expected a list of strings']);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-fx-'));
+    const file = path.join(dir, 'start.yaml');
+    fs.writeFileSync(file, 'defaults:\n  start: garbage\nfixtures: []\n');
+    expect(() => loadFixtureFile(file)).toThrow(`${file}:2: defaults.start: expected an ISO date`);
+    fs.rmSync(dir, { recursive: true });
   });
 
   it('the benign session raises nothing above info', () => {

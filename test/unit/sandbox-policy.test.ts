@@ -93,6 +93,20 @@ describe('run policy file', () => {
     expect(s.message).toMatch(/unknown syscall/);
   });
 
+  it('rejects values that failed only when the run started (timeout past 24 days ran nothing, exit 124; uid past int32; resolve to a non-address)', () => {
+    const t = err(() => parseRunPolicy('resources:\n  timeout: 600h\n', file));
+    expect([t.key, t.line, t.detail]).toEqual(['resources.timeout', 2, 'at most 24 days (596h)']);
+    expect(parseRunPolicy('resources:\n  timeout: 596h\n', file).resources.timeoutMs).toBe(596 * 3600_000);
+    expect(err(() => parseRunPolicy('process: { user: "99999999999" }\n', file)).key).toBe('process.user');
+    const r = err(() => parseRunPolicy('network:\n  mode: allowlist\n  allow: [a.com]\n  resolve:\n    a.com: notanip\n', file));
+    expect([r.key, r.line, r.detail]).toEqual(['network.resolve.a.com', 5, '"notanip" is not an IP address']);
+    expect(parseRunPolicy('network:\n  mode: allowlist\n  allow: [a.com]\n  resolve: { a.com: "127.0.0.1, ::1" }\n', file).network.resolve).toEqual({ 'a.com': '127.0.0.1, ::1' });
+    const dns = (d: string) => parseRunPolicy(`network:\n  mode: allowlist\n  upstream_dns: ["${d}"]\n`, file);
+    expect(err(() => dns('1.2.3.4:99999')).key).toBe('network.upstream_dns[0]');
+    expect(err(() => dns('1.2.3.999')).key).toBe('network.upstream_dns[0]');
+    for (const ok of ['9.9.9.9', '10.0.0.2:5353', '2001:db8::1', '[2001:db8::1]:53']) expect(dns(ok).network.upstreamDns).toEqual([ok]);
+  });
+
   it('rejects combinations that cannot work', () => {
     expect(err(() => parseRunPolicy('credentials: [ { env: X, hosts: [a.com] } ]\n', file)).key).toBe('credentials');
     expect(err(() => parseRunPolicy('network: { allow: [a.com] }\n', file)).key).toBe('network.allow');

@@ -70,4 +70,10 @@ http: { listen: "127.0.0.1:9464" }
     expect(() => loadWatchConfig(write('u.yaml', 'sinks:\n  webhook: { url: "ftp://x/y" }\n'))).toThrow(/sinks.webhook.url/);
     expect(() => loadWatchConfig(write('l.yaml', 'http:\n  listen: "9464"\n'))).toThrow(/http.listen/);
   });
+
+  it('rejects a listen port above 65535 with file and line (it was a stack trace at start)', () => {
+    const f = write('p.yaml', 'agents: []\nhttp:\n  listen: "127.0.0.1:99999"\n');
+    expect(() => loadWatchConfig(f)).toThrow(ConfigError);
+    expect(() => loadWatchConfig(f)).toThrow(`${f}:3: http.listen: port must be 0-65535`);
+  });
 });

@@ -59,6 +59,17 @@ const waitFor = async (cond: () => boolean, ms = 10_000) => {
   }
 };
 
+describe('a refused start', () => {
+  it('opens nothing when http.token_file cannot be read (an API socket left open kept watch alive)', async () => {
+    const dir = path.join(tmp, 'refused');
+    const sock = path.join(dir, 'warden.sock');
+    const cfg = cfgWith({ output: { file: path.join(dir, 'events.ndjson') }, api: { socket: sock }, http: { listen: '127.0.0.1:0', token_file: path.join(dir, 'missing.token') } });
+    await expect(createReporting(cfg, fakeControl(new Dispatcher()).ctl, { quiet: true })).rejects.toThrow(/http.token_file: cannot read: ENOENT/);
+    expect(fs.existsSync(sock)).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'events.ndjson'))).toBe(false);
+  });
+});
+
 describe('JSON-RPC API over the unix socket', () => {
   const d = new Dispatcher();
   const { ctl, calls } = fakeControl(d);

@@ -104,7 +104,12 @@ const until = async (pred: () => boolean, ms = 5000) => {
 describe('TopSource', () => {
   it('explains a missing socket and a stale one', async () => {
     const p = sockPath();
-    await expect(connectMonitor(p)).rejects.toMatchObject({ reason: 'missing' });
+    await expect(connectMonitor(p, undefined)).rejects.toMatchObject({ reason: 'missing' });
+    // Missing, while the system monitor's socket exists: say so rather than "no monitor is running".
+    const rootSock = path.join(path.dirname(p), 'root.sock');
+    fs.writeFileSync(rootSock, '');
+    await expect(connectMonitor(p, rootSock)).rejects.toMatchObject({ reason: 'denied', message: expect.stringContaining('one runs as root: sudo warden top') });
+    fs.rmSync(rootSock);
     // A socket file nobody listens on (a monitor that died).
     const s = net.createServer();
     await new Promise<void>((r) => s.listen(p, () => r()));

@@ -15,7 +15,8 @@ export function replayCommand(): Command {
     .option('-o, --output <file>', 'write classified events to FILE (- for stdout; default stdout unless --stats)')
     .addOption(new Option('--min-severity <level>', 'only output events at or above this (default: config rules.min_severity or info)').choices(['info', 'warn', 'alert']))
     .option('--stats', 'print counts, throughput and peak memory to stderr (no event output unless -o)')
-    .option('--json', 'with --stats: print the statistics as one JSON object')
+    // Alone it did nothing (events went to stdout as without it): it asks for the statistics.
+    .addOption(new Option('--json', 'print the statistics as one JSON object (implies --stats)').implies({ stats: true }))
     .option('--strict', 'parse and validate every line (by default lines no rule can match are only counted)')
     .action(async (file: string, opts) => {
       const { runReplay } = await import('../replay.js');

@@ -39,13 +39,22 @@ export class NoMonitorError extends Error {
   }
 }
 
-/** Connects once; the error says whether the socket is missing, stale or not ours to use. */
-export async function connectMonitor(socket: string): Promise<ApiClient> {
+/** The system monitor's socket (`sudo warden watch`), which a user's `warden top` does not look at. */
+export const ROOT_SOCKET = '/run/warden/warden.sock';
+
+/**
+ * Connects once; the error says whether the socket is missing, stale or not ours to use.
+ * `rootSocket` is checked when `socket` is missing: "no monitor is running" was wrong for a
+ * user whose monitor runs as root.
+ */
+export async function connectMonitor(socket: string, rootSocket: string | undefined = process.getuid?.() === 0 ? undefined : ROOT_SOCKET): Promise<ApiClient> {
   try {
     fs.statSync(socket);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES') throw new NoMonitorError(socket, 'denied', `cannot reach ${socket}: permission denied (the monitor runs as another user; try sudo)`);
+    if (rootSocket && rootSocket !== socket && fs.statSync(rootSocket, { throwIfNoEntry: false }))
+      throw new NoMonitorError(socket, 'denied', `no monitor of yours is running (${socket} does not exist), but one runs as root: sudo warden top`);
     throw new NoMonitorError(socket, 'missing', `no monitor is running: ${socket} does not exist`);
   }
   try {
