@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
+import { PlainError } from '../util/errors.js';
 import { commands } from './commands/index.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -31,6 +32,10 @@ export function exitCodeFor(err: unknown): number {
   if (err instanceof ConfigError) {
     process.stderr.write(`warden: config error: ${err.message}\n`);
     return 2;
+  }
+  if (err instanceof PlainError) {
+    process.stderr.write(`warden: ${err.message}\n`);
+    return 1;
   }
   if (err instanceof UsageError) {
     process.stderr.write(`warden: ${err.message}\n`);

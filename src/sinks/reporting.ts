@@ -16,6 +16,7 @@ import { HttpDeliverySink } from './http-delivery.js';
 import { HttpServer, isLoopback, parseListen } from './http-server.js';
 import { Metrics } from './metrics.js';
 import { NdjsonFileSink, type NdjsonFileSinkOptions } from './ndjson-file.js';
+import { acquireWriterLock, type WriterLock } from './writer-lock.js';
 import { NotifySink } from './notify.js';
 import { otlpSink } from './otlp.js';
 import { EventRing } from './ring.js';
@@ -176,15 +177,19 @@ export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts
   let auditLog: string | undefined;
   let current = cfg;
 
+  const fileLocks = new Map<EventSink, WriterLock>();
   const makeFile = (c: WatchConfig): NdjsonFileSink | undefined => {
     const out = opts.output ?? c.output.file ?? defaultAuditLog();
     if (out === '-') return undefined;
     const name = `audit log ${out}`;
-    return new NdjsonFileSink(out, {
+    const lock = acquireWriterLock(out); // throws while another warden writes this file
+    const sink = new NdjsonFileSink(out, {
       ...auditOptions(c),
       onError: (err, what) => sinkError(name, err, what),
       onRecover: ({ dropped }) => sinkRecovered(name, { dropped }),
     });
+    if (lock) fileLocks.set(sink, lock);
+    return sink;
   };
   const makeStdout = (c: WatchConfig): StdoutSink | undefined => {
     const s = c.sinks.stdout;
@@ -339,7 +344,11 @@ export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts
   api = await startApi(cfg);
   httpServer = await startHttp(cfg, http0);
 
-  const closeQuietly = (s: EventSink | undefined) => s?.close().catch(() => undefined);
+  const closeQuietly = async (s: EventSink | undefined) => {
+    await s?.close().catch(() => undefined);
+    if (s) fileLocks.get(s)?.release();
+    if (s) fileLocks.delete(s);
+  };
 
   const rep: Reporting = {
     sink: fan,
@@ -349,17 +358,20 @@ export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts
       const prev = current;
       // Before anything is swapped: a bad token file refuses the whole reload.
       const nextHttp = httpSettings(next);
+      // A new audit log path is opened (and its writer lock taken) before anything changes too.
+      const nextOut = opts.output ?? next.output.file ?? defaultAuditLog();
+      const sameFile = parts.file !== undefined && nextOut === parts.file.file;
+      const nextFile = sameFile ? undefined : makeFile(next);
       current = next;
       const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
       const retired: Array<EventSink | undefined> = [];
       // Audit log: same file → new options in place (buffer and descriptor kept).
-      const nextOut = opts.output ?? next.output.file ?? defaultAuditLog();
-      if (parts.file && nextOut === parts.file.file) {
+      if (parts.file && sameFile) {
         parts.file.reconfigure({ ...auditOptions(next), onError: (e, w) => sinkError(`audit log ${nextOut}`, e, w), onRecover: ({ dropped }) => sinkRecovered(`audit log ${nextOut}`, { dropped }) });
       } else {
         parts.file?.flushSync();
         retired.push(parts.file);
-        parts.file = makeFile(next);
+        parts.file = nextFile;
         auditLog = parts.file?.file;
       }
       if (!same(prev.sinks.stdout, next.sinks.stdout) || !same(prev.output.min_severity, next.output.min_severity)) {

@@ -153,6 +153,23 @@ describe('degraded mode and errors', () => {
     expect(w.events().some((e) => e.kind === 'monitor.stop')).toBe(true);
   }, 60_000);
 
+  it.skipIf(!root)('a second watch writing the same audit log is refused while the first runs; the lock goes with the first', async () => {
+    const w = await startWatch();
+    try {
+      const before = readEvents(w.file).length;
+      const r = spawnSync(WARDEN, ['watch', '-o', w.file], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, XDG_RUNTIME_DIR: fs.mkdtempSync(path.join(tmp, 'rt-')) } });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`${w.file} is already written by another warden (pid `);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      // the second one wrote nothing into the first one's log
+      expect(readEvents(w.file).filter((e) => e.kind === 'monitor.ready')).toHaveLength(1);
+      expect(readEvents(w.file).length).toBeGreaterThanOrEqual(before);
+    } finally {
+      expect(await w.stop()).toBe(0);
+    }
+    expect(fs.existsSync(`${w.file}.lock`)).toBe(false);
+  }, 90_000);
+
   it('refuses a bad config with file, line and key, exit 2', () => {
     const cfg = path.join(tmp, 'bad.yaml');
     fs.writeFileSync(cfg, 'agents: []\nrules:\n  min_severity: loud\n');
