@@ -16,6 +16,8 @@ export interface NotifyOptions {
   rateWindowS?: number;
   /** Print to the terminal where desktop notifications are unavailable. */
   terminal?: boolean;
+  /** Say once, at start, that desktop notifications are unavailable (off with --quiet; doctor says it too). */
+  announce?: boolean;
   stderr?: NodeJS.WritableStream;
   env?: NodeJS.ProcessEnv;
   /** Override the notify-send binary (tests). */
@@ -68,6 +70,7 @@ export class NotifySink implements EventSink {
       rateMax: 10,
       rateWindowS: 30,
       terminal: true,
+      announce: true,
       stderr: process.stderr,
       env: process.env,
       now: Date.now,
@@ -78,7 +81,7 @@ export class NotifySink implements EventSink {
     if (!why) this.mode = 'desktop';
     else {
       this.mode = this.o.terminal ? 'terminal' : 'off';
-      this.say(`desktop notifications unavailable: ${why}; ${this.o.terminal ? 'alerts are printed here instead' : 'notifications are off'}`);
+      if (this.o.announce) this.say(`desktop notifications unavailable: ${why}; ${this.o.terminal ? 'alerts are printed here instead' : 'notifications are off'}`);
     }
   }
 

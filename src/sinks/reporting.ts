@@ -222,6 +222,7 @@ export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts
       rateMax: n.rate_max,
       rateWindowS: n.rate_window_s,
       terminal: n.terminal && !opts.quiet,
+      announce: !opts.quiet,
       stderr,
     });
   };

@@ -48,6 +48,15 @@ describe('notifications', () => {
     expect(n.counters.deduplicated).toBe(1);
   });
 
+  it('with --quiet (announce: false, terminal: false) prints nothing at all', async () => {
+    const { out, stream } = sink();
+    const n = new NotifySink({ env: { PATH: process.env.PATH }, stderr: stream, terminal: false, announce: false });
+    expect(n.active).toBe('off');
+    n.write(alert(1, '/h/.ssh/id_rsa'));
+    await n.close();
+    expect(out).toEqual([]);
+  });
+
   it('rate-limits and summarises what it held back', async () => {
     const { out, stream } = sink();
     let now = 1_000_000;
