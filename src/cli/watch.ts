@@ -9,6 +9,7 @@ import { lastSeqInLog } from '../sinks/audit-reader.js';
 import { createReporting, type MonitorControl, type Reporting } from '../sinks/control.js';
 import { loadClassifier } from './classifier.js';
 import { startMonitorCore, type MonitorCore } from './monitor-core.js';
+import { parseBackend } from './sensor-choice.js';
 
 export { bpfUnavailable } from './monitor-core.js';
 
@@ -103,6 +104,7 @@ export async function startMonitor(cfg: WatchConfig, opts: MonitorStartOptions):
 
 export async function runWatch(opts: WatchOptions): Promise<number> {
   const cfg = loadWatchConfig(opts.config);
+  if (opts.backend !== undefined) parseBackend(opts.backend); // a typo is refused before any output opens
   const log = opts.quiet ? () => {} : (m: string) => process.stderr.write(`warden: ${m}\n`);
   let reporting: Reporting | undefined;
   const monitor = await startMonitor(cfg, {

@@ -195,5 +195,11 @@ describe('degraded mode and errors', () => {
   it('exits 2 on an unknown option', () => {
     const r = spawnSync(WARDEN, ['watch', '--no-such-flag'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
+    // an unknown backend is refused before any output exists (nothing else printed first)
+    const out = path.join(tmp, 'bogus.ndjson');
+    const b = spawnSync(WARDEN, ['watch', '--backend', 'bogus', '-o', out], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: tmp } });
+    expect(b.status).toBe(2);
+    expect(b.stderr).toBe('warden: unknown sensor backend "bogus" (expected auto, ebpf, bpftrace, procfs)\n');
+    expect(fs.existsSync(out)).toBe(false);
   });
 });
