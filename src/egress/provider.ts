@@ -126,9 +126,18 @@ class Core {
   }
 
   async serveDenials(): Promise<{ url: string; server: http.Server }> {
+    // Every local user can connect to 127.0.0.1: the paths carry a random token, so only whoever
+    // reads egress.ready (the run's owner: its --audit file, its stderr) can list the allowlist
+    // and the denied hosts, or trigger a reload.
+    const token = randomToken();
     const server = http.createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
-      if (req.method === 'POST' && url.pathname === '/reload') {
+      const [, tok, what, ...rest] = url.pathname.split('/');
+      if (tok !== token || rest.length) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+        return;
+      }
+      if (req.method === 'POST' && what === 'reload') {
         // Loopback only, and not reachable from the sandbox's network namespace.
         const w = this.policyWatch;
         if (!w) {
@@ -141,8 +150,8 @@ class Core {
         });
         return;
       }
-      if (req.method !== 'GET' || url.pathname !== '/denials') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /denials, POST /reload\n');
+      if (req.method !== 'GET' || what !== 'denials') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end(`GET /${token}/denials, POST /${token}/reload\n`);
         return;
       }
       const denials = this.record.listDenials();
@@ -161,8 +170,20 @@ class Core {
     });
     await new Promise<void>((r, j) => server.once('error', j).listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as net.AddressInfo).port;
-    return { url: `http://127.0.0.1:${port}/denials`, server };
+    return { url: `http://127.0.0.1:${port}/${token}/denials`, server };
   }
+}
+
+/** 128 random bits as hex, from the kernel (node:crypto is not loaded on the run path). */
+function randomToken(): string {
+  const buf = Buffer.alloc(16);
+  const fd = fs.openSync('/dev/urandom', 'r');
+  try {
+    fs.readSync(fd, buf, 0, 16, null);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return buf.toString('hex');
 }
 
 function listen(server: net.Server, opts: net.ListenOptions): Promise<void> {

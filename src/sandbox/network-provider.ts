@@ -58,7 +58,7 @@ export interface PreparedNetwork {
   fds?: number[];
   /** Keep socket(AF_UNIX) allowed by the sandbox's seccomp filter (denied by default). */
   needsUnixSockets?: boolean;
-  /** Loopback-only endpoints on the host (not reachable from the sandbox), e.g. { denials: 'http://127.0.0.1:PORT/denials' }. */
+  /** Loopback-only endpoints on the host (not reachable from the sandbox), e.g. { denials: 'http://127.0.0.1:PORT/TOKEN/denials' }. */
   endpoints?: Record<string, string>;
   /** Tear everything down; must be idempotent and safe after a crash of the child. */
   cleanup(): Promise<void>;

@@ -319,8 +319,9 @@ for a in ["2001:db8::1", "::1"]:
     });
 
     it('0.0.0.0 and localhost tricks reach nothing outside the sandbox', async () => {
-      const denialsPort = new URL(net.endpoints!.denials!).port;
-      for (const u of [`http://0.0.0.0:${denialsPort}/denials`, `http://127.0.0.1:${denialsPort}/denials`, `http://localhost:${denialsPort}/denials`, 'http://0.0.0.0/', 'http://[::]/']) {
+      const denials = new URL(net.endpoints!.denials!);
+      const at = (host: string) => `http://${host}:${denials.port}${denials.pathname}`;
+      for (const u of [at('0.0.0.0'), at('127.0.0.1'), at('localhost'), 'http://0.0.0.0/', 'http://[::]/']) {
         const r = await curl(sbx, ['-g', u], 3);
         expect(r.stdout).not.toContain('"denials"');
         expect(r.stdout).not.toContain('hello from');
@@ -455,6 +456,19 @@ require('dns').lookup('allowed.test', { family: 4 }, (err, addr) => {
         expect(pathHits('/listed-ip-443')).toHaveLength(0);
       } finally {
         net.updateAllow!(allow);
+      }
+    });
+
+    it('the host loopback endpoint answers only with its token (any local user can reach 127.0.0.1)', async () => {
+      const real = new URL(net.endpoints!.denials!);
+      expect(real.pathname).toMatch(/^\/[0-9a-f]{32}\/denials$/);
+      const base = `http://127.0.0.1:${real.port}`;
+      for (const [method, p] of [['GET', '/denials'], ['POST', '/reload'], ['GET', `/${'0'.repeat(32)}/denials`], ['GET', '/']] as const) {
+        const res = await fetch(base + p, { method });
+        expect(res.status).toBe(404);
+        const text = await res.text();
+        expect(text).not.toContain('allowed.test');
+        expect(text).not.toMatch(/[0-9a-f]{32}/);
       }
     });
 
