@@ -107,6 +107,14 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
   if (opts.backend !== undefined) parseBackend(opts.backend); // a typo is refused before any output opens
   const log = opts.quiet ? () => {} : (m: string) => process.stderr.write(`warden: ${m}\n`);
   let reporting: Reporting | undefined;
+  // SIGINT/SIGTERM during start-up (the sensor takes a second or more to attach) must still end
+  // with a flushed log and monitor.stop, not the default exit 143: the request is kept until the
+  // monitor is up.
+  let stopRequested: () => void = () => undefined;
+  const stopping = new Promise<void>((resolve) => (stopRequested = resolve));
+  const onStopSignal = () => stopRequested();
+  process.on('SIGINT', onStopSignal);
+  process.on('SIGTERM', onStopSignal);
   const monitor = await startMonitor(cfg, {
     backend: opts.backend,
     log,
@@ -147,16 +155,10 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
   // an API socket (api.enabled: false, or the socket held by another monitor) a degraded watch
   // just ended, exit 0, its buffered events unwritten. Stay up until a signal says stop.
   const keepAlive = setInterval(() => undefined, 1 << 30);
-  await new Promise<void>((resolve) => {
-    const onSignal = () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      clearInterval(keepAlive);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await stopping;
+  clearInterval(keepAlive);
+  process.off('SIGINT', onStopSignal);
+  process.off('SIGTERM', onStopSignal);
   process.off('SIGHUP', onHup);
   log('stopping: draining the sensor and flushing events');
   await monitor.stop();

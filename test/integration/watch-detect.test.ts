@@ -170,6 +170,20 @@ describe('degraded mode and errors', () => {
     expect(fs.existsSync(`${w.file}.lock`)).toBe(false);
   }, 90_000);
 
+  it.skipIf(!root)('SIGTERM while the sensor is still attaching ends cleanly: exit 0, monitor.stop written', async () => {
+    const out = path.join(tmp, 'early-stop.ndjson');
+    const rt = fs.mkdtempSync(path.join(tmp, 'rt-'));
+    const child = spawn(WARDEN, ['watch', '-o', out, '--quiet'], { env: { ...process.env, XDG_RUNTIME_DIR: rt }, stdio: 'ignore' });
+    children.push(child);
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    // The audit log opens before the sensor attaches (which takes a second or more).
+    for (let i = 0; i < 600 && !fs.existsSync(out); i++) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const kinds = readEvents(out).map((e) => e.kind);
+    expect(kinds).toContain('monitor.stop');
+  }, 60_000);
+
   it('refuses a bad config with file, line and key, exit 2', () => {
     const cfg = path.join(tmp, 'bad.yaml');
     fs.writeFileSync(cfg, 'agents: []\nrules:\n  min_severity: loud\n');
