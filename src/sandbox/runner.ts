@@ -502,9 +502,11 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     else if (result.code !== null) code = result.code;
     else code = 128 + (SIGNUM[result.signal ?? 'SIGKILL'] ?? 9);
 
+    const stats: CgroupStats = cg.stats();
     if (!timedOut && status.exitCode === undefined && result.code !== 0) {
       // The command never ran: bwrap (or the launcher) failed during setup.
       if (result.code === 125 && cg.procsFiles.length) log('could not move the sandbox into its cgroup');
+      else if (stats.oomKills) log(`the memory limit (resources.memory) killed the sandbox before the command started: raise it`);
       else {
         // No sandbox process was created: if a bare user namespace cannot be made either, say why.
         const p = status.childPid === undefined && !probeUserns(bwrap).ok ? (diagnoseUsernsFailure(root) ?? UNKNOWN_USERNS) : undefined;
@@ -513,7 +515,6 @@ export async function runSandbox(o: RunOptions): Promise<number> {
       code = result.code === 125 ? 1 : (result.code ?? 1);
     }
 
-    const stats: CgroupStats = cg.stats();
     if (emit || stats.oomKills || stats.pidsLimitHits) reportLimits(stats, policy, ev, log);
     if (timedOut)
       ev({

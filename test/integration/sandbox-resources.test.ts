@@ -44,6 +44,15 @@ print('survived')"`,
     expect(r.ev.filter((e) => e.kind === 'sandbox.deny' && e.data?.reason !== 'inherited_fd')).toEqual([]);
   });
 
+  it('memory: a limit too small for the sandbox to start says so (it said "see the bwrap message above", with none)', async () => {
+    const r = await runWith('resources: { memory: 1KB }\n', 'echo ran');
+    expect(r.stdout).not.toContain('ran');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('the memory limit (resources.memory) killed the sandbox before the command started');
+    expect(r.stderr).not.toContain('bwrap message above');
+    expect(residueOf(r.id)).toEqual([]);
+  });
+
   it('pids: a fork bomb stops at the limit', async () => {
     const r = await runWith('resources: { pids: 16 }\n', 'n=0; for i in $(seq 40); do sleep 2 & n=$((n+1)); done 2>/dev/null; echo started; wait');
     const deny = r.ev.find((e) => e.kind === 'sandbox.deny' && e.data?.reason === 'pids');
