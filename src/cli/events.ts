@@ -31,7 +31,7 @@ const COLOR = { alert: '\x1b[31m', warn: '\x1b[33m', info: '' } as const;
 export function tableRow(ev: WardenEvent, width: number, color: boolean): string {
   const ts = ev.ts.replace('T', ' ').replace(/Z$/, '');
   const sev = ev.severity.toUpperCase().padEnd(5);
-  const what = (ev.rule ?? ev.kind).padEnd(24);
+  const what = (ev.rule ?? ev.kind).padEnd(32);
   const agent = agentLabel(ev).padEnd(16);
   const pid = String(ev.proc?.pid ?? '').padStart(7);
   let line = `${ts}  ${sev}  ${what}  ${agent}  ${pid}  ${summary(ev).replace(/[\r\n\t\x1b]/g, ' ')}`;
@@ -78,7 +78,7 @@ export async function runEvents(o: EventsOptions): Promise<number> {
     lines.push(o.json ? JSON.stringify(ev) : tableRow(ev, width, tty));
     if (lines.length >= 512) flushOut();
   };
-  if (!o.json && tty) process.stdout.write(`${'TIME (UTC)'.padEnd(23)}  SEV    ${'RULE / KIND'.padEnd(24)}  ${'AGENT'.padEnd(16)}  ${'PID'.padStart(7)}  WHAT\n`);
+  if (!o.json && tty) process.stdout.write(`${'TIME (UTC)'.padEnd(23)}  SEV    ${'RULE / KIND'.padEnd(32)}  ${'AGENT'.padEnd(16)}  ${'PID'.padStart(7)}  WHAT\n`);
 
   let tail: WardenEvent[] | undefined = last !== undefined ? [] : undefined;
   const st = await readAuditLog(
