@@ -84,9 +84,23 @@ export interface CThreshold extends RuleMeta {
 /** Literals for a step on one kind: those of its rules (one must have matched) and of its condition. */
 export function stepLits(set: CompiledSet, st: CStep, kind: string): LitExpr | null {
   let lits: LitExpr | null = null;
-  if (st.rules.length) lits = litUnion(st.rules.map((x) => set.rules[x]!.variants.get(kind)?.lits ?? NEVER));
-  if (st.variants) lits = litAnd(lits, st.variants.get(kind)?.lits ?? NEVER);
+  if (st.rules.length) lits = litUnion(st.rules.map((x) => variantLits(set.rules[x]!.variants, kind)));
+  if (st.variants) lits = litAnd(lits, variantLits(st.variants, kind));
   return lits;
+}
+
+/**
+ * The literals of a condition on one kind. Two different "nothing"s must not be confused:
+ * no variant for the kind means the condition folded to false (NEVER: no line can match),
+ * while a variant whose `lits` is null means no literal is required (null: every line may
+ * match). `variants.get(kind)?.lits ?? NEVER` turned the second into the first, so a step
+ * such as `(file_write_open || kind == "file.rename") && (in_tmp || in_workspace)`, which on
+ * file.rename folds to `in_tmp || in_workspace` (no literal for in_workspace), skipped every
+ * rename into the project.
+ */
+function variantLits(variants: ReadonlyMap<string, Variant>, kind: string): LitExpr | null {
+  const v = variants.get(kind);
+  return v === undefined ? NEVER : v.lits;
 }
 
 export interface CompiledSet {

@@ -4,20 +4,25 @@ import { generateEvents } from '../../src/bench/event-gen.js';
 import { parseEventLine } from '../../src/events/schema.js';
 import type { UnstampedEvent, WardenEvent } from '../../src/events/types.js';
 import { checkEvent } from '../../src/events/validate.js';
+import { stepLits } from '../../src/rules/compile.js';
 import { compileRules } from '../../src/rules/index.js';
 import { Engine } from '../../src/rules/engine.js';
 import { Replayer } from '../../src/rules/replay.js';
 
 const compiled = compileRules({});
 
-function replay(text: string | Buffer, opts: { strict?: boolean; chunk?: number } = {}) {
+function replay(text: string | Buffer, opts: { strict?: boolean; chunk?: number; rules?: typeof compiled } = {}) {
   const out: UnstampedEvent[] = [];
-  const r = new Replayer(new Engine(compiled), (e) => out.push(e), { strict: opts.strict });
+  const r = new Replayer(new Engine(opts.rules ?? compiled), (e) => out.push(e), { strict: opts.strict });
   const buf = typeof text === 'string' ? Buffer.from(text) : text;
   const step = opts.chunk ?? buf.length;
   for (let i = 0; i < buf.length; i += step) r.push(buf.subarray(i, Math.min(buf.length, i + step)));
   return { stats: r.end(), out };
 }
+
+/** What a replay decided: verdicts and derived alerts, in order. */
+const sig = (out: UnstampedEvent[]) =>
+  out.filter((e) => e.severity !== 'info' || e.kind.startsWith('alert.')).map((e) => `${e.kind}|${e.severity}|${e.rule}|${e.message}`);
 
 const good = (over: Record<string, unknown> = {}) =>
   JSON.stringify({
@@ -87,14 +92,117 @@ describe('replay', () => {
         const text = lines.join('\n') + '\n';
         const a = replay(text, { strict: true });
         const b = replay(text, { strict: false, chunk });
-        const sig = (out: UnstampedEvent[]) =>
-          out.filter((e) => e.severity !== 'info' || e.kind.startsWith('alert.')).map((e) => `${e.kind}|${e.severity}|${e.rule}|${e.message}`);
         expect(sig(b.out)).toEqual(sig(a.out));
         expect(b.stats.lines).toBe(a.stats.lines);
         expect(b.stats.skipped).toBeGreaterThan(0);
       }),
       { numRuns: 8 },
     );
+  });
+
+  // Regression: the stage step of seq_secret_staged_then_egress is
+  // `(file_write_open || kind == "file.rename") && (in_tmp || in_workspace)`. On file.rename it
+  // folds to `in_tmp || in_workspace`, which requires no literal (null), and stepLits read that
+  // null as "never": the rename of seq 938 into the project was skipped, and the alert named a
+  // later write (vite.config.ts) instead of src/index.ts. The property test found it ~1 run in 6.
+  it('parses the rename into the project that a sequence step needs (generateEvents seed 33)', () => {
+    const text = [...generateEvents(3000, 33)].map((e) => JSON.stringify(e)).join('\n') + '\n';
+    const a = replay(text, { strict: true });
+    const staged = (out: UnstampedEvent[]) => out.filter((e) => e.rule === 'seq_secret_staged_then_egress').map((e) => e.message);
+    expect(staged(a.out).some((m) => m?.includes('staged to /home/dev/project/src/index.ts'))).toBe(true);
+    for (const chunk of [undefined, 50, 4096, 65536]) {
+      const b = replay(text, { chunk });
+      expect(sig(b.out)).toEqual(sig(a.out));
+      expect(b.stats.skipped).toBeGreaterThan(0);
+    }
+  });
+
+  describe('a step condition that folds to a literal-free test on one kind', () => {
+    const RULES = `
+macros:
+  - name: in_ws
+    condition: has(agent.cwd) && agent.cwd != "/" && file.path.under(agent.cwd)
+rules:
+  - id: secret_read
+    kinds: [file.open]
+    condition: file.path.endsWith("/.aws/credentials")
+    severity: alert
+    category: credential_access
+    mitre: [T1552.001]
+sequences:
+  - id: staged
+    window: 60s
+    severity: alert
+    category: exfiltration
+    mitre: [T1041]
+    output: "staged %stage.file.path"
+    steps:
+      - name: read
+        rules: [secret_read]
+      - name: stage
+        kinds: [file.open, file.rename]
+        condition: (file.op == "write" || kind == "file.rename") && in_ws
+      - name: send
+        kinds: [net.connect]
+        condition: net.dst_port == 443
+`;
+    // A step naming a rule whose condition requires no literal on the kind (kept apart: the
+    // rule's own filter would make every rename parsed and hide a wrong step derivation).
+    const BY_RULE = `
+rules:
+  - id: ws_rename
+    kinds: [file.rename]
+    condition: in_ws
+    severity: info
+sequences:
+  - id: by_rule
+    window: 60s
+    severity: warn
+    category: exfiltration
+    mitre: [T1041]
+    steps:
+      - name: rename
+        rules: [ws_rename]
+      - name: send
+        kinds: [net.connect]
+        condition: net.dst_port == 443
+`;
+    const rules = compileRules({ defaults: false, sources: [{ file: 'shape.yaml', text: RULES }] });
+    const withRule = compileRules({ defaults: false, sources: [{ file: 'shape.yaml', text: RULES }, { file: 'by-rule.yaml', text: BY_RULE }] });
+
+    it('derives "parse every line" for that kind, not "parse none"', () => {
+      const stage = rules.sequences.find((q) => q.id === 'staged')!.steps[1]!;
+      expect(stepLits(rules, stage, 'file.rename')).toBeNull();
+      expect(stepLits(rules, stage, 'file.open')).not.toBeNull(); // still selective on "write"
+      // a step that names a rule whose condition requires no literal on the kind
+      const byRule = withRule.sequences.find((q) => q.id === 'by_rule')!.steps[0]!;
+      expect(stepLits(withRule, byRule, 'file.rename')).toBeNull();
+      // ...and a kind the rule does not apply to stays "never"
+      expect(stepLits(withRule, byRule, 'file.open')).toMatchObject({ t: 'set', lits: [] });
+      expect(new Engine(rules).lineFilter().kinds.get('file.rename')).toBeNull();
+    });
+
+    it('raises the same alert with and without the prefilter', () => {
+      const agent = { name: 'claude', root_pid: 1, session: 's', cwd: '/w', home: '/home/dev' };
+      const proc = { pid: 2, ppid: 1, exe: '/usr/bin/node', argv: ['node'], cwd: '/w', uid: 1000 };
+      const ev = (seq: number, kind: string, rest: Record<string, unknown>) =>
+        JSON.stringify({ ts: `2026-01-01T00:00:0${seq}.000Z`, seq, kind, severity: 'info', agent, proc, ...rest });
+      const text =
+        [
+          ev(1, 'file.open', { file: { path: '/home/dev/.aws/credentials', op: 'read', flags: ['read'] } }),
+          ev(2, 'file.rename', { file: { path: '/w/src/index.ts', src: '/w/.tmp-1', op: 'rename' } }),
+          ev(3, 'file.open', { file: { path: '/w/notes.txt', op: 'read', flags: ['read'] } }),
+          ev(4, 'net.connect', { net: { proto: 'tcp', family: 'inet', dst_ip: '203.0.113.9', dst_port: 443 } }),
+        ].join('\n') + '\n';
+      const a = replay(text, { strict: true, rules });
+      const b = replay(text, { rules });
+      expect(sig(a.out)).toContain('alert.sequence|alert|staged|staged /w/src/index.ts');
+      expect(sig(b.out)).toEqual(sig(a.out));
+      expect(b.stats.skipped).toBe(1); // the read inside /w: no rule or step can match it
+      const c = replay(text, { strict: true, rules: withRule });
+      expect(sig(c.out).some((x) => x.startsWith('alert.sequence|warn|by_rule|'))).toBe(true);
+      expect(sig(replay(text, { rules: withRule }).out)).toEqual(sig(c.out));
+    });
   });
 });
 
