@@ -23,8 +23,10 @@ export class Metrics implements EventSink {
 
   constructor(src: MetricsSources) {
     const registers = [this.registry];
-    this.events = new client.Counter({ name: 'warden_events_total', help: 'Events emitted, by kind and severity', labelNames: ['kind', 'severity'], registers });
-    this.alerts = new client.Counter({ name: 'warden_alerts_total', help: 'Alerts and warnings, by rule', labelNames: ['rule'], registers });
+    // Both counters are filled from the maps write() keeps, whenever metrics are read.
+    const flush = () => this.flushCounts();
+    this.events = new client.Counter({ name: 'warden_events_total', help: 'Events emitted, by kind and severity', labelNames: ['kind', 'severity'], registers, collect: flush });
+    this.alerts = new client.Counter({ name: 'warden_alerts_total', help: 'Alerts and warnings, by rule', labelNames: ['rule'], registers, collect: flush });
     this.lost = new client.Counter({
       name: 'warden_events_lost_total',
       help: 'Events the sensors lost (sum of monitor.loss data.lost)',
@@ -105,14 +107,41 @@ export class Metrics implements EventSink {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'warden_' });
   }
 
+  /**
+   * Per-event counts kept in plain maps and handed to prom-client when it collects: a labelled
+   * inc() hashes its label object on every call, and this sink sees every event.
+   */
+  private readonly byKind = new Map<string, { info: number; warn: number; alert: number }>();
+  private readonly byRule = new Map<string, number>();
+  /** The last ts seen and its parsed value (events of one millisecond share their ts). */
+  private lastTs = '';
+  private lastT = NaN;
+
+  private flushCounts(): void {
+    for (const [kind, c] of this.byKind) {
+      if (c.info) this.events.inc({ kind, severity: 'info' }, c.info);
+      if (c.warn) this.events.inc({ kind, severity: 'warn' }, c.warn);
+      if (c.alert) this.events.inc({ kind, severity: 'alert' }, c.alert);
+      c.info = c.warn = c.alert = 0;
+    }
+    for (const [rule, n] of this.byRule) if (n) this.alerts.inc({ rule }, n);
+    this.byRule.clear();
+  }
+
   write(ev: WardenEvent): void {
-    this.events.inc({ kind: ev.kind, severity: ev.severity });
-    if (ev.severity !== 'info' && ev.rule) this.alerts.inc({ rule: ev.rule });
+    let c = this.byKind.get(ev.kind);
+    if (c === undefined) this.byKind.set(ev.kind, (c = { info: 0, warn: 0, alert: 0 }));
+    if (ev.severity === 'info' || ev.severity === 'warn' || ev.severity === 'alert') c[ev.severity]++;
+    if (ev.severity !== 'info' && ev.rule) this.byRule.set(ev.rule, (this.byRule.get(ev.rule) ?? 0) + 1);
     if (ev.kind === 'monitor.loss') {
       const n = Number(ev.data?.lost);
       if (Number.isFinite(n) && n > 0) this.lost.inc({ source: String(ev.data?.source ?? 'sensor') }, n);
     }
-    const t = Date.parse(ev.ts);
+    if (ev.ts !== this.lastTs) {
+      this.lastTs = ev.ts;
+      this.lastT = Date.parse(ev.ts);
+    }
+    const t = this.lastT;
     if (!Number.isNaN(t)) this.lag.observe(Math.max(0, (Date.now() - t) / 1000));
   }
 
