@@ -104,6 +104,18 @@ export class Metrics implements EventSink {
         this.set(src.api().subscribers);
       },
     });
+  }
+
+  private processMetrics = false;
+
+  /**
+   * Starts the Node process metrics (CPU, memory, event loop delay). Only once something can
+   * read them (the HTTP server): the event loop delay monitor samples every 10 ms, ~100
+   * wakeups a second for a monitor that is otherwise idle between kernel records.
+   */
+  startProcessMetrics(): void {
+    if (this.processMetrics) return;
+    this.processMetrics = true;
     client.collectDefaultMetrics({ register: this.registry, prefix: 'warden_' });
   }
 

@@ -301,6 +301,7 @@ export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts
     }
     const { host } = parseListen(c.http.listen);
     if (!isLoopback(host) && !token) say(`http: listening on ${c.http.listen} without http.token_file: anyone who can reach it can read events and metrics`);
+    metrics.startProcessMetrics();
     const server = new HttpServer({
       listen: c.http.listen,
       metrics,
