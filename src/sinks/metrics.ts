@@ -4,6 +4,7 @@
 import client from 'prom-client';
 import type { EventSink } from '../events/dispatcher.js';
 import type { WardenEvent } from '../events/types.js';
+import { FastHistogram } from './histogram.js';
 
 export interface MetricsSources {
   /** Monitor counters (MonitorControl.stats()). */
@@ -19,7 +20,7 @@ export class Metrics implements EventSink {
   private readonly events: client.Counter<'kind' | 'severity'>;
   private readonly alerts: client.Counter<'rule'>;
   private readonly lost: client.Counter<'source'>;
-  private readonly lag: client.Histogram;
+  private readonly lag: FastHistogram;
 
   constructor(src: MetricsSources) {
     const registers = [this.registry];
@@ -33,12 +34,12 @@ export class Metrics implements EventSink {
       labelNames: ['source'],
       registers,
     });
-    this.lag = new client.Histogram({
-      name: 'warden_event_delay_seconds',
-      help: 'Time from an event (its ts) to its arrival at the outputs',
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
-      registers,
-    });
+    this.lag = new FastHistogram(
+      'warden_event_delay_seconds',
+      'Time from an event (its ts) to its arrival at the outputs',
+      [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      this.registry,
+    );
     new client.Gauge({
       name: 'warden_sensor_lag_seconds',
       help: 'Sensor lag reported by the monitor (sensor_lag_ms)',
