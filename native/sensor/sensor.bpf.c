@@ -109,7 +109,7 @@ const volatile u8 failed_opens = 0;
  * is a VM exit, measured at ~10 µs per record here. The reader polls every 2 * wake_ns
  * while records flow, so a record waits at most that long; the first record after a
  * quiet spell always wakes it at once. */
-const volatile u64 wake_ns = 1000000;
+const volatile u64 wake_ns = 10000000;
 const volatile u8 have_cgroups = 0;
 const volatile u8 prefix_len[4] = {};
 const volatile char prefixes[4][16] = {};

@@ -278,7 +278,7 @@ async function measureWith(
   const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
   ctx.log(
     `[${backend} ${tag}] attach ${ms(r.attachMs)} ms; without: ${ms(r.base)} ms; agent: ${ms(r.withW)} ms; not an agent: ${ms(r.untracked)} ms; ` +
-      `ratios ${r.ratios.map((x) => x.toFixed(2)).join(', ')}`,
+      `ratios ${r.ratios.map((x) => x.toFixed(2)).join(', ')}; cpu ratios ${r.cpuRatios.map((x) => x.toFixed(2)).join(', ')}; load ${os.loadavg()[0]!.toFixed(2)}`,
   );
   return r;
 }
@@ -303,6 +303,8 @@ const bench: Bench = {
     const reps = Number(process.env.BENCH_WATCH_REPS ?? 5);
     const wanted = (process.env.BENCH_WATCH_BACKENDS ?? 'ebpf,bpftrace').split(',');
     const backends = (['ebpf', 'bpftrace'] as Backend[]).filter((b) => wanted.includes(b) && !(b === 'ebpf' && ebpfUnavailable()));
+    // To iterate faster: BENCH_WATCH_PARTS=fold,sensor skips the every-open and latency runs.
+    const parts = new Set((process.env.BENCH_WATCH_PARTS ?? 'fold,every,latency,sensor').split(','));
     const figures: Figure[] = [];
     try {
       ctx.log(`workload: ${n.proc} processes, ${n.open} opens, ${n.conn} connects; ${reps} cycles (baseline, agent, not an agent) per mode; backends ${backends.join(', ')}`);
@@ -315,9 +317,11 @@ const bench: Bench = {
       fs.writeFileSync(cfgAll, `${agents}output:\n  max_size: 8GB\nsensor:\n  fold_opens_ms: 0\n`);
       for (const backend of backends) {
         const fold = await measureWith(env, n, reps, ctx, cfgFold, 'fold', backend);
-        const every = await measureWith(env, n, Math.max(1, Math.ceil(reps / 2)), ctx, cfgAll, 'every', backend);
-        const burst = await latency(env, backend, n);
-        const paced = await latency(env, backend, { proc: 0, open: 2000, conn: 0, paceUs: 500 });
+        const none: WithResult = { withW: [], untracked: [], base: [], ratios: [], uratios: [], cpuRatios: [], cpuWith: [], cpuBase: [], lost: 0, kernelLost: 0, events: 0, rssKb: 0, attachMs: [] };
+        const every = parts.has('every') ? await measureWith(env, n, Math.max(1, Math.ceil(reps / 2)), ctx, cfgAll, 'every', backend) : none;
+        const noLat = { p50: 0, p99: 0, count: 0 };
+        const burst = parts.has('latency') ? await latency(env, backend, n) : noLat;
+        const paced = parts.has('latency') ? await latency(env, backend, { proc: 0, open: 2000, conn: 0, paceUs: 500 }) : noLat;
         const p = backend === 'ebpf' ? 'watch' : `watch.${backend}`;
         const b = backend === 'ebpf' ? '' : ` [${backend}]`;
         const main = backend === backends[0];
@@ -333,21 +337,29 @@ const bench: Bench = {
           rfig(`${p}.cpu_ratio`, `workload CPU time (incl. in-kernel probes) with / without${b}`, fold.cpuRatios, fold.cpuWith, fold.cpuBase, { note: 'steadier than wall time on a shared machine' }),
           rfig(`${p}.untracked_ratio`, `same workload, not an agent, watch running / without${b}`, fold.uratios, fold.untracked, fold.base, { note: 'cost outside agent trees' }),
           { id: `${p}.events_lost`, label: `syscalls not accounted for (of ${fold.ratios.length * (n.proc + n.open + n.conn)})${b}`, value: fold.lost, unit: 'events', target: main ? '= 0' : undefined, met: main ? fold.lost === 0 : undefined, note: `kernel-reported loss ${fold.kernelLost}; ${fold.events} events written` },
-          rfig(`${p}.wall_ratio_every_open`, `same, every open reported (fold_opens_ms: 0) / without${b}`, every.ratios, every.withW, every.base),
-          { id: `${p}.events_lost_every_open`, label: `syscalls not accounted for, every open reported${b}`, value: every.lost, unit: 'events', note: `kernel-reported loss ${every.kernelLost}; ${every.events} events written` },
         );
-        if (backend === 'ebpf') {
+        if (parts.has('every')) {
+          figures.push(
+            rfig(`${p}.wall_ratio_every_open`, `same, every open reported (fold_opens_ms: 0) / without${b}`, every.ratios, every.withW, every.base),
+            { id: `${p}.events_lost_every_open`, label: `syscalls not accounted for, every open reported${b}`, value: every.lost, unit: 'events', note: `kernel-reported loss ${every.kernelLost}; ${every.events} events written` },
+          );
+        }
+        if (backend === 'ebpf' && parts.has('sensor')) {
           const so = await measureSensorOnly(env, n, reps, ctx);
           figures.push(
             { ...ratio('watch.sensor_only_ratio', 'compiled sensor alone (no model/rules/outputs) / without', median(so.ratios), 1), note: `median of ${so.ratios.length} cycle ratios; ${so.lost} syscalls not accounted for; the rest of watch_ratio is the event pipeline in node` },
             { ...ratio('watch.sensor_only_cpu_ratio', 'workload CPU time, compiled sensor alone / without', median(so.cpuRatios), 1), note: 'in-kernel probe cost charged to the workload' },
           );
         }
-        figures.push(
+        if (parts.has('latency')) {
+          figures.push(
           { id: `${p}.latency_burst_p50`, label: `syscall -> event dispatched, p50 (burst workload)${b}`, value: burst.p50, unit: 'ms' },
           { id: `${p}.latency_burst_p99`, label: `syscall -> event dispatched, p99 (burst workload)${b}`, value: burst.p99, unit: 'ms' },
           { id: `${p}.latency_paced_p50`, label: `syscall -> event dispatched, p50 (2,000 opens/s)${b}`, value: paced.p50, unit: 'ms' },
           { id: `${p}.latency_paced_p99`, label: `syscall -> event dispatched, p99 (2,000 opens/s)${b}`, value: paced.p99, unit: 'ms', note: 'the audit log adds its flush interval (200 ms; alerts at once)' },
+          );
+        }
+        figures.push(
           { id: `${p}.peak_rss`, label: `monitor peak RSS (node + sensor process)${b}`, value: Math.max(fold.rssKb, every.rssKb) / 1024, unit: 'MiB' },
           { id: `${p}.attach`, label: `start to monitor.ready (CLI, median)${b}`, value: median(fold.attachMs) / 1000, unit: 's' },
         );

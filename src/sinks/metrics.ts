@@ -4,6 +4,7 @@
 import client from 'prom-client';
 import type { EventSink } from '../events/dispatcher.js';
 import type { WardenEvent } from '../events/types.js';
+import { FastHistogram } from './histogram.js';
 
 export interface MetricsSources {
   /** Monitor counters (MonitorControl.stats()). */
@@ -19,24 +20,26 @@ export class Metrics implements EventSink {
   private readonly events: client.Counter<'kind' | 'severity'>;
   private readonly alerts: client.Counter<'rule'>;
   private readonly lost: client.Counter<'source'>;
-  private readonly lag: client.Histogram;
+  private readonly lag: FastHistogram;
 
   constructor(src: MetricsSources) {
     const registers = [this.registry];
-    this.events = new client.Counter({ name: 'warden_events_total', help: 'Events emitted, by kind and severity', labelNames: ['kind', 'severity'], registers });
-    this.alerts = new client.Counter({ name: 'warden_alerts_total', help: 'Alerts and warnings, by rule', labelNames: ['rule'], registers });
+    // Both counters are filled from the maps write() keeps, whenever metrics are read.
+    const flush = () => this.flushCounts();
+    this.events = new client.Counter({ name: 'warden_events_total', help: 'Events emitted, by kind and severity', labelNames: ['kind', 'severity'], registers, collect: flush });
+    this.alerts = new client.Counter({ name: 'warden_alerts_total', help: 'Alerts and warnings, by rule', labelNames: ['rule'], registers, collect: flush });
     this.lost = new client.Counter({
       name: 'warden_events_lost_total',
       help: 'Events the sensors lost (sum of monitor.loss data.lost)',
       labelNames: ['source'],
       registers,
     });
-    this.lag = new client.Histogram({
-      name: 'warden_event_delay_seconds',
-      help: 'Time from an event (its ts) to its arrival at the outputs',
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
-      registers,
-    });
+    this.lag = new FastHistogram(
+      'warden_event_delay_seconds',
+      'Time from an event (its ts) to its arrival at the outputs',
+      [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      this.registry,
+    );
     new client.Gauge({
       name: 'warden_sensor_lag_seconds',
       help: 'Sensor lag reported by the monitor (sensor_lag_ms)',
@@ -102,17 +105,56 @@ export class Metrics implements EventSink {
         this.set(src.api().subscribers);
       },
     });
+  }
+
+  private processMetrics = false;
+
+  /**
+   * Starts the Node process metrics (CPU, memory, event loop delay). Only once something can
+   * read them (the HTTP server): the event loop delay monitor samples every 10 ms, ~100
+   * wakeups a second for a monitor that is otherwise idle between kernel records.
+   */
+  startProcessMetrics(): void {
+    if (this.processMetrics) return;
+    this.processMetrics = true;
     client.collectDefaultMetrics({ register: this.registry, prefix: 'warden_' });
   }
 
+  /**
+   * Per-event counts kept in plain maps and handed to prom-client when it collects: a labelled
+   * inc() hashes its label object on every call, and this sink sees every event.
+   */
+  private readonly byKind = new Map<string, { info: number; warn: number; alert: number }>();
+  private readonly byRule = new Map<string, number>();
+  /** The last ts seen and its parsed value (events of one millisecond share their ts). */
+  private lastTs = '';
+  private lastT = NaN;
+
+  private flushCounts(): void {
+    for (const [kind, c] of this.byKind) {
+      if (c.info) this.events.inc({ kind, severity: 'info' }, c.info);
+      if (c.warn) this.events.inc({ kind, severity: 'warn' }, c.warn);
+      if (c.alert) this.events.inc({ kind, severity: 'alert' }, c.alert);
+      c.info = c.warn = c.alert = 0;
+    }
+    for (const [rule, n] of this.byRule) if (n) this.alerts.inc({ rule }, n);
+    this.byRule.clear();
+  }
+
   write(ev: WardenEvent): void {
-    this.events.inc({ kind: ev.kind, severity: ev.severity });
-    if (ev.severity !== 'info' && ev.rule) this.alerts.inc({ rule: ev.rule });
+    let c = this.byKind.get(ev.kind);
+    if (c === undefined) this.byKind.set(ev.kind, (c = { info: 0, warn: 0, alert: 0 }));
+    if (ev.severity === 'info' || ev.severity === 'warn' || ev.severity === 'alert') c[ev.severity]++;
+    if (ev.severity !== 'info' && ev.rule) this.byRule.set(ev.rule, (this.byRule.get(ev.rule) ?? 0) + 1);
     if (ev.kind === 'monitor.loss') {
       const n = Number(ev.data?.lost);
       if (Number.isFinite(n) && n > 0) this.lost.inc({ source: String(ev.data?.source ?? 'sensor') }, n);
     }
-    const t = Date.parse(ev.ts);
+    if (ev.ts !== this.lastTs) {
+      this.lastTs = ev.ts;
+      this.lastT = Date.parse(ev.ts);
+    }
+    const t = this.lastT;
     if (!Number.isNaN(t)) this.lag.observe(Math.max(0, (Date.now() - t) / 1000));
   }
 

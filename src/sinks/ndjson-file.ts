@@ -244,9 +244,13 @@ export class NdjsonFileSink implements EventSink {
         const lines = this.buf.splice(0, n);
         this.lens.splice(0, n);
         this.bufBytes -= bytes;
-        const chunk = Buffer.from(lines.join(''));
+        // Each line encoded straight into the chunk: a join would first build (and flatten)
+        // one big string of them, then encode it again.
+        const chunk = Buffer.allocUnsafe(bytes);
+        let off = 0;
+        for (const l of lines) off += chunk.write(l, off);
         try {
-          this.writeAll(chunk);
+          this.writeAll(off === bytes ? chunk : chunk.subarray(0, off));
         } catch (err) {
           // writeAll left the unwritten tail in this.partial; those lines count as written.
           this.counters.written += n;

@@ -325,6 +325,7 @@ export async function buildReporting(cfg: WatchConfig, ctl: MonitorControl, opts
   const startHttp = async (c: WatchConfig, h: HttpSettings | undefined) => {
     if (!c.http || !h) return undefined;
     if (!isLoopback(h.host) && !h.token) say(`http: listening on ${c.http.listen} without http.token_file: anyone who can reach it can read events and metrics`);
+    metrics.startProcessMetrics();
     const server = new HttpServer({
       listen: c.http.listen,
       metrics,

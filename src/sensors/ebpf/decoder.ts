@@ -227,7 +227,11 @@ export class EbpfDecoder {
 
   private dispatch(h: Header): void {
     const { a, s, flags } = h;
-    const base = { ns: h.ns, pid: h.pid, tid: h.tid };
+    // The common fields are written out in each literal (not spread from one object): a
+    // spread copies property by property at run time, for every record.
+    const ns = h.ns;
+    const pid = h.pid;
+    const tid = h.tid;
     const str = (i: number) => s[i]!.toString('utf8');
     const trunc = (mask: number) => ((flags & mask) !== 0 ? true : undefined);
     const out = (r: RawRecord) => this.hooks.record(r);
@@ -239,7 +243,8 @@ export class EbpfDecoder {
         if (parts.length && parts[parts.length - 1] === '' && !(flags & F.TRUNC1)) parts.pop();
         return out({
           t: 'exec',
-          ...base,
+          ns,
+          pid,
           tid: a[3]!,
           ppid: a[0]!,
           uid: a[1]!,
@@ -252,19 +257,21 @@ export class EbpfDecoder {
         });
       }
       case REC.FORK:
-        return out({ t: 'fork', ...base, ppid: a[0]! });
+        return out({ t: 'fork', ns, pid, tid, ppid: a[0]! });
       case REC.EXIT:
-        return out({ t: 'exit', ...base, code: (a[0]! >> 8) & 0xff, signal: a[0]! & 0x7f, durationNs: BigInt(a[1]!) });
+        return out({ t: 'exit', ns, pid, tid, code: (a[0]! >> 8) & 0xff, signal: a[0]! & 0x7f, durationNs: BigInt(a[1]!) });
       case REC.RENAME:
-        return out({ t: 'rename', ...base, comm: str(0) });
+        return out({ t: 'rename', ns, pid, tid, comm: str(0) });
       case REC.OPEN:
-        return out({ t: 'open', ...base, dfd: a[0]!, flags: a[1]!, mode: a[2]!, ret: a[3]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return out({ t: 'open', ns, pid, tid, dfd: a[0]!, flags: a[1]!, mode: a[2]!, ret: a[3]!, path: str(0), truncated: trunc(F.TRUNC0) });
       case REC.REPEAT:
-        return out({ t: 'repeat', ...base, count: a[0]! });
+        return out({ t: 'repeat', ns, pid, tid, count: a[0]! });
       case REC.FRENAME:
         return out({
           t: 'frename',
-          ...base,
+          ns,
+          pid,
+          tid,
           newdfd: a[0]!,
           flags: a[1]!,
           olddfd: a[2]!,
@@ -273,13 +280,15 @@ export class EbpfDecoder {
           truncated: trunc(F.TRUNC0 | F.TRUNC1),
         });
       case REC.UNLINK:
-        return out({ t: 'unlink', ...base, dfd: a[0]!, flags: a[1]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return out({ t: 'unlink', ns, pid, tid, dfd: a[0]!, flags: a[1]!, path: str(0), truncated: trunc(F.TRUNC0) });
       case REC.SYMLINK:
-        return out({ t: 'symlink', ...base, newdfd: a[0]!, path: str(0), target: str(1), truncated: trunc(F.TRUNC0 | F.TRUNC1) });
+        return out({ t: 'symlink', ns, pid, tid, newdfd: a[0]!, path: str(0), target: str(1), truncated: trunc(F.TRUNC0 | F.TRUNC1) });
       case REC.LINK:
         return out({
           t: 'link',
-          ...base,
+          ns,
+          pid,
+          tid,
           newdfd: a[0]!,
           flags: a[1]!,
           olddfd: a[2]!,
@@ -288,28 +297,30 @@ export class EbpfDecoder {
           truncated: trunc(F.TRUNC0 | F.TRUNC1),
         });
       case REC.TRUNCATE:
-        return out({ t: 'truncate', ...base, fd: a[0]!, length: a[1]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return out({ t: 'truncate', ns, pid, tid, fd: a[0]!, length: a[1]!, path: str(0), truncated: trunc(F.TRUNC0) });
       case REC.CHMOD:
-        return out({ t: 'chmod', ...base, dfd: a[0]!, mode: a[1]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return out({ t: 'chmod', ns, pid, tid, dfd: a[0]!, mode: a[1]!, path: str(0), truncated: trunc(F.TRUNC0) });
       case REC.CHOWN:
-        return out({ t: 'chown', ...base, dfd: a[0]!, uid: a[1]!, gid: a[2]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return out({ t: 'chown', ns, pid, tid, dfd: a[0]!, uid: a[1]!, gid: a[2]!, path: str(0), truncated: trunc(F.TRUNC0) });
       case REC.SETXATTR:
-        return out({ t: 'setxattr', ...base, fd: a[0]!, path: str(0), name: str(1), truncated: trunc(F.TRUNC0) });
+        return out({ t: 'setxattr', ns, pid, tid, fd: a[0]!, path: str(0), name: str(1), truncated: trunc(F.TRUNC0) });
       case REC.MKDIR:
-        return out({ t: 'mkdir', ...base, dfd: a[0]!, mode: a[1]!, ret: a[2]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return out({ t: 'mkdir', ns, pid, tid, dfd: a[0]!, mode: a[1]!, ret: a[2]!, path: str(0), truncated: trunc(F.TRUNC0) });
       case REC.UTIMES:
-        return out({ t: 'utimes', ...base, dfd: a[0]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return out({ t: 'utimes', ns, pid, tid, dfd: a[0]!, path: str(0), truncated: trunc(F.TRUNC0) });
       case REC.CHDIR:
-        return out({ t: 'chdir', ...base, path: str(0), truncated: trunc(F.TRUNC0) });
+        return out({ t: 'chdir', ns, pid, tid, path: str(0), truncated: trunc(F.TRUNC0) });
       case REC.FCHDIR:
-        return out({ t: 'fchdir', ...base, fd: a[0]! });
+        return out({ t: 'fchdir', ns, pid, tid, fd: a[0]! });
       case REC.CONNECT: {
         const sa = decodeSockaddr(s[0]!);
         if (!sa) return; // connect(fd, NULL/short): nothing to report
         if (sa.family !== 1 && sa.family !== 2 && sa.family !== 10) return; // AF_UNSPEC (disconnect), netlink...
         return out({
           t: 'connect',
-          ...base,
+          ns,
+          pid,
+          tid,
           fd: a[0]!,
           family: sa.family,
           socktype: a[1]!,
@@ -323,7 +334,9 @@ export class EbpfDecoder {
         const sa = decodeSockaddr(s[0]!) ?? { family: 0, port: 0 };
         return out({
           t: 'send',
-          ...base,
+          ns,
+          pid,
+          tid,
           fd: a[0]!,
           family: sa.family,
           port: sa.port,
@@ -333,20 +346,20 @@ export class EbpfDecoder {
         });
       }
       case REC.DNS_ANSWER:
-        return out({ t: 'dns_answer', ...base, payload: Buffer.from(s[0]!) });
+        return out({ t: 'dns_answer', ns, pid, tid, payload: Buffer.from(s[0]!) });
       case REC.BIND: {
         const sa = decodeSockaddr(s[0]!);
         if (!sa || (sa.family !== 2 && sa.family !== 10)) return;
-        return out({ t: 'bind', ...base, fd: a[0]!, family: sa.family, socktype: a[1]!, port: sa.port, ip: sa.ip ?? '' });
+        return out({ t: 'bind', ns, pid, tid, fd: a[0]!, family: sa.family, socktype: a[1]!, port: sa.port, ip: sa.ip ?? '' });
       }
       case REC.LISTEN:
-        return out({ t: 'listen', ...base, fd: a[0]!, socktype: a[1]!, port: a[2]!, backlog: a[3]! });
+        return out({ t: 'listen', ns, pid, tid, fd: a[0]!, socktype: a[1]!, port: a[2]!, backlog: a[3]! });
       case REC.PTRACE:
-        return out({ t: 'ptrace', ...base, request: a[0]!, target: a[1]! });
+        return out({ t: 'ptrace', ns, pid, tid, request: a[0]!, target: a[1]! });
       case REC.MEMFD:
-        return out({ t: 'memfd', ...base, flags: a[0]!, name: str(0) });
+        return out({ t: 'memfd', ns, pid, tid, flags: a[0]!, name: str(0) });
       case REC.IO_URING:
-        return out({ t: 'io_uring', ...base, entries: a[0]! });
+        return out({ t: 'io_uring', ns, pid, tid, entries: a[0]! });
       case REC.READY:
         this.hooks.ready?.(a[0]!, a[1]!, s[0]!.length ? str(0).split(',') : []);
         return;

@@ -74,7 +74,7 @@ export interface EbpfSensorOptions {
   failedOpens?: boolean;
   /** See ScriptOptions.foldOpensMs (default 1000; 0 = every open). */
   foldOpensMs?: number;
-  /** The kernel wakes the loader at most once per this many µs (default 1000; 0 = per record). */
+  /** The kernel wakes the loader at most once per this many µs (default 10000; 0 = per record). */
   wakeUs?: number;
   /** cgroup v2 directories whose processes are all tracked (sandboxes). */
   trackCgroups?: string[];
