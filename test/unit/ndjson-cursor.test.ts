@@ -1,20 +1,13 @@
 // The polling NDJSON follower: complete lines only, a torn last line completed by the next
 // call, nothing from a missing file, and a shrunk file refused rather than misread.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDirs } from '../helpers/tmp.js';
 import { newCursor, readAppendedEvents } from '../../src/events/ndjson-cursor.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
-const tmpFile = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-cursor-'));
-  dirs.push(d);
-  return path.join(d, 'events.ndjson');
-};
+const newDir = tempDirs('warden-cursor-');
+const tmpFile = () => path.join(newDir(), 'events.ndjson');
 
 describe('readAppendedEvents', () => {
   it('returns nothing for a file that does not exist yet, then what gets appended', () => {

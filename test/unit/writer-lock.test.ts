@@ -2,20 +2,13 @@
 // process (or by a reused pid, told apart by start time) is taken over, release removes it.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDirs } from '../helpers/tmp.js';
 import { acquireWriterLock, WriterLockError } from '../../src/sinks/writer-lock.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
-const logFile = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-lock-'));
-  dirs.push(d);
-  return path.join(d, 'events.ndjson');
-};
+const newDir = tempDirs('warden-lock-');
+const logFile = () => path.join(newDir(), 'events.ndjson');
 const startOf = (pid: number) => {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
