@@ -2,7 +2,6 @@
 // events (or only statistics). Reads with fixed-size buffers, so memory stays flat whatever
 // the file size; malformed lines are counted and reported, never fatal.
 import fs from 'node:fs';
-import path from 'node:path';
 import { configSource, loadWatchConfig } from '../config/watch-config.js';
 import { Dispatcher } from '../events/dispatcher.js';
 import type { Severity, UnstampedEvent } from '../events/types.js';
@@ -25,10 +24,9 @@ const CHUNK = 8 * 1024 * 1024;
 
 export async function runReplay(file: string, opts: ReplayCliOptions): Promise<number> {
   const cfg = loadWatchConfig(opts.config);
-  const cfgDir = opts.config ? path.dirname(path.resolve(opts.config)) : process.cwd();
   const engine = loadRuleEngine({
     defaults: opts.defaults !== false,
-    files: [...cfg.rules.files.map((f) => path.resolve(cfgDir, f)), ...(opts.rules ?? [])],
+    files: [...cfg.rules.files /* absolute: loadWatchConfig resolves them against the config's directory */, ...(opts.rules ?? [])],
     disable: cfg.rules.disable,
     networkAllow: cfg.network.allow,
     config: configSource(cfg),

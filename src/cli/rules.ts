@@ -13,10 +13,9 @@ interface CommonOpts {
 
 function loadOpts(opts: CommonOpts, extraFiles: string[] = []): LoadRuleEngineOptions {
   const cfg = loadWatchConfig(opts.config);
-  const cfgDir = opts.config ? path.dirname(path.resolve(opts.config)) : process.cwd();
   return {
     defaults: opts.defaults !== false,
-    files: [...cfg.rules.files.map((f) => path.resolve(cfgDir, f)), ...(opts.rules ?? []), ...extraFiles],
+    files: [...cfg.rules.files /* absolute: loadWatchConfig resolves them against the config's directory */, ...(opts.rules ?? []), ...extraFiles],
     disable: cfg.rules.disable,
     networkAllow: cfg.network.allow,
     config: configSource(cfg),

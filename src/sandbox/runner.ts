@@ -23,6 +23,7 @@ import { passwdEntry, which } from './host.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { claimStale, ensureStateDir, procStartTime, RecordFile, stateDir, type SandboxRecord } from './state.js';
 import { diagnoseUsernsFailure, formatProblem, probeUserns, UNKNOWN_USERNS, usernsPrecheck } from './userns.js';
+import { readStat } from '../sensors/procfs/proc.js';
 
 export interface RunOptions {
   policy: RunPolicy;
@@ -55,18 +56,13 @@ export function newSandboxId(): string {
   return `${process.pid.toString(36)}${r}`;
 }
 
-/** Closes descriptors Warden inherited without O_CLOEXEC so the sandbox cannot inherit them. */
-/** The process group of `pid` (/proc/PID/stat field 5), or undefined when it is gone. */
+/** The process group of `pid`, or undefined when it is gone. */
 export function processGroupOf(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-    return pgrp > 1 ? pgrp : undefined;
-  } catch {
-    return undefined;
-  }
+  const pgrp = readStat(pid)?.pgrp;
+  return pgrp !== undefined && pgrp > 1 ? pgrp : undefined;
 }
 
+/** Closes descriptors Warden inherited without O_CLOEXEC so the sandbox cannot inherit them. */
 export function closeInheritedFds(keep: number[]): number[] {
   const closed: number[] = [];
   let names: string[];

@@ -4,7 +4,7 @@
 // single synchronous step: the dispatcher never sees a gap, and no event is lost or doubled.
 import fs from 'node:fs';
 import { ConfigError } from '../config/load.js';
-import type { WatchConfig } from '../config/watch-config.js';
+import { configSource, type WatchConfig } from '../config/watch-config.js';
 import type { EventSink } from '../events/dispatcher.js';
 import { nowIso } from '../events/time.js';
 import type { UnstampedEvent, WardenEvent } from '../events/types.js';
@@ -89,7 +89,8 @@ export function httpSettings(c: WatchConfig): HttpSettings | undefined {
   try {
     host = parseListen(c.http.listen).host;
   } catch (err) {
-    throw new ConfigError('<config>', undefined, 'http.listen', (err as Error).message);
+    const src = configSource(c);
+    throw new ConfigError(src?.file ?? '<config>', src?.line(['http', 'listen']), 'http.listen', (err as Error).message);
   }
   return { host, token };
 }

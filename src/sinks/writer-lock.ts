@@ -6,23 +6,13 @@
 // that cannot be made (unwritable directory) is left to the audit log's own error reporting.
 import fs from 'node:fs';
 import { PlainError } from '../util/errors.js';
+import { procStartTime } from './peercred.js';
 
 export class WriterLockError extends PlainError {}
 
 export interface WriterLock {
   readonly path: string;
   release(): void;
-}
-
-/** Start time of a process (clock ticks since boot, /proc/PID/stat field 22), or undefined. */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
 }
 
 function holder(lockPath: string): { pid: number; start: string } | undefined {
@@ -35,13 +25,13 @@ function holder(lockPath: string): { pid: number; start: string } | undefined {
   const m = /^(\d+) (\d+)/.exec(text);
   if (!m) return undefined;
   const pid = Number(m[1]);
-  return startTime(pid) === m[2] ? { pid, start: m[2]! } : undefined;
+  return procStartTime(pid) === m[2] ? { pid, start: m[2]! } : undefined;
 }
 
 /** Takes the writer lock of `file`; throws WriterLockError when a live process holds it. */
 export function acquireWriterLock(file: string): WriterLock | undefined {
   const lockPath = `${file}.lock`;
-  const mine = `${process.pid} ${startTime(process.pid) ?? 0}\n`;
+  const mine = `${process.pid} ${procStartTime(process.pid) ?? 0}\n`;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       fs.writeFileSync(lockPath, mine, { flag: 'wx', mode: 0o600 });

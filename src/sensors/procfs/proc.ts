@@ -20,6 +20,8 @@ export interface ProcStat {
   comm: string;
   state: string;
   ppid: number;
+  /** Process group. */
+  pgrp: number;
   /** Start time in clock ticks since boot. */
   startTicks: number;
   /** Thread-group id (from /proc/<pid>/status when needed). */
@@ -42,6 +44,7 @@ export function readStat(pid: number): ProcStat | undefined {
     comm: s.slice(open + 1, close),
     state: rest[0] ?? '?',
     ppid: Number(rest[1]),
+    pgrp: Number(rest[2]),
     startTicks: Number(rest[19]),
   };
 }
