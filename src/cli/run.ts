@@ -38,6 +38,11 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
 
     let emit: ((e: UnstampedEvent) => void) | undefined;
     if (opts.audit) {
+      const shared = auditSharedWithCommand(opts.audit, policy.process.passFds);
+      if (shared) {
+        say(`--audit ${opts.audit}: that is the command's ${shared} too, so the command could write forged audit lines into it; give a file of its own (--audit FILE). Nothing was run`);
+        return 2;
+      }
       const [{ Dispatcher }, { NdjsonFileSink }] = await Promise.all([import('../events/dispatcher.js'), import('../sinks/ndjson-file.js')]);
       const d = new Dispatcher();
       // An audit log that cannot be opened refuses the run: it ran unaudited, exit 0.
@@ -84,12 +89,45 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
     }
     const { runSandbox, mark } = await import('../sandbox/runner.js');
     mark('modules loaded');
-    return await runSandbox({ policy, argv: command, emit, network, monitor });
+    // koffi and the mount API: loaded only for a run whose sandbox uid is shown directories it does not own.
+    const views = async () => (await import('../sandbox/view-mounts.js')).viewMounter;
+    return await runSandbox({ policy, argv: command, emit, network, monitor, views });
   } catch (err) {
     return report(err);
   } finally {
     await closeAudit?.();
   }
+}
+
+/**
+ * Which of the command's own descriptors the audit destination is (stdout, stderr, a passed
+ * descriptor), if any: the command could then print lines that read as Warden's. Compares
+ * what the names lead to (a pipe, a file, a terminal), not the names.
+ */
+export function auditSharedWithCommand(audit: string, passFds: number[]): string | undefined {
+  let target: fs.Stats;
+  try {
+    target = audit === '-' ? fs.fstatSync(1) : fs.statSync(audit);
+  } catch {
+    return undefined; // a new file: nobody else has it
+  }
+  const major = (rdev: number) => (rdev >> 8) & 0xfff;
+  const isTty = (st: fs.Stats) => st.isCharacterDevice() && [4, 5, 136, 137, 138, 139, 140, 141, 142, 143].includes(major(st.rdev));
+  if (target.isCharacterDevice() && !isTty(target)) return undefined; // /dev/null and friends
+  const names: Record<number, string> = { 0: 'stdin', 1: 'stdout', 2: 'stderr' };
+  for (const fd of [0, 1, 2, ...passFds]) {
+    let st: fs.Stats;
+    try {
+      st = fs.fstatSync(fd);
+    } catch {
+      continue;
+    }
+    const same = st.dev === target.dev && st.ino === target.ino;
+    // /dev/tty is the controlling terminal, whichever pts the command writes to.
+    const tty = isTty(target) && isTty(st) && (target.rdev === st.rdev || target.rdev === 0x500);
+    if (same || tty) return names[fd] ?? `descriptor ${fd}`;
+  }
+  return undefined;
 }
 
 function report(err: unknown): number {

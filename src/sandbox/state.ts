@@ -19,10 +19,17 @@ export interface SandboxRecord {
   cgroups: { dirs: string[]; identity?: string };
   network?: { mode: string; provider?: string; record?: unknown };
   protected: ProtectedEntry[];
+  /** Directory of the run's idmapped views (detached at cleanup). */
+  mounts?: string;
 }
 
 export function stateDir(): string {
   return path.join(runtimeDir(), 'sandboxes');
+}
+
+/** Where runs attach their idmapped views: <runtime>/mnt/<id> (a private mount, 0711). */
+export function mountDirFor(sdir: string, id: string): string {
+  return path.join(path.dirname(sdir), 'mnt', id);
 }
 
 function ensureOwnDir(dir: string, mode: number): void {

@@ -60,7 +60,7 @@ describe('filesystem plan', () => {
   it('puts hidden paths after every writable and read-only bind', () => {
     const p = plan();
     const lastBind = Math.max(...p.mounts.map((m, i) => (m.op === 'bind' || (m.op === 'ro-bind' && m.dest !== '/' && !m.dest.startsWith('/run')) ? i : -1)));
-    const firstHide = p.mounts.findIndex((m) => m.op === 'devnull' || (m.op === 'tmpfs' && m.readOnly));
+    const firstHide = p.mounts.findIndex((m) => (m.op === 'devnull' || (m.op === 'tmpfs' && m.readOnly)) && p.hidden.includes(m.dest));
     expect(firstHide).toBeGreaterThan(lastBind);
   });
 

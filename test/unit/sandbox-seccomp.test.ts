@@ -84,7 +84,7 @@ describe('seccomp filter (x86_64)', () => {
 
   it('every syscall number is either one of the listed decisions or allowed (property)', () => {
     const denied = new Set(f.denied.map(nr));
-    const argChecked = new Set(['clone', 'unshare', 'socket', 'socketpair', 'ioctl', 'personality', 'clone3'].map(nr));
+    const argChecked = new Set(['clone', 'unshare', 'socket', 'socketpair', 'ioctl', 'personality', 'clone3', 'open', 'openat', 'openat2', 'creat', 'chmod', 'fchmod', 'fchmodat', 'fchmodat2', 'mknod', 'mknodat'].map(nr));
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 469 }), fc.array(fc.nat(), { minLength: 6, maxLength: 6 }), (n, args) => {
         const r = evaluate(f.program, { nr: n, args });
