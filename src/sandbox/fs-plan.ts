@@ -67,6 +67,8 @@ export interface FsPlan {
   skeletons: string[];
   /** Everything git reads to decide what to run, as found before the run (for the after-run check). */
   git: { protect: string[]; entries: string[] };
+  /** Whether the sandbox's uid can reach `p` inside (every directory on the way searchable). */
+  reach(p: string): boolean;
   warnings: string[];
   /** Directories of the workspace scan (for figures) and whether it stopped at a limit. */
   scan: { dirs: number; truncated: boolean };
@@ -117,6 +119,7 @@ export function planFilesystem(input: FsPlanInput): FsPlan {
     views: views.views,
     skeletons: views.skeletons,
     git: { protect: git.protect, entries: hidden.gitEntries },
+    reach: views.reach,
     warnings,
     scan: hidden.scan,
   };

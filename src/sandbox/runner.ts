@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { UnstampedEvent } from '../events/types.js';
 import { bwrapArgs, pinWritableBinds } from './bwrap.js';
-import { CgroupError, createSandboxCgroups, destroyDirs, detectCgroups, type CgroupLayout, type SandboxCgroups } from './cgroups.js';
+import { CgroupError, createSandboxCgroups, destroyDirs, detectCgroups, type CgroupLayout, type CgroupStats, type SandboxCgroups } from './cgroups.js';
 import { buildSandboxEnv } from './env.js';
 import { isInside, planFilesystem, PlanError, type FsPlan } from './fs-plan.js';
 import { which } from './host.js';
@@ -154,7 +154,8 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     const duration = Math.round(performance.now() - started.at);
     mark('exited');
     if (result.error) throw new SandboxSetupError(`cannot start ${started.chain[0]}: ${result.error.message}`);
-    const code = exitCode(o, setup, res, result, started.status, sup.timedOut(), ev, log);
+    const stats = res.cg!.stats(); // before teardown removes the cgroups
+    const code = exitCode(o, setup, res, stats, result, started.status, sup.timedOut(), ev, log);
     const violations = await teardown(o, setup, res, log);
     mark('teardown');
     printMarks();
@@ -164,7 +165,7 @@ export async function runSandbox(o: RunOptions): Promise<number> {
       severity: 'info',
       message: `sandbox exited with ${code}`,
       exit: { code, ...(result.signal ? { signal: SIGNUM[result.signal] } : {}), duration_ms: duration },
-      data: { timed_out: sup.timedOut(), stats: started.stats(), protected_violations: violations.length },
+      data: { timed_out: sup.timedOut(), stats, protected_violations: violations.length },
     });
     return code;
   } catch (err) {
@@ -263,6 +264,11 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
   const scratch = ['/tmp', '/var/tmp', '/run'].find((d) => isInside(resolved, d) && !plan.writable.some((w) => isInside(resolved, w)));
   if (hiddenHit || scratch) {
     log(`${cmd}: ${resolved} is not visible inside the sandbox (${hiddenHit ? `hidden: ${hiddenHit}` : `${scratch} is private to the sandbox`})`);
+    return 127;
+  }
+  if (!plan.reach(resolved)) {
+    const who = ident.standIn ? `the sandbox's unprivileged stand-in user (uid ${ident.uid})` : `the sandbox's user (uid ${ident.uid})`;
+    log(`${cmd}: ${resolved} cannot be reached by ${who}: a directory on the way is not searchable by it. Put the tool where others can read it, or make its directories searchable (chmod o+x)`);
     return 127;
   }
   return { id, root, bwrap, workspace, chdir, ident, homes, plan, closedFds, sdir };
@@ -427,7 +433,7 @@ function startSandbox(o: RunOptions, s: Setup, res: Resources, emptyFile: string
       setup_ms: Math.round(at - t0),
     },
   });
-  return { ...l, at, stats: () => cg.stats() };
+  return { ...l, at };
 }
 
 // ------------------------------------------------------------------ phase 5: outcome
@@ -436,6 +442,7 @@ function exitCode(
   o: RunOptions,
   s: Setup,
   res: Resources,
+  stats: CgroupStats,
   result: { code: number | null; signal: NodeJS.Signals | null },
   status: { childPid?: number; exitCode?: number },
   timedOut: boolean,
@@ -446,7 +453,6 @@ function exitCode(
   if (timedOut) code = 124;
   else if (result.code !== null) code = result.code;
   else code = 128 + (SIGNUM[result.signal ?? 'SIGKILL'] ?? 9);
-  const stats = res.cg!.stats();
   if (!timedOut && status.exitCode === undefined && result.code !== 0) {
     // The command never ran: bwrap (or the launcher) failed during setup.
     if (result.code === 125 && res.cg!.procsFiles.length) log('could not move the sandbox into its cgroup');
