@@ -79,7 +79,7 @@ export class PlanError extends Error {
 }
 
 /** Dependency trees, caches and version-control stores: not where a project keeps its secrets. */
-const SKIP_DIRS = new Set(['node_modules', '.git', '.hg', '.svn', '__pycache__', '.tox', '.nox', '.mypy_cache', '.pytest_cache', '.ruff_cache', '.gradle', '.terraform', 'site-packages', 'dist-packages']);
+export const SKIP_DIRS: ReadonlySet<string> = new Set(['node_modules', '.git', '.hg', '.svn', '__pycache__', '.tox', '.nox', '.mypy_cache', '.pytest_cache', '.ruff_cache', '.gradle', '.terraform', 'site-packages', 'dist-packages']);
 
 export function planFilesystem(input: FsPlanInput): FsPlan {
   const { policy, identity } = input;

@@ -184,7 +184,8 @@ export function gitTargets(o: { workspace: string; gitEntries: string[]; extraGi
 }
 
 /** `.git` entries below `root` that are not in `known` (a bounded walk; for the after-run check). */
-export function findGitEntries(root: string, limits: { maxDepth?: number; maxDirs?: number } = {}): string[] {
+export function findGitEntries(root: string, limits: { maxDepth?: number; maxDirs?: number; skip?: ReadonlySet<string> } = {}): string[] {
+  const skip = limits.skip ?? new Set(['node_modules']);
   const maxDepth = limits.maxDepth ?? 8;
   const maxDirs = limits.maxDirs ?? 20_000;
   const out: string[] = [];
@@ -198,13 +199,14 @@ export function findGitEntries(root: string, limits: { maxDepth?: number; maxDir
     } catch {
       continue;
     }
+    const venv = ents.some((e) => e.name === 'pyvenv.cfg');
     for (const e of ents) {
       const full = dir + '/' + e.name;
       if (e.name === '.git') {
         out.push(full);
         continue;
       }
-      if (e.isDirectory() && e.name !== 'node_modules' && depth + 1 < maxDepth) stack.push([full, depth + 1]);
+      if (e.isDirectory() && !venv && !skip.has(e.name) && depth + 1 < maxDepth) stack.push([full, depth + 1]);
     }
   }
   return out;

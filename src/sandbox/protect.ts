@@ -102,8 +102,8 @@ function legacyKind(p: string): GitKind | undefined {
  * submodules and worktrees the sandbox created, and what their configs point to. Only paths
  * inside the writable roots (elsewhere the sandbox could not write).
  */
-export function newGitEntries(o: { workspace: string; writable: string[]; homes: string[]; before: string[] }): ProtectedEntry[] {
-  const after = gitTargets({ workspace: o.workspace, gitEntries: findGitEntries(o.workspace), homes: o.homes });
+export function newGitEntries(o: { workspace: string; writable: string[]; homes: string[]; before: string[]; skip?: ReadonlySet<string> }): ProtectedEntry[] {
+  const after = gitTargets({ workspace: o.workspace, gitEntries: findGitEntries(o.workspace, { skip: o.skip }), homes: o.homes });
   const known = new Set(o.before);
   const out: ProtectedEntry[] = [];
   for (const p of after.protect) {

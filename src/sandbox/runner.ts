@@ -14,7 +14,7 @@ import type { UnstampedEvent } from '../events/types.js';
 import { bwrapArgs, pinWritableBinds } from './bwrap.js';
 import { CgroupError, createSandboxCgroups, destroyDirs, detectCgroups, type CgroupLayout, type CgroupStats, type SandboxCgroups } from './cgroups.js';
 import { buildSandboxEnv } from './env.js';
-import { isInside, planFilesystem, PlanError, type FsPlan } from './fs-plan.js';
+import { isInside, planFilesystem, PlanError, SKIP_DIRS, type FsPlan } from './fs-plan.js';
 import { which } from './host.js';
 import { chooseIdentity, IdentityError, type SandboxIdentity } from './identity.js';
 import { launch, LaunchError, renderCommand } from './launch.js';
@@ -496,7 +496,7 @@ async function teardown(o: RunOptions, s: Setup, res: Resources, log: (m: string
   if (res.runDir) fs.rmSync(res.runDir, { recursive: true, force: true });
   const entries = [
     ...s.plan.protectedEntries,
-    ...newGitEntries({ workspace: s.workspace, writable: s.plan.writable, homes: s.homes, before: [...s.plan.git.protect, ...s.plan.protectedEntries.map((e) => e.path)] }),
+    ...newGitEntries({ workspace: s.workspace, writable: s.plan.writable, homes: s.homes, before: [...s.plan.git.protect, ...s.plan.protectedEntries.map((e) => e.path)], skip: SKIP_DIRS }),
   ];
   const violations = checkProtected(entries, s.id);
   if (left.length || netLeft || mountsLeft.length) {
