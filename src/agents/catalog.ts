@@ -9,7 +9,7 @@ export interface AgentInfo {
   name: string;
   /** Human name for messages and docs. */
   title: string;
-  /** Files holding the agent's own tokens: secrets for everyone else. */
+  /** Files holding the agent's own tokens, and its transcripts and histories (what users paste into a chat): secrets for everyone else. */
   credentials: string[];
   /** Directories and files it writes in the home for its own config and state. */
   state: string[];
@@ -23,7 +23,7 @@ export const AGENTS: readonly AgentInfo[] = [
   {
     name: 'claude',
     title: 'Claude Code',
-    credentials: ['~/.claude/.credentials.json', '~/.claude.json', '~/.claude.json.backup'],
+    credentials: ['~/.claude/.credentials.json', '~/.claude.json', '~/.claude.json.backup', '~/.claude/projects', '~/.claude/history.jsonl', '~/.claude/todos', '~/.claude/shell-snapshots', '~/.config/Claude'],
     state: ['~/.claude', '~/.claude.json', '~/.claude.json.backup', '~/.cache/claude', '~/.local/share/claude', '~/.local/state/claude', '~/.config/claude'],
     keyEnv: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_MODEL'],
     hosts: ['api.anthropic.com', 'console.anthropic.com', 'claude.ai', 'statsig.anthropic.com', 'sentry.io', 'storage.googleapis.com', 'registry.npmjs.org'],
@@ -31,7 +31,7 @@ export const AGENTS: readonly AgentInfo[] = [
   {
     name: 'codex',
     title: 'Codex CLI',
-    credentials: ['~/.codex/auth.json', '~/.codex/.credentials.json'],
+    credentials: ['~/.codex/auth.json', '~/.codex/.credentials.json', '~/.codex/sessions', '~/.codex/history.jsonl', '~/.codex/log'],
     state: ['~/.codex'],
     keyEnv: ['OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_ORG_ID', 'OPENAI_PROJECT_ID', 'CODEX_HOME'],
     hosts: ['api.openai.com', 'chatgpt.com', 'auth.openai.com', 'ab.chatgpt.com', 'registry.npmjs.org'],
@@ -39,7 +39,7 @@ export const AGENTS: readonly AgentInfo[] = [
   {
     name: 'gemini',
     title: 'Gemini CLI',
-    credentials: ['~/.gemini/oauth_creds.json', '~/.gemini/google_accounts.json', '~/.gemini/.env', '~/.gemini/mcp-oauth-tokens.json'],
+    credentials: ['~/.gemini/oauth_creds.json', '~/.gemini/google_accounts.json', '~/.gemini/.env', '~/.gemini/mcp-oauth-tokens.json', '~/.gemini/tmp', '~/.gemini/history'],
     state: ['~/.gemini'],
     keyEnv: ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_APPLICATION_CREDENTIALS'],
     hosts: ['generativelanguage.googleapis.com', 'cloudcode-pa.googleapis.com', 'oauth2.googleapis.com', 'www.googleapis.com', 'play.googleapis.com', 'registry.npmjs.org'],
@@ -47,7 +47,7 @@ export const AGENTS: readonly AgentInfo[] = [
   {
     name: 'cursor-agent',
     title: 'Cursor agent',
-    credentials: ['~/.config/cursor/auth.json', '~/.cursor/auth.json'],
+    credentials: ['~/.config/cursor/auth.json', '~/.cursor/auth.json', '~/.cursor/mcp.json', '~/.cursor/chats'],
     state: ['~/.cursor', '~/.config/cursor', '~/.local/share/cursor-agent'],
     keyEnv: ['CURSOR_API_KEY'],
     hosts: ['api2.cursor.sh', 'api.cursor.com', 'repo42.cursor.sh', 'downloads.cursor.com'],
@@ -55,7 +55,7 @@ export const AGENTS: readonly AgentInfo[] = [
   {
     name: 'aider',
     title: 'Aider',
-    credentials: ['~/.aider/oauth-keys.env'],
+    credentials: ['~/.aider/oauth-keys.env', '~/.aider.conf.yml'],
     state: ['~/.aider', '~/.aider.conf.yml', '~/.aider.model.settings.yml', '~/.aider.model.metadata.json'],
     keyEnv: ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY', 'DEEPSEEK_API_KEY', 'AIDER_*'],
     hosts: ['api.openai.com', 'api.anthropic.com', 'openrouter.ai', 'pypi.org'],
@@ -79,7 +79,7 @@ export const AGENTS: readonly AgentInfo[] = [
   {
     name: 'opencode',
     title: 'OpenCode',
-    credentials: ['~/.local/share/opencode/auth.json'],
+    credentials: ['~/.local/share/opencode/auth.json', '~/.local/share/opencode/storage'],
     state: ['~/.local/share/opencode', '~/.config/opencode', '~/.cache/opencode'],
     keyEnv: [],
     hosts: [],

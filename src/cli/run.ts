@@ -43,11 +43,17 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
         say(`--audit ${opts.audit}: that is the command's ${shared} too, so the command could write forged audit lines into it; give a file of its own (--audit FILE). Nothing was run`);
         return 2;
       }
+      const planted = auditPathProblem(opts.audit, policy);
+      if (planted) {
+        say(`--audit ${opts.audit}: ${planted}; Warden would write where an earlier sandbox chose. Give the real path of a regular file. Nothing was run`);
+        return 2;
+      }
       const [{ Dispatcher }, { NdjsonFileSink }] = await Promise.all([import('../events/dispatcher.js'), import('../sinks/ndjson-file.js')]);
       const d = new Dispatcher();
       // An audit log that cannot be opened refuses the run: it ran unaudited, exit 0.
       let openError: NodeJS.ErrnoException | undefined;
       const sink = new NdjsonFileSink(opts.audit, {
+        noFollow: true,
         onError: (err, what) => {
           if (what === 'open' && !emit) openError ??= err;
           else say(`audit ${opts.audit}: ${err.message}`);
@@ -128,6 +134,38 @@ export function auditSharedWithCommand(audit: string, passFds: number[]): string
     if (same || tty) return names[fd] ?? `descriptor ${fd}`;
   }
   return undefined;
+}
+
+/**
+ * An audit path a sandbox could have prepared: a symlink (the file itself, or a directory on
+ * the way inside a directory sandboxes may write: the workspace, allow_write paths), or
+ * something other than a regular file. /dev/null is fine.
+ */
+export function auditPathProblem(audit: string, policy: RunPolicy, cwd = process.cwd()): string | undefined {
+  if (audit === '-' || audit === '/dev/null') return undefined;
+  const abs = path.resolve(cwd, audit);
+  const st = lstatOr(abs);
+  if (st?.isSymbolicLink()) return `${abs} is a symlink`;
+  if (st && !st.isFile() && !st.isDirectory()) return `${abs} is not a regular file`; // a directory fails to open (exit 1)
+  const home = process.env.HOME;
+  const roots = [path.resolve(cwd, policy.filesystem.workspace ?? '.'), ...policy.filesystem.allowWrite.map((p) => (p === '~' || p.startsWith('~/') ? path.join(home ?? '/nonexistent', p.slice(1)) : path.resolve(cwd, p)))];
+  for (const root of roots) {
+    if (!abs.startsWith(root.endsWith('/') ? root : root + '/')) continue;
+    let cur = root;
+    for (const part of path.relative(root, path.dirname(abs)).split('/').filter(Boolean)) {
+      cur = path.join(cur, part);
+      if (lstatOr(cur)?.isSymbolicLink()) return `${cur} on the way is a symlink inside a directory the sandbox can write`;
+    }
+  }
+  return undefined;
+}
+
+function lstatOr(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 function report(err: unknown): number {

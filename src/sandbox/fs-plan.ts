@@ -9,7 +9,7 @@
 // idmapped views (views.ts).
 import fs from 'node:fs';
 import path from 'node:path';
-import { PERSISTENCE_PATHS, SECRET_PATHS, WORKSPACE_PROTECTED } from '../config/defaults.js';
+import { HOME_STARTUP_PATHS, PERSISTENCE_PATHS, SECRET_PATHS, WORKSPACE_PROTECTED } from '../config/defaults.js';
 import { gitTargets, type GitKind } from './git-protect.js';
 import { kernelMaskOps } from './kernel-masks.js';
 import type { MountOp } from './mount-ops.js';
@@ -19,6 +19,13 @@ import { isInside, planViews, type View, type ViewIdentity } from './views.js';
 export { isInside };
 
 export type { MountOp };
+
+export interface ModeEntry {
+  path: string;
+  mode: number;
+  dev: number;
+  ino: number;
+}
 
 export interface ProtectedEntry {
   /** Absolute path. */
@@ -69,6 +76,8 @@ export interface FsPlan {
   git: { protect: string[]; entries: string[] };
   /** Whether the sandbox's uid can reach `p` inside (every directory on the way searchable). */
   reach(p: string): boolean;
+  /** Modes of what others must not be handed (writable roots, pinned and git directories), checked after the run. */
+  modes: ModeEntry[];
   warnings: string[];
   /** Directories of the workspace scan (for figures) and whether it stopped at a limit. */
   scan: { dirs: number; truncated: boolean };
@@ -106,6 +115,7 @@ export function planFilesystem(input: FsPlanInput): FsPlan {
   for (const v of views.views) if (v.readOnly) mounts.push({ op: 'ro-bind', src: v.at, dest: v.src });
   for (const w of writable) mounts.push({ op: 'bind', src: views.source(w), dest: w });
   const prot = protectPaths([...protectedSet].sort(), writable, views.reach, views.source, git.kinds);
+  const modes = modeEntries([...writable, ...prot.pins, ...git.gitDirs.filter((g) => writable.some((w) => isInside(g, w))).flatMap((g) => [g, path.join(g, 'objects'), path.join(g, 'refs'), path.join(g, 'HEAD'), path.join(g, 'index')])]);
   mounts.push(...prot.mounts);
   const hide = hidePaths([...hidden.paths].sort(), ws, views.reach);
   mounts.push(...hide.mounts);
@@ -120,6 +130,7 @@ export function planFilesystem(input: FsPlanInput): FsPlan {
     skeletons: views.skeletons,
     git: { protect: git.protect, entries: hidden.gitEntries },
     reach: views.reach,
+    modes,
     warnings,
     scan: hidden.scan,
   };
@@ -193,19 +204,26 @@ function hiddenCandidates(input: FsPlanInput, warnings: string[]): { paths: Set<
   return { paths, gitEntries, scan };
 }
 
+/** Absolute patterns of home files that run code or hold credentials and lie in a writable root. */
+export function homeRunPatterns(homes: string[], writable: string[]): string[] {
+  const out: string[] = [];
+  for (const e of [...PERSISTENCE_PATHS, ...HOME_STARTUP_PATHS, ...SECRET_PATHS.filter((x) => x.pattern.startsWith('~/'))]) {
+    if (e.pattern.startsWith('**/')) continue;
+    for (const abs of expandHomes(e.pattern, homes, '/')) if (writable.some((w) => isInside(abs, w))) out.push(abs);
+  }
+  return [...new Set(out)];
+}
+
 /** Write-protected paths inside writable roots: the workspace's built-in list, git, read_only, persistence files. */
 function protectedCandidates(policy: RunPolicy, ws: string, writable: string[], homes: string[], git: string[]): Set<string> {
   const out = new Set<string>();
   for (const rel of WORKSPACE_PROTECTED) out.add(path.join(ws, rel));
   for (const g of git) out.add(g);
   for (const p of policy.filesystem.readOnly) out.add(resolveUserPath(p, ws, homes[0]));
-  // Persistence files of the host that happen to lie in a writable root (workspace = $HOME).
-  for (const e of PERSISTENCE_PATHS) {
-    if (e.pattern.startsWith('**/')) continue;
-    for (const abs of expandHomes(e.pattern, homes, ws)) {
-      if (writable.some((w) => isInside(abs, w))) for (const m of expandGlob(abs, true)) out.add(m);
-    }
-  }
+  // Files of the host that run code or hold credentials, when they lie in a writable root
+  // (workspace = $HOME): persistence, startup files, and the home's secret paths (a sandbox that
+  // creates ~/.aws/config can add a credential_process).
+  for (const abs of homeRunPatterns(homes, writable)) for (const m of expandGlob(abs, true)) out.add(m);
   // An explicit allow_write of a protected path lifts the protection.
   for (const w of writable.slice(1)) out.delete(w);
   return out;
@@ -222,7 +240,7 @@ function protectPaths(
   reach: (p: string) => boolean,
   source: (p: string) => string,
   kinds: Record<string, GitKind>,
-): { mounts: MountOp[]; readOnly: string[]; entries: ProtectedEntry[] } {
+): { mounts: MountOp[]; readOnly: string[]; entries: ProtectedEntry[]; pins: string[] } {
   const pins = new Set<string>();
   const ro: MountOp[] = [];
   const readOnly: string[] = [];
@@ -253,15 +271,26 @@ function protectPaths(
     .filter((d) => reach(d))
     .sort((a, b) => a.split('/').length - b.split('/').length || a.localeCompare(b))
     .map((d) => ({ op: 'bind', src: source(d), dest: d }));
-  return { mounts: [...pinOps, ...ro], readOnly, entries };
+  return { mounts: [...pinOps, ...ro], readOnly, entries, pins: [...pins] };
+}
+
+function modeEntries(paths: string[]): ModeEntry[] {
+  const out: ModeEntry[] = [];
+  for (const p of new Set(paths)) {
+    const st = lstatOrUndefined(p);
+    if (st && !st.isSymbolicLink()) out.push({ path: p, mode: st.mode & 0o7777, dev: st.dev, ino: st.ino });
+  }
+  return out;
 }
 
 /** Hidden paths last, so a protected or writable bind never uncovers one. */
 function hidePaths(candidates: string[], ws: string, reach: (p: string) => boolean): { mounts: MountOp[]; hidden: string[] } {
   const mounts: MountOp[] = [];
   const hidden: string[] = [];
+  const hiddenDirs: string[] = [];
   for (const p of candidates) {
     if (isInside(ws, p)) throw new PlanError(`the workspace ${ws} lies inside the hidden path ${p}; choose another directory or add it to filesystem.allow_read`);
+    if (hiddenDirs.some((d) => isInside(p, d))) continue; // inside a hidden directory already: gone with it
     if (!reach(p)) continue;
     let st: fs.Stats | undefined;
     try {
@@ -270,8 +299,10 @@ function hidePaths(candidates: string[], ws: string, reach: (p: string) => boole
       st = undefined;
     }
     if (!st) continue; // dangling symlink or vanished: nothing to hide
-    if (st.isDirectory()) mounts.push({ op: 'tmpfs', dest: p, readOnly: true });
-    else mounts.push({ op: 'devnull', dest: p });
+    if (st.isDirectory()) {
+      mounts.push({ op: 'tmpfs', dest: p, readOnly: true });
+      hiddenDirs.push(p);
+    } else mounts.push({ op: 'devnull', dest: p });
     hidden.push(p);
   }
   return { mounts, hidden };

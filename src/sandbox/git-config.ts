@@ -13,18 +13,23 @@ export interface GitConfigEntry {
 }
 
 /** Parses config text; unparseable lines are skipped (git would refuse them, so would we: see `valid`). */
-export function parseGitConfig(text: string): { entries: GitConfigEntry[]; valid: boolean } {
+export function parseGitConfig(text: string): { entries: GitConfigEntry[]; valid: boolean; continued: boolean } {
   const entries: GitConfigEntry[] = [];
   let valid = true;
+  let continued = false;
   let section: string | undefined;
   let subsection: string | undefined;
   const lines = text.replace(/\r\n/g, '\n').split('\n');
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
+    // A comment line ends at its newline, backslash or not (git's rule).
+    if (/^\s*[#;]/.test(line) || line.trim() === '') continue;
     // Continuation lines: a value ending in an unescaped backslash goes on.
-    while (/(^|[^\\])(\\\\)*\\$/.test(line) && i + 1 < lines.length) line = line.slice(0, -1) + lines[++i]!;
+    while (/(^|[^\\])(\\\\)*\\$/.test(line) && i + 1 < lines.length) {
+      continued = true;
+      line = line.slice(0, -1) + lines[++i]!;
+    }
     let rest = line.trimStart();
-    if (rest === '' || rest.startsWith('#') || rest.startsWith(';')) continue;
     if (rest.startsWith('[')) {
       const m = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]/.exec(rest);
       if (!m) {
@@ -56,7 +61,7 @@ export function parseGitConfig(text: string): { entries: GitConfigEntry[]; valid
     }
     entries.push({ section, subsection, key: km[1]!.toLowerCase(), value: km[2] === undefined ? true : unquote(km[3]!) });
   }
-  return { entries, valid };
+  return { entries, valid, continued };
 }
 
 function unquote(raw: string): string {
@@ -132,6 +137,50 @@ const EXEC_KEYS: ReadonlyArray<[string, string | undefined, string]> = [
   ['trailer', '*', 'cmd'],
   ['hook', '*', 'command'],
 ];
+
+/**
+ * What git itself writes into a repository's config (init, clone, submodule, worktree, fetch,
+ * branch tracking) and user settings that run nothing: a config the sandbox created may hold
+ * these and nothing else. `*` as subsection: any; undefined: none.
+ */
+const SAFE_KEYS: ReadonlyArray<[string, string | undefined | '*', string[]]> = [
+  ['core', undefined, ['repositoryformatversion', 'filemode', 'bare', 'logallrefupdates', 'ignorecase', 'precomposeunicode', 'symlinks', 'autocrlf', 'eol', 'safecrlf', 'quotepath', 'compression', 'loosecompression', 'sparsecheckout', 'sparsecheckoutcone', 'checkstat', 'trustctime', 'abbrev', 'commentchar', 'commentstring', 'multipackindex', 'commitgraph', 'preloadindex', 'untrackedcache', 'splitindex', 'fsync', 'fsyncmethod', 'worktree']],
+  ['remote', '*', ['url', 'pushurl', 'fetch', 'push', 'tagopt', 'prune', 'prunetags', 'mirror', 'skipdefaultupdate', 'skipfetchall', 'promisor', 'partialclonefilter']],
+  ['branch', '*', ['remote', 'merge', 'rebase', 'pushremote', 'description']],
+  ['submodule', '*', ['url', 'active', 'branch', 'ignore', 'shallow', 'fetchrecursesubmodules', 'update']],
+  ['submodule', undefined, ['active', 'recurse', 'fetchjobs']],
+  ['user', undefined, ['name', 'email', 'useconfigonly']],
+  ['author', undefined, ['name', 'email']],
+  ['committer', undefined, ['name', 'email']],
+  ['extensions', undefined, ['objectformat', 'worktreeconfig', 'refstorage', 'preciousobjects', 'partialclone', 'noop', 'compatobjectformat']],
+  ['init', undefined, ['defaultbranch']],
+  ['pull', undefined, ['rebase', 'ff']],
+  ['push', undefined, ['default', 'autosetupremote', 'followtags']],
+  ['fetch', undefined, ['prune', 'prunetags', 'recursesubmodules', 'writecommitgraph', 'parallel']],
+  ['rebase', undefined, ['autosquash', 'autostash', 'updaterefs']],
+  ['merge', undefined, ['ff', 'conflictstyle']],
+  ['diff', undefined, ['renames', 'algorithm', 'colormoved', 'mnemonicprefix', 'noprefix', 'submodule']],
+  ['status', undefined, ['showuntrackedfiles', 'submodulesummary', 'short', 'branch']],
+  ['gc', undefined, ['auto', 'autodetach', 'reflogexpire', 'reflogexpireunreachable', 'pruneexpire', 'autopacklimit']],
+  ['lfs', undefined, ['repositoryformatversion']],
+  ['color', '*', ['*']],
+  ['color', undefined, ['*']],
+  ['advice', undefined, ['*']],
+];
+
+/** Keys of `entries` that are not known to be safe in a config the sandbox created (names as section.sub.key). */
+export function unsafeKeys(entries: readonly GitConfigEntry[]): string[] {
+  const out: string[] = [];
+  for (const e of entries) {
+    const name = [e.section, e.subsection, e.key].filter((x) => x !== undefined).join('.');
+    const ok = SAFE_KEYS.some(([s, sub, keys]) => s === e.section && (sub === '*' ? e.subsection !== undefined : e.subsection === undefined) && (keys.includes('*') || keys.includes(e.key)));
+    const v = typeof e.value === 'string' ? e.value : '';
+    // Transports that run programs (ext::, fd::) and submodule update commands ("!cmd").
+    const badValue = /^\s*(ext|fd)::/i.test(v) || (e.section === 'submodule' && e.key === 'update' && v.trim().startsWith('!'));
+    if (!ok || badValue) out.push(name);
+  }
+  return out;
+}
 
 /** The keys of `entries` that make git run something (`section.sub.key` names). */
 export function execKeys(entries: readonly GitConfigEntry[]): string[] {

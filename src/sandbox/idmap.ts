@@ -15,6 +15,7 @@ const OPEN_TREE_CLONE = 1;
 const OPEN_TREE_CLOEXEC = 0o2000000;
 const AT_EMPTY_PATH = 0x1000;
 const MOVE_MOUNT_F_EMPTY_PATH = 4;
+const O_PATH = 0o10000000;
 const MS_BIND = 0x1000;
 const MS_PRIVATE = 1 << 18;
 const MNT_DETACH = 2;
@@ -164,7 +165,17 @@ export function isMountPoint(dir: string): boolean {
 export function attachIdmapped(src: string, at: string, usernsFd: number, attrs: number): void {
   const c = load();
   fs.mkdirSync(at, { mode: 0o711 });
-  const tfd = Number(c.syscall(NR.open_tree, 'int', -100, 'str', src, 'uint', OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+  // Cloned from a descriptor whose path is checked: a symlink swapped in since the plan (by
+  // another sandbox that can write a parent) cannot make the view show something else.
+  const pfd = fs.openSync(src, O_PATH | fs.constants.O_NOFOLLOW | fs.constants.O_DIRECTORY);
+  let tfd: number;
+  try {
+    const actual = fs.readlinkSync(`/proc/self/fd/${pfd}`);
+    if (actual !== src) throw new IdmapError(`${src} resolves to ${actual} (changed while the sandbox was being set up)`);
+    tfd = Number(c.syscall(NR.open_tree, 'int', pfd, 'str', '', 'uint', OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+  } finally {
+    fs.closeSync(pfd);
+  }
   if (tfd < 0) throw new IdmapError(`open_tree ${src}: ${errName(c.errno())}`, c.errno());
   try {
     const attr = Buffer.alloc(32); // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }

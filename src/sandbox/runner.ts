@@ -14,14 +14,15 @@ import type { UnstampedEvent } from '../events/types.js';
 import { bwrapArgs, pinWritableBinds } from './bwrap.js';
 import { CgroupError, createSandboxCgroups, destroyDirs, detectCgroups, type CgroupLayout, type CgroupStats, type SandboxCgroups } from './cgroups.js';
 import { buildSandboxEnv } from './env.js';
-import { isInside, planFilesystem, PlanError, SKIP_DIRS, type FsPlan } from './fs-plan.js';
+import { homeRunPatterns, isInside, planFilesystem, PlanError, SKIP_DIRS, type FsPlan, type MountOp } from './fs-plan.js';
 import { which } from './host.js';
-import { chooseIdentity, IdentityError, type SandboxIdentity } from './identity.js';
+import { chooseIdentity, IdentityError, isHostRoot, type SandboxIdentity } from './identity.js';
 import { launch, LaunchError, renderCommand } from './launch.js';
+import { writableBy } from './views.js';
 import type { SandboxMonitor } from './monitor-hook.js';
 import type { NetworkProvider, PreparedNetwork } from './network-provider.js';
 import type { RunPolicy } from './policy.js';
-import { checkProtected, newGitEntries, type ProtectViolation } from './protect.js';
+import { checkModes, checkProtected, newGitEntries, newHomeEntries, type ProtectViolation } from './protect.js';
 import { reportLimits, reportTimeout, reportViolations, type EmitSandbox } from './reports.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { claimStale, ensureStateDir, mountDirFor, procStartTime, RecordFile, stateDir, type SandboxRecord } from './state.js';
@@ -103,6 +104,10 @@ function printMarks(): void {
 interface Setup {
   id: string;
   root: boolean;
+  /** Warden is the host's root (not root of a user namespace). */
+  hostRoot: boolean;
+  /** Where the empty cover file and the views live: reachable by the sandbox's uid. */
+  shared: string;
   bwrap: string;
   workspace: string;
   chdir: string;
@@ -115,6 +120,7 @@ interface Setup {
 
 /** What exists on the host for this run, and how to remove it. */
 interface Resources {
+  layout: CgroupLayout;
   cg?: SandboxCgroups;
   net?: PreparedNetwork;
   runDir?: string;
@@ -128,7 +134,9 @@ interface Resources {
 export async function runSandbox(o: RunOptions): Promise<number> {
   const t0 = performance.now();
   mark('runSandbox');
-  const log = o.log ?? stderrLog;
+  const sink = o.log ?? stderrLog;
+  // Paths in messages come from the sandbox: its control characters must not drive the terminal.
+  const log = (m: string) => sink(printable(m));
   const id = newSandboxId();
   const sandbox = { id };
   const ev: EmitSandbox = (e) => o.emit?.({ ts: new Date().toISOString(), sandbox, ...e } as UnstampedEvent);
@@ -137,10 +145,10 @@ export async function runSandbox(o: RunOptions): Promise<number> {
   if (typeof setup === 'number') return setup;
   const layout = detectLayout();
   mark('command lookup + cgroup detect');
-  const emptyFile = ensureStateDir(setup.sdir);
+  const emptyFile = ensureStateDir(setup.sdir, setup.shared);
   await cleanupStale(setup.sdir, log, o.views);
   mark('stale cleanup');
-  const res: Resources = { monitorAttached: false, openedFds: [], record: recordRun(setup, layout, o.policy.network.mode) };
+  const res: Resources = { layout, monitorAttached: false, openedFds: [], record: recordRun(setup, layout, o.policy.network.mode) };
   try {
     await createResources(o, setup, layout, res, ev);
     const started = startSandbox(o, setup, res, emptyFile, ev, t0);
@@ -156,7 +164,7 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     if (result.error) throw new SandboxSetupError(`cannot start ${started.chain[0]}: ${result.error.message}`);
     const stats = res.cg!.stats(); // before teardown removes the cgroups
     const code = exitCode(o, setup, res, stats, result, started.status, sup.timedOut(), ev, log);
-    const violations = await teardown(o, setup, res, log);
+    const violations = await teardown(o, setup, res, ev, log);
     mark('teardown');
     printMarks();
     reportViolations(violations, ev, log);
@@ -169,11 +177,16 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     });
     return code;
   } catch (err) {
-    const violations = await teardown(o, setup, res, log).catch(() => []);
+    const violations = await teardown(o, setup, res, ev, log).catch(() => []);
     reportViolations(violations, ev, log);
     if (err instanceof LaunchError) throw new SandboxSetupError(err.message);
     throw err;
   }
+}
+
+/** Control characters (ESC, CR, BS, C1...) as visible escapes; newlines and tabs kept. */
+export function printable(m: string): string {
+  return m.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 function stderrLog(m: string): void {
@@ -225,8 +238,9 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
   const chdir = isInside(cwd, workspace) ? cwd : workspace;
 
   let ident: SandboxIdentity;
+  const hostRoot = isHostRoot();
   try {
-    ident = chooseIdentity(policy.process.runAs, workspace);
+    ident = chooseIdentity(policy.process.runAs, workspace, undefined, undefined, hostRoot);
   } catch (err) {
     if (err instanceof IdentityError) throw new SandboxSetupError(`${policy.source ? `${policy.source}: ` : ''}${err.message}`, 2);
     throw err;
@@ -243,13 +257,22 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
       policy,
       workspace,
       homes,
-      identity: { uid: ident.uid, gid: ident.gid, gids, callerRoot: root, standIn: ident.standIn, mountDir: mountDirFor(sdir, id) },
+      identity: { uid: ident.uid, gid: ident.gid, gids, callerRoot: hostRoot, standIn: ident.standIn, mountDir: mountDirFor(sharedDir(sdir, hostRoot), id) },
     });
   } catch (err) {
     if (err instanceof PlanError) throw new SandboxSetupError(err.message, 2);
     throw err;
   }
   for (const w of plan.warnings) log(w);
+  // Warden's own state (crash records, the runtime directory) where a sandbox can write would
+  // let it forge a record that the next run acts on.
+  const stateRoot = path.dirname(sdir);
+  const exposed = plan.writable.find((w) => isInside(stateRoot, w) || isInside(w, stateRoot));
+  if (exposed)
+    throw new SandboxSetupError(`Warden's state directory ${stateRoot} lies in ${exposed}, which the sandbox can write; set XDG_RUNTIME_DIR (or TMPDIR) to a directory outside it`, 2);
+  for (const w of plan.writable.slice(1))
+    if (!plan.views.some((v) => v.src === w) && !writableBy({ uid: ident.uid, gids }, w))
+      log(`allow_write ${w}: the sandbox runs as uid ${ident.uid}${ident.drop && !ident.standIn ? ' (the workspace owner)' : ''}, which cannot write it; change its owner or set process.user`);
   mark('fs plan');
 
   // The command, before anything is created on the host.
@@ -271,7 +294,16 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
     log(`${cmd}: ${resolved} cannot be reached by ${who}: a directory on the way is not searchable by it. Put the tool where others can read it, or make its directories searchable (chmod o+x)`);
     return 127;
   }
-  return { id, root, bwrap, workspace, chdir, ident, homes, plan, closedFds, sdir };
+  return { id, root, hostRoot, bwrap, workspace, chdir, ident, homes, plan, closedFds, sdir, shared: sharedDir(sdir, hostRoot) };
+}
+
+/**
+ * The directory for what the sandbox's uid must reach (the empty file that covers secrets, the
+ * views): for host root, /run/warden whatever XDG_RUNTIME_DIR says (/run/user/0 is 0700 and
+ * the stand-in could not reach it); otherwise the runtime directory, which the caller can reach.
+ */
+function sharedDir(sdir: string, hostRoot: boolean): string {
+  return hostRoot ? '/run/warden' : path.dirname(sdir);
 }
 
 function userOf(ident: SandboxIdentity): { home: string; name: string } | undefined {
@@ -294,7 +326,7 @@ function recordRun(s: Setup, layout: CgroupLayout, networkMode: string): RecordF
     cgroups: { dirs: parents.map((p) => path.join(p, cgName)) },
     network: { mode: networkMode },
     protected: s.plan.protectedEntries,
-    mounts: s.plan.views.length ? mountDirFor(s.sdir, s.id) : undefined,
+    mounts: s.plan.views.length ? mountDirFor(s.shared, s.id) : undefined,
   });
 }
 
@@ -351,15 +383,18 @@ async function createResources(o: RunOptions, s: Setup, layout: CgroupLayout, re
 
 async function attachViews(o: RunOptions, s: Setup, res: Resources): Promise<void> {
   if (!o.views) throw new SandboxSetupError('this build cannot attach idmapped views (internal: no view mounter)');
-  res.mountDir = mountDirFor(s.sdir, s.id);
+  res.mountDir = mountDirFor(s.shared, s.id);
   try {
     res.mounter = await o.views();
     await res.mounter.attach(s.plan.views, res.mountDir, { uid: s.ident.uid, gid: s.ident.gid });
   } catch (err) {
+    // Where no sandbox can be made at all (a container that blocks nested user namespaces),
+    // that is the cause to name, not the views.
+    if (!probeUserns(s.bwrap).ok) throw new SandboxSetupError(formatProblem(diagnoseUsernsFailure(s.root) ?? UNKNOWN_USERNS));
     const what = s.plan.views.map((v) => v.src).join(', ');
     throw new SandboxSetupError(
-      `cannot show ${what} to the sandbox's unprivileged user (${(err as Error).message}). ` +
-        'Warden never runs a sandbox as host root; run it in a directory owned by a normal user, or set process.user to that user in the policy',
+      `cannot show ${what} to the sandbox's unprivileged stand-in user (${(err as Error).message}; idmapped mounts need CAP_SYS_ADMIN and a filesystem that supports them). ` +
+        'Warden never runs a sandbox as host root: run it in a directory owned by a normal user (or set process.user to one that owns it)',
     );
   }
   mark('views');
@@ -374,7 +409,7 @@ function startSandbox(o: RunOptions, s: Setup, res: Resources, emptyFile: string
   // Descriptor slots in bwrap: pass_fds keep their numbers, ours follow.
   const passFds = policy.process.passFds;
   const base = Math.max(3, ...passFds.map((f) => f + 1));
-  const pinned = pinWritableBinds(s.plan.mounts, base + 3);
+  const pinned = pinWritableBinds([...s.plan.mounts, ...cgroupViewOps(res.layout, cg.dirs)], base + 3);
   res.openedFds.push(...pinned.fds);
   const providerFds = net.fds ?? [];
   const providerSlots = providerFds.map((_, i) => base + 3 + pinned.fds.length + i);
@@ -436,6 +471,34 @@ function startSandbox(o: RunOptions, s: Setup, res: Resources, emptyFile: string
   return { ...l, at };
 }
 
+/**
+ * /sys/fs/cgroup inside: the host's tree lists every host process and other sandboxes' cgroups.
+ * It is replaced by an empty read-only tmpfs on which each hierarchy's mount point shows this
+ * sandbox's own cgroup, read-only (tools that size themselves from their limits, like Node,
+ * the JVM and Go, read them there; with the cgroup namespace /proc/self/cgroup says "/").
+ */
+export function cgroupViewOps(layout: CgroupLayout, dirs: string[]): MountOp[] {
+  const root = '/sys/fs/cgroup';
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(root);
+  } catch {
+    return [];
+  }
+  if (!st.isDirectory()) return [];
+  const mounts = [...layout.v1.map((h) => h.mount), ...(layout.v2 ? [layout.v2.mount] : [])].filter((m) => isInside(m, root));
+  const ops: MountOp[] = [];
+  if (!mounts.includes(root)) ops.push({ op: 'tmpfs', dest: root });
+  for (const m of mounts.sort((a, b) => a.length - b.length)) {
+    const own = dirs.filter((d) => isInside(d, m) && d !== m).sort((a, b) => b.length - a.length)[0];
+    if (own) ops.push({ op: 'ro-bind', src: own, dest: m });
+    else if (m !== root) ops.push({ op: 'tmpfs', dest: m, readOnly: true });
+    else ops.push({ op: 'tmpfs', dest: m });
+  }
+  ops.push({ op: 'remount-ro', dest: root });
+  return ops;
+}
+
 // ------------------------------------------------------------------ phase 5: outcome
 
 function exitCode(
@@ -472,7 +535,7 @@ function exitCode(
 // ------------------------------------------------------------------ phase 6: teardown
 
 /** Removes what the run created, checks the protected paths; keeps the record for what is left. */
-async function teardown(o: RunOptions, s: Setup, res: Resources, log: (m: string) => void): Promise<ProtectViolation[]> {
+async function teardown(o: RunOptions, s: Setup, res: Resources, ev: EmitSandbox, log: (m: string) => void): Promise<ProtectViolation[]> {
   const left = res.cg ? await res.cg.destroy() : [];
   res.cg = undefined;
   let netLeft = false;
@@ -494,11 +557,18 @@ async function teardown(o: RunOptions, s: Setup, res: Resources, log: (m: string
   const mountsLeft = res.mountDir && res.mounter ? res.mounter.detach(res.mountDir) : [];
   res.mountDir = undefined;
   if (res.runDir) fs.rmSync(res.runDir, { recursive: true, force: true });
+  const known = new Set(s.plan.protectedEntries.map((e) => e.path));
   const entries = [
     ...s.plan.protectedEntries,
+    ...newHomeEntries(homeRunPatterns(s.homes, s.plan.writable), s.plan.writable, known),
     ...newGitEntries({ workspace: s.workspace, writable: s.plan.writable, homes: s.homes, before: [...s.plan.git.protect, ...s.plan.protectedEntries.map((e) => e.path)], skip: SKIP_DIRS }),
   ];
-  const violations = checkProtected(entries, s.id);
+  const violations = checkProtected(entries, s.id, true, s.plan.writable);
+  for (const m of checkModes(s.plan.modes)) {
+    const msg = `${m.path}: the sandbox made it writable for others (${m.before.toString(8)} → ${m.after.toString(8)})${m.restored ? '; the old mode was put back' : '; the old mode could not be put back'}`;
+    log(msg);
+    ev({ kind: 'sandbox.deny', severity: 'warn', rule: 'sandbox.mode_widened', category: 'defense_evasion', mitre: ['T1222.002'], message: msg, file: { path: m.path, op: 'chmod' }, data: { reason: 'mode_widened', before: m.before, after: m.after, restored: m.restored } });
+  }
   if (left.length || netLeft || mountsLeft.length) {
     if (left.length) log(`could not remove cgroups ${left.join(', ')}; the next warden run retries`);
     if (mountsLeft.length) log(`could not remove ${mountsLeft.join(', ')}; the next warden run retries`);

@@ -145,7 +145,8 @@ export function knownSyscallNames(): string[] {
 export const CLONE_NS_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00000080;
 
 export const AF = { UNIX: 1, INET: 2, INET6: 10, NETLINK: 16, PACKET: 17, VSOCK: 40 } as const;
-const SOCK_DGRAM = 2;
+const SOCK_STREAM = 1;
+const SOCK_SEQPACKET = 5;
 const SOCK_TYPE_MASK = 0xf;
 /** S_ISUID | S_ISGID: never set by a sandboxed process (see setuid checks below). */
 export const SETID_BITS = 0o6000;
@@ -271,13 +272,15 @@ export function buildSeccompFilter(opts: SeccompOptions = {}): SeccompFilter {
   prog.push({ op: 'ret', k: RET_ERRNO | EPERM });
   // socketpair: unix only (libuv, Python and shells use it for pipes). A datagram pair is not
   // only a pipe: sendto() with an address on it reaches any named or abstract unix socket the
-  // sandbox can see, so without unix sockets it is stream/seqpacket only.
+  // sandbox can see (SOCK_RAW is a datagram socket too), so without unix sockets only the
+  // connection-oriented types are allowed, whose sendto ignores or refuses an address.
   prog.push({ op: 'label', name: 'socketpair' }, { op: 'ld', off: argLo(0) });
   if (opts.unixSockets) jeq(AF.UNIX, ALLOW_T, EPERM_T);
   else {
     jeq(AF.UNIX, null, EPERM_T);
     prog.push({ op: 'ld', off: argLo(1) }, { op: 'and', k: SOCK_TYPE_MASK });
-    jeq(SOCK_DGRAM, EPERM_T, ALLOW_T);
+    jeq(SOCK_STREAM, ALLOW_T);
+    jeq(SOCK_SEQPACKET, ALLOW_T, EPERM_T);
   }
   for (const [name, a] of Object.entries(MODE_ARG)) {
     if (nr(name) === undefined) continue;

@@ -16,7 +16,11 @@ export interface ViewMounter {
 export const viewMounter: ViewMounter = {
   async attach(views, dir, sandbox) {
     ensurePrivateMountDir(path.dirname(dir));
-    fs.mkdirSync(dir, { mode: 0o711 });
+    // Searchable by the sandbox's group only: the views show root's files as the stand-in's,
+    // and no host process (which is never the stand-in) may walk into them.
+    fs.mkdirSync(dir, { mode: 0o710 });
+    fs.chownSync(dir, 0, sandbox.gid);
+    fs.chmodSync(dir, 0o710);
     // One user namespace per distinct owner: it is only a mapping, held by descriptor.
     const byOwner = new Map<string, View[]>();
     for (const v of views) {

@@ -61,9 +61,21 @@ function canSearchAs(id: { uid: number; gids: number[] }, uid: number, gid: numb
   return (mode & 0o001) !== 0;
 }
 
+/** Whether `id` may create files in directory `p` on the host (owner, group or other write and search bits). */
+export function writableBy(id: { uid: number; gids: number[] }, p: string): boolean {
+  const st = stat(p);
+  if (!st) return false;
+  if (id.uid === 0) return true;
+  const bits = st.uid === id.uid ? 0o300 : id.gids.includes(st.gid) ? 0o030 : 0o003;
+  return (st.mode & bits) === bits;
+}
+
 export function planViews(id: ViewIdentity, writable: string[], homes: string[]): ViewPlan {
   const views: View[] = [];
-  if (id.callerRoot && id.uid !== 0) {
+  // Only for the stand-in: a view is a host mount where its uid owns what it shows, and no
+  // process outside a sandbox ever runs as the stand-in. For a real user (root running the
+  // sandbox in their project) a view would hand them root's files outside the sandbox too.
+  if (id.callerRoot && id.standIn && id.uid !== 0) {
     const dir = id.mountDir ?? '/nonexistent';
     const add = (src: string, readOnly: boolean) => {
       const st = stat(src);
@@ -71,7 +83,7 @@ export function planViews(id: ViewIdentity, writable: string[], homes: string[])
       views.push({ src, at: path.join(dir, String(views.length)), readOnly, diskUid: st.uid, diskGid: st.gid });
     };
     for (const w of writable) add(w, false);
-    if (id.standIn) for (const h of homes) if (!writable.some((w) => isInside(h, w)) && !views.some((v) => v.src === h)) add(h, true);
+    for (const h of homes) if (!writable.some((w) => isInside(h, w)) && !views.some((v) => v.src === h)) add(h, true);
   }
   const viewOf = (p: string): View | undefined => {
     let best: View | undefined;

@@ -83,7 +83,7 @@ for (const { who, uid, owner } of IDENTITIES) {
       const wtConfig = path.join(ws, '.git/worktrees/plant-wt1/config.worktree');
       const r2 = await sh(`echo '[core] fsmonitor = ${marker}' >> ${wtConfig} && echo created`, ws);
       expect(r2.stdout).toContain('created');
-      expect(r2.stderr).toMatch(/config.worktree was created by the sandbox \(runs programs: core.fsmonitor\); moved aside/);
+      expect(r2.stderr).toMatch(/config.worktree was created by the sandbox \(keys not known to be safe: core.fsmonitor\); moved aside/);
       expect(fs.existsSync(wtConfig)).toBe(false);
       for (const args of ['status', 'checkout -q -b x', 'log -1']) await hostGit(ws, args);
       await hostGit(path.join(s.ws, 'plant-wt1'), 'status');
@@ -123,6 +123,68 @@ for (const { who, uid, owner } of IDENTITIES) {
       expect(JSON.stringify(alerts)).toContain('core.fsmonitor');
       for (const d of ['evil', 'sub/hooked', 'plain']) await hostGit(path.join(ws, d), 'status');
       expect(fs.readFileSync(marker, 'utf8')).toBe('');
+    });
+
+    it('pointers that move where git reads config and hooks (commondir, .git files, .git symlinks) are moved aside; the next git runs nothing', async () => {
+      const ws = path.join(s.ws, 'pointers');
+      fs.mkdirSync(ws, { recursive: true });
+      if (owner !== undefined) fs.chownSync(ws, owner, owner);
+      await run(['/bin/sh', '-c', 'git init -q -b main . && echo a > a && git add a && git commit -qm one && mkdir -p pkg sub2'], { cwd: ws, uid: owner, env: { ...env, ...GIT_ENV } });
+      const evil = (dir: string) =>
+        `mkdir -p '${dir}' && cp -r .git/objects .git/refs .git/HEAD '${dir}/' && printf '[core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = "echo pointer >> ${marker}"\\n' > '${dir}/config'`;
+      const r = await sh(
+        [
+          evil('.git/evil'),
+          `printf '/proc/self/root%s/.git/evil\\n' "$PWD" > .git/commondir`,
+          evil('.git/evil2 '),
+          `printf 'gitdir: /proc/self/root%s/.git/evil\\n' "$PWD" > pkg/.git`,
+          `ln -s "$PWD/.git/evil" sub2/.git`,
+          'echo done',
+        ].join(' && '),
+        ws,
+      );
+      expect(r.stdout, r.stderr).toContain('done');
+      expect(r.stderr).toMatch(/commondir was created by the sandbox \(commondir (points git elsewhere|is not what git writes)/);
+      expect(r.stderr).toMatch(/pkg\/\.git was created by the sandbox \(\.git file points to/);
+      expect(r.stderr).toMatch(/sub2\/\.git was created by the sandbox \(\.git is a symlink\)/);
+      for (const d of [ws, path.join(ws, 'pkg'), path.join(ws, 'sub2')]) await hostGit(d, 'status');
+      expect(fs.readFileSync(marker, 'utf8')).toBe('');
+    });
+
+    it('a sandbox that knows its id cannot block the quarantine, nor widen modes for other users', async () => {
+      const ws = path.join(s.ws, 'blocker');
+      fs.mkdirSync(ws, { recursive: true });
+      if (owner !== undefined) fs.chownSync(ws, owner, owner);
+      await run(['/bin/sh', '-c', 'git init -q -b main . && echo a > a && git add a && git commit -qm one'], { cwd: ws, uid: owner, env: { ...env, ...GIT_ENV } });
+      const modes = () => [ws, path.join(ws, '.git'), path.join(ws, '.git/objects')].map((p) => fs.statSync(p).mode & 0o777);
+      const before = modes();
+      const r = await sh(
+        `git init -q n && mkdir -p "n/.git/hooks.warden-quarantined-$WARDEN_SANDBOX/x" ".vscode.warden-quarantined-$WARDEN_SANDBOX/keep" && ` +
+          `${plant('blocked-hook')} > n/.git/hooks/post-checkout && chmod +x n/.git/hooks/post-checkout && mkdir -p .vscode && echo '{}' > .vscode/tasks.json && ` +
+          `chmod 777 . .git .git/objects && echo done`,
+        ws,
+      );
+      expect(r.stdout).toContain('done');
+      expect(fs.existsSync(path.join(ws, 'n/.git/hooks'))).toBe(false);
+      expect(fs.existsSync(path.join(ws, '.vscode'))).toBe(false);
+      expect(modes()).toEqual(before);
+      expect(r.stderr).toMatch(/made it writable for others \(\d+ → 777\); the old mode was put back/);
+      await run(['/bin/sh', '-c', 'git -c user.name=t -c user.email=t@t commit -q --allow-empty -m x && git checkout -q -b z'], { cwd: path.join(ws, 'n'), uid: owner, env: { ...env, ...GIT_ENV } });
+      expect(fs.readFileSync(marker, 'utf8')).toBe('');
+    });
+
+    it('a repository made to be expensive to walk (a commondir chain) neither crashes the run nor the next one', async () => {
+      const ws = path.join(s.ws, 'chain');
+      fs.mkdirSync(ws, { recursive: true });
+      if (owner !== undefined) fs.chownSync(ws, owner, owner);
+      const chain = 'import os\nfor i in range(3000):\n  d = f"c{i}"; os.makedirs(d, exist_ok=True)\n  open(f"{d}/commondir", "w").write(f"../c{i+1}\\n"); open(f"{d}/HEAD", "w").write("ref: x\\n"); open(f"{d}/config", "w").write("")\nopen(".git/commondir", "w").write("../c0\\n")\n';
+      s.write(path.join('ws', 'chain', 'chain.py'), chain);
+      if (owner !== undefined) fs.chownSync(path.join(ws, 'chain.py'), owner, owner);
+      const r = await sh(`git init -q . && python3 chain.py; exit 7`, ws);
+      expect(r.code).toBe(7);
+      const again = await sh('echo again', ws);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain('again');
     });
 
     it('control: without Warden, the same plants run on the next git command', async () => {

@@ -160,7 +160,7 @@ for (const { who, uid, owner } of IDENTITIES) {
       });
       expect(planted.length).toBeGreaterThan(100);
       const r = await sh(`cat ${planted.map((p) => `'${p}'`).join(' ')} 2>/dev/null | grep -c FAKE-SECRET; grep -rh FAKE-SECRET ${s.home} ${s.ws} 2>/dev/null | head -5; echo done`);
-      expect(r.stdout).toContain('done');
+      expect(r.stdout, r.stderr).toContain('done');
       expect(r.stdout.split('\n')[0]).toBe('0');
       // control: outside, every one is readable
       const c = await run(['/bin/sh', '-c', `cat ${planted.map((p) => `'${p}'`).join(' ')} | grep -c FAKE-SECRET`], { cwd: s.ws, uid: owner });
@@ -188,7 +188,7 @@ for (const { who, uid, owner } of IDENTITIES) {
       for (let i = 0; i < 50 && !fs.existsSync(sockPath); i++) await new Promise((r) => setTimeout(r, 50));
       const py = [
         'import socket, sys',
-        'for t in (socket.SOCK_DGRAM, socket.SOCK_STREAM, socket.SOCK_SEQPACKET):',
+        'for t in (socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_RDM, socket.SOCK_STREAM, socket.SOCK_SEQPACKET):',
         '  try:',
         '    a, b = socket.socketpair(socket.AF_UNIX, t)',
         '    try: a.sendto(b"escape", sys.argv[1]); print("sendto returned", t)',
@@ -199,6 +199,7 @@ for (const { who, uid, owner } of IDENTITIES) {
       for (const network of ['none', 'full']) {
         const r = await sh(`${PY} dgram.py ${sockPath}`, { network });
         expect(r.stdout, network).toMatch(/pair refused 2 1/); // SOCK_DGRAM, EPERM
+        expect(r.stdout, network).toMatch(/pair refused 3 1/); // SOCK_RAW: the kernel makes it a datagram pair
         expect(r.stdout, network).toMatch(/send refused 1 106/); // a stream pair ignores no address: EISCONN
       }
       const out = await listener;
@@ -210,6 +211,89 @@ for (const { who, uid, owner } of IDENTITIES) {
       for (let i = 0; i < 50 && !fs.existsSync(sockPath); i++) await new Promise((r) => setTimeout(r, 50));
       await run([PY, path.join(s.ws, 'dgram.py'), sockPath], { cwd: s.ws, uid });
       expect((await listener2).stdout).toContain('GOT');
+    });
+
+    it('host users cannot use the views the stand-in gets (they show root\'s files as the stand-in\'s)', async () => {
+      if (who !== 'root') return; // views exist only for the stand-in
+      const marker = `${5 + Math.random()}`.slice(0, 8);
+      const p = sh(`echo secret-content > inside.txt; chmod 600 inside.txt; sleep ${marker}`);
+      let views: string[] = [];
+      for (let i = 0; i < 60 && !views.length; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        views = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => /^\/run\/warden\/mnt\/[a-z0-9]+\/\d+$/.test(m));
+      }
+      expect(views.length).toBeGreaterThan(0);
+      const probe = views.map((v) => `ls ${v} >/dev/null 2>&1 && echo REACHED ${v}; cat ${v}/inside.txt 2>/dev/null && echo READ`).join('; ');
+      for (const u of [USER_UID, NOBODY]) {
+        const c = await run(['/bin/sh', '-c', probe + '; echo done'], { cwd: '/', uid: u });
+        expect(c.stdout).toContain('done');
+        expect(c.stdout).not.toMatch(/REACHED|READ/);
+      }
+      await p;
+    });
+
+    it('a root-owned allow_write path is not handed to a user\'s sandbox through a view (warned, not writable)', async () => {
+      if (who !== 'root-user-ws') return;
+      const cache = path.join(s.root, 'rootcache');
+      fs.mkdirSync(cache, { recursive: true });
+      fs.chownSync(cache, 0, 0);
+      fs.chmodSync(cache, 0o755);
+      const r = await sh(`touch ${cache}/x 2>/dev/null && echo WROTE; grep -c /run/warden/mnt /proc/self/mountinfo; echo done`, { policy: s.policy(`filesystem: { allow_write: [${cache}] }\n`) });
+      expect(r.stdout).toContain('done');
+      expect(r.stdout).not.toContain('WROTE');
+      expect(r.stderr).toMatch(/rootcache: the sandbox runs as uid 4242 \(the workspace owner\), which cannot write it/);
+    });
+
+    it('--audit through a symlink an earlier run planted (or onto a non-file) is refused', async () => {
+      const target = path.join(s.outside, `victim-${who}.sh`);
+      const r1 = await sh(`ln -s ${target} planted.ndjson && mkdir -p sub && ln -s ${s.outside} linkdir && echo planted`);
+      expect(r1.stdout).toContain('planted');
+      for (const a of ['planted.ndjson', 'linkdir/audit.ndjson']) {
+        const r = await warden(['run', '--audit', a, '--', 'touch', `ran-${a.replace(/\W/g, '')}`], { cwd: s.ws, uid, env });
+        expect(r.code, a).toBe(2);
+        expect(r.stderr, a).toMatch(/symlink/);
+        expect(fs.existsSync(path.join(s.ws, `ran-${a.replace(/\W/g, '')}`))).toBe(false);
+      }
+      expect(fs.existsSync(target)).toBe(false);
+    });
+
+    it('workspace = HOME: startup files, git config, AWS config and Python hooks it creates are moved aside', async () => {
+      const home = path.join(s.root, 'wshome');
+      fs.mkdirSync(home, { recursive: true });
+      if (owner !== undefined) fs.chownSync(home, owner, owner);
+      const files = ['.config/git/config', '.aws/config', '.local/lib/python3.11/site-packages/usercustomize.py', '.bash_aliases', '.local/bin/ls', '.config/fish/conf.d/x.fish', '.tmux.conf', '.vimrc', '.kube/config'];
+      const r = await sandboxSh(`for f in ${files.join(' ')}; do mkdir -p "$(dirname "$f")" && echo 'payload' > "$f"; done; echo done`, { cwd: home, uid, env: { HOME: home } });
+      expect(r.stdout).toContain('done');
+      for (const f of files) expect(fs.existsSync(path.join(home, f)), f).toBe(false);
+    });
+
+    it('refuses a state directory a sandbox could write (XDG_RUNTIME_DIR in the workspace)', async () => {
+      const rt = path.join(s.ws, 'rt');
+      fs.mkdirSync(rt, { recursive: true, mode: 0o700 });
+      if (owner !== undefined) fs.chownSync(rt, owner, owner);
+      if (uid !== undefined) fs.chownSync(rt, uid, uid);
+      const r = await warden(['run', '--', 'touch', 'ran-rt'], { cwd: s.ws, uid, env: { ...env, XDG_RUNTIME_DIR: rt } });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/state directory .* lies in .*which the sandbox can write/);
+      expect(fs.existsSync(path.join(s.ws, 'ran-rt'))).toBe(false);
+    });
+
+    it('names the sandbox writes cannot drive the terminal through Warden\'s messages', async () => {
+      const r = await sh(`mkdir -p "$(printf 'x\\033[2K\\rEVIL')" && mkdir -p .vscode && echo '{}' > .vscode/tasks.json; mkdir -p "$(printf 'y\\033[1A')/.git/hooks" && printf '#!/bin/sh\\n' > "$(printf 'y\\033[1A')/.git/hooks/post-merge"; echo done`);
+      expect(r.stdout).toContain('done');
+      expect(r.stderr).toMatch(/\\x1b\[1A/);
+      expect(r.stderr).not.toContain('\x1b');
+    });
+
+    it('sees its own cgroup, not the host tree; no host interrupts or pressure', async () => {
+      const r = await sh(`for f in $(find /sys/fs/cgroup -name cgroup.procs 2>/dev/null); do wc -l < $f; done | sort -n | tail -1; ls /sys/fs/cgroup | wc -l; cat /proc/interrupts 2>/dev/null | wc -c; ls /proc/pressure 2>/dev/null | wc -l; echo done`, { policy: s.policy('resources: { pids: 100 }\n') });
+      if (uid !== undefined) return; // unprivileged: no cgroup of its own, the policy is refused (escape suite)
+      const [procs, , irq, pressure] = r.stdout.trim().split('\n').map(Number);
+      expect(procs).toBeLessThan(10); // only the sandbox's own processes, in any hierarchy
+      expect(irq).toBe(0);
+      expect(pressure).toBe(0);
+      const c = await run(['/bin/sh', '-c', 'cat /sys/fs/cgroup/unified/cgroup.procs /sys/fs/cgroup/pids/cgroup.procs 2>/dev/null | wc -l'], { cwd: s.ws });
+      expect(Number(c.stdout.trim())).toBeGreaterThan(20); // control: the host tree lists every process
     });
 
     it('--audit on the command\'s own output is refused (the command could forge audit lines)', async () => {

@@ -86,7 +86,7 @@ describe('git targets', () => {
     );
     expect(t.kinds[path.join(ws, '.husky/_')]).toBe('hooks');
     expect(t.kinds[path.join(ws, 'shared.inc')]).toBe('config');
-    expect(t.kinds[path.join(ws, 'a/.git')]).toBe('pointer');
+    expect(t.kinds[path.join(ws, 'a/.git')]).toBe('gitfile');
   });
 
   it('judges what the sandbox created: samples and plain configs pass, live hooks and program keys do not', () => {
@@ -100,7 +100,7 @@ describe('git targets', () => {
     expect(judgeNew(p('hooks'), 'hooks')).toBeUndefined();
     expect(judgeNew(p('hooks2'), 'hooks')).toBe('hooks: post-merge');
     expect(judgeNew(p('config'), 'config')).toBeUndefined();
-    expect(judgeNew(p('config2'), 'config')).toBe('runs programs: core.fsmonitor');
+    expect(judgeNew(p('config2'), 'config')).toBe('keys not known to be safe: core.fsmonitor');
     expect(judgeNew(p('gitdir'), 'pointer')).toBeUndefined();
     expect(judgeNew(p('config'), undefined)).toBe('created at a protected path');
   });
@@ -113,7 +113,8 @@ describe('git targets', () => {
     w('ws2/sub/new/.git/HEAD', 'ref: x\n');
     w('ws2/sub/new/.git/config', '[core]\n\tpager = evil\n');
     const fresh = newGitEntries({ workspace: ws, writable: [ws], homes: [], before });
-    expect(fresh.map((e) => path.relative(ws, e.path)).sort()).toEqual(['sub/new/.git/config', 'sub/new/.git/config.worktree', 'sub/new/.git/hooks', 'sub/new/.git/commondir'].sort());
+    expect(fresh.map((e) => path.relative(ws, e.path))).toEqual(expect.arrayContaining(['sub/new/.git/config', 'sub/new/.git/config.worktree', 'sub/new/.git/hooks', 'sub/new/.git/commondir', 'sub/new/.pre-commit-config.yaml', 'sub/new/.husky']));
+    expect(fresh.every((e) => e.path.startsWith(path.join(ws, 'sub/new/')))).toBe(true);
     expect(fresh.find((e) => e.path.endsWith('/config'))!.git).toBe('config');
   });
 });

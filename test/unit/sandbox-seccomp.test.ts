@@ -47,7 +47,7 @@ describe('seccomp filter (x86_64)', () => {
     expect(run(nr('socket'), [AF.INET6])).toBe(ALLOW);
     expect(run(nr('socket'), [AF.NETLINK])).toBe(ALLOW);
     for (const fam of [AF.UNIX, AF.PACKET, AF.VSOCK, 38 /* AF_ALG */, 31 /* bluetooth */, 3 /* AX25 */]) expect(run(nr('socket'), [fam]), String(fam)).toBe(EPERM);
-    expect(run(nr('socketpair'), [AF.UNIX])).toBe(ALLOW);
+    expect(run(nr('socketpair'), [AF.UNIX, 1])).toBe(ALLOW);
     expect(run(nr('socketpair'), [AF.INET])).toBe(EPERM);
   });
 
@@ -101,6 +101,7 @@ describe('seccomp filter (x86_64)', () => {
     expect(evaluate(f2.program, { nr: nr('socketpair'), args: [AF.UNIX, 5 | 0x80000] })).toBe(ALLOW);
     expect(evaluate(f2.program, { nr: nr('socketpair'), args: [AF.UNIX, 2] })).toBe(EPERM);
     expect(evaluate(f2.program, { nr: nr('socketpair'), args: [AF.UNIX, 2 | 0x800 | 0x80000] })).toBe(EPERM);
+    for (const t of [0, 3, 4, 6, 10, 15]) expect(evaluate(f2.program, { nr: nr('socketpair'), args: [AF.UNIX, t] }), `type ${t}`).toBe(EPERM); // SOCK_RAW is a datagram pair
     expect(evaluate(f2.program, { nr: nr('socketpair'), args: [AF.INET, 1] })).toBe(EPERM);
     const u = buildSeccompFilter({ arch: 'x86_64', unixSockets: true });
     expect(evaluate(u.program, { nr: nr('socketpair'), args: [AF.UNIX, 2] })).toBe(ALLOW);

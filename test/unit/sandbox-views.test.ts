@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { swapMap } from '../../src/sandbox/idmap.js';
+import * as identityModule from '../../src/sandbox/identity.js';
 import { chooseIdentity, STAND_IN_UID } from '../../src/sandbox/identity.js';
 import { planViews } from '../../src/sandbox/views.js';
 
@@ -43,12 +44,21 @@ describe('identity', () => {
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('as root never gives the sandbox uid 0: the workspace owner, else the stand-in', () => {
-    const r = chooseIdentity('auto', path.join(tmp, 'rootws'), 0, 0);
+    const r = chooseIdentity('auto', path.join(tmp, 'rootws'), 0, 0, true);
     expect(r).toMatchObject({ uid: S, gid: S, drop: true, standIn: true, innerUid: 65534 });
-    expect(chooseIdentity('caller', path.join(tmp, 'rootws'), 0, 0).uid).toBe(S);
-    expect(chooseIdentity('auto', path.join(tmp, 'userws'), 0, 0)).toMatchObject({ uid: 4242, drop: true, standIn: false });
-    expect(chooseIdentity({ uid: 1000, gid: 1000 }, path.join(tmp, 'rootws'), 0, 0)).toMatchObject({ uid: 1000, drop: true });
-    expect(() => chooseIdentity({ uid: 0, gid: 0 }, path.join(tmp, 'rootws'), 0, 0)).toThrow(/uid\/gid 0 is not allowed/);
+    expect(chooseIdentity('caller', path.join(tmp, 'rootws'), 0, 0, true).uid).toBe(S);
+    expect(chooseIdentity('auto', path.join(tmp, 'userws'), 0, 0, true)).toMatchObject({ uid: 4242, gid: 4242, drop: true, standIn: false });
+    expect(chooseIdentity({ uid: 1000, gid: 1000 }, path.join(tmp, 'rootws'), 0, 0, true)).toMatchObject({ uid: 1000, drop: true });
+    expect(() => chooseIdentity({ uid: 0, gid: 0 }, path.join(tmp, 'rootws'), 0, 0, true)).toThrow(/uid\/gid 0 is not allowed/);
+  });
+
+  it('root of a user namespace (a rootless container) is not host root: no stand-in', () => {
+    const { isHostRoot } = identityModule;
+    expect(isHostRoot(0, () => '         0          0 4294967295\n')).toBe(true);
+    expect(isHostRoot(0, () => '         0          0          1\n')).toBe(true); // maps to 0 outside: treated as root
+    expect(isHostRoot(0, () => '         0     100000      65536\n')).toBe(false);
+    expect(isHostRoot(1000, () => '0 0 4294967295\n')).toBe(false);
+    expect(chooseIdentity('auto', path.join(tmp, 'rootws'), 0, 0, false)).toMatchObject({ uid: 0, drop: false, standIn: false, innerUid: 65534 });
   });
 
   it('unprivileged, always the caller', () => {
@@ -94,7 +104,7 @@ describe('view plan', () => {
     expect(p.reach(path.join(home, '.ssh/id_rsa'))).toBe(true); // root's 0700 dirs are the stand-in's own through the view
     expect(p.reach(path.join(tmp, 'locked/deep/x'))).toBe(false); // not shown, and the stand-in cannot search it
     const noStandIn = planViews({ ...id, standIn: false, uid: 4242, gid: 4242, gids: [4242] }, [path.join(tmp, 'open/cache')], [home]);
-    expect(noStandIn.views.map((v) => v.src)).toEqual([path.join(tmp, 'open/cache')]); // root-owned allow_write shown to the user
+    expect(noStandIn.views).toEqual([]); // never for a real user: the view would be theirs outside the sandbox too
     expect(noStandIn.reach(path.join(home, '.ssh/id_rsa'))).toBe(false); // root's home: not the user's to see
   });
 
