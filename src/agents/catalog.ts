@@ -13,11 +13,39 @@ export interface AgentInfo {
   credentials: string[];
   /** Directories and files it writes in the home for its own config and state. */
   state: string[];
+  /** Its state directories, writable to its own profile in `warden run` (the first is created when missing). */
+  stateDirs: string[];
+  /**
+   * Files directly in the home that it rewrites through a temporary file and a rename (so the
+   * home itself must be writable): its profile gets a private copy, written back after the run.
+   */
+  homeFiles: string[];
+  /**
+   * Its own config that makes it run programs (hooks, MCP servers, plugins, extensions):
+   * read-only to it in `warden run`, so a prompt-injected session cannot make the next session
+   * on the host run something.
+   */
+  execConfig: string[];
+  /** JSON keys of its home files that define programs to run: a change there is not written back. */
+  execKeys?: string[];
+  /**
+   * Its settings files that mix preferences with programs to run: writable to it, but a change
+   * of these keys (JSON paths, `*` any key; for TOML, table or key names) is undone after the
+   * run, the agent's version kept beside the file.
+   */
+  judgedConfig?: Array<{ path: string; format: 'json' | 'toml'; keys: string[] }>;
+  /** argv[0] basenames it is started by. */
+  binaries: string[];
+  /** Its npm packages (a node script path containing one is this agent). */
+  packages?: string[];
   /** Variables that carry its API keys. */
   keyEnv: string[];
   /** Hosts of its API, login, telemetry and updates. */
   hosts: string[];
 }
+
+/** Claude Code settings that run programs or decide what runs (hooks, MCP servers, helpers, environment, permissions). */
+const CLAUDE_SETTINGS_EXEC = ['hooks', 'mcpServers', 'enabledMcpjsonServers', 'enableAllProjectMcpServers', 'statusLine', 'apiKeyHelper', 'awsAuthRefresh', 'awsCredentialExport', 'otelHeadersHelper', 'env', 'permissions', 'enabledPlugins', 'extraKnownMarketplaces', 'forceLoginMethod'];
 
 export const AGENTS: readonly AgentInfo[] = [
   {
@@ -25,7 +53,20 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'Claude Code',
     credentials: ['~/.claude/.credentials.json', '~/.claude.json', '~/.claude.json.backup', '~/.claude/projects', '~/.claude/history.jsonl', '~/.claude/todos', '~/.claude/shell-snapshots', '~/.config/Claude'],
     state: ['~/.claude', '~/.claude.json', '~/.claude.json.backup', '~/.cache/claude', '~/.local/share/claude', '~/.local/state/claude', '~/.config/claude'],
-    keyEnv: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_MODEL'],
+    stateDirs: ['~/.claude', '~/.cache/claude', '~/.local/share/claude', '~/.local/state/claude', '~/.config/claude'],
+    homeFiles: ['~/.claude.json', '~/.claude.json.backup'],
+    execConfig: ['~/.claude/hooks', '~/.claude/agents', '~/.claude/commands', '~/.claude/skills', '~/.claude/output-styles'],
+    judgedConfig: [
+      { path: '~/.claude/settings.json', format: 'json', keys: CLAUDE_SETTINGS_EXEC },
+      { path: '~/.claude/settings.local.json', format: 'json', keys: CLAUDE_SETTINGS_EXEC },
+      // plugins carry hooks and commands: what is installed, and from where, stays the user's choice
+      { path: '~/.claude/plugins/installed_plugins.json', format: 'json', keys: ['*'] },
+      { path: '~/.claude/plugins/known_marketplaces.json', format: 'json', keys: ['*'] },
+    ],
+    execKeys: ['mcpServers', 'projects.*.mcpServers', 'projects.*.enabledMcpjsonServers', 'projects.*.allowedTools', 'hooks'],
+    binaries: ['claude'],
+    packages: ['@anthropic-ai/claude-code'],
+    keyEnv: ['ANTHROPIC_*', 'CLAUDE_CODE_*', 'CLAUDE_CONFIG_DIR', 'DISABLE_AUTOUPDATER', 'DISABLE_TELEMETRY', 'DISABLE_ERROR_REPORTING'],
     hosts: ['api.anthropic.com', 'console.anthropic.com', 'claude.ai', 'statsig.anthropic.com', 'sentry.io', 'storage.googleapis.com', 'registry.npmjs.org'],
   },
   {
@@ -33,7 +74,13 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'Codex CLI',
     credentials: ['~/.codex/auth.json', '~/.codex/.credentials.json', '~/.codex/sessions', '~/.codex/history.jsonl', '~/.codex/log'],
     state: ['~/.codex'],
-    keyEnv: ['OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_ORG_ID', 'OPENAI_PROJECT_ID', 'CODEX_HOME'],
+    stateDirs: ['~/.codex'],
+    homeFiles: [],
+    execConfig: ['~/.codex/prompts', '~/.codex/rules'],
+    judgedConfig: [{ path: '~/.codex/config.toml', format: 'toml', keys: ['mcp_servers', 'notify', 'command', 'args', 'env', 'shell_environment_policy', 'model_providers', 'experimental_instructions_file', 'sandbox_mode', 'approval_policy', 'sandbox_workspace_write'] }],
+    binaries: ['codex'],
+    packages: ['@openai/codex'],
+    keyEnv: ['OPENAI_*', 'CODEX_*'],
     hosts: ['api.openai.com', 'chatgpt.com', 'auth.openai.com', 'ab.chatgpt.com', 'registry.npmjs.org'],
   },
   {
@@ -41,7 +88,13 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'Gemini CLI',
     credentials: ['~/.gemini/oauth_creds.json', '~/.gemini/google_accounts.json', '~/.gemini/.env', '~/.gemini/mcp-oauth-tokens.json', '~/.gemini/tmp', '~/.gemini/history'],
     state: ['~/.gemini'],
-    keyEnv: ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_APPLICATION_CREDENTIALS'],
+    stateDirs: ['~/.gemini'],
+    homeFiles: [],
+    execConfig: ['~/.gemini/extensions', '~/.gemini/commands'],
+    judgedConfig: [{ path: '~/.gemini/settings.json', format: 'json', keys: ['mcpServers', 'hooks', 'tools', 'advanced', 'security', 'extensions', 'mcp', 'context.includeDirectories'] }],
+    binaries: ['gemini'],
+    packages: ['@google/gemini-cli'],
+    keyEnv: ['GEMINI_*', 'GOOGLE_API_KEY', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_APPLICATION_CREDENTIALS'],
     hosts: ['generativelanguage.googleapis.com', 'cloudcode-pa.googleapis.com', 'oauth2.googleapis.com', 'www.googleapis.com', 'play.googleapis.com', 'registry.npmjs.org'],
   },
   {
@@ -49,7 +102,11 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'Cursor agent',
     credentials: ['~/.config/cursor/auth.json', '~/.cursor/auth.json', '~/.cursor/mcp.json', '~/.cursor/chats'],
     state: ['~/.cursor', '~/.config/cursor', '~/.local/share/cursor-agent'],
-    keyEnv: ['CURSOR_API_KEY'],
+    stateDirs: ['~/.cursor', '~/.config/cursor', '~/.local/share/cursor-agent'],
+    homeFiles: [],
+    execConfig: ['~/.cursor/mcp.json', '~/.cursor/cli-config.json', '~/.cursor/rules'],
+    binaries: ['cursor-agent'],
+    keyEnv: ['CURSOR_*'],
     hosts: ['api2.cursor.sh', 'api.cursor.com', 'repo42.cursor.sh', 'downloads.cursor.com'],
   },
   {
@@ -57,6 +114,10 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'Aider',
     credentials: ['~/.aider/oauth-keys.env', '~/.aider.conf.yml'],
     state: ['~/.aider', '~/.aider.conf.yml', '~/.aider.model.settings.yml', '~/.aider.model.metadata.json'],
+    stateDirs: ['~/.aider'],
+    homeFiles: [],
+    execConfig: [],
+    binaries: ['aider'],
     keyEnv: ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY', 'DEEPSEEK_API_KEY', 'AIDER_*'],
     hosts: ['api.openai.com', 'api.anthropic.com', 'openrouter.ai', 'pypi.org'],
   },
@@ -65,6 +126,10 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'OpenClaw',
     credentials: ['~/.openclaw/credentials', '~/.openclaw/agents/*/agent/auth-profiles.json'],
     state: ['~/.openclaw'],
+    stateDirs: ['~/.openclaw'],
+    homeFiles: [],
+    execConfig: ['~/.openclaw/openclaw.json', '~/.openclaw/extensions', '~/.openclaw/skills'],
+    binaries: ['openclaw', 'openclaw-gateway'],
     keyEnv: ['OPENCLAW_*'],
     hosts: [],
   },
@@ -73,6 +138,10 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'GitHub Copilot',
     credentials: ['~/.config/github-copilot/hosts.json', '~/.config/github-copilot/apps.json', '~/.copilot/config.json'],
     state: ['~/.copilot', '~/.config/github-copilot'],
+    stateDirs: ['~/.copilot', '~/.config/github-copilot'],
+    homeFiles: [],
+    execConfig: ['~/.copilot/config.json', '~/.copilot/mcp-config.json'],
+    binaries: ['copilot'],
     keyEnv: ['GH_TOKEN', 'GITHUB_TOKEN', 'COPILOT_*'],
     hosts: ['api.githubcopilot.com', 'api.github.com', 'github.com'],
   },
@@ -81,6 +150,10 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'OpenCode',
     credentials: ['~/.local/share/opencode/auth.json', '~/.local/share/opencode/storage'],
     state: ['~/.local/share/opencode', '~/.config/opencode', '~/.cache/opencode'],
+    stateDirs: ['~/.local/share/opencode', '~/.config/opencode', '~/.cache/opencode'],
+    homeFiles: [],
+    execConfig: ['~/.config/opencode/opencode.json', '~/.config/opencode/plugin'],
+    binaries: ['opencode'],
     keyEnv: [],
     hosts: [],
   },
@@ -89,6 +162,10 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'Goose',
     credentials: ['~/.config/goose/secrets.yaml'],
     state: ['~/.config/goose', '~/.local/share/goose'],
+    stateDirs: ['~/.config/goose', '~/.local/share/goose'],
+    homeFiles: [],
+    execConfig: ['~/.config/goose/config.yaml'],
+    binaries: ['goose'],
     keyEnv: [],
     hosts: [],
   },
@@ -97,6 +174,10 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'Qwen Code',
     credentials: ['~/.qwen/oauth_creds.json', '~/.qwen/.env'],
     state: ['~/.qwen'],
+    stateDirs: ['~/.qwen'],
+    homeFiles: [],
+    execConfig: ['~/.qwen/settings.json'],
+    binaries: ['qwen'],
     keyEnv: ['DASHSCOPE_API_KEY'],
     hosts: [],
   },
@@ -105,6 +186,10 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'Amp',
     credentials: ['~/.local/share/amp/secrets.json'],
     state: ['~/.local/share/amp', '~/.config/amp', '~/.cache/amp'],
+    stateDirs: ['~/.local/share/amp', '~/.config/amp', '~/.cache/amp'],
+    homeFiles: [],
+    execConfig: ['~/.config/amp/settings.json'],
+    binaries: ['amp'],
     keyEnv: ['AMP_API_KEY'],
     hosts: ['ampcode.com'],
   },
@@ -113,6 +198,10 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'Continue',
     credentials: ['~/.continue/config.json', '~/.continue/config.yaml', '~/.continue/.env'],
     state: ['~/.continue'],
+    stateDirs: ['~/.continue'],
+    homeFiles: [],
+    execConfig: ['~/.continue/config.yaml', '~/.continue/config.json'],
+    binaries: ['cn'],
     keyEnv: [],
     hosts: [],
   },
@@ -121,6 +210,10 @@ export const AGENTS: readonly AgentInfo[] = [
     title: 'Windsurf / Codeium',
     credentials: ['~/.codeium/config.json', '~/.codeium/windsurf/user_settings.pb'],
     state: ['~/.codeium'],
+    stateDirs: ['~/.codeium'],
+    homeFiles: [],
+    execConfig: ['~/.codeium/windsurf/mcp_config.json'],
+    binaries: ['windsurf'],
     keyEnv: [],
     hosts: [],
   },
@@ -128,4 +221,17 @@ export const AGENTS: readonly AgentInfo[] = [
 
 export function agentInfo(name: string): AgentInfo | undefined {
   return AGENTS.find((a) => a.name === name);
+}
+
+/** The agent a command starts: argv[0]'s basename, or a node script of its npm package. */
+export function agentForCommand(argv: readonly string[]): AgentInfo | undefined {
+  const base = (p: string | undefined) => (p ?? '').slice((p ?? '').lastIndexOf('/') + 1);
+  const first = base(argv[0]);
+  const direct = AGENTS.find((a) => a.binaries.includes(first));
+  if (direct) return direct;
+  if (/^(node|nodejs|bun|npx)$/.test(first)) {
+    const script = argv.slice(1).find((a) => !a.startsWith('-')) ?? '';
+    return AGENTS.find((a) => a.binaries.includes(base(script)) || (a.packages ?? []).some((p) => script.includes(p)));
+  }
+  return undefined;
 }

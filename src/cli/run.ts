@@ -28,12 +28,20 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
       const { loadRunPolicy } = await import('../config/run-policy.js');
       policy = loadRunPolicy(opts.policy);
     } else policy = defaultRunPolicy();
+    const profiled = await withAgentProfile(policy, command, opts);
+    if (typeof profiled === 'number') return profiled;
+    policy = profiled;
     if (opts.network !== undefined) {
       if (!['none', 'full', 'allowlist'].includes(opts.network)) {
         say(`run: --network must be none, full or allowlist (got ${opts.network})`);
         return 2;
       }
       policy.network.mode = opts.network as NetworkMode;
+    }
+    if (opts.printPolicy) {
+      const { policyToYaml } = await import('../sandbox/policy-yaml.js');
+      process.stdout.write(policyToYaml(policy));
+      return 0;
     }
 
     let emit: ((e: UnstampedEvent) => void) | undefined;
@@ -97,12 +105,33 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
     mark('modules loaded');
     // koffi and the mount API: loaded only for a run whose sandbox uid is shown directories it does not own.
     const views = async () => (await import('../sandbox/view-mounts.js')).viewMounter;
-    return await runSandbox({ policy, argv: command, emit, network, monitor, views });
+    return await runSandbox({ policy, argv: command, emit, network, monitor, views, quiet: opts.quiet });
   } catch (err) {
     return report(err);
   } finally {
     await closeAudit?.();
   }
+}
+
+/**
+ * The agent profile to lay under the policy: named with --agent, or found from the command
+ * (`auto`, the default); `none` for no profile. A number is an exit code.
+ */
+async function withAgentProfile(policy: RunPolicy, command: string[], opts: RunCliOptions): Promise<RunPolicy | number> {
+  const want = opts.agent ?? 'auto';
+  if (want === 'none') return policy;
+  const { AGENTS, agentForCommand } = await import('../agents/catalog.js');
+  const agent = want === 'auto' ? agentForCommand(command) : AGENTS.find((a) => a.name === want || a.binaries.includes(want));
+  if (!agent) {
+    if (want === 'auto') return policy;
+    say(`run: --agent ${want}: unknown agent (known: ${AGENTS.map((a) => a.name).join(', ')}, auto, none)`);
+    return 2;
+  }
+  const { applyAgentProfile } = await import('../sandbox/profile.js');
+  const p = applyAgentProfile(policy, agent);
+  if (!opts.quiet && !opts.printPolicy)
+    say(`${agent.title} profile: ${agent.stateDirs[0]} writable, network ${p.network.mode === 'allowlist' ? `to ${agent.hosts.slice(0, 3).join(', ')}${agent.hosts.length > 3 ? '…' : ''}` : p.network.mode} (--print-policy shows all; --agent none: no profile)`);
+  return p;
 }
 
 /**

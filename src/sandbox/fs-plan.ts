@@ -60,6 +60,13 @@ export interface FsPlanInput {
   identity: Identity;
   /** Scan limits for `**` patterns in the workspace. */
   scan?: { maxDepth?: number; maxDirs?: number };
+  /**
+   * An agent's home: `dir` (Warden's, private, writable by the sandbox uid) is bound at `home`
+   * and the home's entries are bound read-only into it, so the agent can create files in its
+   * home (temporary files, locks) that vanish with the run, and rewrite `copies` (files Warden
+   * put in `dir`, written back after the run) by rename.
+   */
+  scratchHome?: { dir: string; home: string; copies: string[] };
 }
 
 export interface FsPlan {
@@ -113,6 +120,7 @@ export function planFilesystem(input: FsPlanInput): FsPlan {
   const mounts: MountOp[] = baseMounts();
   for (const s of views.skeletons) mounts.push({ op: 'tmpfs', dest: s });
   for (const v of views.views) if (v.readOnly) mounts.push({ op: 'ro-bind', src: v.at, dest: v.src });
+  if (input.scratchHome) mounts.push(...scratchHomeOps(input.scratchHome, writable, hidden.paths, views.source));
   for (const w of writable) mounts.push({ op: 'bind', src: views.source(w), dest: w });
   const prot = protectPaths([...protectedSet].sort(), writable, views.reach, views.source, git.kinds);
   const modes = modeEntries([...writable, ...prot.pins, ...git.gitDirs.filter((g) => writable.some((w) => isInside(g, w))).flatMap((g) => [g, path.join(g, 'objects'), path.join(g, 'refs'), path.join(g, 'HEAD'), path.join(g, 'index')])]);
@@ -136,6 +144,34 @@ export function planFilesystem(input: FsPlanInput): FsPlan {
   };
 }
 
+/**
+ * The agent's scratch home: Warden's directory bound writable at the home, then every entry of
+ * the real home read-only in it (symlinks recreated, sockets and the like left out), except
+ * what is bound writable later, what Warden copied in, and hidden directories (covered later).
+ */
+function scratchHomeOps(sh: { dir: string; home: string; copies: string[] }, writable: string[], hidden: Set<string>, source: (p: string) => string): MountOp[] {
+  const ops: MountOp[] = [{ op: 'bind', src: sh.dir, dest: sh.home }];
+  let ents: fs.Dirent[] = [];
+  try {
+    ents = fs.readdirSync(sh.home, { withFileTypes: true });
+  } catch {
+    return ops;
+  }
+  for (const e of ents) {
+    const p = path.join(sh.home, e.name);
+    if (sh.copies.includes(e.name) || writable.some((w) => w === p)) continue;
+    if (e.isSymbolicLink()) {
+      const target = safeReadlink(p);
+      if (target !== undefined) ops.push({ op: 'symlink', target, dest: p });
+    } else if (e.isDirectory() || e.isFile()) {
+      // A hidden directory is covered by an empty tmpfs later; its mount point is made by bwrap.
+      if (hidden.has(p) && e.isDirectory()) continue;
+      ops.push({ op: 'ro-bind', src: source(p), dest: p });
+    }
+  }
+  return ops;
+}
+
 /** The host read-only, its global kernel interfaces covered, private scratch space. */
 function baseMounts(): MountOp[] {
   // /dev and /proc are added by the bwrap builder (--dev, --proc) right after the root bind.
@@ -156,6 +192,7 @@ function baseMounts(): MountOp[] {
 /** The workspace and the policy's allow_write paths, as realpaths (never through a planted symlink). */
 function writableRoots(policy: RunPolicy, ws: string, home: string | undefined, warnings: string[]): string[] {
   const writable: string[] = [ws];
+  const optional = policy.agent?.stateDirs ?? []; // an agent profile's state directories that this user does not have
   for (const p of policy.filesystem.allowWrite) {
     const abs = resolveUserPath(p, ws, home);
     // A sandbox can plant symlinks wherever it can write: following one found there would
@@ -165,7 +202,7 @@ function writableRoots(policy: RunPolicy, ws: string, home: string | undefined, 
       throw new PlanError(`allow_write ${p}: goes through the symlink ${planted} inside the workspace, which a sandbox could have planted; name the real path instead`);
     const real = safeRealpath(abs);
     if (!real) {
-      warnings.push(`allow_write ${p}: does not exist, skipped (Warden never creates paths on the host)`);
+      if (!optional.includes(p)) warnings.push(`allow_write ${p}: does not exist, skipped (Warden never creates paths on the host)`);
       continue;
     }
     if (real === '/') throw new PlanError(`allow_write ${p}: cannot make / writable`);
@@ -204,12 +241,21 @@ function hiddenCandidates(input: FsPlanInput, warnings: string[]): { paths: Set<
   return { paths, gitEntries, scan };
 }
 
-/** Absolute patterns of home files that run code or hold credentials and lie in a writable root. */
+/**
+ * Absolute patterns of home files that run code or hold credentials and lie in a writable
+ * root: persistence and startup files in any writable root; the home's secret paths only when
+ * a writable root holds the whole home (workspace = $HOME), not under an allow_write path the
+ * policy chose (an agent's own state directory holds its own transcripts).
+ */
 export function homeRunPatterns(homes: string[], writable: string[]): string[] {
   const out: string[] = [];
-  for (const e of [...PERSISTENCE_PATHS, ...HOME_STARTUP_PATHS, ...SECRET_PATHS.filter((x) => x.pattern.startsWith('~/'))]) {
+  for (const e of [...PERSISTENCE_PATHS, ...HOME_STARTUP_PATHS]) {
     if (e.pattern.startsWith('**/')) continue;
     for (const abs of expandHomes(e.pattern, homes, '/')) if (writable.some((w) => isInside(abs, w))) out.push(abs);
+  }
+  for (const e of SECRET_PATHS) {
+    if (!e.pattern.startsWith('~/')) continue;
+    for (const h of homes) if (writable.some((w) => isInside(h, w))) out.push(path.join(h, e.pattern.slice(2)));
   }
   return [...new Set(out)];
 }

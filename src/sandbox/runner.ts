@@ -29,6 +29,10 @@ import { claimStale, ensureStateDir, mountDirFor, procStartTime, RecordFile, sta
 import { SIGNUM, supervise } from './supervise.js';
 import { diagnoseUsernsFailure, formatProblem, probeUserns, UNKNOWN_USERNS, usernsPrecheck } from './userns.js';
 import type { ViewMounter } from './view-mounts.js';
+import { createScratchHome, entryNames, finishScratchHome, type ScratchHome } from './scratch-home.js';
+import { checkJudged, resolveHome, snapshotJudged, type JudgedFile } from './agent-config.js';
+import { DenialLog, droppedVariables } from './denials.js';
+import { stateDir as stateDirOf } from '../util/xdg.js';
 
 export { processGroupOf } from './supervise.js';
 
@@ -46,6 +50,8 @@ export interface RunOptions {
   log?: (msg: string) => void;
   /** Override for tests: where crash records live. */
   stateDir?: string;
+  /** No hints on stderr (denials are still recorded). */
+  quiet?: boolean;
 }
 
 export class SandboxSetupError extends Error {
@@ -108,6 +114,8 @@ interface Setup {
   hostRoot: boolean;
   /** Where the empty cover file and the views live: reachable by the sandbox's uid. */
   shared: string;
+  /** The agent's scratch home, when an agent profile is used. */
+  scratch?: { dir: string; home: string; files: string[] };
   bwrap: string;
   workspace: string;
   chdir: string;
@@ -121,6 +129,8 @@ interface Setup {
 /** What exists on the host for this run, and how to remove it. */
 interface Resources {
   layout: CgroupLayout;
+  scratch?: ScratchHome;
+  judged?: JudgedFile[];
   cg?: SandboxCgroups;
   net?: PreparedNetwork;
   runDir?: string;
@@ -131,12 +141,21 @@ interface Resources {
   record: RecordFile;
 }
 
-export async function runSandbox(o: RunOptions): Promise<number> {
+export async function runSandbox(opts: RunOptions): Promise<number> {
   const t0 = performance.now();
   mark('runSandbox');
-  const sink = o.log ?? stderrLog;
+  const sink = opts.log ?? stderrLog;
   // Paths in messages come from the sandbox: its control characters must not drive the terminal.
   const log = (m: string) => sink(printable(m));
+  // Every event passes the denial log (hints on stderr, the run's own record) on its way to --audit.
+  const denials = new DenialLog(log, !!opts.quiet);
+  const o: RunOptions = {
+    ...opts,
+    emit: (e) => {
+      denials.observe(e);
+      opts.emit?.(e);
+    },
+  };
   const id = newSandboxId();
   const sandbox = { id };
   const ev: EmitSandbox = (e) => o.emit?.({ ts: new Date().toISOString(), sandbox, ...e } as UnstampedEvent);
@@ -151,7 +170,7 @@ export async function runSandbox(o: RunOptions): Promise<number> {
   const res: Resources = { layout, monitorAttached: false, openedFds: [], record: recordRun(setup, layout, o.policy.network.mode) };
   try {
     await createResources(o, setup, layout, res, ev);
-    const started = startSandbox(o, setup, res, emptyFile, ev, t0);
+    const started = startSandbox(o, setup, res, emptyFile, ev, t0, denials);
     const sup = supervise(started.child, started.status, started.exit, {
       timeoutMs: o.policy.resources.timeoutMs,
       graceMs: o.policy.resources.graceMs,
@@ -164,10 +183,13 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     if (result.error) throw new SandboxSetupError(`cannot start ${started.chain[0]}: ${result.error.message}`);
     const stats = res.cg!.stats(); // before teardown removes the cgroups
     const code = exitCode(o, setup, res, stats, result, started.status, sup.timedOut(), ev, log);
-    const violations = await teardown(o, setup, res, ev, log);
+    const violations = await teardown(o, setup, res, ev, log, denials);
     mark('teardown');
     printMarks();
     reportViolations(violations, ev, log);
+    const record = denials.save(path.join(stateDirOf(), 'runs'), setup.id);
+    const summary = denials.summary(record);
+    if (summary && !o.quiet) log(summary);
     ev({
       kind: 'sandbox.exit',
       severity: 'info',
@@ -177,7 +199,7 @@ export async function runSandbox(o: RunOptions): Promise<number> {
     });
     return code;
   } catch (err) {
-    const violations = await teardown(o, setup, res, ev, log).catch(() => []);
+    const violations = await teardown(o, setup, res, ev, log, denials).catch(() => []);
     reportViolations(violations, ev, log);
     if (err instanceof LaunchError) throw new SandboxSetupError(err.message);
     throw err;
@@ -246,18 +268,26 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
     throw err;
   }
   const callerHome = os.userInfo().homedir;
-  const homes = [...new Set([process.env.HOME, callerHome, ident.home].filter((h): h is string => !!h && h !== '/'))];
+  // The sandbox's HOME first: `~/` in the policy means the home the command will see.
+  const sandboxHome = userOf(ident)?.home ?? process.env.HOME;
+  const homes = [...new Set([sandboxHome, process.env.HOME, callerHome, ident.home].filter((h): h is string => !!h && h !== '/'))];
+  if (policy.agent && sandboxHome) prepareAgentHome(policy.agent, sandboxHome, log);
   const gids = ident.drop ? [ident.gid] : (process.getgroups?.() ?? [ident.gid]);
   const sdir = o.stateDir ?? stateDir();
   mark('identity');
 
+  const shared = sharedDir(sdir, hostRoot);
+  const scratch = policy.agent && sandboxHome && sandboxHome !== workspace && fs.existsSync(sandboxHome) && !isInside(workspace, sandboxHome)
+    ? { dir: path.join(shared, 'scratch', id), home: sandboxHome, files: policy.agent.homeFiles }
+    : undefined;
   let plan: FsPlan;
   try {
     plan = planFilesystem({
       policy,
       workspace,
       homes,
-      identity: { uid: ident.uid, gid: ident.gid, gids, callerRoot: hostRoot, standIn: ident.standIn, mountDir: mountDirFor(sharedDir(sdir, hostRoot), id) },
+      scratchHome: scratch && { dir: scratch.dir, home: scratch.home, copies: scratch.files.filter((f) => f.startsWith('~/')).map((f) => f.slice(2)) },
+      identity: { uid: ident.uid, gid: ident.gid, gids, callerRoot: hostRoot, standIn: ident.standIn, mountDir: mountDirFor(shared, id) },
     });
   } catch (err) {
     if (err instanceof PlanError) throw new SandboxSetupError(err.message, 2);
@@ -284,9 +314,12 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
     return 127;
   }
   const hiddenHit = plan.hidden.find((h) => isInside(resolved, h));
-  const scratch = ['/tmp', '/var/tmp', '/run'].find((d) => isInside(resolved, d) && !plan.writable.some((w) => isInside(resolved, w)));
-  if (hiddenHit || scratch) {
-    log(`${cmd}: ${resolved} is not visible inside the sandbox (${hiddenHit ? `hidden: ${hiddenHit}` : `${scratch} is private to the sandbox`})`);
+  const privateDir = ['/tmp', '/var/tmp', '/run'].find((d) => isInside(resolved, d) && !plan.writable.some((w) => isInside(resolved, w)));
+  if (hiddenHit || privateDir) {
+    const why = hiddenHit
+      ? `hidden: ${hiddenHit}; filesystem.allow_read: [${hiddenHit}] shows it`
+      : `${privateDir} is private to the sandbox; filesystem.allow_write: [${path.dirname(resolved)}] brings its directory in`;
+    log(`${cmd}: ${resolved} is not visible inside the sandbox (${why})`);
     return 127;
   }
   if (!plan.reach(resolved)) {
@@ -294,7 +327,26 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
     log(`${cmd}: ${resolved} cannot be reached by ${who}: a directory on the way is not searchable by it. Put the tool where others can read it, or make its directories searchable (chmod o+x)`);
     return 127;
   }
-  return { id, root, hostRoot, bwrap, workspace, chdir, ident, homes, plan, closedFds, sdir, shared: sharedDir(sdir, hostRoot) };
+  return { id, root, hostRoot, bwrap, workspace, chdir, ident, homes, plan, closedFds, sdir, shared, scratch };
+}
+
+/**
+ * An agent's primary state directory (~/.claude, ~/.codex, ~/.gemini) is made when missing, as
+ * the agent itself would at its first start: its profile makes it writable, and Warden never
+ * binds a path that does not exist. Owned by the home's owner, 0700.
+ */
+function prepareAgentHome(agent: { stateDirs: string[] }, home: string, log: (m: string) => void): void {
+  const first = agent.stateDirs[0];
+  if (!first?.startsWith('~/')) return;
+  const dir = path.join(home, first.slice(2));
+  if (fs.existsSync(dir)) return;
+  try {
+    const owner = fs.statSync(home);
+    fs.mkdirSync(dir, { mode: 0o700 });
+    if (process.getuid?.() === 0) fs.chownSync(dir, owner.uid, owner.gid);
+  } catch (err) {
+    log(`could not create ${dir} for the agent's state: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -327,6 +379,7 @@ function recordRun(s: Setup, layout: CgroupLayout, networkMode: string): RecordF
     network: { mode: networkMode },
     protected: s.plan.protectedEntries,
     mounts: s.plan.views.length ? mountDirFor(s.shared, s.id) : undefined,
+    scratch: s.scratch?.dir,
   });
 }
 
@@ -349,6 +402,8 @@ async function createResources(o: RunOptions, s: Setup, layout: CgroupLayout, re
   }
   mark('record + cgroups');
   if (s.plan.views.length) await attachViews(o, s, res);
+  if (s.scratch) res.scratch = createScratchHome(s.scratch.dir, s.scratch.home, s.scratch.files, { uid: s.ident.uid, gid: s.ident.gid });
+  if (o.policy.agent && s.homes[0]) res.judged = snapshotJudged(o.policy.agent.judgedConfig.map((f) => ({ ...f, path: resolveHome(f.path, s.homes[0]!) })));
 
   const sandbox = { id: s.id };
   const emitNet = (e: UnstampedEvent) => o.emit?.({ ...e, sandbox: e.sandbox ?? sandbox });
@@ -402,7 +457,7 @@ async function attachViews(o: RunOptions, s: Setup, res: Resources): Promise<voi
 
 // ------------------------------------------------------------------ phase 4: launch
 
-function startSandbox(o: RunOptions, s: Setup, res: Resources, emptyFile: string, ev: EmitSandbox, t0: number) {
+function startSandbox(o: RunOptions, s: Setup, res: Resources, emptyFile: string, ev: EmitSandbox, t0: number, denials: DenialLog) {
   const policy = o.policy;
   const net = res.net!;
   const cg = res.cg!;
@@ -415,6 +470,8 @@ function startSandbox(o: RunOptions, s: Setup, res: Resources, emptyFile: string
   const providerSlots = providerFds.map((_, i) => base + 3 + pinned.fds.length + i);
   const seccomp = buildSeccompFilter({ deny: policy.syscalls.deny, allow: policy.syscalls.allow, unixSockets: policy.network.unixSockets || !!net.needsUnixSockets });
   const env = buildSandboxEnv({ policy, host: process.env, sandboxId: s.id, user: userOf(s.ident), provider: net.env });
+  const dropped = droppedVariables(process.env, env).filter((n) => !policy.credentials.some((c) => c.env === n));
+  if (dropped.length) denials.add({ kind: 'env', what: dropped.join(', '), reason: 'not passed into the sandbox', allow: `env.pass: [${dropped[0]}] (or credentials: to keep its value outside)` });
   const args = bwrapArgs({
     mounts: pinned.mounts,
     extraArgs: typeof net.bwrapArgs === 'function' ? net.bwrapArgs(providerSlots) : net.bwrapArgs,
@@ -469,6 +526,27 @@ function startSandbox(o: RunOptions, s: Setup, res: Resources, emptyFile: string
     },
   });
   return { ...l, at };
+}
+
+/** The agent's home after the run: its files written back, what it tried to keep reported; then removed. */
+function finishScratch(o: RunOptions, s: Setup, sh: ScratchHome, ev: EmitSandbox, log: (m: string) => void, denials: DenialLog): void {
+  try {
+    const agent = o.policy.agent!;
+    const r = finishScratchHome(sh, agent.homeFiles, entryNames(sh.home), s.id, agent.execKeys);
+    for (const k of r.kept) {
+      log(`${k.path}: not written back (${k.reason}); the agent's version is ${k.besideAs}`);
+      ev({ kind: 'sandbox.deny', severity: k.reason.startsWith('the agent changed') ? 'alert' : 'warn', rule: 'sandbox.agent_config', category: 'persistence', mitre: ['T1546'], message: `${k.path} not written back: ${k.reason}`, file: { path: k.path, op: 'write' }, data: { reason: 'agent_config', kept_as: k.besideAs, detail: k.reason } });
+    }
+    for (const p of r.discarded) {
+      const rel = `~/${path.relative(sh.home, p)}`;
+      denials.add({ kind: 'home', what: rel, reason: 'written in the home, discarded with the run', allow: `filesystem.allow_write: [${rel}] (create it first)` });
+    }
+    for (const p of r.discarded) ev({ kind: 'sandbox.deny', severity: 'info', message: `home write discarded: ${p}`, file: { path: p, op: 'write' }, data: { reason: 'home_write_discarded', allow: `~/${path.relative(sh.home, p)}` } });
+  } catch (err) {
+    log(`the agent's home files: ${(err as Error).message}`);
+  } finally {
+    fs.rmSync(sh.dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -535,7 +613,7 @@ function exitCode(
 // ------------------------------------------------------------------ phase 6: teardown
 
 /** Removes what the run created, checks the protected paths; keeps the record for what is left. */
-async function teardown(o: RunOptions, s: Setup, res: Resources, ev: EmitSandbox, log: (m: string) => void): Promise<ProtectViolation[]> {
+async function teardown(o: RunOptions, s: Setup, res: Resources, ev: EmitSandbox, log: (m: string) => void, denials: DenialLog): Promise<ProtectViolation[]> {
   const left = res.cg ? await res.cg.destroy() : [];
   res.cg = undefined;
   let netLeft = false;
@@ -557,6 +635,14 @@ async function teardown(o: RunOptions, s: Setup, res: Resources, ev: EmitSandbox
   const mountsLeft = res.mountDir && res.mounter ? res.mounter.detach(res.mountDir) : [];
   res.mountDir = undefined;
   if (res.runDir) fs.rmSync(res.runDir, { recursive: true, force: true });
+  if (res.scratch) finishScratch(o, s, res.scratch, ev, log, denials);
+  res.scratch = undefined;
+  for (const c of checkJudged(res.judged ?? [], s.id)) {
+    const what = c.restored ? 'the original was put back' : c.error ? `could not be undone: ${c.error}` : 'moved aside';
+    log(`${c.path}: the agent changed settings that run programs (${c.keys.slice(0, 4).join(', ')}); ${what}${c.keptAs ? `; its version is ${c.keptAs}` : ''}`);
+    ev({ kind: 'sandbox.deny', severity: 'alert', rule: 'sandbox.agent_config', category: 'persistence', mitre: ['T1546'], message: `agent settings that run programs changed in ${c.path} (${c.keys.slice(0, 4).join(', ')}); ${what}`, file: { path: c.path, op: 'write' }, data: { reason: 'agent_config', keys: c.keys, kept_as: c.keptAs, restored: c.restored } });
+  }
+  res.judged = undefined;
   const known = new Set(s.plan.protectedEntries.map((e) => e.path));
   const entries = [
     ...s.plan.protectedEntries,
@@ -603,6 +689,7 @@ export async function cleanupStale(dir: string, log: (m: string) => void, views?
     const v = checkProtected(record.protected ?? [], record.id);
     for (const x of v) log(`cleanup of sandbox ${record.id}: protected path ${x.path} was ${x.change.replace('_', ' ')}${x.quarantinedTo ? `; moved aside to ${x.quarantinedTo}` : ''}`);
     fs.rmSync(path.join(dir, `${record.id}.d`), { recursive: true, force: true });
+    if (record.scratch && /\/scratch\/[a-z0-9]+$/.test(record.scratch) && path.basename(record.scratch) === record.id) fs.rmSync(record.scratch, { recursive: true, force: true });
     if (left.length) {
       log(`cleanup of sandbox ${record.id}: cgroups still busy: ${left.join(', ')}`);
       fs.renameSync(file, path.join(dir, `${record.id}.json`));

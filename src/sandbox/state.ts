@@ -21,6 +21,8 @@ export interface SandboxRecord {
   protected: ProtectedEntry[];
   /** Directory of the run's idmapped views (detached at cleanup). */
   mounts?: string;
+  /** The agent's scratch home (removed at cleanup). */
+  scratch?: string;
 }
 
 export function stateDir(): string {
