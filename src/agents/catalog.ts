@@ -34,6 +34,8 @@ export interface AgentInfo {
    * run, the agent's version kept beside the file.
    */
   judgedConfig?: Array<{ path: string; format: 'json' | 'toml'; keys: string[] }>;
+  /** It talks to its own daemon over a unix socket in its state (socket(AF_UNIX) allowed to its profile). */
+  unixSockets?: boolean;
   /** argv[0] basenames it is started by. */
   binaries: string[];
   /** Its npm packages (a node script path containing one is this agent). */
@@ -67,7 +69,7 @@ export const AGENTS: readonly AgentInfo[] = [
     binaries: ['claude'],
     packages: ['@anthropic-ai/claude-code'],
     keyEnv: ['ANTHROPIC_*', 'CLAUDE_CODE_*', 'CLAUDE_CONFIG_DIR', 'DISABLE_AUTOUPDATER', 'DISABLE_TELEMETRY', 'DISABLE_ERROR_REPORTING'],
-    hosts: ['api.anthropic.com', 'console.anthropic.com', 'claude.ai', 'statsig.anthropic.com', 'sentry.io', 'storage.googleapis.com', 'registry.npmjs.org'],
+    hosts: ['api.anthropic.com', 'console.anthropic.com', 'platform.claude.com', 'claude.ai', 'statsig.anthropic.com', 'sentry.io', 'storage.googleapis.com', 'registry.npmjs.org'],
   },
   {
     name: 'codex',
@@ -78,6 +80,7 @@ export const AGENTS: readonly AgentInfo[] = [
     homeFiles: [],
     execConfig: ['~/.codex/prompts', '~/.codex/rules'],
     judgedConfig: [{ path: '~/.codex/config.toml', format: 'toml', keys: ['mcp_servers', 'notify', 'command', 'args', 'env', 'shell_environment_policy', 'model_providers', 'experimental_instructions_file', 'sandbox_mode', 'approval_policy', 'sandbox_workspace_write'] }],
+    unixSockets: true,
     binaries: ['codex'],
     packages: ['@openai/codex'],
     keyEnv: ['OPENAI_*', 'CODEX_*'],

@@ -21,11 +21,32 @@ export class DenialLog {
   private readonly seen = new Set<string>();
   readonly notes: DenialNote[] = [];
   private readonly lines: string[] = [];
+  private held: string[] | undefined;
 
+  /**
+   * `holdWhileRunning`: the command owns the terminal (an agent's full-screen interface), so
+   * messages that come while it runs are told when it exits instead of drawn over its screen.
+   */
   constructor(
     private readonly log: (m: string) => void,
     private readonly quiet: boolean,
+    private readonly holdWhileRunning = false,
   ) {}
+
+  started(): void {
+    if (this.holdWhileRunning) this.held = [];
+  }
+
+  finished(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const m of held) this.log(m);
+  }
+
+  private say(m: string): void {
+    if (this.held) this.held.push(m);
+    else this.log(m);
+  }
 
   /** Looks at every event of the run (before it goes to --audit, if any). */
   observe(e: UnstampedEvent): void {
@@ -46,7 +67,7 @@ export class DenialLog {
     this.notes.push(n);
     if (this.quiet) return;
     const subject = n.kind === 'host' || n.kind === 'dns' ? `connection to ${n.what}` : n.kind === 'env' ? `variable ${n.what}` : n.what;
-    this.log(n.allow ? `denied ${subject} (${n.reason}); to allow it: ${n.allow}` : `${subject}: ${n.reason}`);
+    this.say(n.allow ? `denied ${subject} (${n.reason}); to allow it: ${n.allow}` : `${subject}: ${n.reason}`);
   }
 
   /** The summary line at exit, if anything was refused. */

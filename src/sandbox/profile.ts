@@ -18,6 +18,7 @@ export function applyAgentProfile(policy: RunPolicy, agent: AgentInfo): RunPolic
   // Its own credentials and transcripts: a secret for every other process, its own to read.
   p.filesystem.allowRead = union(agent.credentials, p.filesystem.allowRead);
   p.env.pass = union(agent.keyEnv, p.env.pass);
+  if (agent.unixSockets) p.network.unixSockets = true;
   if (!p.explicit?.networkMode && agent.hosts.length) p.network.mode = 'allowlist';
   if (p.network.mode === 'allowlist') p.network.allow = union(agent.hosts, p.network.allow);
   return p;

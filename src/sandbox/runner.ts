@@ -148,7 +148,7 @@ export async function runSandbox(opts: RunOptions): Promise<number> {
   // Paths in messages come from the sandbox: its control characters must not drive the terminal.
   const log = (m: string) => sink(printable(m));
   // Every event passes the denial log (hints on stderr, the run's own record) on its way to --audit.
-  const denials = new DenialLog(log, !!opts.quiet);
+  const denials = new DenialLog(log, !!opts.quiet, !!process.stderr.isTTY && !!process.stdin.isTTY);
   const o: RunOptions = {
     ...opts,
     emit: (e) => {
@@ -177,7 +177,9 @@ export async function runSandbox(opts: RunOptions): Promise<number> {
       killAll: () => res.cg?.killAll(),
       log,
     });
+    denials.started();
     const result = await sup.result;
+    denials.finished();
     const duration = Math.round(performance.now() - started.at);
     mark('exited');
     if (result.error) throw new SandboxSetupError(`cannot start ${started.chain[0]}: ${result.error.message}`);
@@ -199,6 +201,7 @@ export async function runSandbox(opts: RunOptions): Promise<number> {
     });
     return code;
   } catch (err) {
+    denials.finished();
     const violations = await teardown(o, setup, res, ev, log, denials).catch(() => []);
     reportViolations(violations, ev, log);
     if (err instanceof LaunchError) throw new SandboxSetupError(err.message);
