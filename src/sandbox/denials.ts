@@ -91,8 +91,11 @@ export class DenialLog {
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const file = path.join(dir, `${id}.ndjson`);
-      const notes = this.notes.map((n) => JSON.stringify({ ts: new Date().toISOString(), kind: 'sandbox.denial', severity: 'info', message: `${n.what}: ${n.reason}`, data: n }));
-      fs.writeFileSync(file, [...this.lines, ...notes].join('\n') + '\n', { mode: 0o600 });
+      const now = new Date().toISOString();
+      const events = [...this.lines.map((l) => JSON.parse(l) as Record<string, unknown>), ...this.notes.map((n) => ({ ts: now, kind: 'sandbox.denial', severity: 'info', message: `${n.what}: ${n.reason}`, data: n }))];
+      // Stamped like an audit log (ts, seq) so `warden events --file` reads it.
+      const lines = events.map((e, i) => JSON.stringify({ ...e, ts: e.ts ?? now, seq: i + 1 }));
+      fs.writeFileSync(file, lines.join('\n') + '\n', { mode: 0o600 });
       const old = fs
         .readdirSync(dir)
         .filter((f) => f.endsWith('.ndjson'))
