@@ -13,27 +13,38 @@ export interface AgentInfo {
   credentials: string[];
   /** Directories and files it writes in the home for its own config and state. */
   state: string[];
-  /** Its state directories, writable to its own profile in `warden run` (the first is created when missing). */
+  /**
+   * Its state directories (the first is created when missing). In `warden run` the agent gets
+   * each as a private layer: what exists is read-only, what it creates is discarded with the
+   * run, except the `keep` entries.
+   */
   stateDirs: string[];
   /**
+   * What of its state is data and outlives the run: sessions, transcripts, histories, caches of
+   * its own, its login. Directories are writable in place; files are copied in and written back
+   * when changed; new ones are copied out (regular files and directories only, never
+   * executable). A `*` matches within one name. Never its settings, hooks, MCP servers,
+   * plugins, extensions, instructions or installs: a prompt-injected session must not be able
+   * to make the next session run something or believe something.
+   */
+  keep: string[];
+  /** Kept directories where only the current project's entry is visible and kept (name: the workspace path with every non-alphanumeric as `-`). */
+  perProject?: string[];
+  /**
+   * Entries of its state that start empty inside and are discarded: what connects to its
+   * processes on the host (a daemon's socket, an IDE's lock files with their tokens), which a
+   * sandboxed session must not drive.
+   */
+  fresh?: string[];
+  /**
    * Files directly in the home that it rewrites through a temporary file and a rename (so the
-   * home itself must be writable): its profile gets a private copy, written back after the run.
+   * home itself must be writable): its profile gets a private copy, and after the run only the
+   * `keys` listed are taken from its version into the original (top-level names; `projects.*.x`
+   * for a key inside every project).
    */
-  homeFiles: string[];
-  /**
-   * Its own config that makes it run programs (hooks, MCP servers, plugins, extensions):
-   * read-only to it in `warden run`, so a prompt-injected session cannot make the next session
-   * on the host run something.
-   */
-  execConfig: string[];
-  /** JSON keys of its home files that define programs to run: a change there is not written back. */
-  execKeys?: string[];
-  /**
-   * Its settings files that mix preferences with programs to run: writable to it, but a change
-   * of these keys (JSON paths, `*` any key; for TOML, table or key names) is undone after the
-   * run, the agent's version kept beside the file.
-   */
-  judgedConfig?: Array<{ path: string; format: 'json' | 'toml'; keys: string[] }>;
+  homeFiles: Array<{ path: string; keys: string[] }>;
+  /** Variables its profile sets (turning off self-updates and the like). */
+  setEnv?: Record<string, string>;
   /** It talks to its own daemon over a unix socket in its state (socket(AF_UNIX) allowed to its profile). */
   unixSockets?: boolean;
   /** argv[0] basenames it is started by. */
@@ -46,30 +57,24 @@ export interface AgentInfo {
   hosts: string[];
 }
 
-/** Claude Code settings that run programs or decide what runs (hooks, MCP servers, helpers, environment, permissions). */
-const CLAUDE_SETTINGS_EXEC = ['hooks', 'mcpServers', 'enabledMcpjsonServers', 'enableAllProjectMcpServers', 'statusLine', 'apiKeyHelper', 'awsAuthRefresh', 'awsCredentialExport', 'otelHeadersHelper', 'env', 'permissions', 'enabledPlugins', 'extraKnownMarketplaces', 'forceLoginMethod'];
-
 export const AGENTS: readonly AgentInfo[] = [
   {
     name: 'claude',
     title: 'Claude Code',
-    credentials: ['~/.claude/.credentials.json', '~/.claude.json', '~/.claude.json.backup', '~/.claude/projects', '~/.claude/history.jsonl', '~/.claude/todos', '~/.claude/shell-snapshots', '~/.config/Claude'],
+    credentials: ['~/.claude/.credentials.json', '~/.claude.json', '~/.claude.json.backup', '~/.claude/projects', '~/.claude/history.jsonl', '~/.claude/todos', '~/.claude/shell-snapshots'],
     state: ['~/.claude', '~/.claude.json', '~/.claude.json.backup', '~/.cache/claude', '~/.local/share/claude', '~/.local/state/claude', '~/.config/claude'],
-    stateDirs: ['~/.claude', '~/.cache/claude', '~/.local/share/claude', '~/.local/state/claude', '~/.config/claude'],
-    homeFiles: ['~/.claude.json', '~/.claude.json.backup'],
-    execConfig: ['~/.claude/hooks', '~/.claude/agents', '~/.claude/commands', '~/.claude/skills', '~/.claude/output-styles'],
-    judgedConfig: [
-      { path: '~/.claude/settings.json', format: 'json', keys: CLAUDE_SETTINGS_EXEC },
-      { path: '~/.claude/settings.local.json', format: 'json', keys: CLAUDE_SETTINGS_EXEC },
-      // plugins carry hooks and commands: what is installed, and from where, stays the user's choice
-      { path: '~/.claude/plugins/installed_plugins.json', format: 'json', keys: ['*'] },
-      { path: '~/.claude/plugins/known_marketplaces.json', format: 'json', keys: ['*'] },
-    ],
-    execKeys: ['mcpServers', 'projects.*.mcpServers', 'projects.*.enabledMcpjsonServers', 'projects.*.allowedTools', 'hooks'],
+    stateDirs: ['~/.claude', '~/.cache/claude', '~/.local/state/claude', '~/.local/share/claude'],
+    keep: ['~/.claude/projects', '~/.claude/todos', '~/.claude/sessions', '~/.claude/telemetry', '~/.claude/statsig', '~/.claude/backups', '~/.claude/debug', '~/.claude/file-history', '~/.claude/paste-cache', '~/.claude/history.jsonl', '~/.claude/.last-cleanup', '~/.claude/.credentials.json'],
+    perProject: ['~/.claude/projects'],
+    fresh: ['~/.claude/ide', '~/.claude/shell-snapshots'],
+    homeFiles: [{ path: '~/.claude.json', keys: ['numStartups', 'firstStartTime', 'firstStartVersion', 'installMethod', 'autoUpdates', 'tipsHistory', 'seenNotifications', 'cachedStatsigGates', 'cachedDynamicConfigs', 'cachedGrowthBookFeatures', 'lastReleaseNotesSeen', 'changelogLastFetched', 'hasCompletedOnboarding', 'lastOnboardingVersion', 'opusProMigrationComplete', 'sonnet45MigrationComplete', 'hasResetAutoModeOptInForDefaultOffer', 'userID', 'oauthAccount', 'subscriptionNoticeCount', 'hasAvailableSubscription', 'recommendedSubscription', 'fallbackAvailableWarningThreshold', 'shiftEnterKeyBindingInstalled', 'theme', 'verbose', 'editorMode', 'projects.*.history', 'projects.*.lastCost', 'projects.*.lastAPIDuration', 'projects.*.lastAPIDurationWithoutRetries', 'projects.*.lastToolDuration', 'projects.*.lastDuration', 'projects.*.lastLinesAdded', 'projects.*.lastLinesRemoved', 'projects.*.lastTotalInputTokens', 'projects.*.lastTotalOutputTokens', 'projects.*.lastTotalCacheCreationInputTokens', 'projects.*.lastTotalCacheReadInputTokens', 'projects.*.lastTotalWebSearchRequests', 'projects.*.lastModelUsage', 'projects.*.lastSessionId', 'projects.*.exampleFiles', 'projects.*.exampleFilesGeneratedAt', 'projects.*.hasCompletedProjectOnboarding', 'projects.*.projectOnboardingSeenCount', 'projects.*.hasClaudeMdExternalIncludesApproved', 'projects.*.hasClaudeMdExternalIncludesWarningShown'] }],
+    setEnv: { DISABLE_AUTOUPDATER: '1' },
     binaries: ['claude'],
     packages: ['@anthropic-ai/claude-code'],
     keyEnv: ['ANTHROPIC_*', 'CLAUDE_CODE_*', 'CLAUDE_CONFIG_DIR', 'DISABLE_AUTOUPDATER', 'DISABLE_TELEMETRY', 'DISABLE_ERROR_REPORTING'],
-    hosts: ['api.anthropic.com', 'console.anthropic.com', 'platform.claude.com', 'claude.ai', 'statsig.anthropic.com', 'sentry.io', 'storage.googleapis.com', 'registry.npmjs.org'],
+    // (no update hosts: storage.googleapis.com and registry.npmjs.org accept uploads from anyone;
+    // the profile turns self-updates off)
+    hosts: ['api.anthropic.com', 'console.anthropic.com', 'platform.claude.com', 'claude.ai', 'statsig.anthropic.com', 'sentry.io'],
   },
   {
     name: 'codex',
@@ -77,14 +82,14 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.codex/auth.json', '~/.codex/.credentials.json', '~/.codex/sessions', '~/.codex/history.jsonl', '~/.codex/log'],
     state: ['~/.codex'],
     stateDirs: ['~/.codex'],
+    fresh: ['~/.codex/app-server-control', '~/.codex/app-server-daemon', '~/.codex/tmp'],
+    keep: ['~/.codex/sessions', '~/.codex/archived_sessions', '~/.codex/history.jsonl', '~/.codex/log', '~/.codex/auth.json', '~/.codex/.credentials.json', '~/.codex/installation_id', '~/.codex/version.json', '~/.codex/models_cache.json', '~/.codex/state_*.sqlite*', '~/.codex/logs_*.sqlite*', '~/.codex/goals_*.sqlite*', '~/.codex/queue_*.sqlite*'],
     homeFiles: [],
-    execConfig: ['~/.codex/prompts', '~/.codex/rules'],
-    judgedConfig: [{ path: '~/.codex/config.toml', format: 'toml', keys: ['mcp_servers', 'notify', 'command', 'args', 'env', 'shell_environment_policy', 'model_providers', 'experimental_instructions_file', 'sandbox_mode', 'approval_policy', 'sandbox_workspace_write'] }],
     unixSockets: true,
     binaries: ['codex'],
     packages: ['@openai/codex'],
     keyEnv: ['OPENAI_*', 'CODEX_*'],
-    hosts: ['api.openai.com', 'chatgpt.com', 'auth.openai.com', 'ab.chatgpt.com', 'registry.npmjs.org'],
+    hosts: ['api.openai.com', 'chatgpt.com', 'auth.openai.com', 'ab.chatgpt.com'],
   },
   {
     name: 'gemini',
@@ -92,13 +97,12 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.gemini/oauth_creds.json', '~/.gemini/google_accounts.json', '~/.gemini/.env', '~/.gemini/mcp-oauth-tokens.json', '~/.gemini/tmp', '~/.gemini/history'],
     state: ['~/.gemini'],
     stateDirs: ['~/.gemini'],
+    keep: ['~/.gemini/tmp', '~/.gemini/history', '~/.gemini/installation_id', '~/.gemini/user_id', '~/.gemini/projects.json', '~/.gemini/state.json', '~/.gemini/oauth_creds.json', '~/.gemini/google_accounts.json', '~/.gemini/mcp-oauth-tokens.json'],
     homeFiles: [],
-    execConfig: ['~/.gemini/extensions', '~/.gemini/commands'],
-    judgedConfig: [{ path: '~/.gemini/settings.json', format: 'json', keys: ['mcpServers', 'hooks', 'tools', 'advanced', 'security', 'extensions', 'mcp', 'context.includeDirectories'] }],
     binaries: ['gemini'],
     packages: ['@google/gemini-cli'],
     keyEnv: ['GEMINI_*', 'GOOGLE_API_KEY', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_APPLICATION_CREDENTIALS'],
-    hosts: ['generativelanguage.googleapis.com', 'cloudcode-pa.googleapis.com', 'oauth2.googleapis.com', 'www.googleapis.com', 'play.googleapis.com', 'registry.npmjs.org'],
+    hosts: ['generativelanguage.googleapis.com', 'cloudcode-pa.googleapis.com', 'oauth2.googleapis.com', 'play.googleapis.com'],
   },
   {
     name: 'cursor-agent',
@@ -106,8 +110,8 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.config/cursor/auth.json', '~/.cursor/auth.json', '~/.cursor/mcp.json', '~/.cursor/chats'],
     state: ['~/.cursor', '~/.config/cursor', '~/.local/share/cursor-agent'],
     stateDirs: ['~/.cursor', '~/.config/cursor', '~/.local/share/cursor-agent'],
+    keep: ['~/.cursor/chats', '~/.cursor/projects', '~/.config/cursor/auth.json'],
     homeFiles: [],
-    execConfig: ['~/.cursor/mcp.json', '~/.cursor/cli-config.json', '~/.cursor/rules'],
     binaries: ['cursor-agent'],
     keyEnv: ['CURSOR_*'],
     hosts: ['api2.cursor.sh', 'api.cursor.com', 'repo42.cursor.sh', 'downloads.cursor.com'],
@@ -118,8 +122,8 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.aider/oauth-keys.env', '~/.aider.conf.yml'],
     state: ['~/.aider', '~/.aider.conf.yml', '~/.aider.model.settings.yml', '~/.aider.model.metadata.json'],
     stateDirs: ['~/.aider'],
+    keep: ['~/.aider/caches', '~/.aider/analytics.json', '~/.aider/oauth-keys.env'],
     homeFiles: [],
-    execConfig: [],
     binaries: ['aider'],
     keyEnv: ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY', 'DEEPSEEK_API_KEY', 'AIDER_*'],
     hosts: ['api.openai.com', 'api.anthropic.com', 'openrouter.ai', 'pypi.org'],
@@ -130,8 +134,8 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.openclaw/credentials', '~/.openclaw/agents/*/agent/auth-profiles.json'],
     state: ['~/.openclaw'],
     stateDirs: ['~/.openclaw'],
+    keep: ['~/.openclaw/credentials', '~/.openclaw/agents'],
     homeFiles: [],
-    execConfig: ['~/.openclaw/openclaw.json', '~/.openclaw/extensions', '~/.openclaw/skills'],
     binaries: ['openclaw', 'openclaw-gateway'],
     keyEnv: ['OPENCLAW_*'],
     hosts: [],
@@ -142,8 +146,8 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.config/github-copilot/hosts.json', '~/.config/github-copilot/apps.json', '~/.copilot/config.json'],
     state: ['~/.copilot', '~/.config/github-copilot'],
     stateDirs: ['~/.copilot', '~/.config/github-copilot'],
+    keep: ['~/.copilot/session-state', '~/.copilot/history-session-state', '~/.config/github-copilot/hosts.json', '~/.config/github-copilot/apps.json'],
     homeFiles: [],
-    execConfig: ['~/.copilot/config.json', '~/.copilot/mcp-config.json'],
     binaries: ['copilot'],
     keyEnv: ['GH_TOKEN', 'GITHUB_TOKEN', 'COPILOT_*'],
     hosts: ['api.githubcopilot.com', 'api.github.com', 'github.com'],
@@ -154,8 +158,8 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.local/share/opencode/auth.json', '~/.local/share/opencode/storage'],
     state: ['~/.local/share/opencode', '~/.config/opencode', '~/.cache/opencode'],
     stateDirs: ['~/.local/share/opencode', '~/.config/opencode', '~/.cache/opencode'],
+    keep: ['~/.local/share/opencode/storage', '~/.local/share/opencode/auth.json', '~/.local/share/opencode/log'],
     homeFiles: [],
-    execConfig: ['~/.config/opencode/opencode.json', '~/.config/opencode/plugin'],
     binaries: ['opencode'],
     keyEnv: [],
     hosts: [],
@@ -166,8 +170,8 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.config/goose/secrets.yaml'],
     state: ['~/.config/goose', '~/.local/share/goose'],
     stateDirs: ['~/.config/goose', '~/.local/share/goose'],
+    keep: ['~/.local/share/goose/sessions', '~/.config/goose/secrets.yaml'],
     homeFiles: [],
-    execConfig: ['~/.config/goose/config.yaml'],
     binaries: ['goose'],
     keyEnv: [],
     hosts: [],
@@ -178,8 +182,8 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.qwen/oauth_creds.json', '~/.qwen/.env'],
     state: ['~/.qwen'],
     stateDirs: ['~/.qwen'],
+    keep: ['~/.qwen/tmp', '~/.qwen/oauth_creds.json'],
     homeFiles: [],
-    execConfig: ['~/.qwen/settings.json'],
     binaries: ['qwen'],
     keyEnv: ['DASHSCOPE_API_KEY'],
     hosts: [],
@@ -190,8 +194,8 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.local/share/amp/secrets.json'],
     state: ['~/.local/share/amp', '~/.config/amp', '~/.cache/amp'],
     stateDirs: ['~/.local/share/amp', '~/.config/amp', '~/.cache/amp'],
+    keep: ['~/.local/share/amp/threads', '~/.local/share/amp/secrets.json'],
     homeFiles: [],
-    execConfig: ['~/.config/amp/settings.json'],
     binaries: ['amp'],
     keyEnv: ['AMP_API_KEY'],
     hosts: ['ampcode.com'],
@@ -202,8 +206,8 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.continue/config.json', '~/.continue/config.yaml', '~/.continue/.env'],
     state: ['~/.continue'],
     stateDirs: ['~/.continue'],
+    keep: ['~/.continue/sessions', '~/.continue/index'],
     homeFiles: [],
-    execConfig: ['~/.continue/config.yaml', '~/.continue/config.json'],
     binaries: ['cn'],
     keyEnv: [],
     hosts: [],
@@ -214,8 +218,8 @@ export const AGENTS: readonly AgentInfo[] = [
     credentials: ['~/.codeium/config.json', '~/.codeium/windsurf/user_settings.pb'],
     state: ['~/.codeium'],
     stateDirs: ['~/.codeium'],
+    keep: [],
     homeFiles: [],
-    execConfig: ['~/.codeium/windsurf/mcp_config.json'],
     binaries: ['windsurf'],
     keyEnv: [],
     hosts: [],

@@ -130,7 +130,7 @@ async function withAgentProfile(policy: RunPolicy, command: string[], opts: RunC
   const { applyAgentProfile } = await import('../sandbox/profile.js');
   const p = applyAgentProfile(policy, agent);
   if (!opts.quiet && !opts.printPolicy)
-    say(`${agent.title} profile: ${agent.stateDirs[0]} writable, network ${p.network.mode === 'allowlist' ? `to ${agent.hosts.slice(0, 3).join(', ')}${agent.hosts.length > 3 ? '…' : ''}` : p.network.mode} (--print-policy shows all; --agent none: no profile)`);
+    say(`${agent.title} profile: ${agent.stateDirs[0]} and home as private layers (its sessions kept), network ${p.network.mode === 'allowlist' ? `to ${agent.hosts.slice(0, 3).join(', ')}${agent.hosts.length > 3 ? '…' : ''}` : p.network.mode} (--print-policy shows all; --agent none: no profile)`);
   return p;
 }
 

@@ -66,7 +66,8 @@ export class DenialLog {
     this.seen.add(key);
     this.notes.push(n);
     if (this.quiet) return;
-    const subject = n.kind === 'host' || n.kind === 'dns' ? `connection to ${n.what}` : n.kind === 'env' ? `variable ${n.what}` : n.what;
+    const what = n.what.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    const subject = n.kind === 'host' || n.kind === 'dns' ? `connection to ${what}` : n.kind === 'env' ? `variable ${what}` : what;
     this.say(n.allow ? `denied ${subject} (${n.reason}); to allow it: ${n.allow}` : `${subject}: ${n.reason}`);
   }
 
@@ -90,16 +91,24 @@ export class DenialLog {
     if (!this.notes.length && !this.lines.length) return undefined;
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      // Only a real directory of ours (not a symlink a sandbox planted where it could write).
+      const st = fs.lstatSync(dir);
+      if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? st.uid)) return undefined;
       const file = path.join(dir, `${id}.ndjson`);
       const now = new Date().toISOString();
       const events = [...this.lines.map((l) => JSON.parse(l) as Record<string, unknown>), ...this.notes.map((n) => ({ ts: now, kind: 'sandbox.denial', severity: 'info', message: `${n.what}: ${n.reason}`, data: n }))];
       // Stamped like an audit log (ts, seq) so `warden events --file` reads it.
       const lines = events.map((e, i) => JSON.stringify({ ...e, ts: e.ts ?? now, seq: i + 1 }));
-      fs.writeFileSync(file, lines.join('\n') + '\n', { mode: 0o600 });
+      const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+      try {
+        fs.writeSync(fd, lines.join('\n') + '\n');
+      } finally {
+        fs.closeSync(fd);
+      }
       const old = fs
         .readdirSync(dir)
-        .filter((f) => f.endsWith('.ndjson'))
-        .map((f) => ({ f, t: fs.statSync(path.join(dir, f)).mtimeMs }))
+        .filter((f) => f.endsWith('.ndjson') && fs.lstatSync(path.join(dir, f)).isFile())
+        .map((f) => ({ f, t: fs.lstatSync(path.join(dir, f)).mtimeMs }))
         .sort((a, b) => b.t - a.t)
         .slice(keep);
       for (const o of old) fs.rmSync(path.join(dir, o.f), { force: true });

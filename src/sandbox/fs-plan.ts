@@ -61,12 +61,10 @@ export interface FsPlanInput {
   /** Scan limits for `**` patterns in the workspace. */
   scan?: { maxDepth?: number; maxDirs?: number };
   /**
-   * An agent's home: `dir` (Warden's, private, writable by the sandbox uid) is bound at `home`
-   * and the home's entries are bound read-only into it, so the agent can create files in its
-   * home (temporary files, locks) that vanish with the run, and rewrite `copies` (files Warden
-   * put in `dir`, written back after the run) by rename.
+   * An agent's private layers (sandbox/layers.ts): each `scratch` (Warden's, writable by the
+   * sandbox uid) is bound at `dir` with the real entries read-only inside, but `skip`.
    */
-  scratchHome?: { dir: string; home: string; copies: string[] };
+  layers?: Array<{ dir: string; scratch: string; skip: string[] }>;
 }
 
 export interface FsPlan {
@@ -104,9 +102,9 @@ export function planFilesystem(input: FsPlanInput): FsPlan {
   if (ws === '/') throw new PlanError('the workspace cannot be / (that would make the whole host writable)');
 
   const writable = writableRoots(policy, ws, input.homes[0], warnings);
-  const hidden = hiddenCandidates(input, warnings);
+  const hidden = hiddenCandidates(input, warnings, writable);
   const git = gitTargets({ workspace: ws, gitEntries: hidden.gitEntries, extraGitDirs: writable.slice(1).filter(looksLikeGitDir), homes: input.homes, xdgConfigHome: process.env.XDG_CONFIG_HOME });
-  const protectedSet = protectedCandidates(policy, ws, writable, input.homes, git.protect);
+  const protectedSet = protectedCandidates(policy, ws, writable, input.homes, [...git.protect, ...hidden.nestedProtected]);
   const vid: ViewIdentity = {
     uid: identity.uid,
     gid: identity.gid ?? identity.gids[0] ?? identity.uid,
@@ -120,7 +118,7 @@ export function planFilesystem(input: FsPlanInput): FsPlan {
   const mounts: MountOp[] = baseMounts();
   for (const s of views.skeletons) mounts.push({ op: 'tmpfs', dest: s });
   for (const v of views.views) if (v.readOnly) mounts.push({ op: 'ro-bind', src: v.at, dest: v.src });
-  if (input.scratchHome) mounts.push(...scratchHomeOps(input.scratchHome, writable, hidden.paths, views.source));
+  for (const l of input.layers ?? []) mounts.push(...layerOps(l, writable, hidden.paths, views.source));
   for (const w of writable) mounts.push({ op: 'bind', src: views.source(w), dest: w });
   const prot = protectPaths([...protectedSet].sort(), writable, views.reach, views.source, git.kinds);
   const modes = modeEntries([...writable, ...prot.pins, ...git.gitDirs.filter((g) => writable.some((w) => isInside(g, w))).flatMap((g) => [g, path.join(g, 'objects'), path.join(g, 'refs'), path.join(g, 'HEAD'), path.join(g, 'index')])]);
@@ -145,24 +143,26 @@ export function planFilesystem(input: FsPlanInput): FsPlan {
 }
 
 /**
- * The agent's scratch home: Warden's directory bound writable at the home, then every entry of
- * the real home read-only in it (symlinks recreated, sockets and the like left out), except
- * what is bound writable later, what Warden copied in, and hidden directories (covered later).
+ * A private layer: Warden's directory bound writable at `dir`, then every entry of the real
+ * `dir` read-only in it (symlinks recreated unless they lead to a hidden path, sockets and the
+ * like left out), except what another layer or a writable path covers and what Warden copied
+ * in; hidden directories get their cover later.
  */
-function scratchHomeOps(sh: { dir: string; home: string; copies: string[] }, writable: string[], hidden: Set<string>, source: (p: string) => string): MountOp[] {
-  const ops: MountOp[] = [{ op: 'bind', src: sh.dir, dest: sh.home }];
+function layerOps(l: { dir: string; scratch: string; skip: string[] }, writable: string[], hidden: Set<string>, source: (p: string) => string): MountOp[] {
+  const ops: MountOp[] = [{ op: 'bind', src: l.scratch, dest: l.dir }];
   let ents: fs.Dirent[] = [];
   try {
-    ents = fs.readdirSync(sh.home, { withFileTypes: true });
+    ents = fs.readdirSync(l.dir, { withFileTypes: true });
   } catch {
     return ops;
   }
   for (const e of ents) {
-    const p = path.join(sh.home, e.name);
-    if (sh.copies.includes(e.name) || writable.some((w) => w === p)) continue;
+    const p = path.join(l.dir, e.name);
+    if (l.skip.includes(e.name) || writable.some((w) => w === p)) continue;
     if (e.isSymbolicLink()) {
       const target = safeReadlink(p);
-      if (target !== undefined) ops.push({ op: 'symlink', target, dest: p });
+      const real = safeRealpath(p);
+      if (target !== undefined && !(real && [...hidden].some((h) => isInside(real, h)))) ops.push({ op: 'symlink', target, dest: p });
     } else if (e.isDirectory() || e.isFile()) {
       // A hidden directory is covered by an empty tmpfs later; its mount point is made by bwrap.
       if (hidden.has(p) && e.isDirectory()) continue;
@@ -195,11 +195,12 @@ function writableRoots(policy: RunPolicy, ws: string, home: string | undefined, 
   const optional = policy.agent?.stateDirs ?? []; // an agent profile's state directories that this user does not have
   for (const p of policy.filesystem.allowWrite) {
     const abs = resolveUserPath(p, ws, home);
-    // A sandbox can plant symlinks wherever it can write: following one found there would
-    // let an earlier run choose what this run makes writable (say `cache` -> $HOME).
-    const planted = symlinkInside(abs, ws);
+    // A sandbox can plant symlinks wherever it can write (the workspace, and the home paths an
+    // earlier run was given): following one would let that run choose what this run makes
+    // writable (say `cache` -> $HOME, or ~/.cache/x -> /usr/local/bin).
+    const planted = symlinkInside(abs, ws) ?? (home ? symlinkInside(abs, home) : undefined);
     if (planted)
-      throw new PlanError(`allow_write ${p}: goes through the symlink ${planted} inside the workspace, which a sandbox could have planted; name the real path instead`);
+      throw new PlanError(`allow_write ${p}: goes through the symlink ${planted}, which a sandbox could have planted; name the real path (${safeRealpath(abs) ?? '?'}) instead`);
     const real = safeRealpath(abs);
     if (!real) {
       if (!optional.includes(p)) warnings.push(`allow_write ${p}: does not exist, skipped (Warden never creates paths on the host)`);
@@ -212,7 +213,7 @@ function writableRoots(policy: RunPolicy, ws: string, home: string | undefined, 
 }
 
 /** Secret paths to hide (built-in list, deny_read, credential files; minus allow_read), and the `.git` entries seen on the way. */
-function hiddenCandidates(input: FsPlanInput, warnings: string[]): { paths: Set<string>; gitEntries: string[]; scan: { dirs: number; truncated: boolean } } {
+function hiddenCandidates(input: FsPlanInput, warnings: string[], writable: string[]): { paths: Set<string>; gitEntries: string[]; nestedProtected: string[]; scan: { dirs: number; truncated: boolean } } {
   const { policy } = input;
   const ws = input.workspace;
   const allowRead = new Set(policy.filesystem.allowRead.map((p) => p.replace(/\/+$/, '')));
@@ -234,11 +235,16 @@ function hiddenCandidates(input: FsPlanInput, warnings: string[]): { paths: Set<
     for (const abs of expandHomes(pat, input.homes, ws)) for (const m of expandGlob(abs)) paths.add(m);
   }
   const gitEntries: string[] = [];
-  const scan = walkWorkspace(ws, deepPatterns, paths, gitEntries, input.scan ?? {});
+  const nestedProtected: string[] = [];
+  const scan = walkWorkspace(ws, deepPatterns, paths, gitEntries, input.scan ?? {}, nestedProtected);
   if (scan.truncated)
     warnings.push(`workspace scan for secret files stopped after ${scan.dirs} directories; deeper ones may be visible (add them to filesystem.deny_read)`);
+  // With socket(AF_UNIX) allowed, a host socket the sandbox can see is reachable (a password
+  // manager's SSH agent, a container runtime): every socket in the homes is covered.
+  if (policy.network.unixSockets)
+    for (const h of input.homes) for (const sock of socketsBelow(h)) if (!insideSkippedLayerEntry(sock, input.layers ?? [], writable)) paths.add(sock);
   for (const a of allowReadAbs) paths.delete(a);
-  return { paths, gitEntries, scan };
+  return { paths, gitEntries, nestedProtected, scan };
 }
 
 /**
@@ -258,6 +264,20 @@ export function homeRunPatterns(homes: string[], writable: string[]): string[] {
     for (const h of homes) if (writable.some((w) => isInside(h, w))) out.push(path.join(h, e.pattern.slice(2)));
   }
   return [...new Set(out)];
+}
+
+/** Whether a path in `home` is one of its persistence, startup or secret paths (never a path to suggest keeping). */
+export function runsCodeOrHoldsSecrets(p: string, home: string): boolean {
+  if (!isInside(p, home)) return false;
+  const rel = path.relative(home, p).split('/');
+  return [...PERSISTENCE_PATHS, ...HOME_STARTUP_PATHS, ...SECRET_PATHS].some((e) => {
+    if (!e.pattern.startsWith('~/')) return false;
+    const parts = e.pattern.slice(2).split('/');
+    // p is the pattern's path, inside it, or on the way to it (~/.config when ~/.config/git/config is listed)
+    const n = Math.min(parts.length, rel.length);
+    for (let i = 0; i < n; i++) if (!componentRegex(parts[i]!).test(rel[i]!)) return false;
+    return true;
+  });
 }
 
 /** Write-protected paths inside writable roots: the workspace's built-in list, git, read_only, persistence files. */
@@ -334,8 +354,14 @@ function hidePaths(candidates: string[], ws: string, reach: (p: string) => boole
   const mounts: MountOp[] = [];
   const hidden: string[] = [];
   const hiddenDirs: string[] = [];
-  for (const p of candidates) {
-    if (isInside(ws, p)) throw new PlanError(`the workspace ${ws} lies inside the hidden path ${p}; choose another directory or add it to filesystem.allow_read`);
+  const done = new Set<string>();
+  for (const cand of candidates) {
+    if (isInside(ws, cand)) throw new PlanError(`the workspace ${ws} lies inside the hidden path ${cand}; choose another directory or add it to filesystem.allow_read`);
+    // A symlink (~/.aws -> /data/aws) cannot be a mount point: its target is what is covered.
+    const p = lstatOrUndefined(cand)?.isSymbolicLink() ? safeRealpath(cand) : cand;
+    if (!p || done.has(p)) continue;
+    done.add(p);
+    if (p !== cand && isInside(ws, p)) continue; // a secret's link into the workspace: the workspace stays
     if (hiddenDirs.some((d) => isInside(p, d))) continue; // inside a hidden directory already: gone with it
     if (!reach(p)) continue;
     let st: fs.Stats | undefined;
@@ -402,13 +428,43 @@ export function expandGlob(abs: string, keepMissing = false): string[] {
   return cur.filter((p) => lstatOrUndefined(p));
 }
 
+/** Whether a path lies under an entry a layer does not bind from the host (it is not visible inside). */
+function insideSkippedLayerEntry(p: string, layers: ReadonlyArray<{ dir: string; skip: string[] }>, writable: readonly string[]): boolean {
+  if (writable.some((w) => isInside(p, w))) return false; // bound writable from the host: visible
+  return layers.some((l) => isInside(p, l.dir) && p !== l.dir && l.skip.includes(path.relative(l.dir, p).split('/')[0]!) && !layers.some((m) => m !== l && isInside(p, m.dir) && m.dir.length > l.dir.length));
+}
+
+/** Unix sockets below `dir` (bounded: depth 6, 5,000 directories; dependency trees skipped). */
+export function socketsBelow(dir: string, limits = { maxDepth: 6, maxDirs: 5000 }): string[] {
+  const out: string[] = [];
+  const stack: Array<[string, number]> = [[dir, 0]];
+  let dirs = 0;
+  while (stack.length && dirs++ < limits.maxDirs) {
+    const [d, depth] = stack.pop()!;
+    let ents: fs.Dirent[];
+    try {
+      ents = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of ents) {
+      const full = d + '/' + e.name;
+      if (e.isSocket()) out.push(full);
+      else if (e.isDirectory() && !SKIP_DIRS.has(e.name) && depth + 1 < limits.maxDepth) stack.push([full, depth + 1]);
+    }
+  }
+  return out;
+}
+
 function walkWorkspace(
   root: string,
   deep: string[][],
   out: Set<string>,
   nestedGit: string[],
   limits: { maxDepth?: number; maxDirs?: number },
+  nestedProtected: string[] = [],
 ): { dirs: number; truncated: boolean } {
+  const protectedNames = new Set(WORKSPACE_PROTECTED.filter((r) => !r.includes('/')));
   const maxDepth = limits.maxDepth ?? 8;
   const maxDirs = limits.maxDirs ?? 20_000;
   const regexes = deep.map((parts) => parts.map(componentRegex));
@@ -433,6 +489,7 @@ function walkWorkspace(
       const full = dir + '/' + e.name;
       for (const parts of regexes) if (matchesTail(full, root, parts)) out.add(full);
       if (e.name === '.git' && dir !== root) nestedGit.push(full);
+      if (dir !== root && protectedNames.has(e.name)) nestedProtected.push(full);
       if (e.isDirectory() && !venv && !SKIP_DIRS.has(e.name)) {
         if (depth + 1 < maxDepth) stack.push([full, depth + 1]);
         else truncated = true;

@@ -47,7 +47,7 @@ function prune(o: Record<string, unknown>): Record<string, unknown> | undefined 
 export function policyToYaml(p: RunPolicy): string {
   const head = [
     '# warden run policy',
-    p.agent ? `# includes the ${p.agent.title} profile (state ${p.agent.stateDirs[0]}, home files written back: ${p.agent.homeFiles.join(', ') || 'none'})` : undefined,
+    p.agent ? `# includes the ${p.agent.title} profile: its state (${p.agent.stateDirs.join(', ')}) and home as private layers; kept after the run: ${[...p.agent.keep, ...p.agent.homeFiles.map((f) => `${f.path} (some keys)`)].join(', ') || 'nothing'}` : undefined,
     p.source ? `# from ${p.source}` : undefined,
   ].filter(Boolean);
   return `${head.join('\n')}\n${stringify(policyToObject(p), { lineWidth: 0 })}`;

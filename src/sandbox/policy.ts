@@ -20,18 +20,18 @@ export interface CredentialSpec {
  */
 export type RunAs = 'auto' | 'caller' | { uid: number; gid: number };
 
-/** An agent profile applied to the policy (sandbox/profile.ts). */
+/** An agent profile applied to the policy (sandbox/profile.ts; see agents/catalog.ts for the fields). */
 export interface AgentProfileUse {
   name: string;
   title: string;
-  /** State directories of the agent, writable (and created when missing: the first). */
+  /** Its state directories (`~/`), given to it as private layers (sandbox/layers.ts). */
   stateDirs: string[];
-  /** Files in the home the agent rewrites atomically: private copies, written back after the run. */
-  homeFiles: string[];
-  /** JSON keys of those files that define programs to run: a change there is not written back. */
-  execKeys: string[];
-  /** Settings files whose program-running keys are put back after the run. */
-  judgedConfig: Array<{ path: string; format: 'json' | 'toml'; keys: string[] }>;
+  /** What of them outlives the run. */
+  keep: string[];
+  perProject: string[];
+  fresh: string[];
+  /** Files in the home merged back by key. */
+  homeFiles: Array<{ path: string; keys: string[] }>;
 }
 
 export interface RunPolicy {

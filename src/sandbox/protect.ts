@@ -7,6 +7,7 @@
 // and config judged the same way. Also run for the record of a Warden that died.
 import fs from 'node:fs';
 import path from 'node:path';
+import { WORKSPACE_PROTECTED } from '../config/defaults.js';
 import { expandGlob, type ModeEntry, type ProtectedEntry } from './fs-plan.js';
 import { parseGitConfig, unsafeKeys, values } from './git-config.js';
 import { findGitEntries, gitfileTargets, gitTargets, WORKTREE_COMMONDIR, type GitKind } from './git-protect.js';
@@ -217,6 +218,34 @@ export function newHomeEntries(patterns: readonly string[], writable: readonly s
       if (known.has(p)) continue;
       const root = writable.find((w) => p !== w && isInside(p, w));
       if (root) out.push({ path: p, root });
+    }
+  }
+  return out;
+}
+
+/**
+ * Agents' and editors' project configs (WORKSPACE_PROTECTED's top-level names: .claude, .mcp.json,
+ * .vscode…) created in a subdirectory of the workspace during the run: an agent started there
+ * (and, for some, one started above it) reads them. Existing ones at any depth were known before.
+ */
+export function newNestedProtected(workspace: string, before: readonly ProtectedEntry[], skip: ReadonlySet<string>, limits = { maxDepth: 8, maxDirs: 20_000 }): ProtectedEntry[] {
+  const names = new Set(WORKSPACE_PROTECTED.filter((r) => !r.includes('/')));
+  const known = new Set(before.map((e) => e.path));
+  const out: ProtectedEntry[] = [];
+  const stack: Array<[string, number]> = [[workspace, 0]];
+  let dirs = 0;
+  while (stack.length && dirs++ < limits.maxDirs) {
+    const [dir, depth] = stack.pop()!;
+    let ents: fs.Dirent[];
+    try {
+      ents = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of ents) {
+      const full = dir + '/' + e.name;
+      if (dir !== workspace && names.has(e.name) && !known.has(full)) out.push({ path: full, root: workspace });
+      if (e.isDirectory() && !skip.has(e.name) && !names.has(e.name) && depth + 1 < limits.maxDepth) stack.push([full, depth + 1]);
     }
   }
   return out;

@@ -48,9 +48,10 @@ export function reportTimeout(policy: RunPolicy, ev: EmitSandbox): void {
 
 export function reportViolations(v: ProtectViolation[], ev: EmitSandbox, log: (m: string) => void): void {
   for (const x of v) {
-    const what = x.quarantinedTo ? `moved aside to ${x.quarantinedTo}` : x.error ? `could not be moved aside: ${x.error}` : 'left in place';
-    const why = x.reason ? ` (${x.reason})` : '';
-    log(`protected path ${x.path} was ${x.change.replace('_', ' ')} by the sandbox${why}; ${what}`);
+    const q = (t: string) => t.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    const what = x.quarantinedTo ? `moved aside to ${q(x.quarantinedTo)}` : x.error ? `could not be moved aside: ${q(x.error)}` : 'left in place';
+    const why = x.reason ? ` (${q(x.reason)})` : '';
+    log(`protected path ${q(x.path)} was ${x.change.replace('_', ' ')} by the sandbox${why}; ${what}`);
     ev({
       kind: 'sandbox.deny',
       severity: 'alert',

@@ -14,7 +14,7 @@ import type { UnstampedEvent } from '../events/types.js';
 import { bwrapArgs, pinWritableBinds } from './bwrap.js';
 import { CgroupError, createSandboxCgroups, destroyDirs, detectCgroups, type CgroupLayout, type CgroupStats, type SandboxCgroups } from './cgroups.js';
 import { buildSandboxEnv } from './env.js';
-import { homeRunPatterns, isInside, planFilesystem, PlanError, SKIP_DIRS, type FsPlan, type MountOp } from './fs-plan.js';
+import { homeRunPatterns, isInside, planFilesystem, PlanError, runsCodeOrHoldsSecrets, SKIP_DIRS, type FsPlan, type MountOp, type ProtectedEntry } from './fs-plan.js';
 import { which } from './host.js';
 import { chooseIdentity, IdentityError, isHostRoot, type SandboxIdentity } from './identity.js';
 import { launch, LaunchError, renderCommand } from './launch.js';
@@ -22,15 +22,14 @@ import { writableBy } from './views.js';
 import type { SandboxMonitor } from './monitor-hook.js';
 import type { NetworkProvider, PreparedNetwork } from './network-provider.js';
 import type { RunPolicy } from './policy.js';
-import { checkModes, checkProtected, newGitEntries, newHomeEntries, type ProtectViolation } from './protect.js';
+import { checkModes, checkProtected, newGitEntries, newHomeEntries, newNestedProtected, type ProtectViolation } from './protect.js';
 import { reportLimits, reportTimeout, reportViolations, type EmitSandbox } from './reports.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { claimStale, ensureStateDir, mountDirFor, procStartTime, RecordFile, stateDir, type SandboxRecord } from './state.js';
 import { SIGNUM, supervise } from './supervise.js';
 import { diagnoseUsernsFailure, formatProblem, probeUserns, UNKNOWN_USERNS, usernsPrecheck } from './userns.js';
 import type { ViewMounter } from './view-mounts.js';
-import { createScratchHome, entryNames, finishScratchHome, type ScratchHome } from './scratch-home.js';
-import { checkJudged, resolveHome, snapshotJudged, type JudgedFile } from './agent-config.js';
+import { finishLayers, planLayers, prepareLayers, type LayerOutcome, type LayerPlan } from './layers.js';
 import { DenialLog, droppedVariables } from './denials.js';
 import { stateDir as stateDirOf } from '../util/xdg.js';
 
@@ -114,8 +113,8 @@ interface Setup {
   hostRoot: boolean;
   /** Where the empty cover file and the views live: reachable by the sandbox's uid. */
   shared: string;
-  /** The agent's scratch home, when an agent profile is used. */
-  scratch?: { dir: string; home: string; files: string[] };
+  /** The agent's private layers, when an agent profile is used. */
+  layers?: LayerPlan;
   bwrap: string;
   workspace: string;
   chdir: string;
@@ -129,8 +128,7 @@ interface Setup {
 /** What exists on the host for this run, and how to remove it. */
 interface Resources {
   layout: CgroupLayout;
-  scratch?: ScratchHome;
-  judged?: JudgedFile[];
+  layersMade?: LayerPlan;
   cg?: SandboxCgroups;
   net?: PreparedNetwork;
   runDir?: string;
@@ -209,6 +207,11 @@ export async function runSandbox(opts: RunOptions): Promise<number> {
   }
 }
 
+/** A string from the sandbox (a path, a key) for a message: every control character escaped, newlines too. */
+export function quote(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** Control characters (ESC, CR, BS, C1...) as visible escapes; newlines and tabs kept. */
 export function printable(m: string): string {
   return m.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
@@ -280,16 +283,15 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
   mark('identity');
 
   const shared = sharedDir(sdir, hostRoot);
-  const scratch = policy.agent && sandboxHome && sandboxHome !== workspace && fs.existsSync(sandboxHome) && !isInside(workspace, sandboxHome)
-    ? { dir: path.join(shared, 'scratch', id), home: sandboxHome, files: policy.agent.homeFiles }
-    : undefined;
+  const layers = policy.agent && sandboxHome ? agentLayers(policy, sandboxHome, workspace, ident, path.join(shared, 'scratch', id), log) : undefined;
+  const planPolicy = layers ? { ...policy, filesystem: { ...policy.filesystem, allowWrite: [...policy.filesystem.allowWrite, ...layers.writable] } } : policy;
   let plan: FsPlan;
   try {
     plan = planFilesystem({
-      policy,
+      policy: planPolicy,
       workspace,
       homes,
-      scratchHome: scratch && { dir: scratch.dir, home: scratch.home, copies: scratch.files.filter((f) => f.startsWith('~/')).map((f) => f.slice(2)) },
+      layers: layers?.layers,
       identity: { uid: ident.uid, gid: ident.gid, gids, callerRoot: hostRoot, standIn: ident.standIn, mountDir: mountDirFor(shared, id) },
     });
   } catch (err) {
@@ -299,10 +301,13 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
   for (const w of plan.warnings) log(w);
   // Warden's own state (crash records, the runtime directory) where a sandbox can write would
   // let it forge a record that the next run acts on.
-  const stateRoot = path.dirname(sdir);
-  const exposed = plan.writable.find((w) => isInside(stateRoot, w) || isInside(w, stateRoot));
-  if (exposed)
-    throw new SandboxSetupError(`Warden's state directory ${stateRoot} lies in ${exposed}, which the sandbox can write; set XDG_RUNTIME_DIR (or TMPDIR) to a directory outside it`, 2);
+  for (const [stateRoot, fix] of [
+    [path.dirname(sdir), 'set XDG_RUNTIME_DIR (or TMPDIR) to a directory outside it'],
+    [stateDirOf(), 'set XDG_STATE_HOME to a directory outside it'],
+  ] as const) {
+    const exposed = plan.writable.find((w) => isInside(stateRoot, w) || isInside(w, stateRoot));
+    if (exposed) throw new SandboxSetupError(`Warden's state directory ${stateRoot} lies in ${exposed}, which the sandbox can write; ${fix}`, 2);
+  }
   for (const w of plan.writable.slice(1))
     if (!plan.views.some((v) => v.src === w) && !writableBy({ uid: ident.uid, gids }, w))
       log(`allow_write ${w}: the sandbox runs as uid ${ident.uid}${ident.drop && !ident.standIn ? ' (the workspace owner)' : ''}, which cannot write it; change its owner or set process.user`);
@@ -330,7 +335,7 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
     log(`${cmd}: ${resolved} cannot be reached by ${who}: a directory on the way is not searchable by it. Put the tool where others can read it, or make its directories searchable (chmod o+x)`);
     return 127;
   }
-  return { id, root, hostRoot, bwrap, workspace, chdir, ident, homes, plan, closedFds, sdir, shared, scratch };
+  return { id, root, hostRoot, bwrap, workspace, chdir, ident, homes, plan, closedFds, sdir, shared, layers };
 }
 
 /**
@@ -338,6 +343,21 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
  * the agent itself would at its first start: its profile makes it writable, and Warden never
  * binds a path that does not exist. Owned by the home's owner, 0700.
  */
+/**
+ * The agent's layers, when its home is the sandbox user's own (a sandbox that runs as the
+ * workspace owner never gets root's home, nor copies of its files).
+ */
+function agentLayers(policy: RunPolicy, home: string, workspace: string, ident: SandboxIdentity, scratchRoot: string, log: (m: string) => void): LayerPlan | undefined {
+  const st = fs.statSync(home, { throwIfNoEntry: false });
+  const owner = ident.standIn ? 0 : ident.uid;
+  if (!st?.isDirectory() || st.uid !== owner) {
+    log(`${policy.agent!.title} profile: HOME (${home}) is not the sandbox user's (uid ${ident.uid}), so the agent gets none of its state; set HOME to that user's home, or process.user`);
+    return undefined;
+  }
+  if (isInside(workspace, home)) return undefined; // the home is the workspace's own: writable as it is
+  return planLayers(policy.agent!, home, workspace, scratchRoot, log);
+}
+
 function prepareAgentHome(agent: { stateDirs: string[] }, home: string, log: (m: string) => void): void {
   const first = agent.stateDirs[0];
   if (!first?.startsWith('~/')) return;
@@ -382,7 +402,7 @@ function recordRun(s: Setup, layout: CgroupLayout, networkMode: string): RecordF
     network: { mode: networkMode },
     protected: s.plan.protectedEntries,
     mounts: s.plan.views.length ? mountDirFor(s.shared, s.id) : undefined,
-    scratch: s.scratch?.dir,
+    scratch: s.layers?.layers[0] ? path.dirname(s.layers.layers[0].scratch) : undefined,
   });
 }
 
@@ -405,8 +425,10 @@ async function createResources(o: RunOptions, s: Setup, layout: CgroupLayout, re
   }
   mark('record + cgroups');
   if (s.plan.views.length) await attachViews(o, s, res);
-  if (s.scratch) res.scratch = createScratchHome(s.scratch.dir, s.scratch.home, s.scratch.files, { uid: s.ident.uid, gid: s.ident.gid });
-  if (o.policy.agent && s.homes[0]) res.judged = snapshotJudged(o.policy.agent.judgedConfig.map((f) => ({ ...f, path: resolveHome(f.path, s.homes[0]!) })));
+  if (s.layers) {
+    res.layersMade = s.layers;
+    prepareLayers(s.layers, { uid: s.ident.uid, gid: s.ident.gid });
+  }
 
   const sandbox = { id: s.id };
   const emitNet = (e: UnstampedEvent) => o.emit?.({ ...e, sandbox: e.sandbox ?? sandbox });
@@ -531,25 +553,27 @@ function startSandbox(o: RunOptions, s: Setup, res: Resources, emptyFile: string
   return { ...l, at };
 }
 
-/** The agent's home after the run: its files written back, what it tried to keep reported; then removed. */
-function finishScratch(o: RunOptions, s: Setup, sh: ScratchHome, ev: EmitSandbox, log: (m: string) => void, denials: DenialLog): void {
-  try {
-    const agent = o.policy.agent!;
-    const r = finishScratchHome(sh, agent.homeFiles, entryNames(sh.home), s.id, agent.execKeys);
-    for (const k of r.kept) {
-      log(`${k.path}: not written back (${k.reason}); the agent's version is ${k.besideAs}`);
-      ev({ kind: 'sandbox.deny', severity: k.reason.startsWith('the agent changed') ? 'alert' : 'warn', rule: 'sandbox.agent_config', category: 'persistence', mitre: ['T1546'], message: `${k.path} not written back: ${k.reason}`, file: { path: k.path, op: 'write' }, data: { reason: 'agent_config', kept_as: k.besideAs, detail: k.reason } });
-    }
-    for (const p of r.discarded) {
-      const rel = `~/${path.relative(sh.home, p)}`;
-      denials.add({ kind: 'home', what: rel, reason: 'written in the home, discarded with the run', allow: `filesystem.allow_write: [${rel}] (create it first)` });
-    }
-    for (const p of r.discarded) ev({ kind: 'sandbox.deny', severity: 'info', message: `home write discarded: ${p}`, file: { path: p, op: 'write' }, data: { reason: 'home_write_discarded', allow: `~/${path.relative(sh.home, p)}` } });
-  } catch (err) {
-    log(`the agent's home files: ${(err as Error).message}`);
-  } finally {
-    fs.rmSync(sh.dir, { recursive: true, force: true });
+/** Keys whose change, not taken from the agent's run, is an attempt on the next session. */
+const EXEC_KEY = /mcp|env|hook|command|helper|allowedtools|trust|plugin|permission|apikey|baseurl|proxy/i;
+
+/** What the agent's layers came to: data written back, what was not taken and why. */
+function reportLayers(r: LayerOutcome, home: string, ev: EmitSandbox, log: (m: string) => void, denials: DenialLog): void {
+  for (const k of r.keptBeside) {
+    log(`${quote(k.path)}: changed on the host during the run; the agent's version is ${quote(k.besideAs)}`);
+    ev({ kind: 'sandbox.deny', severity: 'warn', rule: 'sandbox.agent_state', category: 'persistence', mitre: ['T1546'], message: `${k.path} changed during the run; the agent's version kept beside it`, file: { path: k.path, op: 'write' }, data: { reason: 'agent_state', kept_as: k.besideAs } });
   }
+  for (const i of r.ignoredKeys) {
+    const exec = i.keys.filter((k) => EXEC_KEY.test(k));
+    log(`${quote(i.path)}: not taken from the agent's run: ${i.keys.slice(0, 6).map(quote).join(', ')}${i.keys.length > 6 ? ` and ${i.keys.length - 6} more` : ''}`);
+    ev({ kind: 'sandbox.deny', severity: exec.length ? 'alert' : 'warn', rule: 'sandbox.agent_config', category: 'persistence', mitre: ['T1546'], message: `${i.path}: keys the agent changed and Warden did not take: ${i.keys.slice(0, 10).join(', ')}`, file: { path: i.path, op: 'write' }, data: { reason: 'agent_config', keys: i.keys } });
+  }
+  for (const p of r.discarded) {
+    const name = isInside(p, home) ? `~/${path.relative(home, p)}` : p;
+    const runsCode = runsCodeOrHoldsSecrets(p, home);
+    denials.add({ kind: 'home', what: quote(p), reason: runsCode ? 'a file that runs code or holds secrets: discarded with the run' : 'written outside the agent\'s data, discarded with the run', allow: runsCode ? undefined : `filesystem.allow_write: [${quote(name)}] (create it first)` });
+    ev({ kind: 'sandbox.deny', severity: runsCode ? 'warn' : 'info', message: `write discarded: ${p}`, file: { path: p, op: 'write' }, data: { reason: 'home_write_discarded' } });
+  }
+  for (const e of r.errors) log(`the agent's state: ${quote(e)}`);
 }
 
 /**
@@ -617,8 +641,28 @@ function exitCode(
 
 /** Removes what the run created, checks the protected paths; keeps the record for what is left. */
 async function teardown(o: RunOptions, s: Setup, res: Resources, ev: EmitSandbox, log: (m: string) => void, denials: DenialLog): Promise<ProtectViolation[]> {
-  const left = res.cg ? await res.cg.destroy() : [];
+  // Each step on its own: one that fails (an unreadable file the sandbox left) must not skip the
+  // checks after it. The cgroups go first (nothing of the sandbox is left running), then the
+  // checks of what it may have planted, then the rest.
+  const step = async (what: string, f: () => unknown) => {
+    try {
+      await f();
+    } catch (err) {
+      log(`${what}: ${quote((err as Error).message)}`);
+    }
+  };
+  let left: string[] = [];
+  await step('cgroups', async () => {
+    left = res.cg ? await res.cg.destroy() : [];
+  });
   res.cg = undefined;
+  let violations: ProtectViolation[] = [];
+  await step('protected paths', () => {
+    violations = checkProtected(protectedAfterRun(s), s.id, true, s.plan.writable);
+  });
+  await step('modes', () => reportModes(s, ev, log));
+  if (res.layersMade) await step("the agent's state", () => reportLayers(finishLayers(res.layersMade!, s.id), res.layersMade!.layers[0]!.dir, ev, log, denials));
+  res.layersMade = undefined;
   let netLeft = false;
   if (res.net)
     await res.net.cleanup().catch((err: Error) => {
@@ -635,29 +679,12 @@ async function teardown(o: RunOptions, s: Setup, res: Resources, ev: EmitSandbox
       /* already closed */
     }
   }
-  const mountsLeft = res.mountDir && res.mounter ? res.mounter.detach(res.mountDir) : [];
+  let mountsLeft: string[] = [];
+  await step('views', () => {
+    mountsLeft = res.mountDir && res.mounter ? res.mounter.detach(res.mountDir) : [];
+  });
   res.mountDir = undefined;
-  if (res.runDir) fs.rmSync(res.runDir, { recursive: true, force: true });
-  if (res.scratch) finishScratch(o, s, res.scratch, ev, log, denials);
-  res.scratch = undefined;
-  for (const c of checkJudged(res.judged ?? [], s.id)) {
-    const what = c.restored ? 'the original was put back' : c.error ? `could not be undone: ${c.error}` : 'moved aside';
-    log(`${c.path}: the agent changed settings that run programs (${c.keys.slice(0, 4).join(', ')}); ${what}${c.keptAs ? `; its version is ${c.keptAs}` : ''}`);
-    ev({ kind: 'sandbox.deny', severity: 'alert', rule: 'sandbox.agent_config', category: 'persistence', mitre: ['T1546'], message: `agent settings that run programs changed in ${c.path} (${c.keys.slice(0, 4).join(', ')}); ${what}`, file: { path: c.path, op: 'write' }, data: { reason: 'agent_config', keys: c.keys, kept_as: c.keptAs, restored: c.restored } });
-  }
-  res.judged = undefined;
-  const known = new Set(s.plan.protectedEntries.map((e) => e.path));
-  const entries = [
-    ...s.plan.protectedEntries,
-    ...newHomeEntries(homeRunPatterns(s.homes, s.plan.writable), s.plan.writable, known),
-    ...newGitEntries({ workspace: s.workspace, writable: s.plan.writable, homes: s.homes, before: [...s.plan.git.protect, ...s.plan.protectedEntries.map((e) => e.path)], skip: SKIP_DIRS }),
-  ];
-  const violations = checkProtected(entries, s.id, true, s.plan.writable);
-  for (const m of checkModes(s.plan.modes)) {
-    const msg = `${m.path}: the sandbox made it writable for others (${m.before.toString(8)} → ${m.after.toString(8)})${m.restored ? '; the old mode was put back' : '; the old mode could not be put back'}`;
-    log(msg);
-    ev({ kind: 'sandbox.deny', severity: 'warn', rule: 'sandbox.mode_widened', category: 'defense_evasion', mitre: ['T1222.002'], message: msg, file: { path: m.path, op: 'chmod' }, data: { reason: 'mode_widened', before: m.before, after: m.after, restored: m.restored } });
-  }
+  await step('run directory', () => res.runDir && fs.rmSync(res.runDir, { recursive: true, force: true }));
   if (left.length || netLeft || mountsLeft.length) {
     if (left.length) log(`could not remove cgroups ${left.join(', ')}; the next warden run retries`);
     if (mountsLeft.length) log(`could not remove ${mountsLeft.join(', ')}; the next warden run retries`);
@@ -665,6 +692,25 @@ async function teardown(o: RunOptions, s: Setup, res: Resources, ev: EmitSandbox
     res.record.update({ cgroups: { dirs: left }, network: netLeft ? res.record.record.network : undefined, protected: [], mounts: mountsLeft.length ? res.record.record.mounts : undefined });
   } else res.record.remove();
   return violations;
+}
+
+/** Protected paths as planned, and what appeared during the run (home startup files, repositories). */
+function protectedAfterRun(s: Setup): ProtectedEntry[] {
+  const known = new Set(s.plan.protectedEntries.map((e) => e.path));
+  return [
+    ...s.plan.protectedEntries,
+    ...newHomeEntries(homeRunPatterns(s.homes, s.plan.writable), s.plan.writable, known),
+    ...newGitEntries({ workspace: s.workspace, writable: s.plan.writable, homes: s.homes, before: [...s.plan.git.protect, ...known], skip: SKIP_DIRS }),
+    ...newNestedProtected(s.workspace, s.plan.protectedEntries, SKIP_DIRS),
+  ];
+}
+
+function reportModes(s: Setup, ev: EmitSandbox, log: (m: string) => void): void {
+  for (const m of checkModes(s.plan.modes)) {
+    const msg = `${quote(m.path)}: the sandbox made it writable for others (${m.before.toString(8)} → ${m.after.toString(8)})${m.restored ? '; the old mode was put back' : '; the old mode could not be put back'}`;
+    log(msg);
+    ev({ kind: 'sandbox.deny', severity: 'warn', rule: 'sandbox.mode_widened', category: 'defense_evasion', mitre: ['T1222.002'], message: msg, file: { path: m.path, op: 'chmod' }, data: { reason: 'mode_widened', before: m.before, after: m.after, restored: m.restored } });
+  }
 }
 
 /** Finishes the cleanup of sandboxes whose Warden died (SIGKILL, power loss of the process). */

@@ -110,6 +110,10 @@ const SYSCALLS: Record<string, Partial<Record<SeccompArch, number>>> = {
   fchmodat2: { x86_64: 452, aarch64: 452 },
   mknod: { x86_64: 133 },
   mknodat: { x86_64: 259, aarch64: 33 },
+  setxattr: { x86_64: 188, aarch64: 5 },
+  lsetxattr: { x86_64: 189, aarch64: 6 },
+  fsetxattr: { x86_64: 190, aarch64: 7 },
+  setxattrat: { x86_64: 463, aarch64: 463 },
   socket: { x86_64: 41, aarch64: 198 },
   socketpair: { x86_64: 53, aarch64: 199 },
   ioctl: { x86_64: 16, aarch64: 29 },
@@ -137,7 +141,7 @@ export const DEFAULT_DENY: readonly string[] = [
 
 /** Names a policy may list in `syscalls.deny` / `syscalls.allow`. */
 export function knownSyscallNames(): string[] {
-  const argChecked = ['socket', 'socketpair', 'ioctl', 'personality', 'clone', 'unshare', 'clone3', ...Object.keys(MODE_ARG), 'openat2'];
+  const argChecked = ['socket', 'socketpair', 'ioctl', 'personality', 'clone', 'unshare', 'clone3', ...Object.keys(MODE_ARG), 'openat2', 'lsetxattr', 'fsetxattr', 'setxattrat'];
   return ['namespaces', ...Object.keys(SYSCALLS).filter((n) => !argChecked.includes(n))];
 }
 
@@ -150,23 +154,30 @@ const SOCK_SEQPACKET = 5;
 const SOCK_TYPE_MASK = 0xf;
 /** S_ISUID | S_ISGID: never set by a sandboxed process (see setuid checks below). */
 export const SETID_BITS = 0o6000;
+const S_IWOTH = 0o002;
+const EOPNOTSUPP = 95;
 /** O_CREAT | __O_TMPFILE: the flags with which open() uses its mode argument. */
 const O_CREATES = 0o100 | 0o20000000;
 /**
  * Calls that set a file mode, with the argument index of the mode, and for opens the index of
  * the flags that decide whether the mode is used at all.
  */
-const MODE_ARG: Record<string, { mode: number; flags?: number }> = {
-  chmod: { mode: 1 },
-  fchmod: { mode: 1 },
-  fchmodat: { mode: 2 },
-  fchmodat2: { mode: 2 },
-  creat: { mode: 1 },
-  open: { mode: 2, flags: 1 },
-  openat: { mode: 3, flags: 2 },
-  mknod: { mode: 1 },
-  mknodat: { mode: 2 },
+const MODE_ARG: Record<string, { mode: number; flags?: number; bits: number }> = {
+  // chmod can also give the world write access to what the sandbox was lent (the workspace, a
+  // .git): any local user could then plant what its owner runs next. Creating a file with 0666
+  // is fine: the umask applies.
+  chmod: { mode: 1, bits: SETID_BITS | S_IWOTH },
+  fchmod: { mode: 1, bits: SETID_BITS | S_IWOTH },
+  fchmodat: { mode: 2, bits: SETID_BITS | S_IWOTH },
+  fchmodat2: { mode: 2, bits: SETID_BITS | S_IWOTH },
+  creat: { mode: 1, bits: SETID_BITS },
+  open: { mode: 2, flags: 1, bits: SETID_BITS },
+  openat: { mode: 3, flags: 2, bits: SETID_BITS },
+  mknod: { mode: 1, bits: SETID_BITS },
+  mknodat: { mode: 2, bits: SETID_BITS },
 };
+/** Extended attributes set by the sandbox: ACLs (system.posix_acl_*) widen access like chmod does. */
+const XATTR_SET = ['setxattr', 'lsetxattr', 'fsetxattr', 'setxattrat'];
 const TIOCSTI = 0x5412;
 const TIOCLINUX = 0x541c;
 /** personality() values Docker's default profile allows: PER_LINUX, PER_LINUX32, UNAME26 variants, query. */
@@ -255,6 +266,12 @@ export function buildSeccompFilter(opts: SeccompOptions = {}): SeccompFilter {
     if (k !== undefined) jeq(k, { label: `mode_${name}` });
   }
   jeq(nr('openat2')!, { label: 'enosys' });
+  // Setting extended attributes: "not supported" (tools that probe for xattrs carry on), unless
+  // the policy lifts it (`syscalls.allow: [setxattr]`).
+  if (!allow.has('setxattr')) for (const x of XATTR_SET) {
+    const k = nr(x);
+    if (k !== undefined) jeq(k, { label: 'eopnotsupp' });
+  }
   jeq(nr('ioctl')!, { label: 'ioctl' });
   jeq(nr('personality')!, { label: 'personality' });
   prog.push({ op: 'ret', k: RET_ALLOW });
@@ -290,7 +307,7 @@ export function buildSeccompFilter(opts: SeccompOptions = {}): SeccompFilter {
       prog.push({ op: 'jmp', code: JSET_K, k: O_CREATES, jt: null, jf: ALLOW_T });
     }
     prog.push({ op: 'ld', off: argLo(a.mode) });
-    prog.push({ op: 'jmp', code: JSET_K, k: SETID_BITS, jt: EPERM_T, jf: ALLOW_T });
+    prog.push({ op: 'jmp', code: JSET_K, k: a.bits, jt: EPERM_T, jf: ALLOW_T });
   }
   // ioctl(TIOCSTI) pushes input into the terminal's queue: keystrokes for the user's shell.
   prog.push({ op: 'label', name: 'ioctl' }, { op: 'ld', off: argLo(1) });
@@ -303,10 +320,11 @@ export function buildSeccompFilter(opts: SeccompOptions = {}): SeccompFilter {
 
   prog.push({ op: 'label', name: 'eperm' }, { op: 'ret', k: RET_ERRNO | EPERM });
   prog.push({ op: 'label', name: 'enosys' }, { op: 'ret', k: RET_ERRNO | ENOSYS });
+  prog.push({ op: 'label', name: 'eopnotsupp' }, { op: 'ret', k: RET_ERRNO | EOPNOTSUPP });
   prog.push({ op: 'label', name: 'allow' }, { op: 'ret', k: RET_ALLOW });
 
   const program = assemble(prog);
-  return { program, instructions: program.length / 8, denied: [...denied, 'setid_bits'], socketFamilies: families };
+  return { program, instructions: program.length / 8, denied: [...denied, 'setid_bits', 'world_writable_chmod', ...(allow.has('setxattr') ? [] : ['setxattr'])], socketFamilies: families };
 }
 
 /** Resolves labels and inline returns into a sock_filter array (8 bytes each, little endian). */

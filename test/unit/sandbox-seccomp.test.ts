@@ -85,10 +85,19 @@ describe('seccomp filter (x86_64)', () => {
       expect(evaluate(g.program, { nr: nr('openat'), args: [-100, 0, 0o20200002, bits] })).toBe(EPERM); // O_TMPFILE
       expect(evaluate(g.program, { nr: nr('mknodat'), args: [-100, 0, 0o100000 | bits, 0] })).toBe(EPERM);
     }
-    for (const mode of [0o755, 0o1777, 0o644, 0]) {
+    for (const mode of [0o755, 0o1755, 0o644, 0o775, 0]) {
       expect(evaluate(g.program, { nr: nr('chmod'), args: [0, mode] })).toBe(ALLOW);
       expect(evaluate(g.program, { nr: nr('openat'), args: [-100, 0, 0o101, mode] })).toBe(ALLOW);
     }
+    // world-writable by chmod: refused (a file created 0666 is fine, the umask applies)
+    for (const mode of [0o777, 0o666, 0o1777, 0o002]) {
+      expect(evaluate(g.program, { nr: nr('fchmodat'), args: [-100, 0, mode] })).toBe(EPERM);
+      expect(evaluate(g.program, { nr: nr('chmod'), args: [0, mode] })).toBe(EPERM);
+    }
+    expect(evaluate(g.program, { nr: nr('openat'), args: [-100, 0, 0o101, 0o666] })).toBe(ALLOW);
+    // extended attributes (ACLs widen access too): not supported, unless the policy lifts it
+    for (const x of ['setxattr', 'lsetxattr', 'fsetxattr', 'setxattrat']) expect(evaluate(g.program, { nr: nr(x) })).toBe(0x00050000 | 95);
+    expect(evaluate(buildSeccompFilter({ arch: 'x86_64', allow: ['setxattr'] }).program, { nr: nr('setxattr') })).toBe(ALLOW);
     // without O_CREAT/O_TMPFILE the mode argument is not used: whatever is in it, the open is fine
     expect(evaluate(g.program, { nr: nr('openat'), args: [-100, 0, 0o2, 0o4755] })).toBe(ALLOW);
     expect(evaluate(g.program, { nr: nr('openat2') })).toBe(ENOSYS);
@@ -118,11 +127,13 @@ describe('seccomp filter (x86_64)', () => {
   });
 
   it('every syscall number is either one of the listed decisions or allowed (property)', () => {
-    const denied = new Set(f.denied.map(nr));
+    const xattr = new Set(['setxattr', 'lsetxattr', 'fsetxattr', 'setxattrat'].map(nr));
+    const denied = new Set(f.denied.filter((n) => !['setxattr'].includes(n)).map(nr));
     const argChecked = new Set(['clone', 'unshare', 'socket', 'socketpair', 'ioctl', 'personality', 'clone3', 'open', 'openat', 'openat2', 'creat', 'chmod', 'fchmod', 'fchmodat', 'fchmodat2', 'mknod', 'mknodat'].map(nr));
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 469 }), fc.array(fc.nat(), { minLength: 6, maxLength: 6 }), (n, args) => {
         const r = evaluate(f.program, { nr: n, args });
+        if (xattr.has(n)) return r === (0x00050000 | 95);
         if (denied.has(n)) return r === EPERM;
         if (argChecked.has(n)) return r === ALLOW || r === EPERM || r === ENOSYS;
         return r === ALLOW;
