@@ -1,0 +1,196 @@
+// The wider Atomic Red Team corpus (../shared/atomics/art-linux: 314 Linux tests as upstream
+// YAML, tactic per test in linux-index.csv) turned into tests the evidence harness runs
+// (atomics-harness.ts): input arguments resolved with their defaults, adapted for a disposable
+// namespace with loopback only (URLs to the loopback sink, host names resolved to 127.0.0.1,
+// whole-filesystem searches narrowed to $HOME), the tactics of the index, the held-out split,
+// and the tests that cannot run here with the reason.
+//
+// Held out: tests outside the development set whose sha256(auto_generated_guid) starts with a
+// byte below 52 (about a fifth). Rule work did not look at them; their figure is reported apart.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { PACKAGE_ROOT, type Atomic } from './atomics-harness.js';
+
+export const CORPUS_DIR = path.resolve(PACKAGE_ROOT, '..', 'shared', 'atomics', 'art-linux');
+
+/** ATT&CK tactic names of the index (v18) → Warden categories. */
+const TACTICS: Record<string, string> = {
+  stealth: 'defense_evasion',
+  'defense-impairment': 'defense_evasion',
+  'defense-evasion': 'defense_evasion',
+  'credential-access': 'credential_access',
+  'command-and-control': 'command_and_control',
+  'privilege-escalation': 'privilege_escalation',
+  'initial-access': 'initial_access',
+};
+const tactic = (t: string): string => TACTICS[t] ?? t.replace(/-/g, '_');
+
+/** Tactic of techniques the index leaves out (their tests are in the YAML but not the CSV). */
+const TECHNIQUE_TACTIC: Record<string, string> = {
+  'T1569.002': 'execution',
+  'T1578.002': 'defense_evasion',
+  T1580: 'discovery',
+  'T1685.002': 'defense_evasion',
+};
+
+/**
+ * Tests that cannot run here whatever their prerequisites say, with the reason. Tests whose
+ * declared prerequisites fail offline (a tool from the internet, a package not installed) are
+ * found at run time and reported with the prerequisite's own description.
+ */
+export const CANNOT_RUN: Record<string, string> = {
+  // platform
+  'T1049-6': 'FreeBSD tool (sockstat)',
+  'T1078.003-10': 'FreeBSD tool (pw)',
+  'T1082-6': 'FreeBSD tool (kldstat)',
+  'T1082-26': 'FreeBSD tool (kldstat)',
+  'T1136.001-2': 'FreeBSD tool (pw)',
+  'T1136.001-7': 'FreeBSD tool (pw)',
+  'T1222.002-10': 'FreeBSD tool (chflags)',
+  'T1543.002-2': 'FreeBSD rc.d service directory (/usr/local/etc/rc.d)',
+  'T1685-6': 'CentOS only (rpm query decides what runs; nothing runs on Debian)',
+  'T1070.003-10': 'needs Docker',
+  'T1027.002-1': 'the UPX-packed test binary is not in the corpus (left out upstream: binary)',
+  'T1027.002-2': 'the UPX-packed test binary is not in the corpus (left out upstream: binary)',
+  'T1027.004-5': 'needs Go (not installed)',
+  'T1486-1': 'broken upstream: $which_gpg is only set in the prerequisite, so the command runs nothing',
+  'T1486-2': 'broken upstream: $which_7z is only set in the prerequisite (and 7z is not installed)',
+  // unsafe even in a namespace
+  'T1070.004-8': 'rm -rf / : would empty the namespace (its /dev too) and flood the monitor with unlinks; covered by rule fixtures',
+};
+
+export interface CorpusTest extends Atomic {
+  guid: string;
+  /** Every tactic the index lists for the test (Warden categories); the first is the one it is counted under. */
+  tactics: string[];
+  heldOut: boolean;
+  dev: boolean;
+  /** Why it cannot run here, if it cannot. */
+  cannotRun?: string;
+}
+
+interface YamlTest {
+  name: string;
+  auto_generated_guid: string;
+  description?: string;
+  supported_platforms?: string[];
+  input_arguments?: Record<string, { default?: unknown; type?: string }>;
+  dependency_executor_name?: string;
+  dependencies?: Array<{ description?: string; prereq_command?: string; get_prereq_command?: string }>;
+  executor: { name: string; command?: string; steps?: string; elevation_required?: boolean; cleanup_command?: string };
+  upstream_test_number: number;
+}
+
+export function isHeldOut(guid: string): boolean {
+  return createHash('sha256').update(guid).digest()[0]! < 52;
+}
+
+function readIndex(dir: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const lines = fs.readFileSync(path.join(dir, 'linux-index.csv'), 'utf8').split('\n').slice(1);
+  for (const line of lines) {
+    // Tactic,Technique #,Technique Name,Test #,Test Name,Test GUID,Executor Name (names may hold commas in quotes)
+    const m = line.match(/^([^,]+),([^,]+),.*,([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}),[^,]*$/);
+    if (!m) continue;
+    const t = tactic(m[1]!);
+    const list = out.get(m[3]!) ?? [];
+    if (!list.includes(t)) list.push(t);
+    out.set(m[3]!, list);
+  }
+  return out;
+}
+
+/** Loads every Linux test of the corpus. */
+export function loadCorpus(dir = CORPUS_DIR, devIds: ReadonlySet<string> = new Set()): CorpusTest[] {
+  const index = readIndex(dir);
+  const out: CorpusTest[] = [];
+  for (const tdir of fs.readdirSync(dir).filter((d) => /^T\d+/.test(d)).sort()) {
+    const file = path.join(dir, tdir, `${tdir}.yaml`);
+    if (!fs.existsSync(file)) continue;
+    const doc = parseYaml(fs.readFileSync(file, 'utf8')) as { attack_technique: string; atomic_tests: YamlTest[] };
+    for (const t of doc.atomic_tests) {
+      if (!t.supported_platforms?.includes('linux')) continue;
+      const id = `${doc.attack_technique}-${t.upstream_test_number}`;
+      const tactics = index.get(t.auto_generated_guid) ?? [TECHNIQUE_TACTIC[doc.attack_technique] ?? 'unknown'];
+      const dev = devIds.has(id);
+      const exec = t.executor.name;
+      let cannotRun = CANNOT_RUN[id];
+      if (exec === 'manual') cannotRun = 'manual steps (no executor)';
+      else if (exec === 'powershell') cannotRun = 'PowerShell executor';
+      out.push({
+        id,
+        guid: t.auto_generated_guid,
+        name: t.name,
+        technique: doc.attack_technique,
+        executor: exec,
+        elevation_required: !!t.executor.elevation_required,
+        expected_category: tactics[0]!,
+        tactics,
+        commands_resolved: t.executor.command ?? t.executor.steps ?? '',
+        input_arguments: t.input_arguments ?? {},
+        offline_input_overrides: offlineOverrides(t.input_arguments ?? {}),
+        dependencies: t.dependencies ?? [],
+        heldOut: !dev && isHeldOut(t.auto_generated_guid),
+        dev,
+        ...(cannotRun ? { cannotRun } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+const LOOPBACK = /^(127\.|localhost$|::1$)/;
+
+/**
+ * Offline adaptations of input arguments, the same way for every test: URLs keep their host
+ * and path but go over plain HTTP (the host resolves to the loopback sink, see hostsOf), and a
+ * search of the whole filesystem ("/") searches $HOME instead (as the development set does).
+ */
+export function offlineOverrides(args: Record<string, { default?: unknown }>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) {
+    const d = v.default;
+    if (typeof d !== 'string') continue;
+    if (/^https:\/\//i.test(d)) out[k] = d.replace(/^https:/i, 'http:');
+    else if (d === '/' && /path|folder|dir/i.test(k)) out[k] = '$HOME';
+  }
+  return out;
+}
+
+/** Host names a test's text refers to (URLs, host/domain arguments): resolved to 127.0.0.1 in its namespace. */
+export function hostsOf(text: string, args: Record<string, { default?: unknown }>): string[] {
+  const hosts = new Set<string>();
+  for (const m of text.matchAll(/\bhttps?:\/\/([A-Za-z0-9.-]+)/g)) hosts.add(m[1]!.toLowerCase());
+  for (const [k, v] of Object.entries(args)) {
+    if (typeof v.default !== 'string' || !/host|domain|server|target|url/i.test(k)) continue;
+    const m = v.default.match(/^(?:https?:\/\/)?([A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+)(?:[:/]|$)/);
+    if (m) hosts.add(m[1]!.toLowerCase());
+    else if (/^[A-Za-z][A-Za-z0-9-]*$/.test(v.default) && /host/i.test(k)) hosts.add(v.default.toLowerCase());
+  }
+  return [...hosts].filter((h) => !LOOPBACK.test(h) && !/^[0-9.]+$/.test(h));
+}
+
+/** Commands with https:// URLs served over plain HTTP by the loopback sink. */
+export function offlineCommands(text: string): string {
+  return text.replace(/\bhttps:\/\/(?=[A-Za-z0-9.-]+)/g, 'http://');
+}
+
+/** A corpus test ready for the harness: offline commands and the host names to resolve locally. */
+export function toRunnable(t: CorpusTest): CorpusTest {
+  const text = [t.commands_resolved, ...t.dependencies.flatMap((d) => [d.prereq_command ?? '', d.get_prereq_command ?? ''])].join('\n');
+  const argText = Object.values(t.input_arguments)
+    .map((v) => String(v.default ?? ''))
+    .join('\n');
+  return {
+    ...t,
+    commands_resolved: offlineCommands(t.commands_resolved),
+    dependencies: t.dependencies.map((d) => ({
+      ...d,
+      ...(d.prereq_command ? { prereq_command: offlineCommands(d.prereq_command) } : {}),
+      ...(d.get_prereq_command ? { get_prereq_command: offlineCommands(d.get_prereq_command) } : {}),
+    })),
+    hosts: hostsOf(text + '\n' + argText, t.input_arguments),
+  };
+}
