@@ -27,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WardenEvent } from '../events/types.js';
 import { newCursor, readAppendedEvents } from '../events/ndjson-cursor.js';
+import { loadRuleEngine } from '../rules/index.js';
 
 export interface Atomic {
   id: string;
@@ -516,16 +517,26 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
       const sessions = sessionsByTag.get(tag) ?? new Set<string>();
       return events.filter((e) => e.agent && sessions.has(e.agent.session));
     };
+    // an event carries the category of its top rule; the other warn/alert rules it matched
+    // (`also`) name what else it is (an rsync push is exfiltration and ingress transfer)
+    const ruleCategory = new Map(
+      loadRuleEngine()
+        .rules()
+        .filter((r) => r.severity !== 'info' && r.category)
+        .map((r) => [r.id, r.category!]),
+    );
     const allResults: AtomicResult[] = runs.map(({ a, tag, seconds, rc, notRun }) => {
       const evs = ofSession(tag);
       const flagged = evs.filter((e) => e.severity === 'warn' || e.severity === 'alert');
-      const categories = [...new Set(flagged.map((e) => e.category).filter((c): c is NonNullable<typeof c> => !!c))];
+      const categories = [
+        ...new Set(flagged.flatMap((e) => [e.category, ...(e.also ?? []).map((id) => ruleCategory.get(id))]).filter((c): c is NonNullable<typeof c> => !!c)),
+      ];
       const tactics = a.tactics ?? [a.expected_category];
       return {
         id: a.id,
         name: a.name,
         expected: a.expected_category,
-        detected: notRun === undefined && flagged.some((e) => !!e.category && tactics.includes(e.category)),
+        detected: notRun === undefined && categories.some((c) => tactics.includes(c)),
         categories,
         rules: [...new Set(flagged.map((e) => e.rule ?? ''))].filter(Boolean),
         alerts: flagged.filter((e) => e.severity === 'alert').length,
