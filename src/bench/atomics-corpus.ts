@@ -52,6 +52,7 @@ export const CANNOT_RUN: Record<string, string> = {
   'T1543.002-2': 'FreeBSD rc.d service directory (/usr/local/etc/rc.d)',
   'T1685-6': 'CentOS only (rpm query decides what runs; nothing runs on Debian)',
   'T1070.003-10': 'needs Docker',
+  'T1195.002-1': 'needs kubectl and a Kubernetes cluster',
   'T1027.002-1': 'the UPX-packed test binary is not in the corpus (left out upstream: binary)',
   'T1027.002-2': 'the UPX-packed test binary is not in the corpus (left out upstream: binary)',
   'T1027.004-5': 'needs Go (not installed)',

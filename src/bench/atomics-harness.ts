@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { WardenEvent } from '../events/types.js';
 import { newCursor, readAppendedEvents } from '../events/ndjson-cursor.js';
 import { loadRuleEngine } from '../rules/index.js';
+import { DEFAULT_SESSIONS, type BenignSession } from './benign-sessions.js';
 
 export interface Atomic {
   id: string;
@@ -66,6 +67,20 @@ export interface AtomicResult {
   notRun?: string;
 }
 
+export interface SessionResult {
+  name: string;
+  events: number;
+  alerts: number;
+  warnings: number;
+  rules: string[];
+  agentSeen: boolean;
+  exitCode: number | null;
+  /** Why the session did not run here (a tool it needs is absent). */
+  skipped?: string;
+  /** The session's events as the monitor reported them (for recording). */
+  recorded: WardenEvent[];
+}
+
 export interface EvidenceReport {
   /** Tests that ran. */
   results: AtomicResult[];
@@ -74,7 +89,9 @@ export interface EvidenceReport {
   detected: number;
   total: number;
   byTactic: Record<string, { detected: number; total: number }>;
+  /** The first benign session (the git + npm session of issue #3). */
   benign: { events: number; alerts: number; warnings: number; rules: string[]; agentSeen: boolean; exitCode: number | null };
+  sessions: SessionResult[];
   watchEvents: number;
   lost: number;
 }
@@ -142,9 +159,9 @@ const WWW_FILES: Record<string, string> = {
 /**
  * HTTP sink inside the namespace (127.0.0.1, the ports given): serves a test's support file
  * when the URL names one of the corpus (…/atomics/T1234/src/file, as the upstream URLs do), a
- * file of www/ by its base name, a stand-in script for other script names (so a download piped
- * into a shell still runs a shell), 404 otherwise (a tool or archive from the internet is not
- * there); accepts any upload.
+ * file of www/ by its base name, a stand-in shell script for other *.sh (so a download piped
+ * into a shell still runs a shell), 404 otherwise (a tool, program or archive from the internet
+ * is not there, and a prerequisite that needs it fails); accepts any upload.
  */
 const SINK_PY = `import http.server, os, re, sys, threading
 root, atomics = sys.argv[2], sys.argv[3]
@@ -157,7 +174,7 @@ class H(http.server.BaseHTTPRequestHandler):
         base = os.path.basename(p)
         if base and os.path.isfile(os.path.join(root, base)):
             return open(os.path.join(root, base), 'rb').read()
-        if base == '' or re.search(r'\\.(sh|py|pl|rb|txt)$|^[^.]+$', base):
+        if re.search(r'\\.sh$', base):
             return ('#!/bin/sh\\necho "warden atomics stand-in for %s"\\n' % p).encode()
         return None
     def do_GET(self):
@@ -258,49 +275,6 @@ shift
 "$@"
 `;
 
-/** The benign session, as commands of the stub agent. */
-const BENIGN_CMDS = `set -e
-git clone -q /srv/warden-benign/app.git app
-cd app
-git log --oneline -3 > /dev/null
-npm ci --offline --no-audit --no-fund --loglevel=error
-npm test > /dev/null
-sed -i 's/return a + b/return b + a/' src/math.js
-printf 'export const sub = (a, b) => a - b;\\n' > src/sub.js
-ls -la src > /dev/null
-cat package.json > /dev/null
-grep -rn export src > /dev/null
-git add -A
-git -c user.name=agent -c user.email=agent@example.invalid commit -qm 'Edit math'
-git status --short > /dev/null
-eval "$(ssh-agent -s)" > /dev/null
-ssh-add -q ~/.ssh/id_ed25519
-ssh-add -l > /dev/null
-ssh-agent -k > /dev/null
-`;
-
-/** Prepares the benign session (bare repo, local package tarball, a passphrase-less key). */
-const BENIGN_PREREQ = `set -e
-mkdir -p /srv/warden-benign && cd /srv/warden-benign
-mkdir -p dep && cd dep
-printf '{"name":"warden-dep","version":"1.0.0","main":"index.js"}\\n' > package.json
-printf 'exports.twice = (x) => 2 * x;\\n' > index.js
-npm pack --silent >/dev/null 2>&1
-cd ..
-mkdir -p work && cd work
-git init -q -b main
-mkdir src test
-printf 'export const add = (a, b) => { return a + b; };\\n' > src/math.js
-printf 'import test from "node:test";\\nimport assert from "node:assert";\\nimport { add } from "../src/math.js";\\ntest("add", () => assert.equal(add(1, 2), 3));\\n' > test/math.test.js
-printf '{"name":"app","version":"1.0.0","type":"module","scripts":{"test":"node --test test/"},"dependencies":{"warden-dep":"file:/srv/warden-benign/dep/warden-dep-1.0.0.tgz"}}\\n' > package.json
-npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1
-rm -rf node_modules
-git add -A && git -c user.name=t -c user.email=t@example.invalid commit -qm init
-git clone -q --bare . ../app.git
-rm -f /root/.ssh/id_ed25519 /root/.ssh/id_ed25519.pub
-ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519
-`;
-
 /** Where the tests find the atomics tree inside the namespace. */
 const ATOMICS_IN_NS = '/tmp/AtomicRedTeam/atomics';
 
@@ -352,8 +326,8 @@ export interface EvidenceOptions {
   backend?: string;
   /** Keep the work directory (debugging). */
   keep?: boolean;
-  /** Run the benign session too (default true). */
-  benign?: boolean;
+  /** Benign developer sessions to run after the tests (default: the git + npm session; [] for none). */
+  sessions?: BenignSession[];
   /** A directory copied as the atomics tree the tests use (the corpus with its src/ files); the dev set's own support files are added. */
   supportTree?: string;
 }
@@ -417,13 +391,22 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
 
   // Each test's agent carries a unique tag in its argv (from the exec tracepoint, so it is
   // known even when the agent exits before its cwd could be read).
+  // An agent started inside a tagged session (a real `claude` run by the stub) gets a session
+  // of its own: it belongs to the tag of the session whose process started it.
   const sessionsByTag = new Map<string, Set<string>>();
+  const tagOfPid = new Map<number, string>();
+  const tagOfSession = new Map<string, string>();
   const indexEvents = (from: number) => {
     for (let i = from; i < events.length; i++) {
       const e = events[i]!;
-      if (e.kind !== 'agent.start' || !e.agent) continue;
-      const tag = e.proc?.argv.find((a) => a.startsWith('warden-atomic-'));
+      if (!e.agent) continue;
+      const known = tagOfSession.get(e.agent.session);
+      if (known && e.proc) tagOfPid.set(e.proc.pid, known);
+      if (e.kind !== 'agent.start') continue;
+      const tag = e.proc?.argv.find((a) => a.startsWith('warden-atomic-')) ?? (e.proc ? tagOfPid.get(e.proc.ppid) : undefined);
       if (!tag) continue;
+      tagOfSession.set(e.agent.session, tag);
+      if (e.proc) tagOfPid.set(e.proc.pid, tag);
       const s = sessionsByTag.get(tag) ?? new Set();
       s.add(e.agent.session);
       sessionsByTag.set(tag, s);
@@ -452,6 +435,7 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
     fs.writeFileSync(path.join(dir, 'hosts'), spec.hosts.join('\n') + '\n');
     const t0 = Date.now();
     const start = events.length;
+    tagOfPid.clear(); // pids of earlier tests may be reused
     await new Promise<void>((resolve) => {
       const c = spawn('unshare', ['--mount', '--pid', '--net', '--uts', '--ipc', '--fork', '--propagation', 'private', '--mount-proc', 'bash', path.join(work, 'ns.sh'), work], {
         cwd: dir,
@@ -509,9 +493,14 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
       runs.push({ a, ...r });
       log(`${a.id.padEnd(14)} ${r.notRun ? `not run (prerequisite: ${r.notRun})` : `done in ${r.seconds.toFixed(1)} s (exit ${r.rc ?? 'killed'})`}`);
     }
-    const benignRun =
-      opts.benign === false ? undefined : await runOne({ id: 'benign', cmd: BENIGN_CMDS, executor: 'bash', prereq: `#!/bin/bash\n${BENIGN_PREREQ}`, timeout: 120, hosts: [] });
-    if (benignRun) log(`benign session done in ${benignRun.seconds.toFixed(1)} s (exit ${benignRun.rc ?? 'killed'})`);
+    const sessionRuns: Array<{ s: BenignSession; tag: string; rc: number | null; notRun?: string }> = [];
+    for (const sess of opts.sessions ?? DEFAULT_SESSIONS) {
+      // a session whose tools are absent is skipped (prerequisite check), not failed
+      const needs = (sess.needs ?? []).map((n) => `if ! ( ${n} ) >/dev/null 2>&1; then printf '%s\\n' ${JSON.stringify(`needs: ${n}`)} >> /opt/warden-atomics/prereq-failed; fi`).join('\n');
+      const r = await runOne({ id: `benign-${sess.name}`, cmd: sess.script, executor: 'bash', prereq: `#!/bin/bash\n${needs}\n${sess.prepare ?? ''}`, timeout: sess.timeout ?? 120, hosts: [] });
+      sessionRuns.push({ s: sess, ...r });
+      log(`benign ${sess.name.padEnd(20)} ${r.notRun ? `skipped (${r.notRun})` : `done in ${r.seconds.toFixed(1)} s (exit ${r.rc ?? 'killed'})`}`);
+    }
 
     const ofSession = (tag: string) => {
       const sessions = sessionsByTag.get(tag) ?? new Set<string>();
@@ -556,7 +545,21 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
       t.total++;
       if (r.detected) t.detected++;
     }
-    const benignEvents = benignRun ? ofSession(benignRun.tag) : [];
+    const sessions: SessionResult[] = sessionRuns.map(({ s: sess, tag, rc, notRun }) => {
+      const evs = ofSession(tag);
+      return {
+        name: sess.name,
+        events: evs.length,
+        alerts: evs.filter((e) => e.severity === 'alert').length,
+        warnings: evs.filter((e) => e.severity === 'warn').length,
+        rules: [...new Set(evs.filter((e) => e.severity !== 'info').map((e) => `${e.severity}:${e.rule}: ${e.message ?? ''}`))],
+        agentSeen: evs.some((e) => e.kind === 'agent.start'),
+        exitCode: rc,
+        ...(notRun !== undefined ? { skipped: notRun } : {}),
+        recorded: evs,
+      };
+    });
+    const first = sessions[0];
     const lost = events.filter((e) => e.kind === 'monitor.loss').reduce((n, e) => n + Number(e.data?.['lost'] ?? 0), 0);
     return {
       results,
@@ -565,13 +568,14 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
       total: results.length,
       byTactic,
       benign: {
-        events: benignEvents.length,
-        alerts: benignEvents.filter((e) => e.severity === 'alert').length,
-        warnings: benignEvents.filter((e) => e.severity === 'warn').length,
-        rules: [...new Set(benignEvents.filter((e) => e.severity !== 'info').map((e) => `${e.severity}:${e.rule}: ${e.message ?? ''}`))],
-        agentSeen: benignEvents.some((e) => e.kind === 'agent.start'),
-        exitCode: benignRun?.rc ?? null,
+        events: first?.events ?? 0,
+        alerts: first?.alerts ?? 0,
+        warnings: first?.warnings ?? 0,
+        rules: first?.rules ?? [],
+        agentSeen: first?.agentSeen ?? false,
+        exitCode: first?.exitCode ?? null,
       },
+      sessions,
       watchEvents: events.length,
       lost,
     };

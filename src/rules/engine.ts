@@ -7,8 +7,7 @@ import { R } from './cel.js';
 import { stepLits, type CompiledSet, type CRule, type CSequence, type CThreshold, type RuleMeta, type Variant } from './compile.js';
 import { Correlator, DEFAULT_LIMITS, summarize, type CorrelatorLimits, type Hit, type StepSummary } from './correlate.js';
 import { evalLits, type LitExpr, type ProbeName, type Term } from './literals.js';
-import { procName } from './fields.js';
-import { PathMatcher, type PathContext } from './paths.js';
+import { basename, PathMatcher, type PathContext } from './paths.js';
 
 export interface RuleInfo {
   id: string;
@@ -71,7 +70,7 @@ interface KindIndex {
 function kindFunction(entries: Entry[], helpers: unknown[], pathTest: (ev: Record<string, unknown>) => boolean): KindIndex['fn'] {
   const gates: Array<ReadonlySet<string> | undefined> = entries.map((e) => e.v.nameGate);
   let body = '"use strict";\nreturn function kindRules(ev, out, errs) {\n  let n = 0;\n  let ph = 0;\n';
-  body += '  const p = ev.proc;\n  const name = p !== undefined ? B(p) : undefined;\n';
+  body += '  const p = ev.proc;\n  const name = p !== undefined && typeof p.exe === "string" ? B(p.exe) : undefined;\n';
   entries.forEach(({ r, v }, i) => {
     const conds: string[] = [];
     if (v.nameGate) conds.push(`G[${i}].has(name)`);
@@ -81,7 +80,7 @@ function kindFunction(entries: Entry[], helpers: unknown[], pathTest: (ev: Recor
     body += `  // ${r.id}\n  try { if (${conds.join(' && ')}) out[n++] = ${i}; } catch (e) { errs.push(${i}, e); }\n`;
   });
   body += '  return n;\n};';
-  return new Function('H', 'R', 'G', 'B', 'PU', body)(helpers, R, gates, procName, pathTest) as KindIndex['fn'];
+  return new Function('H', 'R', 'G', 'B', 'PU', body)(helpers, R, gates, basename, pathTest) as KindIndex['fn'];
 }
 
 interface StepRef {
@@ -256,7 +255,7 @@ export class Engine implements RuleEngine {
     const session = ev.agent?.session;
     if (session !== undefined && (steps !== undefined || ths !== undefined)) {
       const p = ev.proc;
-      const name = p !== undefined ? procName(p as unknown as Record<string, unknown>) : undefined;
+      const name = p !== undefined && typeof p.exe === 'string' ? basename(p.exe) : undefined;
       if (steps !== undefined) this.runSteps(steps, ev, session, gen, name);
       if (ths !== undefined) this.runThresholds(ths, ev, session, name);
     }

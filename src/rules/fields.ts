@@ -9,7 +9,8 @@
 // as `python3 -c x` arrives as exe=…/shims/python3, argv=[/usr/bin/env, bash, …/shims/python3,
 // -c, x]. The program that runs is the interpreter, so proc.name is the interpreter's name
 // (through env), proc.script is the script and proc.inline is unset: the shim is a bash
-// script, not a python one-liner.
+// script, not a python one-liner. proc.name stays the script's name (adduser, a perl script, is
+// still adduser); proc.interpreter names the program that runs (bash).
 import { interpreterScript } from '../model/agents.js';
 import { absPath, basename, dirname } from './paths.js';
 
@@ -84,7 +85,7 @@ export function shebangOf(o: Record<string, unknown>): { interp: string; script:
   return { interp, script: exe, scriptArg: at };
 }
 
-/** The name of the program that runs: basename of exe, or of the interpreter of a #! script. */
+/** proc.interpreter: basename of exe, or of the interpreter of a #! script (env resolved). */
 export function procName(o: Record<string, unknown>): string | undefined {
   const exe = o['exe'];
   if (typeof exe !== 'string') return undefined;
@@ -200,10 +201,16 @@ export const STRUCTS: Record<string, CelType & { k: 'struct' }> = {
       comm: str('kernel task name (16 chars)'),
       name: {
         type: T.string,
-        // the raw line still holds NAME" (exe, or the interpreter's argv entry)
+        lit: 'basename',
+        virtual: memo((o) => (typeof o['exe'] === 'string' ? basename(o['exe'] as string) : undefined)),
+        doc: 'basename of exe (for a script run by its #! line, the script)',
+      },
+      interpreter: {
+        type: T.string,
+        // the raw line holds NAME" (exe, or the interpreter's argv entry)
         lit: 'basename',
         virtual: memo(procName),
-        doc: 'name of the program that runs: basename of exe (of the interpreter, for a script run by its #! line)',
+        doc: 'name of the program that runs: basename of exe, or of the interpreter of a script run by its #! line (env resolved)',
       },
       argv0: {
         type: T.string,
