@@ -162,7 +162,7 @@ kill %1`,
     script: `set -e
 git init -q -b main
 git config user.name dev && git config user.email dev@example.invalid
-printf 'repos:\\n- repo: local\\n  hooks:\\n  - id: no-tabs\\n    name: no tabs\\n    entry: "! grep -rn \\\\t"\\n    language: system\\n    files: \\\\.txt$\\n' > .pre-commit-config.yaml
+printf 'repos:\\n- repo: local\\n  hooks:\\n  - id: check-text\\n    name: check text\\n    entry: "true"\\n    language: system\\n    files: txt$\\n' > .pre-commit-config.yaml
 echo one > a.txt
 git add -A && git commit -qm one
 pre-commit install

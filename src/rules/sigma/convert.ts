@@ -58,6 +58,8 @@ export const LOGSOURCES: Record<string, LogsourceSpec> = {
   },
   network_connection: {
     kinds: ['net.connect'],
+    // Sigma's network connections are IP connections (unix sockets are not)
+    base: 'net.proto in ["tcp", "udp"]',
     fields: {
       DestinationIp: { cel: 'net.dst_ip', type: 'string' },
       DestinationPort: { cel: 'net.dst_port', type: 'int' },

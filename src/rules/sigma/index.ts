@@ -88,7 +88,7 @@ and references in \`origin\`. https://github.com/SigmaHQ/Detection-Rule-License`
 
 /** Warden rule YAML for converted rules, with the licence notice as a header comment. */
 export function renderPack(rules: WardenRuleDef[], header: string = DRL_NOTICE): string {
-  const body = stringify({ rules }, { lineWidth: 0 });
+  const body = stringify({ rules }, { lineWidth: 0, aliasDuplicateObjects: false });
   return (header ? header.split('\n').map((l) => `# ${l}`.trimEnd()).join('\n') + '\n' : '') + body;
 }
 
