@@ -93,7 +93,8 @@ export async function rulesTest(paths: string[], opts: CommonOpts & { coverage?:
 
 export async function rulesImportSigma(paths: string[], opts: { output?: string; report?: string; quiet?: boolean }): Promise<number> {
   const { importSigma, renderPack, logsourceTable, reasonSummary } = await import('../rules/sigma/index.js');
-  const r = importSigma(paths);
+  // provenance names files relative to the directory given (as the corpus lays them out)
+  const r = importSigma(paths, paths.length === 1 && fs.statSync(paths[0]!).isDirectory() ? paths[0] : undefined);
   const text = renderPack(r.converted.map((e) => e.rule!));
   if (opts.output) fs.writeFileSync(opts.output, text);
   else process.stdout.write(text);
