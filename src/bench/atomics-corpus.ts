@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { PACKAGE_ROOT, type Atomic } from './atomics-harness.js';
+import { loadAtomics, PACKAGE_ROOT, runEvidence, type Atomic, type AtomicResult, type EvidenceOptions, type EvidenceReport } from './atomics-harness.js';
 
 export const CORPUS_DIR = path.resolve(PACKAGE_ROOT, '..', 'shared', 'atomics', 'art-linux');
 
@@ -53,6 +53,8 @@ export const CANNOT_RUN: Record<string, string> = {
   'T1685-6': 'CentOS only (rpm query decides what runs; nothing runs on Debian)',
   'T1070.003-10': 'needs Docker',
   'T1195.002-1': 'needs kubectl and a Kubernetes cluster',
+  'T1568.002-1': 'the DGA script is not in the corpus (src/ is empty) and its download fails offline (the weak prerequisite check then passes on an empty file)',
+  'T1572-7': 'the cloudflared binary comes from the internet (the prerequisite check passes on an empty download)',
   'T1027.002-1': 'the UPX-packed test binary is not in the corpus (left out upstream: binary)',
   'T1027.002-2': 'the UPX-packed test binary is not in the corpus (left out upstream: binary)',
   'T1027.004-5': 'needs Go (not installed)',
@@ -194,4 +196,56 @@ export function toRunnable(t: CorpusTest): CorpusTest {
     })),
     hosts: hostsOf(text + '\n' + argText, t.input_arguments),
   };
+}
+
+export interface CorpusReport {
+  report: EvidenceReport;
+  /** The development set (atomics-dev.json, counted under its expected category). */
+  dev: AtomicResult[];
+  /** Corpus tests outside the development set that rule work looked at. */
+  tuned: AtomicResult[];
+  /** Corpus tests held out until the rules were frozen. */
+  heldOut: AtomicResult[];
+  /** Tests that cannot run here (static reason) and tests whose prerequisites failed. */
+  cannotRun: Array<{ id: string; tactic: string; reason: string; heldOut: boolean }>;
+}
+
+/**
+ * Runs the development set and every corpus test that can run here under one `warden watch`
+ * and groups the results: dev, tuned corpus, held-out corpus. `heldOut: false` leaves the
+ * held-out tests out of the run.
+ */
+export async function runCorpusEvidence(opts: EvidenceOptions & { heldOut?: boolean; corpusOnly?: string[] } = {}): Promise<CorpusReport> {
+  const dev = loadAtomics();
+  const devIds = new Set(dev.map((a) => a.id));
+  const corpus = loadCorpus(CORPUS_DIR, devIds).filter((t) => !t.dev && (opts.heldOut !== false || !t.heldOut));
+  const chosen = opts.corpusOnly ? corpus.filter((t) => opts.corpusOnly!.includes(t.id)) : corpus;
+  const runnable = chosen.filter((t) => !t.cannotRun).map(toRunnable);
+  const devRun = opts.corpusOnly ? [] : dev;
+  const report = await runEvidence({ ...opts, atomics: [...devRun, ...runnable], supportTree: CORPUS_DIR });
+  const byId = new Map(chosen.map((t) => [t.id, t]));
+  const ran = report.results;
+  return {
+    report,
+    dev: ran.filter((r) => devIds.has(r.id)),
+    tuned: ran.filter((r) => byId.has(r.id) && !byId.get(r.id)!.heldOut),
+    heldOut: ran.filter((r) => byId.get(r.id)?.heldOut),
+    cannotRun: [
+      ...chosen.filter((t) => t.cannotRun).map((t) => ({ id: t.id, tactic: t.tactics[0]!, reason: t.cannotRun!, heldOut: t.heldOut })),
+      ...report.notRun.map((r) => ({ id: r.id, tactic: r.expected, reason: `prerequisite not met here: ${r.notRun}`, heldOut: !!byId.get(r.id)?.heldOut })),
+    ],
+  };
+}
+
+/** Per-tactic detection of a group of results, as a markdown table with the missed tests. */
+export function groupTable(results: AtomicResult[]): string {
+  const by = new Map<string, AtomicResult[]>();
+  for (const r of results) by.set(r.expected, [...(by.get(r.expected) ?? []), r]);
+  let out = '| tactic | detected | missed |\n|---|---|---|\n';
+  for (const [t, rs] of [...by.entries()].sort((a, b) => b[1].length - a[1].length)) {
+    out += `| ${t} | ${rs.filter((r) => r.detected).length}/${rs.length} | ${rs.filter((r) => !r.detected).map((r) => r.id).join(', ') || '-'} |\n`;
+  }
+  const d = results.filter((r) => r.detected).length;
+  out += `| **all** | **${d}/${results.length}** (${results.length ? Math.round((100 * d) / results.length) : 0} %) | |\n`;
+  return out;
 }

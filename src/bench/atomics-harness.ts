@@ -328,6 +328,8 @@ export interface EvidenceOptions {
   keep?: boolean;
   /** Benign developer sessions to run after the tests (default: the git + npm session; [] for none). */
   sessions?: BenignSession[];
+  /** Optional rule packs the monitor loads (rules.packs), e.g. ['sigma']. */
+  packs?: string[];
   /** A directory copied as the atomics tree the tests use (the corpus with its src/ files); the dev set's own support files are added. */
   supportTree?: string;
 }
@@ -360,7 +362,7 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
   fs.mkdirSync(runtime, { mode: 0o700 });
   // one file, never rotated: the harness reads it by offset
   const cfg = path.join(work, 'watch.yaml');
-  fs.writeFileSync(cfg, 'output:\n  max_size: 1TB\n');
+  fs.writeFileSync(cfg, `output:\n  max_size: 1TB\n${opts.packs?.length ? `rules:\n  packs: [${opts.packs.join(', ')}]\n` : ''}`);
   const args = ['watch', '-o', evFile, '--config', cfg, '--quiet', ...(opts.backend ? ['--backend', opts.backend] : [])];
   const watch: ChildProcess = spawn(WARDEN_BIN, args, { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, stdio: ['ignore', 'ignore', 'pipe'] });
   let watchErr = '';

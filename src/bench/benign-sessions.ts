@@ -74,6 +74,11 @@ ssh-agent -k > /dev/null
 
 export const DEFAULT_SESSIONS: BenignSession[] = [GIT_NPM_SESSION];
 
+/** The warnings of the benign sessions a reviewer would call right (no other warning, and no alert, is expected). */
+export const EXPECTED_WARNINGS: Record<string, string[]> = {
+  direnv: ['persist_direnv_allow'], // `direnv allow`: the .envrc now runs in every shell that enters the project
+};
+
 const PY_PROJECT = `mkdir -p src/calc tests
 printf '[build-system]\\nrequires = ["setuptools"]\\nbuild-backend = "setuptools.build_meta"\\n[project]\\nname = "calc"\\nversion = "0.1.0"\\n[tool.setuptools.packages.find]\\nwhere = ["src"]\\n' > pyproject.toml
 printf 'def add(a, b):\\n    return a + b\\n' > src/calc/__init__.py
