@@ -483,15 +483,23 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
     log(`warden watch ready (${events.find((e) => e.kind === 'monitor.ready')?.data?.['backend'] ?? '?'})`);
 
     const runs: Array<{ a: Atomic; tag: string; seconds: number; rc: number | null; notRun?: string }> = [];
+    const agentSeen = (tag: string) => [...(sessionsByTag.get(tag) ?? [])].length > 0;
     for (const a of atomics) {
-      const r = await runOne({
+      const spec = {
         id: a.id,
         cmd: resolveArgs(a.commands_resolved, a),
         executor: a.executor === 'bash' ? 'bash' : 'sh',
         prereq: prereqScript(a),
         timeout: timeoutFor(a, cap),
         hosts: a.hosts ?? [],
-      });
+      };
+      let r = await runOne(spec);
+      // an agent that exits before the monitor has read its command line is not seen as one:
+      // such a run says nothing about the rules, so it is run once more
+      if (r.notRun === undefined && !agentSeen(r.tag)) {
+        log(`${a.id.padEnd(14)} agent not seen, running it again`);
+        r = await runOne({ ...spec, id: `${a.id}.retry` });
+      }
       runs.push({ a, ...r });
       log(`${a.id.padEnd(14)} ${r.notRun ? `not run (prerequisite: ${r.notRun})` : `done in ${r.seconds.toFixed(1)} s (exit ${r.rc ?? 'killed'})`}`);
     }
