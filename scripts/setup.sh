@@ -8,7 +8,8 @@ PKGS=(bpftrace bubblewrap nftables iproute2 conntrack uidmap util-linux procps p
       libcap2-bin tmux socat dnsutils netcat-openbsd curl python3 git ca-certificates
       libnotify-bin openssl zip rsync ed sudo cron openssh-client openssh-server
       strace gcc make python3-venv bsdutils   # warden run tests (tools inside the sandbox)
-      direnv pre-commit python3-pytest python3-setuptools zip unzip)   # benign developer sessions (test/integration/benign-corpus)
+      direnv pre-commit python3-pytest python3-setuptools zip unzip   # benign developer sessions (test/integration/benign-corpus)
+      tcpdump nmap telnet sshpass whois ufw iptables ccrypt iputils-ping)   # tools the Atomic Red Team corpus tests use
 # The compiled kernel sensor (scripts/build-native.sh). Installed on their own, best effort:
 # without them Warden uses bpftrace.
 NATIVE_PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make)
