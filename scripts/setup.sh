@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 PKGS=(bpftrace bubblewrap nftables iproute2 conntrack uidmap util-linux procps psmisc
       libcap2-bin tmux socat dnsutils netcat-openbsd curl python3 git ca-certificates
       libnotify-bin openssl zip rsync ed sudo cron openssh-client openssh-server
-      strace gcc make python3-venv bsdutils)   # last line: warden run tests (tools inside the sandbox)
+      strace gcc make python3-venv bsdutils   # warden run tests (tools inside the sandbox)
+      direnv pre-commit python3-pytest python3-setuptools zip unzip   # benign developer sessions (test/integration/benign-corpus)
+      tcpdump nmap telnet sshpass whois ufw iptables ccrypt iputils-ping)   # tools the Atomic Red Team corpus tests use
 # The compiled kernel sensor (scripts/build-native.sh). Installed on their own, best effort:
 # without them Warden uses bpftrace.
 NATIVE_PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make)
@@ -47,5 +49,11 @@ if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/events ]; then
 fi
 
 npm ci --no-audit --no-fund --loglevel=error
+# Real agent CLIs at pinned versions for the benign start-up sessions (test/agents, never fetched
+# at run time; the sessions run them with no network).
+if [ ! -x test/agents/node_modules/.bin/claude ] || [ test/agents/package-lock.json -nt test/agents/node_modules/.package-lock.json ]; then
+  npm ci --prefix test/agents --no-audit --no-fund --loglevel=error ||
+    echo "setup: could not install the agent CLIs of test/agents; their benign sessions will be skipped" >&2
+fi
 npm run build --silent
 echo "setup: done. Try: sudo bin/warden doctor"

@@ -1,14 +1,24 @@
-// Evidence harness for the default ruleset (issue #3): runs the Atomic Red Team Linux tests of
-// ../shared/atomics/atomics-dev.json while `warden watch` runs, each inside a disposable
-// mount/pid/net/uts/ipc namespace whose /etc, /root, /home, /var, /opt and /srv are overlays
-// on a tmpfs (so the tests that change system files change nothing on the host) and whose
-// /tmp is empty. Inside, a stub agent (argv[0] `claude`) runs the test's commands with its
-// executor (`sh -c "..."`, like an agent's shell tool), with fake secrets seeded, only
-// loopback networking and an HTTP sink on 127.0.0.1:8000. Prerequisites run before the
-// agent starts, so they are not attributed to it.
+// Evidence harness for the default ruleset (issues #3, #11): runs Atomic Red Team Linux tests
+// (../shared/atomics/atomics-dev.json, and the wider corpus of atomics-corpus.ts) while
+// `warden watch` runs, each inside a disposable mount/pid/net/uts/ipc namespace:
+//   * every top-level directory of the host is an overlay on a tmpfs (the root itself is
+//     read-only), /tmp and /run are empty tmpfs, /dev is a fresh tmpfs with only the harmless
+//     devices, /sys, /proc/sys, /proc/sysrq-trigger and friends are read-only (as Docker does);
+//   * the agent runs with the capabilities that reach beyond the namespaces removed from its
+//     bounding set (modules, reboot, clock, mount/sys_admin, raw I/O, mknod, syslog, MAC),
+//     so a test that loads a kernel module, reboots or sets the clock is an attempt the
+//     kernel refuses, seen by the sensor, that changes nothing outside;
+//   * loopback networking only: host names the test names resolve to 127.0.0.1 (/etc/hosts)
+//     and an HTTP sink on 127.0.0.1:80 and :8000 serves the corpus's support files and accepts
+//     uploads; DNS goes to 127.0.0.1.
+// Inside, a stub agent (argv[0] `claude`) runs the test's commands with its executor
+// (`sh -c "..."`, like an agent's shell tool), with fake secrets seeded. Prerequisites run
+// before the agent starts, so they are not attributed to it; when they still fail afterwards
+// (a tool from the internet, a package not installed) the test is reported as not runnable
+// with the prerequisite's description, and its agent is not started.
 //
-// A test counts as detected when the monitor reported a warn or alert of the test's expected
-// category attributed to that agent session. A benign agent session (local git clone,
+// A test counts as detected when the monitor reported a warn or alert of one of the test's
+// tactics attributed to that agent session. A benign agent session (local git clone,
 // npm ci from a local tarball, tests, edits, ssh-agent) runs the same way and must raise no
 // alert. Used by test/integration/atomics.test.ts and `npm run bench atomics`.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -17,6 +27,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WardenEvent } from '../events/types.js';
 import { newCursor, readAppendedEvents } from '../events/ndjson-cursor.js';
+import { loadRuleEngine } from '../rules/index.js';
+import { DEFAULT_SESSIONS, type BenignSession } from './benign-sessions.js';
 
 export interface Atomic {
   id: string;
@@ -30,6 +42,10 @@ export interface Atomic {
   offline_input_overrides?: Record<string, unknown>;
   dependencies: Array<{ description?: string; prereq_command?: string; get_prereq_command?: string }>;
   timeout_seconds?: number;
+  /** Every tactic the test stands for (default: [expected_category]). */
+  tactics?: string[];
+  /** Host names resolved to 127.0.0.1 in the test's namespace. */
+  hosts?: string[];
 }
 
 export interface AtomicResult {
@@ -47,14 +63,35 @@ export interface AtomicResult {
   exitCode: number | null;
   seconds: number;
   agentSeen: boolean;
+  /** Set when the test did not run: a prerequisite that still failed after its install step. */
+  notRun?: string;
+}
+
+export interface SessionResult {
+  name: string;
+  events: number;
+  alerts: number;
+  warnings: number;
+  rules: string[];
+  agentSeen: boolean;
+  exitCode: number | null;
+  /** Why the session did not run here (a tool it needs is absent). */
+  skipped?: string;
+  /** The session's events as the monitor reported them (for recording). */
+  recorded: WardenEvent[];
 }
 
 export interface EvidenceReport {
+  /** Tests that ran. */
   results: AtomicResult[];
+  /** Tests whose prerequisites could not be met here (not counted). */
+  notRun: AtomicResult[];
   detected: number;
   total: number;
   byTactic: Record<string, { detected: number; total: number }>;
+  /** The first benign session (the git + npm session of issue #3). */
   benign: { events: number; alerts: number; warnings: number; rules: string[]; agentSeen: boolean; exitCode: number | null };
+  sessions: SessionResult[];
   watchEvents: number;
   lost: number;
 }
@@ -77,6 +114,7 @@ export function evidenceUnavailable(): string | undefined {
   return undefined;
 }
 
+/** The development set (each test counted under its expected category only). */
 export function loadAtomics(file = ATOMICS_FILE): Atomic[] {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as Atomic[];
 }
@@ -118,12 +156,34 @@ const WWW_FILES: Record<string, string> = {
   'atomic.sh': '#!/bin/bash\necho "warden atomics download-and-run test"\n',
 };
 
-/** HTTP sink on 127.0.0.1:PORT inside the namespace: serves www/, accepts any upload. */
-const SINK_PY = `import http.server, os, sys
-root = sys.argv[2]
-class H(http.server.SimpleHTTPRequestHandler):
-    def __init__(self, *a, **k):
-        super().__init__(*a, directory=root, **k)
+/**
+ * HTTP sink inside the namespace (127.0.0.1, the ports given): serves a test's support file
+ * when the URL names one of the corpus (…/atomics/T1234/src/file, as the upstream URLs do), a
+ * file of www/ by its base name, a stand-in shell script for other *.sh (so a download piped
+ * into a shell still runs a shell), 404 otherwise (a tool, program or archive from the internet
+ * is not there, and a prerequisite that needs it fails); accepts any upload.
+ */
+const SINK_PY = `import http.server, os, re, sys, threading
+root, atomics = sys.argv[2], sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    def _file(self):
+        p = self.path.split('?')[0]
+        m = re.search(r'/atomics/(T[0-9.]+/src/[^?#]+)$', p)
+        if m and os.path.isfile(os.path.join(atomics, m.group(1))):
+            return open(os.path.join(atomics, m.group(1)), 'rb').read()
+        base = os.path.basename(p)
+        if base and os.path.isfile(os.path.join(root, base)):
+            return open(os.path.join(root, base), 'rb').read()
+        if re.search(r'\\.sh$', base):
+            return ('#!/bin/sh\\necho "warden atomics stand-in for %s"\\n' % p).encode()
+        return None
+    def do_GET(self):
+        body = self._file()
+        if body is None:
+            self.send_response(404); self.send_header('content-length', '0'); self.end_headers(); return
+        self.send_response(200); self.send_header('content-length', str(len(body))); self.end_headers(); self.wfile.write(body)
+    def do_HEAD(self):
+        self.send_response(200); self.send_header('content-length', '0'); self.end_headers()
     def _sink(self):
         n = int(self.headers.get('content-length') or 0)
         if n: self.rfile.read(n)
@@ -131,26 +191,57 @@ class H(http.server.SimpleHTTPRequestHandler):
     do_POST = _sink
     do_PUT = _sink
     def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+servers = [http.server.ThreadingHTTPServer(('127.0.0.1', int(p)), H) for p in sys.argv[1].split(',')]
+for s in servers[1:]: threading.Thread(target=s.serve_forever, daemon=True).start()
+servers[0].serve_forever()
 `;
 
 /**
- * Runs inside the new namespaces: overlays, empty /tmp, loopback, seeded secrets, the sink,
- * the prerequisites, then the stub agent. Arguments: harness dir, test dir.
+ * Runs inside the new namespaces (cwd = the test's directory, which stays reachable through
+ * the cwd after /run is covered): overlays and masks, loopback, seeded secrets, the sink, the
+ * prerequisites, then the stub agent. Argument: the harness directory.
  */
 const NS_SH = `#!/bin/bash
 set -u
-H="$1"; T="$2"
+H="$1"
 ip link set lo up
-mount -t tmpfs -o size=512m tmpfs "$T/ovl" || exit 90
-for d in etc root home var opt srv; do
-  mkdir -p "$T/ovl/up/$d" "$T/ovl/work/$d"
-  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$T/ovl/up/$d,workdir=$T/ovl/work/$d" "/$d" || exit 91
+mount --make-rprivate / || exit 89
+# the test's directory as a mount of its own: it stays writable when the root is made read-only
+mount --bind "$PWD" "$PWD" && cd "$PWD" || exit 88
+mount -t tmpfs -o size=512m tmpfs ovl || exit 90
+# the harness's files, copied before /run (where they live) is covered
+mkdir -p ovl/harness && cp -r "$H/atomics" "$H/www" "$H/sink.py" "$H/agent.sh" prereq.sh ovl/harness/ || exit 92
+TAG=$(cat tag); EXECUTOR=$(cat executor); CMD=$(cat cmd); CWD=$(cat cwd); TIMEOUT=$(cat timeout); HOSTS=$(cat hosts)
+# every top-level directory of the host: an overlay on the tmpfs; the root itself read-only
+for d in $(ls -A /); do
+  [ -d "/$d" ] && [ ! -L "/$d" ] || continue
+  case "$d" in proc|sys|dev|run|tmp|lost+found) continue ;; farm|old_root) mount -t tmpfs -o ro,size=1k tmpfs "/$d"; continue ;; esac
+  mkdir -p "ovl/up/$d" "ovl/work/$d"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$PWD/ovl/up/$d,workdir=$PWD/ovl/work/$d" "/$d" || exit 91
 done
-mount -t tmpfs tmpfs /tmp && chmod 1777 /tmp
-mount -t tmpfs tmpfs /var/tmp && chmod 1777 /var/tmp
+mount -o remount,bind,ro / || exit 96
+mount -t tmpfs -o size=512m tmpfs /tmp && chmod 1777 /tmp
+mount -t tmpfs -o size=64m tmpfs /run && mkdir -p /run/lock /run/user
+mkdir -p /opt/warden-atomics && cp -r ovl/harness/. /opt/warden-atomics/
+# /dev: a fresh tmpfs with the harmless devices only (no disks, no /dev/mem)
+mkdir -p ovl/dev && mount -t tmpfs -o size=16m,mode=755 tmpfs ovl/dev || exit 93
+for n in "null 1 3" "zero 1 5" "full 1 7" "random 1 8" "urandom 1 9" "tty 5 0"; do set -- $n; mknod -m 666 "ovl/dev/$1" c "$2" "$3"; done
+mkdir ovl/dev/pts ovl/dev/shm && chmod 1777 ovl/dev/shm
+ln -s /proc/self/fd ovl/dev/fd; ln -s fd/0 ovl/dev/stdin; ln -s fd/1 ovl/dev/stdout; ln -s fd/2 ovl/dev/stderr; ln -s pts/ptmx ovl/dev/ptmx
+mount --move ovl/dev /dev || exit 94
+mount -t devpts -o newinstance,ptmxmode=666 devpts /dev/pts
+mount -t tmpfs -o size=64m tmpfs /dev/shm && chmod 1777 /dev/shm
+# kernel interfaces global to the host: read-only or hidden (Docker's list)
+for p in /proc/sys /proc/sysrq-trigger /proc/bus /proc/fs /proc/irq; do
+  [ -e "$p" ] && mount --bind "$p" "$p" && mount -o remount,bind,ro "$p"
+done
+for p in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/kmsg; do [ -e "$p" ] && mount --bind /dev/null "$p"; done
+for m in $(findmnt -R -n -l -o TARGET /sys | sort -r); do mount -o remount,bind,ro "$m" || exit 95; done
 hostname warden-atomics
+echo "nameserver 127.0.0.1" > /etc/resolv.conf
+for h in $HOSTS; do echo "127.0.0.1 $h" >> /etc/hosts; done
 export HOME=/root USER=root LOGNAME=root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
+export PathToAtomicsFolder=/tmp/AtomicRedTeam/atomics PIP_NO_INDEX=1 DEBIAN_FRONTEND=noninteractive
 # fake secrets the credential-access tests look for
 mkdir -p /root/.ssh /root/.aws /root/.gnupg/private-keys-v1.d /root/.config/gcloud /home/dev
 chmod 700 /root/.ssh /root/.gnupg
@@ -163,18 +254,19 @@ echo 'fake' > /root/.config/gcloud/credentials.db
 echo 'machine example.com login dev password fake-netrc' > /home/dev/.netrc
 printf 'ls\\nssh dev@host\\nmysql -u root -p secretpass\\n' > /root/.bash_history
 # the atomics tree where the tests expect it by default
-mkdir -p /tmp/AtomicRedTeam && cp -r "$H/atomics" /tmp/AtomicRedTeam/atomics
+mkdir -p /tmp/AtomicRedTeam && cp -r /opt/warden-atomics/atomics /tmp/AtomicRedTeam/atomics
 # loopback HTTP sink
-python3 "$H/sink.py" 8000 "$H/www" >/dev/null 2>&1 &
+python3 /opt/warden-atomics/sink.py 80,8000 /opt/warden-atomics/www /tmp/AtomicRedTeam/atomics >/dev/null 2>&1 &
 for i in $(seq 1 50); do (echo > /dev/tcp/127.0.0.1/8000) 2>/dev/null && break; sleep 0.1; done
-# prerequisites, not attributed to the agent
-( cd /tmp && bash "$T/prereq.sh" ) > "$T/prereq.log" 2>&1
+# prerequisites, not attributed to the agent; a test whose prerequisites still fail is not run
+( cd /tmp && bash /opt/warden-atomics/prereq.sh ) > prereq.log 2>&1
+if [ -s /opt/warden-atomics/prereq-failed ]; then cp /opt/warden-atomics/prereq-failed prereq-failed; echo 0 > rc; exit 0; fi
 # the stub agent: argv[0] "claude", in its own project directory, runs the commands the way
-# an agent's shell tool does (executor -c "commands")
-mkdir -p "$(cat "$T/cwd")"
-cd "$(cat "$T/cwd")"
-timeout -s KILL "$(cat "$T/timeout")" bash -c 'exec -a claude bash "$0" "$@"' "$H/agent.sh" "$(cat "$T/tag")" "$(cat "$T/executor")" -c "$(cat "$T/cmd")" < /dev/null > "$T/out.log" 2>&1
-echo $? > "$T/rc"
+# an agent's shell tool does (executor -c "commands"), without the capabilities that reach
+# outside the namespaces
+mkdir -p "$CWD"
+( cd "$CWD" && exec timeout -s KILL "$TIMEOUT" setpriv --bounding-set=-sys_module,-sys_pacct,-dac_read_search,-sys_boot,-sys_time,-sys_admin,-sys_rawio,-mknod,-syslog,-mac_admin,-mac_override,-wake_alarm,-block_suspend,-bpf,-perfmon,-audit_control,-sys_resource -- bash -c 'exec -a claude bash "$0" "$@"' /opt/warden-atomics/agent.sh "$TAG" "$EXECUTOR" -c "$CMD" ) < /dev/null > out.log 2>&1
+echo $? > rc
 `;
 
 /** The stub agent: run what it is given as a child, like an agent's tool call ($1 is a tag). */
@@ -183,66 +275,40 @@ shift
 "$@"
 `;
 
-/** The benign session, as commands of the stub agent. */
-const BENIGN_CMDS = `set -e
-git clone -q /srv/warden-benign/app.git app
-cd app
-git log --oneline -3 > /dev/null
-npm ci --offline --no-audit --no-fund --loglevel=error
-npm test > /dev/null
-sed -i 's/return a + b/return b + a/' src/math.js
-printf 'export const sub = (a, b) => a - b;\\n' > src/sub.js
-ls -la src > /dev/null
-cat package.json > /dev/null
-grep -rn export src > /dev/null
-git add -A
-git -c user.name=agent -c user.email=agent@example.invalid commit -qm 'Edit math'
-git status --short > /dev/null
-eval "$(ssh-agent -s)" > /dev/null
-ssh-add -q ~/.ssh/id_ed25519
-ssh-add -l > /dev/null
-ssh-agent -k > /dev/null
-`;
+/** Where the tests find the atomics tree inside the namespace. */
+const ATOMICS_IN_NS = '/tmp/AtomicRedTeam/atomics';
 
-/** Prepares the benign session (bare repo, local package tarball, a passphrase-less key). */
-const BENIGN_PREREQ = `set -e
-mkdir -p /srv/warden-benign && cd /srv/warden-benign
-mkdir -p dep && cd dep
-printf '{"name":"warden-dep","version":"1.0.0","main":"index.js"}\\n' > package.json
-printf 'exports.twice = (x) => 2 * x;\\n' > index.js
-npm pack --silent >/dev/null 2>&1
-cd ..
-mkdir -p work && cd work
-git init -q -b main
-mkdir src test
-printf 'export const add = (a, b) => { return a + b; };\\n' > src/math.js
-printf 'import test from "node:test";\\nimport assert from "node:assert";\\nimport { add } from "../src/math.js";\\ntest("add", () => assert.equal(add(1, 2), 3));\\n' > test/math.test.js
-printf '{"name":"app","version":"1.0.0","type":"module","scripts":{"test":"node --test test/"},"dependencies":{"warden-dep":"file:/srv/warden-benign/dep/warden-dep-1.0.0.tgz"}}\\n' > package.json
-npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1
-rm -rf node_modules
-git add -A && git -c user.name=t -c user.email=t@example.invalid commit -qm init
-git clone -q --bare . ../app.git
-rm -f /root/.ssh/id_ed25519 /root/.ssh/id_ed25519.pub
-ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519
-`;
-
-function resolveArgs(text: string, a: Atomic, atomicsDir: string): string {
+function resolveArgs(text: string, a: Atomic): string {
   let out = text;
   const args: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(a.input_arguments ?? {})) args[k] = v.default;
   Object.assign(args, a.offline_input_overrides ?? {});
-  for (const [k, v] of Object.entries(args)) out = out.split(`#{${k}}`).join(String(v));
-  return out.split('PathToAtomicsFolder').join(atomicsDir).split('<ATOMICS>').join(atomicsDir);
+  // twice: a default may refer to another argument
+  for (let i = 0; i < 2; i++) for (const [k, v] of Object.entries(args)) out = out.split(`#{${k}}`).join(String(v));
+  return out.split('$PathToAtomicsFolder').join(ATOMICS_IN_NS).split('PathToAtomicsFolder').join(ATOMICS_IN_NS).split('<ATOMICS>').join(ATOMICS_IN_NS);
 }
 
-function prereqScript(a: Atomic, atomicsDir: string): string {
-  const lines = ['#!/bin/bash'];
+/**
+ * The prerequisites: for each, the check, else the install step, then the check again; a
+ * check that still fails names the test's prerequisite in prereq-failed (the test is then
+ * reported as not runnable here, with that description).
+ */
+function prereqScript(a: Atomic): string {
+  const lines = ['#!/bin/bash', 'failed=/opt/warden-atomics/prereq-failed'];
   for (const d of a.dependencies ?? []) {
-    const check = resolveArgs(d.prereq_command ?? 'false', a, atomicsDir);
-    const get = resolveArgs(d.get_prereq_command ?? 'true', a, atomicsDir);
-    lines.push(`if ! ( ${check}\n) >/dev/null 2>&1; then\n${get}\nfi`);
+    const check = resolveArgs(d.prereq_command ?? 'false', a);
+    const get = resolveArgs(d.get_prereq_command ?? 'true', a);
+    const desc = (d.description ?? 'prerequisite').trim().replace(/\s+/g, ' ').replace(/[\r\n]/g, ' ');
+    lines.push(
+      `if ! ( ${check}\n) >/dev/null 2>&1; then\n( timeout 60 bash -c ${shQuote(get)} )\n` +
+        `if ! ( ${check}\n) >/dev/null 2>&1; then printf '%s\\n' ${shQuote(desc)} >> "$failed"; fi\nfi`,
+    );
   }
   return lines.join('\n') + '\n';
+}
+
+function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Per-test wall clock limit: the test's own, capped (port scans and `yes` run forever). */
@@ -260,6 +326,12 @@ export interface EvidenceOptions {
   backend?: string;
   /** Keep the work directory (debugging). */
   keep?: boolean;
+  /** Benign developer sessions to run after the tests (default: the git + npm session; [] for none). */
+  sessions?: BenignSession[];
+  /** Optional rule packs the monitor loads (rules.packs), e.g. ['sigma']. */
+  packs?: string[];
+  /** A directory copied as the atomics tree the tests use (the corpus with its src/ files); the dev set's own support files are added. */
+  supportTree?: string;
 }
 
 /** Runs the whole corpus (and the benign session) under one `warden watch`. */
@@ -272,10 +344,13 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
   const work = fs.mkdtempSync(`/run/warden-atomics-${nonce}-`);
   fs.chmodSync(work, 0o755);
   const atomicsDir = path.join(work, 'atomics');
+  if (opts.supportTree) fs.cpSync(opts.supportTree, atomicsDir, { recursive: true });
   for (const [rel, text] of Object.entries(SUPPORT_FILES)) {
+    if (fs.existsSync(path.join(atomicsDir, rel))) continue;
     fs.mkdirSync(path.dirname(path.join(atomicsDir, rel)), { recursive: true });
     fs.writeFileSync(path.join(atomicsDir, rel), text);
   }
+  fs.mkdirSync(atomicsDir, { recursive: true });
   fs.mkdirSync(path.join(work, 'www'));
   for (const [name, text] of Object.entries(WWW_FILES)) fs.writeFileSync(path.join(work, 'www', name), text, { mode: 0o755 });
   fs.writeFileSync(path.join(work, 'sink.py'), SINK_PY);
@@ -287,7 +362,7 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
   fs.mkdirSync(runtime, { mode: 0o700 });
   // one file, never rotated: the harness reads it by offset
   const cfg = path.join(work, 'watch.yaml');
-  fs.writeFileSync(cfg, 'output:\n  max_size: 1TB\n');
+  fs.writeFileSync(cfg, `output:\n  max_size: 1TB\n${opts.packs?.length ? `rules:\n  packs: [${opts.packs.join(', ')}]\n` : ''}`);
   const args = ['watch', '-o', evFile, '--config', cfg, '--quiet', ...(opts.backend ? ['--backend', opts.backend] : [])];
   const watch: ChildProcess = spawn(WARDEN_BIN, args, { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, stdio: ['ignore', 'ignore', 'pipe'] });
   let watchErr = '';
@@ -318,37 +393,57 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
 
   // Each test's agent carries a unique tag in its argv (from the exec tracepoint, so it is
   // known even when the agent exits before its cwd could be read).
+  // An agent started inside a tagged session (a real `claude` run by the stub) gets a session
+  // of its own: it belongs to the tag of the session whose process started it.
   const sessionsByTag = new Map<string, Set<string>>();
+  const tagOfPid = new Map<number, string>();
+  const tagOfSession = new Map<string, string>();
   const indexEvents = (from: number) => {
     for (let i = from; i < events.length; i++) {
       const e = events[i]!;
-      if (e.kind !== 'agent.start' || !e.agent) continue;
-      const tag = e.proc?.argv.find((a) => a.startsWith('warden-atomic-'));
+      if (!e.agent) continue;
+      const known = tagOfSession.get(e.agent.session);
+      if (known && e.proc) tagOfPid.set(e.proc.pid, known);
+      if (e.kind !== 'agent.start') continue;
+      const tag = e.proc?.argv.find((a) => a.startsWith('warden-atomic-')) ?? (e.proc ? tagOfPid.get(e.proc.ppid) : undefined);
       if (!tag) continue;
+      tagOfSession.set(e.agent.session, tag);
+      if (e.proc) tagOfPid.set(e.proc.pid, tag);
       const s = sessionsByTag.get(tag) ?? new Set();
       s.add(e.agent.session);
       sessionsByTag.set(tag, s);
     }
   };
 
-  const runOne = async (id: string, cmd: string, executor: string, prereq: string, timeout: number) => {
-    const dir = path.join(work, 't', id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+  interface RunSpec {
+    id: string;
+    cmd: string;
+    executor: string;
+    prereq: string;
+    timeout: number;
+    hosts: string[];
+  }
+  const runOne = async (spec: RunSpec) => {
+    const safe = spec.id.replace(/[^A-Za-z0-9_.-]/g, '_');
+    const dir = path.join(work, 't', safe);
     fs.mkdirSync(path.join(dir, 'ovl'), { recursive: true });
-    const cwd = `/root/project-${id.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
-    const tag = `warden-atomic-${id.replace(/[^A-Za-z0-9_.-]/g, '_')}-${nonce}`;
+    const tag = `warden-atomic-${safe}-${nonce}`;
     fs.writeFileSync(path.join(dir, 'tag'), tag);
-    fs.writeFileSync(path.join(dir, 'cmd'), cmd);
-    fs.writeFileSync(path.join(dir, 'executor'), executor);
-    fs.writeFileSync(path.join(dir, 'prereq.sh'), prereq);
-    fs.writeFileSync(path.join(dir, 'cwd'), cwd);
-    fs.writeFileSync(path.join(dir, 'timeout'), String(timeout));
+    fs.writeFileSync(path.join(dir, 'cmd'), spec.cmd);
+    fs.writeFileSync(path.join(dir, 'executor'), spec.executor);
+    fs.writeFileSync(path.join(dir, 'prereq.sh'), spec.prereq);
+    fs.writeFileSync(path.join(dir, 'cwd'), `/root/project-${safe}`);
+    fs.writeFileSync(path.join(dir, 'timeout'), String(spec.timeout));
+    fs.writeFileSync(path.join(dir, 'hosts'), spec.hosts.join('\n') + '\n');
     const t0 = Date.now();
     const start = events.length;
+    tagOfPid.clear(); // pids of earlier tests may be reused
     await new Promise<void>((resolve) => {
-      const c = spawn('unshare', ['--mount', '--pid', '--net', '--uts', '--ipc', '--fork', '--propagation', 'private', '--mount-proc', 'bash', path.join(work, 'ns.sh'), work, dir], {
+      const c = spawn('unshare', ['--mount', '--pid', '--net', '--uts', '--ipc', '--fork', '--propagation', 'private', '--mount-proc', 'bash', path.join(work, 'ns.sh'), work], {
+        cwd: dir,
         stdio: 'ignore',
       });
-      const kill = setTimeout(() => c.kill('SIGKILL'), (timeout + 60) * 1000);
+      const kill = setTimeout(() => c.kill('SIGKILL'), (spec.timeout + 120) * 1000);
       c.on('exit', () => {
         clearTimeout(kill);
         resolve();
@@ -356,22 +451,30 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
       c.on('error', () => resolve());
     });
     const seconds = (Date.now() - t0) / 1000;
-    // the namespace is gone; wait for the session's end to reach the event file
-    const exited = () => {
+    let notRun: string | undefined;
+    try {
+      notRun = fs.readFileSync(path.join(dir, 'prereq-failed'), 'utf8').trim().split('\n').join('; ');
+    } catch {
+      /* ran */
+    }
+    if (notRun === undefined) {
+      // the namespace is gone; wait for the session's end to reach the event file
+      const exited = () => {
+        indexEvents(start);
+        const sessions = sessionsByTag.get(tag);
+        return !!sessions && events.some((e) => e.kind === 'agent.exit' && sessions.has(e.agent?.session ?? ''));
+      };
+      await waitFor(exited, 15_000);
+      await waitFor(() => false, 1200); // trailing events (sequences, folded repeats)
       indexEvents(start);
-      const sessions = sessionsByTag.get(tag);
-      return !!sessions && events.some((e) => e.kind === 'agent.exit' && sessions.has(e.agent?.session ?? ''));
-    };
-    await waitFor(exited, 15_000);
-    await waitFor(() => false, 1200); // trailing events (sequences, folded repeats)
-    indexEvents(start);
+    }
     let rc: number | null = null;
     try {
       rc = Number(fs.readFileSync(path.join(dir, 'rc'), 'utf8').trim());
     } catch {
       /* killed */
     }
-    return { tag, seconds, rc };
+    return { tag, seconds, rc, notRun };
   };
 
   try {
@@ -379,28 +482,60 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
     if (!ready) throw new Error(`warden watch not ready: ${watchErr}`);
     log(`warden watch ready (${events.find((e) => e.kind === 'monitor.ready')?.data?.['backend'] ?? '?'})`);
 
-    const runs: Array<{ a: Atomic; tag: string; seconds: number; rc: number | null }> = [];
+    const runs: Array<{ a: Atomic; tag: string; seconds: number; rc: number | null; notRun?: string }> = [];
+    const agentSeen = (tag: string) => [...(sessionsByTag.get(tag) ?? [])].length > 0;
     for (const a of atomics) {
-      const r = await runOne(a.id, resolveArgs(a.commands_resolved, a, atomicsDir), a.executor === 'bash' ? 'bash' : 'sh', prereqScript(a, atomicsDir), timeoutFor(a, cap));
+      const spec = {
+        id: a.id,
+        cmd: resolveArgs(a.commands_resolved, a),
+        executor: a.executor === 'bash' ? 'bash' : 'sh',
+        prereq: prereqScript(a),
+        timeout: timeoutFor(a, cap),
+        hosts: a.hosts ?? [],
+      };
+      let r = await runOne(spec);
+      // an agent that exits before the monitor has read its command line is not seen as one:
+      // such a run says nothing about the rules, so it is run once more
+      if (r.notRun === undefined && !agentSeen(r.tag)) {
+        log(`${a.id.padEnd(14)} agent not seen, running it again`);
+        r = await runOne({ ...spec, id: `${a.id}.retry` });
+      }
       runs.push({ a, ...r });
-      log(`${a.id.padEnd(14)} done in ${r.seconds.toFixed(1)} s (exit ${r.rc ?? 'killed'})`);
+      log(`${a.id.padEnd(14)} ${r.notRun ? `not run (prerequisite: ${r.notRun})` : `done in ${r.seconds.toFixed(1)} s (exit ${r.rc ?? 'killed'})`}`);
     }
-    const benignRun = await runOne('benign', BENIGN_CMDS, 'bash', `#!/bin/bash\n${BENIGN_PREREQ}`, 120);
-    log(`benign session done in ${benignRun.seconds.toFixed(1)} s (exit ${benignRun.rc ?? 'killed'})`);
+    const sessionRuns: Array<{ s: BenignSession; tag: string; rc: number | null; notRun?: string }> = [];
+    for (const sess of opts.sessions ?? DEFAULT_SESSIONS) {
+      // a session whose tools are absent is skipped (prerequisite check), not failed
+      const needs = (sess.needs ?? []).map((n) => `if ! ( ${n} ) >/dev/null 2>&1; then printf '%s\\n' ${JSON.stringify(`needs: ${n}`)} >> /opt/warden-atomics/prereq-failed; fi`).join('\n');
+      const r = await runOne({ id: `benign-${sess.name}`, cmd: sess.script, executor: 'bash', prereq: `#!/bin/bash\n${needs}\n${sess.prepare ?? ''}`, timeout: sess.timeout ?? 120, hosts: [] });
+      sessionRuns.push({ s: sess, ...r });
+      log(`benign ${sess.name.padEnd(20)} ${r.notRun ? `skipped (${r.notRun})` : `done in ${r.seconds.toFixed(1)} s (exit ${r.rc ?? 'killed'})`}`);
+    }
 
     const ofSession = (tag: string) => {
       const sessions = sessionsByTag.get(tag) ?? new Set<string>();
       return events.filter((e) => e.agent && sessions.has(e.agent.session));
     };
-    const results: AtomicResult[] = runs.map(({ a, tag, seconds, rc }) => {
+    // an event carries the category of its top rule; the other warn/alert rules it matched
+    // (`also`) name what else it is (an rsync push is exfiltration and ingress transfer)
+    const ruleCategory = new Map(
+      loadRuleEngine()
+        .rules()
+        .filter((r) => r.severity !== 'info' && r.category)
+        .map((r) => [r.id, r.category!]),
+    );
+    const allResults: AtomicResult[] = runs.map(({ a, tag, seconds, rc, notRun }) => {
       const evs = ofSession(tag);
       const flagged = evs.filter((e) => e.severity === 'warn' || e.severity === 'alert');
-      const categories = [...new Set(flagged.map((e) => e.category).filter((c): c is NonNullable<typeof c> => !!c))];
+      const categories = [
+        ...new Set(flagged.flatMap((e) => [e.category, ...(e.also ?? []).map((id) => ruleCategory.get(id))]).filter((c): c is NonNullable<typeof c> => !!c)),
+      ];
+      const tactics = a.tactics ?? [a.expected_category];
       return {
         id: a.id,
         name: a.name,
         expected: a.expected_category,
-        detected: flagged.some((e) => e.category === a.expected_category),
+        detected: notRun === undefined && categories.some((c) => tactics.includes(c)),
         categories,
         rules: [...new Set(flagged.map((e) => e.rule ?? ''))].filter(Boolean),
         alerts: flagged.filter((e) => e.severity === 'alert').length,
@@ -409,29 +544,48 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
         exitCode: rc,
         seconds,
         agentSeen: evs.some((e) => e.kind === 'agent.start'),
+        ...(notRun !== undefined ? { notRun } : {}),
       };
     });
+    const notRun = allResults.filter((r) => r.notRun !== undefined);
+    const results = allResults.filter((r) => r.notRun === undefined);
     const byTactic: EvidenceReport['byTactic'] = {};
     for (const r of results) {
       const t = (byTactic[r.expected] ??= { detected: 0, total: 0 });
       t.total++;
       if (r.detected) t.detected++;
     }
-    const benignEvents = ofSession(benignRun.tag);
+    const sessions: SessionResult[] = sessionRuns.map(({ s: sess, tag, rc, notRun }) => {
+      const evs = ofSession(tag);
+      return {
+        name: sess.name,
+        events: evs.length,
+        alerts: evs.filter((e) => e.severity === 'alert').length,
+        warnings: evs.filter((e) => e.severity === 'warn').length,
+        rules: [...new Set(evs.filter((e) => e.severity !== 'info').map((e) => `${e.severity}:${e.rule}: ${e.message ?? ''}`))],
+        agentSeen: evs.some((e) => e.kind === 'agent.start'),
+        exitCode: rc,
+        ...(notRun !== undefined ? { skipped: notRun } : {}),
+        recorded: evs,
+      };
+    });
+    const first = sessions[0];
     const lost = events.filter((e) => e.kind === 'monitor.loss').reduce((n, e) => n + Number(e.data?.['lost'] ?? 0), 0);
     return {
       results,
+      notRun,
       detected: results.filter((r) => r.detected).length,
       total: results.length,
       byTactic,
       benign: {
-        events: benignEvents.length,
-        alerts: benignEvents.filter((e) => e.severity === 'alert').length,
-        warnings: benignEvents.filter((e) => e.severity === 'warn').length,
-        rules: [...new Set(benignEvents.filter((e) => e.severity !== 'info').map((e) => `${e.severity}:${e.rule}: ${e.message ?? ''}`))],
-        agentSeen: benignEvents.some((e) => e.kind === 'agent.start'),
-        exitCode: benignRun.rc,
+        events: first?.events ?? 0,
+        alerts: first?.alerts ?? 0,
+        warnings: first?.warnings ?? 0,
+        rules: first?.rules ?? [],
+        agentSeen: first?.agentSeen ?? false,
+        exitCode: first?.exitCode ?? null,
       },
+      sessions,
       watchEvents: events.length,
       lost,
     };

@@ -11,5 +11,5 @@ export interface Classifier {
 
 /** Throws ConfigError (file, line, rule) when the rules are invalid: the monitor must not start. */
 export async function loadClassifier(cfg: WatchConfig): Promise<Classifier> {
-  return loadRuleEngine({ files: cfg.rules.files, disable: cfg.rules.disable, networkAllow: cfg.network.allow, config: configSource(cfg) });
+  return loadRuleEngine({ files: cfg.rules.files, packs: cfg.rules.packs, disable: cfg.rules.disable, networkAllow: cfg.network.allow, config: configSource(cfg) });
 }

@@ -27,6 +27,7 @@ export async function runReplay(file: string, opts: ReplayCliOptions): Promise<n
   const engine = loadRuleEngine({
     defaults: opts.defaults !== false,
     files: [...cfg.rules.files /* absolute: loadWatchConfig resolves them against the config's directory */, ...(opts.rules ?? [])],
+    packs: cfg.rules.packs,
     disable: cfg.rules.disable,
     networkAllow: cfg.network.allow,
     config: configSource(cfg),

@@ -1,4 +1,5 @@
 // `warden rules list | lint | test` implementations.
+import fs from 'node:fs';
 import path from 'node:path';
 import { configSource, loadWatchConfig } from '../config/watch-config.js';
 import { compileRules, defaultFixturesDir, type LoadRuleEngineOptions } from '../rules/index.js';
@@ -16,6 +17,7 @@ function loadOpts(opts: CommonOpts, extraFiles: string[] = []): LoadRuleEngineOp
   return {
     defaults: opts.defaults !== false,
     files: [...cfg.rules.files /* absolute: loadWatchConfig resolves them against the config's directory */, ...(opts.rules ?? []), ...extraFiles],
+    packs: cfg.rules.packs,
     disable: cfg.rules.disable,
     networkAllow: cfg.network.allow,
     config: configSource(cfg),
@@ -87,4 +89,24 @@ export async function rulesTest(paths: string[], opts: CommonOpts & { coverage?:
     if (noPos.length || noNeg.length) return failed ? 1 : 1;
   }
   return failed ? 1 : 0;
+}
+
+export async function rulesImportSigma(paths: string[], opts: { output?: string; report?: string; quiet?: boolean }): Promise<number> {
+  const { importSigma, renderPack, logsourceTable, reasonSummary } = await import('../rules/sigma/index.js');
+  // provenance names files relative to the directory given (as the corpus lays them out)
+  const r = importSigma(paths, paths.length === 1 && fs.statSync(paths[0]!).isDirectory() ? paths[0] : undefined);
+  const text = renderPack(r.converted.map((e) => e.rule!));
+  if (opts.output) fs.writeFileSync(opts.output, text);
+  else process.stdout.write(text);
+  if (opts.report) {
+    const rows = [...r.converted, ...r.skipped].map((e) => ({ file: e.file, id: e.id, title: e.title, logsource: e.logsource, converted: !!e.rule, rule: e.rule?.id, reason: e.reason }));
+    fs.writeFileSync(opts.report, JSON.stringify(rows, null, 2) + '\n');
+  }
+  if (!opts.quiet) {
+    const err = (l: string) => process.stderr.write(l + '\n');
+    err(logsourceTable(r));
+    for (const e of r.skipped) err(`not converted: ${e.file}: ${e.reason}`);
+    err(`\nreasons: ${reasonSummary(r).map(([k, n]) => `${n}x ${k}`).join('; ')}`);
+  }
+  return 0;
 }

@@ -34,6 +34,8 @@ export const watchConfigSchema = z.strictObject({
   rules: z
     .strictObject({
       files: z.array(z.string()).default([]),
+      /** Optional rulesets shipped with Warden (rules/packs/NAME), loaded after the defaults. */
+      packs: z.array(z.string()).default([]),
       min_severity: z.enum(SEVERITIES).default('info'),
       disable: z.array(z.string()).default([]),
     })

@@ -222,8 +222,8 @@ function requireMeta(m: MergedCommon, what: string): void {
   }
 }
 
-export function compileSet(set: MergedSet): CompiledSet {
-  // lists: items naming another list are expanded (Falco style)
+/** Lists whose items name other lists are expanded (Falco style); a cycle is an error. */
+function expandLists(set: MergedSet): Map<string, unknown[]> {
   const lists = new Map<string, unknown[]>();
   const expanding = new Set<string>();
   const expand = (name: string): unknown[] => {
@@ -242,82 +242,104 @@ export function compileSet(set: MergedSet): CompiledSet {
     return out;
   };
   for (const name of set.lists.keys()) expand(name);
+  return lists;
+}
 
-  const macroSrc = new Map<string, string>();
-  for (const [name, m] of set.macros) macroSrc.set(name, m.parts.length === 1 ? m.parts[0]!.src : m.parts.map((p) => `(${p.src})`).join(' && '));
-  const compiler = new Compiler({ lists, macros: macroSrc });
-  const listNames = new Set(lists.keys());
+/**
+ * What every phase of compileSet shares: the CEL compiler with the set's lists and macros, and
+ * the helpers that compile conditions per event kind, output fields and rule metadata.
+ */
+class SetCompiler {
+  readonly compiler: Compiler;
+  readonly listNames: ReadonlySet<string>;
+  private readonly macroSrc = new Map<string, string>();
+  private readonly kindMention = new Map<string, boolean>();
 
-  // every macro is checked on its own, so an error names the macro's own line
-  for (const [name, m] of set.macros) {
-    for (const p of m.parts) {
-      try {
-        const c = compiler.expression(p.src);
-        if (c.type.k !== 'bool' && c.type.k !== 'dyn') throw new CelCompileError(`a macro must be a boolean expression, got ${c.type.k}`, 0);
-      } catch (err) {
-        throw partError(p, `macro ${name}`, err);
+  constructor(
+    readonly set: MergedSet,
+    readonly lists: Map<string, unknown[]>,
+  ) {
+    for (const [name, m] of set.macros) this.macroSrc.set(name, m.parts.length === 1 ? m.parts[0]!.src : m.parts.map((p) => `(${p.src})`).join(' && '));
+    this.compiler = new Compiler({ lists, macros: this.macroSrc });
+    this.listNames = new Set(lists.keys());
+  }
+
+  /** Every macro is checked on its own, so an error names the macro's own line. */
+  checkMacros(): void {
+    for (const [name, m] of this.set.macros) {
+      for (const p of m.parts) {
+        try {
+          const c = this.compiler.expression(p.src);
+          if (c.type.k !== 'bool' && c.type.k !== 'dyn') throw new CelCompileError(`a macro must be a boolean expression, got ${c.type.k}`, 0);
+        } catch (err) {
+          throw partError(p, `macro ${name}`, err);
+        }
       }
     }
   }
 
-  const compileParts = (parts: Part[], what: string, kind: string | undefined): Compiled => {
+  compileParts(parts: Part[], what: string, kind: string | undefined): Compiled {
     const compiled = parts.map((p) => {
       try {
-        return compiler.condition(p.src, kind);
+        return this.compiler.condition(p.src, kind);
       } catch (err) {
         throw partError(p, what, err);
       }
     });
-    return compiler.and(compiled);
-  };
+    return this.compiler.and(compiled);
+  }
 
-  // Does an expression mention `kind`, itself or through the macros it uses? If not, its
-  // specialisation is the same for every kind and is compiled once.
-  const kindMention = new Map<string, boolean>();
-  const mentionsKind = (src: string, seen = new Set<string>()): boolean => {
+  /** Does an expression mention `kind`, itself or through its macros? If not, it is compiled once for all kinds. */
+  private mentionsKind(src: string, seen = new Set<string>()): boolean {
     if (/\bkind\b/.test(src)) return true;
     for (const word of src.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []) {
-      const m = macroSrc.get(word);
+      const m = this.macroSrc.get(word);
       if (m === undefined || seen.has(word)) continue;
       seen.add(word);
-      let v = kindMention.get(word);
+      let v = this.kindMention.get(word);
       if (v === undefined) {
-        v = mentionsKind(m, seen);
-        kindMention.set(word, v);
+        v = this.mentionsKind(m, seen);
+        this.kindMention.set(word, v);
       }
       if (v) return true;
     }
     return false;
-  };
+  }
+
+  private variant(c: Compiled): Variant {
+    return { cond: this.compiler.toFn(c), js: this.compiler.boolJs(c), lits: c.lits, nameGate: c.gate?.names, pathGate: !!c.gate?.path };
+  }
 
   /** One variant per kind; kinds for which the condition folds to false are left out. */
-  const variantsOf = (parts: Part[], kinds: string[], what: string): Map<string, Variant> => {
+  variantsOf(parts: Part[], kinds: string[], what: string): Map<string, Variant> {
     const out = new Map<string, Variant>();
-    if (!parts.some((p) => mentionsKind(p.src))) {
-      const c = compileParts(parts, what, kinds[0]);
+    if (!parts.some((p) => this.mentionsKind(p.src))) {
+      const c = this.compileParts(parts, what, kinds[0]);
       if (c.isConst && c.value === false) return out;
-      const v: Variant = { cond: compiler.toFn(c), js: compiler.boolJs(c), lits: c.lits, nameGate: c.gate?.names, pathGate: !!c.gate?.path };
+      const v = this.variant(c);
       for (const kind of kinds) out.set(kind, v);
       return out;
     }
     for (const kind of kinds) {
-      const c = compileParts(parts, what, kind);
+      const c = this.compileParts(parts, what, kind);
       if (c.isConst && c.value === false) continue;
-      out.set(kind, { cond: compiler.toFn(c), js: compiler.boolJs(c), lits: c.lits, nameGate: c.gate?.names, pathGate: !!c.gate?.path });
+      out.set(kind, this.variant(c));
     }
     return out;
-  };
+  }
 
-  const field = (loc: Loc, key: string, what: string) => (path: string): Fn => {
-    try {
-      return compiler.expression(path).fn;
-    } catch (err) {
-      const msg = err instanceof CelCompileError ? err.message : (err as Error).message;
-      throw errAt(loc, key, what, `output field %${path}: ${msg}`);
-    }
-  };
+  private field(loc: Loc, key: string, what: string): (path: string) => Fn {
+    return (path: string): Fn => {
+      try {
+        return this.compiler.expression(path).fn;
+      } catch (err) {
+        const msg = err instanceof CelCompileError ? err.message : (err as Error).message;
+        throw errAt(loc, key, what, `output field %${path}: ${msg}`);
+      }
+    };
+  }
 
-  const meta = (m: MergedCommon, idx: number, type: RuleMeta['type'], kinds: string[], what: string, steps: string[] = []): RuleMeta => {
+  meta(m: MergedCommon, idx: number, type: RuleMeta['type'], kinds: string[], what: string, steps: string[] = []): RuleMeta {
     requireMeta(m, what);
     const out = m.output ?? { src: m.description ?? m.id, loc: m.loc };
     return {
@@ -335,84 +357,93 @@ export function compileSet(set: MergedSet): CompiledSet {
       enabled: m.enabled,
       source: locString(m.loc),
       tags: m.tags,
-      output: compileTemplate(out.src, field(out.loc, 'output', what), steps),
+      output: compileTemplate(out.src, this.field(out.loc, 'output', what), steps),
     };
-  };
+  }
 
+  expr(src: string, part: Part, what: string): Fn {
+    try {
+      return this.compiler.expression(src).fn;
+    } catch (err) {
+      throw partError(part, what, err);
+    }
+  }
+}
+
+type MergedRule = MergedSet['rules'] extends Map<string, infer R> ? R : never;
+
+/** The exceptions of a rule as one function and one JS expression (true = excepted). */
+function compileExceptions(sc: SetCompiler, r: MergedRule, what: string): { exc: Fn | undefined; excJs: string | undefined } {
+  const excFns: Fn[] = [];
+  const excJs: string[] = [];
+  for (const x of r.exceptions) {
+    const xw = `${what}: exception ${x.def.name}`;
+    const fields = x.def.fields === undefined ? [] : Array.isArray(x.def.fields) ? x.def.fields : [x.def.fields];
+    if (fields.length === 0) throw errAt(x.loc, x.key, xw, 'fields is required');
+    const comps = x.def.comps === undefined ? fields.map(() => '=') : Array.isArray(x.def.comps) ? x.def.comps : [x.def.comps];
+    if (comps.length !== fields.length) throw errAt(x.loc, [...x.key, 'comps'], xw, `${comps.length} comps for ${fields.length} fields`);
+    const groups = [{ values: x.def.values, loc: x.loc, key: x.key }, ...x.extra];
+    for (const g of groups) {
+      g.values.forEach((raw, vi) => {
+        let tuple: unknown[];
+        if (fields.length === 1) {
+          if (Array.isArray(raw) && !LIST_COMPS.has(comps[0]!)) {
+            if (raw.length !== 1) throw errAt(g.loc, [...g.key, 'values', vi], xw, `comparison '${comps[0]}' takes one value, got a list of ${raw.length}`);
+            tuple = [raw[0]];
+          } else tuple = [raw];
+        } else {
+          if (!Array.isArray(raw) || raw.length !== fields.length) {
+            throw errAt(g.loc, [...g.key, 'values', vi], xw, `each value must be a list of ${fields.length} items (one per field: ${fields.join(', ')})`);
+          }
+          tuple = raw;
+        }
+        let src: string;
+        try {
+          src = exceptionCel(fields, comps, tuple, sc.listNames);
+        } catch (err) {
+          throw errAt(g.loc, [...g.key, 'values', vi], xw, (err as Error).message);
+        }
+        try {
+          const xc = sc.compiler.condition(src);
+          excFns.push(xc.fn);
+          excJs.push(sc.compiler.boolJs(xc));
+        } catch (err) {
+          const msg = err instanceof CelCompileError ? err.message : (err as Error).message;
+          throw errAt(g.loc, [...g.key, 'values', vi], xw, msg);
+        }
+      });
+    }
+  }
+  const exc: Fn | undefined =
+    excFns.length === 0
+      ? undefined
+      : excFns.length === 1
+        ? excFns[0]
+        : (c) => {
+            for (const f of excFns) if (f(c) === true) return true;
+            return false;
+          };
+  return { exc, excJs: excJs.length ? excJs.map((j) => `(${j})`).join(' || ') : undefined };
+}
+
+function compileEventRules(sc: SetCompiler): CRule[] {
   const rules: CRule[] = [];
-  const byId = new Map<string, CRule>();
-  const sortedRules = [...set.rules.values()].sort((a, b) => a.order - b.order);
-  for (const r of sortedRules) {
+  for (const r of [...sc.set.rules.values()].sort((a, b) => a.order - b.order)) {
     const what = `rule ${r.id}`;
     if (r.kinds.length === 0) throw errAt(r.loc, 'id', what, 'kinds is required (event kinds the rule applies to, e.g. [file.open])');
     if (r.conditions.length === 0) throw errAt(r.loc, 'id', what, 'condition is required');
     const kinds = resolveKinds(r.kinds, r.loc, 'kinds', what);
     // compiled once without a kind so errors are reported even when every variant folds away
-    compileParts(r.conditions, what, undefined);
-    const variants = variantsOf(r.conditions, kinds, what);
-    const excFns: Fn[] = [];
-    const excJs: string[] = [];
-    for (const x of r.exceptions) {
-      const xw = `${what}: exception ${x.def.name}`;
-      const fields = x.def.fields === undefined ? [] : Array.isArray(x.def.fields) ? x.def.fields : [x.def.fields];
-      if (fields.length === 0) throw errAt(x.loc, x.key, xw, 'fields is required');
-      const comps = x.def.comps === undefined ? fields.map(() => '=') : Array.isArray(x.def.comps) ? x.def.comps : [x.def.comps];
-      if (comps.length !== fields.length) throw errAt(x.loc, [...x.key, 'comps'], xw, `${comps.length} comps for ${fields.length} fields`);
-      const groups = [{ values: x.def.values, loc: x.loc, key: x.key }, ...x.extra];
-      for (const g of groups) {
-        g.values.forEach((raw, vi) => {
-          let tuple: unknown[];
-          if (fields.length === 1) {
-            if (Array.isArray(raw) && !LIST_COMPS.has(comps[0]!)) {
-              if (raw.length !== 1) throw errAt(g.loc, [...g.key, 'values', vi], xw, `comparison '${comps[0]}' takes one value, got a list of ${raw.length}`);
-              tuple = [raw[0]];
-            } else tuple = [raw];
-          } else {
-            if (!Array.isArray(raw) || raw.length !== fields.length) {
-              throw errAt(g.loc, [...g.key, 'values', vi], xw, `each value must be a list of ${fields.length} items (one per field: ${fields.join(', ')})`);
-            }
-            tuple = raw;
-          }
-          let src: string;
-          try {
-            src = exceptionCel(fields, comps, tuple, listNames);
-          } catch (err) {
-            throw errAt(g.loc, [...g.key, 'values', vi], xw, (err as Error).message);
-          }
-          try {
-            const xc = compiler.condition(src);
-            excFns.push(xc.fn);
-            excJs.push(compiler.boolJs(xc));
-          } catch (err) {
-            const msg = err instanceof CelCompileError ? err.message : (err as Error).message;
-            throw errAt(g.loc, [...g.key, 'values', vi], xw, msg);
-          }
-        });
-      }
-    }
-    const exc: Fn | undefined =
-      excFns.length === 0
-        ? undefined
-        : excFns.length === 1
-          ? excFns[0]
-          : (c) => {
-              for (const f of excFns) if (f(c) === true) return true;
-              return false;
-            };
-    const cr: CRule = {
-      ...meta(r, rules.length, 'rule', kinds, what),
-      type: 'rule',
-      variants,
-      exc,
-      excJs: excJs.length ? excJs.map((j) => `(${j})`).join(' || ') : undefined,
-      matchedGen: -1,
-    };
-    rules.push(cr);
-    byId.set(cr.id, cr);
+    sc.compileParts(r.conditions, what, undefined);
+    const variants = sc.variantsOf(r.conditions, kinds, what);
+    rules.push({ ...sc.meta(r, rules.length, 'rule', kinds, what), type: 'rule', variants, ...compileExceptions(sc, r, what), matchedGen: -1 });
   }
+  return rules;
+}
 
+function compileSequences(sc: SetCompiler, rules: CRule[]): CSequence[] {
   const sequences: CSequence[] = [];
-  for (const s of [...set.sequences.values()].sort((a, b) => a.order - b.order)) {
+  for (const s of [...sc.set.sequences.values()].sort((a, b) => a.order - b.order)) {
     const what = `sequence ${s.id}`;
     const def = s.def;
     if (!def.steps) throw errAt(s.loc, 'id', what, 'steps is required (at least two)');
@@ -438,14 +469,14 @@ export function compileSet(set: MergedSet): CompiledSet {
       let variants: Map<string, Variant> | undefined;
       if (st.condition !== undefined) {
         const parts = [{ src: st.condition, loc: stepLoc, key: ['condition'] }];
-        compileParts(parts, sw, undefined);
-        variants = variantsOf(parts, kinds, sw);
+        sc.compileParts(parts, sw, undefined);
+        variants = sc.variantsOf(parts, kinds, sw);
       }
       let keyFn: Fn | undefined;
       if (st.key !== undefined) {
         const part = { src: st.key, loc: stepLoc, key: ['key'] };
         try {
-          const k = compiler.expression(st.key);
+          const k = sc.compiler.expression(st.key);
           const ok = k.type.k === 'string' || k.type.k === 'dyn' || (k.type.k === 'list' && (k.type.elem.k === 'string' || k.type.elem.k === 'dyn'));
           if (!ok) throw new CelCompileError(`key must be a string or a list of strings, got ${k.type.k}`, 0);
           keyFn = k.fn;
@@ -459,35 +490,33 @@ export function compileSet(set: MergedSet): CompiledSet {
     if (keyed !== 0 && keyed !== def.steps.length) throw errAt(s.loc, 'steps', what, 'either every step has a key or none does');
     const kinds = [...new Set(steps.flatMap((x) => x.kinds))];
     sequences.push({
-      ...meta(s, sequences.length, 'sequence', kinds, what, names),
+      ...sc.meta(s, sequences.length, 'sequence', kinds, what, names),
       type: 'sequence',
       windowMs: windowMs(def.window ?? 60),
       ordered: def.ordered ?? true,
       steps,
     });
   }
+  return sequences;
+}
 
+function compileThresholds(sc: SetCompiler): CThreshold[] {
   const thresholds: CThreshold[] = [];
-  for (const t of [...set.thresholds.values()].sort((a, b) => a.order - b.order)) {
+  for (const t of [...sc.set.thresholds.values()].sort((a, b) => a.order - b.order)) {
     const what = `threshold ${t.id}`;
     const def = t.def;
     if (t.kinds.length === 0) throw errAt(t.loc, 'id', what, 'kinds is required');
     if (def.count === undefined) throw errAt(t.loc, 'id', what, 'count is required');
     const kinds = resolveKinds(t.kinds, t.loc, 'kinds', what);
     const parts = t.conditions.length ? t.conditions : [{ src: 'true', loc: t.loc, key: ['id'] }];
-    compileParts(parts, what, undefined);
-    const variants = variantsOf(parts, kinds, what);
+    sc.compileParts(parts, what, undefined);
+    const variants = sc.variantsOf(parts, kinds, what);
     const expr = (k: 'group_by' | 'distinct'): Fn | undefined => {
       const src = def[k];
-      if (src === undefined) return undefined;
-      try {
-        return compiler.expression(src).fn;
-      } catch (err) {
-        throw partError({ src, loc: t.loc, key: [k] }, what, err);
-      }
+      return src === undefined ? undefined : sc.expr(src, { src, loc: t.loc, key: [k] }, what);
     };
     thresholds.push({
-      ...meta(t, thresholds.length, 'threshold', kinds, what),
+      ...sc.meta(t, thresholds.length, 'threshold', kinds, what),
       type: 'threshold',
       variants,
       groupBy: expr('group_by'),
@@ -496,9 +525,19 @@ export function compileSet(set: MergedSet): CompiledSet {
       windowMs: windowMs(def.window ?? 60),
     });
   }
+  return thresholds;
+}
 
-  const pathUnion = new PathMatcher(compiler.allPathPatterns(), 'under');
+/** Compiles a merged definition set, in phases: lists, macros, event rules, sequences, thresholds, path index. */
+export function compileSet(set: MergedSet): CompiledSet {
+  const lists = expandLists(set);
+  const sc = new SetCompiler(set, lists);
+  sc.checkMacros();
+  const rules = compileEventRules(sc);
+  const sequences = compileSequences(sc, rules);
+  const thresholds = compileThresholds(sc);
+  const pathUnion = new PathMatcher(sc.compiler.allPathPatterns(), 'under');
   // one pass over a path answers every `under` list and the union at once
-  new PathIndex([...compiler.underMatchers(), pathUnion]);
-  return { rules, sequences, thresholds, lists, pathUnion, helpers: compiler.helperTable() };
+  new PathIndex([...sc.compiler.underMatchers(), pathUnion]);
+  return { rules, sequences, thresholds, lists, pathUnion, helpers: sc.compiler.helperTable() };
 }

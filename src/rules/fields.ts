@@ -2,7 +2,15 @@
 // a load-time error (with file and line) instead of a rule that silently never matches.
 // Mirrors WardenEvent (src/events/types.ts) plus a few derived ("virtual") fields that are
 // computed from the event on demand: proc.name, proc.argv0, proc.args, proc.cmdline,
-// file.name, file.dir.
+// proc.script, proc.tool, proc.inline, file.name, file.dir.
+//
+// A script run by its #! line is reported with the script as `exe` and the kernel's argv
+// (interpreter, optional #! argument, script, arguments): `/root/.pyenv/shims/python3` run
+// as `python3 -c x` arrives as exe=…/shims/python3, argv=[/usr/bin/env, bash, …/shims/python3,
+// -c, x]. The program that runs is the interpreter, so proc.name is the interpreter's name
+// (through env), proc.script is the script and proc.inline is unset: the shim is a bash
+// script, not a python one-liner. proc.name stays the script's name (adduser, a perl script, is
+// still adduser); proc.interpreter names the program that runs (bash).
 import { interpreterScript } from '../model/agents.js';
 import { absPath, basename, dirname } from './paths.js';
 
@@ -64,6 +72,27 @@ function argvOf(o: Record<string, unknown>): string[] | undefined {
   return Array.isArray(a) ? (a as string[]) : undefined;
 }
 
+/** For a script run through its #! line: the interpreter (env resolved) and the script. */
+export function shebangOf(o: Record<string, unknown>): { interp: string; script: string; scriptArg: number } | undefined {
+  const exe = o['exe'];
+  const argv = argvOf(o);
+  if (typeof exe !== 'string' || !argv || argv.length < 2 || !exe.startsWith('/')) return undefined;
+  const at = argv[1] === exe ? 1 : argv[2] === exe ? 2 : -1;
+  if (at < 0 || basename(argv[0] ?? '') === basename(exe)) return undefined;
+  let interp = argv[0]!;
+  // #!/usr/bin/env bash: env runs the program named by its argument
+  if (basename(interp) === 'env' && at === 2 && argv[1] && !argv[1].startsWith('-')) interp = argv[1];
+  return { interp, script: exe, scriptArg: at };
+}
+
+/** proc.interpreter: basename of exe, or of the interpreter of a #! script (env resolved). */
+export function procName(o: Record<string, unknown>): string | undefined {
+  const exe = o['exe'];
+  if (typeof exe !== 'string') return undefined;
+  const sb = shebangOf(o);
+  return basename(sb ? sb.interp : exe);
+}
+
 const NODE_LIKE = /^(node|nodejs|bun|deno|node\d+)$/;
 const PY_LIKE = /^(python|pypy)[0-9.]*$/;
 const OTHER_INTERP = /^(perl|ruby|php|lua)[0-9.]*$/;
@@ -71,6 +100,8 @@ const OTHER_INTERP = /^(perl|ruby|php|lua)[0-9.]*$/;
 function toolOf(o: Record<string, unknown>): string | undefined {
   const exe = o['exe'];
   if (typeof exe !== 'string') return undefined;
+  const sb = shebangOf(o);
+  if (sb) return basename(sb.script);
   const name = basename(exe);
   const py = PY_LIKE.test(name);
   if (!py && !NODE_LIKE.test(name) && !OTHER_INTERP.test(name)) return name;
@@ -94,6 +125,8 @@ function scriptOf(o: Record<string, unknown>): string | undefined {
   const exe = o['exe'];
   const argv = argvOf(o);
   if (typeof exe !== 'string' || !argv) return undefined;
+  const sb = shebangOf(o);
+  if (sb) return sb.script;
   const name = basename(exe);
   const family = VALUE_OPTS.find(([re]) => re.test(name));
   if (!family) return undefined;
@@ -110,6 +143,35 @@ function scriptOf(o: Record<string, unknown>): string | undefined {
       continue;
     }
     return absPath(typeof o['cwd'] === 'string' ? (o['cwd'] as string) : '/', a);
+  }
+  return undefined;
+}
+
+/** Options that take inline code, per interpreter family. */
+const INLINE_OPTS: Array<[RegExp, RegExp]> = [
+  [SHELL_LIKE, /^-[a-zA-Z]*c[a-zA-Z]*$/],
+  [PY_LIKE, /^-[a-zA-Z]*c$/],
+  [NODE_LIKE, /^(-e|--eval|-p|--print)$/],
+  [OTHER_INTERP, /^-[a-zA-Z]*[eE]$|^-r$/],
+];
+
+/** The code a shell or interpreter was given on its command line (sh -c CODE, python -c, node -e, perl -e). */
+function inlineOf(o: Record<string, unknown>): string | undefined {
+  const argv = argvOf(o);
+  if (!argv || typeof o['exe'] !== 'string' || shebangOf(o)) return undefined;
+  const name = basename(o['exe'] as string);
+  const family = VALUE_OPTS.find(([re]) => re.test(name));
+  const inline = INLINE_OPTS.find(([re]) => re.test(name));
+  if (!family || !inline) return undefined;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return undefined;
+    if (inline[1].test(a)) return argv[i + 1];
+    if (a.startsWith('-') || a.startsWith('+')) {
+      if (family[1].test(a)) i++;
+      continue;
+    }
+    return undefined; // a script operand: later -c/-e are its arguments
   }
   return undefined;
 }
@@ -141,7 +203,14 @@ export const STRUCTS: Record<string, CelType & { k: 'struct' }> = {
         type: T.string,
         lit: 'basename',
         virtual: memo((o) => (typeof o['exe'] === 'string' ? basename(o['exe'] as string) : undefined)),
-        doc: 'basename of exe',
+        doc: 'basename of exe (for a script run by its #! line, the script)',
+      },
+      interpreter: {
+        type: T.string,
+        // the raw line holds NAME" (exe, or the interpreter's argv entry)
+        lit: 'basename',
+        virtual: memo(procName),
+        doc: 'name of the program that runs: basename of exe, or of the interpreter of a script run by its #! line (env resolved)',
       },
       argv0: {
         type: T.string,
@@ -163,6 +232,12 @@ export const STRUCTS: Record<string, CelType & { k: 'struct' }> = {
         lit: 'joined',
         virtual: memo((o) => argvOf(o)?.join(' ')),
         doc: 'argv joined by spaces',
+      },
+      inline: {
+        type: T.string,
+        lit: 'none',
+        virtual: memo(inlineOf),
+        doc: 'the code a shell or interpreter was given with -c / -e (unset for scripts)',
       },
       script: {
         type: T.string,

@@ -24,6 +24,8 @@ export interface LoadRuleEngineOptions {
   networkAllow?: string[];
   /** Load rules/default/*.yaml (default true). */
   defaults?: boolean;
+  /** Optional rulesets shipped with Warden (rules/packs/NAME), loaded after the defaults: `rules.packs` of the watch config. */
+  packs?: string[];
   /** In-memory rule files (tests, `rules lint` of stdin), applied after `files`. */
   sources?: Array<{ file: string; text: string }>;
   /** Bounds of the sequence/threshold state. */
@@ -46,6 +48,17 @@ function configError(src: ConfigSource | undefined, path: [string, string, numbe
 export function defaultRulesDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   return path.resolve(here, '..', '..', 'rules', 'default');
+}
+
+/** rules/packs: the optional rulesets shipped with Warden (e.g. sigma, the converted community rules). */
+export function packsDir(): string {
+  return path.resolve(defaultRulesDir(), '..', 'packs');
+}
+
+/** Names of the shipped optional rulesets. */
+export function availablePacks(): string[] {
+  const dir = packsDir();
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => fs.statSync(path.join(dir, d)).isDirectory()).sort() : [];
 }
 
 export function defaultFixturesDir(): string {
@@ -87,6 +100,12 @@ export function loadDefinitions(opts: LoadRuleEngineOptions = {}): MergedSet {
     if (!fs.existsSync(dir)) throw new ConfigError(dir, undefined, undefined, 'default rules directory is missing (broken installation?)');
     files.push(...expandRuleFiles([dir]));
   }
+  (opts.packs ?? []).forEach((name, i) => {
+    if (!availablePacks().includes(name)) {
+      throw configError(opts.config, ['rules', 'packs', i], `unknown rule pack ${JSON.stringify(name)} (shipped: ${availablePacks().join(', ') || 'none'})`);
+    }
+    files.push(...expandRuleFiles([path.join(packsDir(), name)]));
+  });
   files.push(...expandRuleFiles(opts.files ?? []));
   for (const f of files) {
     const { parsed, value } = parseRuleFile(readRuleFile(f), f);

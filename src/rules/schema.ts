@@ -53,6 +53,22 @@ const ruleOverride = z.strictObject({
   tags: mode.optional(),
 });
 
+/** Where an imported rule comes from (warden rules import-sigma): kept for licences such as the DRL. */
+export const originSchema = z.strictObject({
+  format: z.string(),
+  id: z.string().optional(),
+  title: z.string().optional(),
+  author: z.string().optional(),
+  references: z.array(z.string()).optional(),
+  date: z.string().optional(),
+  modified: z.string().optional(),
+  status: z.string().optional(),
+  level: z.string().optional(),
+  falsepositives: z.array(z.string()).optional(),
+  license: z.string().optional(),
+  file: z.string().optional(),
+});
+
 export const ruleSchema = z.strictObject({
   id,
   description: z.string().optional(),
@@ -71,6 +87,7 @@ export const ruleSchema = z.strictObject({
   override: ruleOverride.optional(),
   /** Redefine an existing rule entirely. */
   replace: z.boolean().optional(),
+  origin: originSchema.optional(),
 });
 
 export const stepSchema = z.strictObject({

