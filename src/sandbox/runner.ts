@@ -303,6 +303,7 @@ export async function runSandbox(o: RunOptions): Promise<number> {
       policyFile: policy.source,
       writablePaths: plan.writable,
       credentials: policy.credentials,
+      rules: policy.network.rules,
       root,
       uid: ident.uid,
       gid: ident.gid,
