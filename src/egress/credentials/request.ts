@@ -74,19 +74,34 @@ export class RequestCredentials {
       const name = raw[i]!;
       const lower = name.toLowerCase();
       const mayCarry = (s: Secret) => this.allowed.includes(s) && !s.aws && (defaultPlaces(s) || (s.headers?.includes(lower) ?? false));
-      let v = this.stripText(raw[i + 1]!, mayCarry);
-      for (const s of this.allowed) {
-        if (!mayCarry(s) && !(s.aws === 'token' && lower === 'x-amz-security-token')) continue;
-        const r = swapText(v, s.surrogate, s.real);
-        if (r.n) {
-          v = r.v;
-          bump(this.tally.injected, s.name, r.n);
-          this.tally.places.add(`header:${lower}`);
-        }
-      }
-      out.push(name, v);
+      out.push(name, this.headerValue(lower, raw[i + 1]!, mayCarry));
     }
     return out;
+  }
+
+  private headerValue(lower: string, value: string, mayCarry: (s: Secret) => boolean): string {
+    // Basic credentials are base64 of user:password: swap inside the decoded pair.
+    const basic = /^(\s*basic\s+)([A-Za-z0-9+/]+=*)\s*$/i.exec(value);
+    if (basic && (lower === 'authorization' || lower === 'proxy-authorization')) {
+      const decoded = Buffer.from(basic[2]!, 'base64').toString('latin1');
+      const swapped = this.swapValue(lower, decoded, mayCarry);
+      if (swapped !== decoded) return basic[1]! + Buffer.from(swapped, 'latin1').toString('base64');
+    }
+    return this.swapValue(lower, value, mayCarry);
+  }
+
+  private swapValue(lower: string, value: string, mayCarry: (s: Secret) => boolean): string {
+    let v = this.stripText(value, mayCarry);
+    for (const s of this.allowed) {
+      if (!mayCarry(s) && !(s.aws === 'token' && lower === 'x-amz-security-token')) continue;
+      const r = swapText(v, s.surrogate, s.real);
+      if (r.n) {
+        v = r.v;
+        bump(this.tally.injected, s.name, r.n);
+        this.tally.places.add(`header:${lower}`);
+      }
+    }
+    return v;
   }
 
   /** The request target: real values stripped; surrogates swapped in allowed query parameters. */

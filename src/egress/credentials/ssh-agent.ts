@@ -79,14 +79,21 @@ export function loadKey(file: string, hosts: string[]): BrokerKey {
   const data = fs.readFileSync(file);
   const k = sshpk.parsePrivateKey(data, 'auto', { filename: file });
   const pub = k.toPublic();
-  const pem = k.toBuffer('pkcs8', {}).toString();
+  const parts = k.part as unknown as Record<string, { data: Buffer } | undefined>;
+  const priv =
+    k.type === 'ed25519'
+      ? crypto.createPrivateKey({
+          key: { kty: 'OKP', crv: 'Ed25519', d: parts.k!.data.subarray(-32).toString('base64url'), x: parts.A!.data.subarray(-32).toString('base64url') },
+          format: 'jwk',
+        })
+      : crypto.createPrivateKey(k.toBuffer('pkcs8', {}).toString());
   return {
     name: file,
     blob: pub.toBuffer('rfc4253', {}),
     comment: (k.comment && k.comment !== '(unnamed)' ? k.comment : file.split('/').pop()) ?? 'key',
     type: k.type,
     fingerprint: pub.fingerprint('sha256').toString(),
-    private: crypto.createPrivateKey(pem),
+    private: priv,
     scope: new Policy(hosts.map((h) => (/:\d+$/.test(h) ? h : `${h}:22`))),
     hosts,
   };

@@ -59,11 +59,15 @@ export function decoderFor(encoding: string | undefined): zlib.Gunzip | zlib.Inf
   return undefined;
 }
 
-/** A socket whose first bytes were already read by the proxy (they are replayed first). */
+/**
+ * A stream whose first bytes were already read by the proxy (they are replayed first), seen
+ * as a plain Duplex. TLS and HTTP/2 then run over it in JavaScript, which is what lets them
+ * start on a connection whose first bytes the proxy had to look at.
+ */
 export class Replayed extends Duplex {
   constructor(
-    readonly inner: net.Socket,
-    initial: Buffer,
+    readonly inner: Duplex,
+    initial: Buffer = Buffer.alloc(0),
   ) {
     super({ allowHalfOpen: true });
     if (initial.length) this.push(initial);
@@ -79,34 +83,38 @@ export class Replayed extends Duplex {
     this.inner.resume();
   }
   override _write(chunk: Buffer, _e: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.inner.write(chunk, cb);
+    if (!this.inner.writable) return cb();
+    this.inner.write(chunk, () => cb());
   }
   override _final(cb: (e?: Error | null) => void): void {
-    this.inner.end();
+    if (this.inner.writable) this.inner.end();
     cb();
   }
   override _destroy(err: Error | null, cb: (e: Error | null) => void): void {
     this.inner.destroy();
     cb(err);
   }
+  private get sock(): Partial<net.Socket> {
+    return this.inner as Partial<net.Socket>;
+  }
   setTimeout(ms: number, cb?: () => void): this {
-    this.inner.setTimeout(ms);
+    this.sock.setTimeout?.(ms);
     if (cb) this.once('timeout', cb);
     return this;
   }
   setNoDelay(v?: boolean): this {
-    this.inner.setNoDelay(v);
+    this.sock.setNoDelay?.(v);
     return this;
   }
   setKeepAlive(v?: boolean, d?: number): this {
-    this.inner.setKeepAlive(v, d);
+    this.sock.setKeepAlive?.(v, d);
     return this;
   }
   get remoteAddress(): string | undefined {
-    return this.inner.remoteAddress;
+    return this.sock.remoteAddress;
   }
   get remotePort(): number | undefined {
-    return this.inner.remotePort;
+    return this.sock.remotePort;
   }
 }
 

@@ -4,7 +4,7 @@
 // and the response re-masked. Trailers (gRPC) are relayed.
 import http2 from 'node:http2';
 import type tls from 'node:tls';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, type Duplex, type Readable } from 'node:stream';
 import type { ReplaceStream } from '../credentials/replace.js';
 import { Exchange, readAll, type ExchangeEnv, type Prepared } from './exchange.js';
 import { decoderFor, endToEnd } from './http1.js';
@@ -36,7 +36,7 @@ function toRaw(h: http2.IncomingHttpHeaders): string[] {
   return out;
 }
 
-export function serveH2(env: ExchangeEnv, client: tls.TLSSocket, link: H2Link, onRemask: (counts: Map<string, number>, method: string, path: string) => void): void {
+export function serveH2(env: ExchangeEnv, client: Duplex, link: H2Link, onRemask: (counts: Map<string, number>, method: string, path: string) => void): void {
   const exchange = new Exchange(env, link.host, link.port, true);
   let upstream: http2.ClientHttp2Session | undefined;
   let first: tls.TLSSocket | undefined = link.first;

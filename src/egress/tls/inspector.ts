@@ -125,7 +125,8 @@ export class Inspector {
           inner.once('secure', () => {
             const dial = () => this.upstreamTls(undefined, flow, proto ? [proto] : alpn);
             if (inner!.alpnProtocol === 'h2' && proto === 'h2') {
-              serveH2({ store: this.o.store, rules: this.o.rules, record: this.o.record }, inner!, { host: flow.host, port: flow.port, first: up, dial }, (counts, method, path) =>
+              // http2 needs a plain stream here: a TLS socket over a JavaScript stream breaks its fast path.
+              serveH2({ store: this.o.store, rules: this.o.rules, record: this.o.record }, new Replayed(inner!), { host: flow.host, port: flow.port, first: up, dial }, (counts, method, path) =>
                 this.o.record.inside('egress.credential_remask', {
                   host: flow.host,
                   port: flow.port,
