@@ -66,6 +66,12 @@ function since(mark: number): EchoLog[] {
   return e.logs().slice(mark);
 }
 
+/** The upstream's log lines reach this process through a pipe: wait (bounded) for `paths`. */
+async function arrived(mark: number, paths: string[]): Promise<EchoLog[]> {
+  for (let i = 0; i < 60 && !paths.every((p) => since(mark).some((l) => l.path?.startsWith(p))); i++) await new Promise((r) => setTimeout(r, 50));
+  return since(mark);
+}
+
 function headerOf(l: EchoLog, name: string): string | undefined {
   return l.headers?.find(([k]) => k.toLowerCase() === name)?.[1];
 }
@@ -100,7 +106,7 @@ describe.each([
     const mark = e.logs().length;
     const r = await run(
       'printf "%s\\n%s\\n%s\\n%s\\n%s\\n" "$ECHO_TOKEN" "$JWT_TOKEN" "$GIT_TOKEN" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY"; ' +
-        'curl -sS -m 10 -D /dev/stderr -H "Authorization: Bearer $ECHO_TOKEN" https://echo.test/echo-secret; echo; ' +
+        'curl -sS -m 10 -i -H "Authorization: Bearer $ECHO_TOKEN" https://echo.test/echo-secret; echo; ' +
         'curl -sS -m 10 -H "Authorization: Bearer $ECHO_TOKEN" https://other.test/unscoped; echo; ' +
         'curl -sS -m 10 -H "Authorization: Bearer $ECHO_TOKEN" http://echo.test/plain; echo',
       { audit: a },
@@ -125,7 +131,7 @@ describe.each([
     for (const v of Object.values(e.tokens)) expect(r.stdout + r.stderr).not.toContain(v);
     expect(r.stdout + r.stderr).not.toContain(e.aws.secret);
     // The scoped host got the real value over TLS; the unscoped one and plain HTTP the surrogate.
-    const seen = since(mark);
+    const seen = await arrived(mark, ['/echo-secret', '/unscoped', '/plain']);
     const scoped = seen.find((l) => l.path === '/echo-secret')!;
     expect(headerOf(scoped, 'authorization')).toBe(`Bearer ${e.tokens.echo}`);
     expect(scoped.sni).toBe('echo.test');
@@ -134,7 +140,7 @@ describe.each([
     const plain = seen.find((l) => l.path === '/plain')!;
     expect(headerOf(plain, 'authorization')).toBe(`Bearer ${echoS}`);
     // The echo came back re-masked in the header and in the body.
-    expect(r.stderr).toContain(`x-echo-authorization: Bearer ${echoS}`);
+    expect(r.stdout).toContain(`x-echo-authorization: Bearer ${echoS}`);
     expect(r.stdout).toContain(`Bearer ${echoS}`);
     const ev = events(a);
     const inject = ev.find((x) => x.kind === 'egress.credential_inject');
@@ -153,7 +159,7 @@ describe.each([
       { audit: a },
     );
     expect(r.code, r.stderr).toBe(0);
-    const seen = allText(since(mark));
+    const seen = allText(await arrived(mark, ['/leak-tls', '/leak-plain', '/leak-body']));
     expect(seen).not.toContain(e.tokens.echo);
     expect(seen).toContain('/leak-tls');
     expect(seen).toContain('/leak-plain');
