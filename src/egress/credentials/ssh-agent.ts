@@ -125,10 +125,13 @@ export function isUserauthFor(data: Buffer, blob: Buffer): { ok: true; user: str
     if (r.u8() !== USERAUTH_REQUEST) return { ok: false, why: 'not an SSH user-authentication request' };
     const user = r.str().toString('utf8');
     if (r.str().toString() !== 'ssh-connection') return { ok: false, why: 'not for the ssh-connection service' };
-    if (r.str().toString() !== 'publickey') return { ok: false, why: 'not a publickey request' };
+    const method = r.str().toString();
+    // OpenSSH 8.9+ binds the login to the server's host key ("hostbound"), which follows the key.
+    if (method !== 'publickey' && method !== 'publickey-hostbound-v00@openssh.com') return { ok: false, why: 'not a publickey request' };
     if (r.u8() !== 1) return { ok: false, why: 'not a signed publickey request' };
     r.str(); // algorithm
     if (!r.str().equals(blob)) return { ok: false, why: 'for another key' };
+    if (method !== 'publickey') r.str(); // server host key
     if (!r.done) return { ok: false, why: 'trailing data' };
     return { ok: true, user };
   } catch {
