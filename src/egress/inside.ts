@@ -117,6 +117,8 @@ export async function prepareInside(o: { ctx: NetworkContext; record: DecisionRe
     bwrapArgs: (slots) => [
       ...binds.flatMap((b) => ['--perms', '0444', '--ro-bind-data', String(slots[b.slot]), b.dest]),
       ...(dir ? ['--ro-bind', dir, INSIDE_SSH_DIR] : []),
+      // The brokered keys stay outside even when they lie outside the built-in secret paths.
+      ...store.ssh.flatMap((k) => (fs.existsSync(k.path) ? ['--ro-bind', '/dev/null', k.path] : [])),
     ],
     summary: {
       ...(ca ? { inspect: { ca: 'per-run', hosts: [...new Set([...Object.keys(ctx.rules ?? {}), ...(ctx.credentials ?? []).filter((c) => !c.sshKey).flatMap((c) => c.hosts)])] } } : {}),

@@ -108,6 +108,7 @@ export class Inspector {
             secureContext,
             ALPNProtocols: flow.alpn ? [proto ?? 'http/1.1'] : undefined,
           });
+          inner.setMaxListeners(40);
           inner.on('error', (e: NodeJS.ErrnoException) => {
             up.destroy();
             client.destroy();
