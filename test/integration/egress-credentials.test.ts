@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WardenEvent } from '../../src/events/types.js';
 import { startEchoInternet, type EchoInternet, type EchoLog } from './helpers/echo-internet.js';
+import { startWatch, type RunningWatch } from '../helpers/watch.js';
 import { NOBODY, readEvents, REPO, sandboxSh, scratch, SCRATCH_BASE, type Scratch } from './helpers/warden-run.js';
 
 let e: EchoInternet;
@@ -368,6 +369,63 @@ a.sendall(struct.pack(">I", len(m)) + m); n = struct.unpack(">I", a.recv(4))[0];
     expect([...injected].sort()).toEqual(['ECHO_TOKEN', 'GIT_TOKEN', 'NPM_TOKEN', 'PYPI_TOKEN']);
     const text = fs.readFileSync(a, 'utf8');
     for (const v of Object.values(e.tokens)) expect(text).not.toContain(v);
+  });
+});
+
+describe('the sandbox\'s decisions reach a running warden watch', () => {
+  let s: Scratch;
+  let w: RunningWatch;
+  let ingest: string;
+  beforeAll(async () => {
+    s = scratch(NOBODY);
+    // The monitor's sockets where a sandbox could see them: the namespace check must hold on its own.
+    const api = path.join(s.root, 'mon', 'warden.sock');
+    fs.mkdirSync(path.dirname(api), { recursive: true, mode: 0o700 });
+    const cfg = s.policy(`sensor: { backend: procfs }\napi: { socket: ${api} }\n`);
+    w = await startWatch(['--config', cfg]);
+    ingest = path.join(path.dirname(api) + '-ingest', 'ingest.sock');
+    for (let i = 0; i < 100 && !fs.existsSync(ingest); i++) await new Promise((r) => setTimeout(r, 50));
+  });
+  afterAll(async () => {
+    await w?.stop();
+    s?.cleanup();
+  });
+
+  it('a separate warden run (another user) feeds its egress and credential events; the confined command cannot forge any', async () => {
+    expect(fs.statSync(ingest).mode & 0o777).toBe(0o666);
+    const forge = s.write(
+      'ws/forge.py',
+      `import json, socket
+out = []
+for note in ["first", "second"]:
+  try:
+    c = socket.socket(socket.AF_UNIX); c.connect(${JSON.stringify(ingest)})
+    c.sendall((json.dumps({"hello": {"sandbox": "forged-sbx"}}) + "\\n" + json.dumps({"kind": "egress.allow", "severity": "info", "message": "FORGED " + note, "net": {"host": "evil.test"}}) + "\\n").encode())
+    c.settimeout(3); out.append(c.recv(200).decode()[:80])
+  except Exception as e: out.append("FAIL " + type(e).__name__)
+print("FORGE", out)
+`,
+    );
+    const pol = policyYaml({ extraAllow: [] }).replace('  mode: allowlist', '  mode: allowlist\n  unix_sockets: true');
+    const r = await sandboxSh(`curl -sS -m 10 -H "Authorization: Bearer $ECHO_TOKEN" https://echo.test/fed-to-monitor >/dev/null && echo CURL-OK; python3 ${forge}`, {
+      cwd: s.ws,
+      uid: NOBODY,
+      policy: s.policy(pol),
+      env: { ...wardenEnv(s), WARDEN_MONITOR_INGEST: ingest },
+      timeoutMs: 90_000,
+    });
+    expect(r.stdout, r.stderr).toContain('CURL-OK');
+    const inject = await w.waitFor((x) => x.kind === 'egress.credential_inject' && x.net?.host === 'echo.test', 20_000, 'credential event from the run');
+    expect(inject.sandbox?.id).toBeTruthy();
+    expect(inject.data?.reported_by).toMatchObject({ uid: NOBODY });
+    await w.waitFor((x) => x.kind === 'sandbox.exit' && x.sandbox?.id === inject.sandbox?.id, 20_000, 'sandbox.exit');
+    const mine = w.events().filter((x) => x.sandbox?.id === inject.sandbox?.id);
+    expect(mine.some((x) => x.kind === 'egress.allow' && x.net?.host === 'echo.test')).toBe(true);
+    expect(mine.some((x) => x.kind === 'net.dns')).toBe(true);
+    // The confined command reached the socket (unix_sockets: true) and was refused by namespace.
+    expect(r.stdout).toMatch(/FORGE .*another (pid|user) namespace/);
+    await w.waitFor((x) => x.kind === 'monitor.ingest_refused', 10_000, 'monitor.ingest_refused');
+    expect(w.events().some((x) => x.message?.includes('FORGED') || x.sandbox?.id === 'forged-sbx')).toBe(false);
   });
 });
 
