@@ -75,6 +75,7 @@ export function sniff(buf: Buffer): Sniffed | undefined {
   const r = parseHttpHead(buf);
   if (r.status === 'need-more') return undefined;
   if (r.status === 'invalid') return { kind: 'invalid', proto: 'http', reason: r.reason };
+  if (r.head.version !== '1.1' && r.head.version !== '1.0') return { kind: 'invalid', proto: 'http', reason: `HTTP/${r.head.version} request line (h2c is not forwarded)` };
   return { kind: 'http', host: r.head.host, targetHost: r.head.targetHost, method: r.head.method };
 }
 

@@ -152,6 +152,18 @@ describe.each([
     expect(JSON.stringify(ev)).not.toContain(e.tokens.echo);
   });
 
+  it('an upstream whose certificate the host does not trust is refused before any request leaves', async () => {
+    const a = path.join(s.root, 'audit-untrusted.ndjson');
+    const mark = e.logs().length;
+    // Without the test CA in Warden's NODE_EXTRA_CA_CERTS, echo.test's certificate does not verify.
+    const r = await run('curl -sS -m 10 -H "Authorization: Bearer $ECHO_TOKEN" https://echo.test/untrusted; echo rc=$?', { audit: a, env: { NODE_EXTRA_CA_CERTS: '' } });
+    expect(r.stdout).toMatch(/rc=[1-9]/);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(since(mark).some((l) => l.path === '/untrusted')).toBe(false);
+    const deny = events(a).find((x) => x.kind === 'egress.deny' && x.data?.reason === 'upstream-certificate');
+    expect(deny?.net?.host).toBe('echo.test');
+  });
+
   it('a real value that reached the sandbox anyway is stripped toward other hosts and over plain HTTP, and is an alert', async () => {
     const a = path.join(s.root, 'audit-strip.ndjson');
     const leak = s.write('ws/leaked.txt', e.tokens.echo);
