@@ -11,7 +11,7 @@ import { CredentialError, CredentialStore } from './credentials/store.js';
 import { FlowTable, loadKey, SshAgentBroker } from './credentials/ssh-agent.js';
 import type { DecisionRecorder } from './record.js';
 import { RequestRules } from './request-rules.js';
-import { RunCa } from './tls/ca.js';
+import type { RunCa } from './tls/ca.js';
 import { Inspector } from './tls/inspector.js';
 import { hostTrust, INSIDE_BUNDLE, INSIDE_CA, insideBundle, trustEnv } from './tls/trust.js';
 
@@ -51,7 +51,8 @@ export async function prepareInside(o: { ctx: NetworkContext; record: DecisionRe
   const flows = new FlowTable();
   const needsTls = !store.empty || Object.keys(ctx.rules ?? {}).length > 0;
   const trust = hostTrust({ extraCaCerts: ctx.extraCaCerts });
-  const ca = needsTls ? await RunCa.create() : undefined;
+  // @peculiar/x509 (and its reflect-metadata polyfill) load only for runs that inspect TLS.
+  const ca: RunCa | undefined = needsTls ? await (await import('./tls/ca.js')).RunCa.create() : undefined;
   const inspector = new Inspector({ ca, trust, store, rules, record, connectTimeoutMs: o.connectTimeoutMs });
 
   const fds: number[] = [];
@@ -62,6 +63,7 @@ export async function prepareInside(o: { ctx: NetworkContext; record: DecisionRe
   let broker: SshAgentBroker | undefined;
   let sshDir: string | undefined;
   const close = () => {
+    inspector.closeAll();
     broker?.close();
     for (const fd of fds.splice(0))
       try {

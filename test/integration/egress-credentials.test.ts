@@ -164,6 +164,32 @@ describe.each([
     expect(deny?.net?.host).toBe('echo.test');
   });
 
+  it('a credential file appears at its own path as a surrogate file (also inside a hidden directory); a command can be the source', async () => {
+    const a = path.join(s.root, 'audit-file.ndjson');
+    const plain = s.write('home/.config/tool/token', `${e.tokens.other}\n`);
+    const hidden = s.write('home/.aws/token', `${e.tokens.jwt}\n`);
+    const mark = e.logs().length;
+    const pol = policyYaml({
+      credentials: `  - { file: ${plain}, hosts: [echo.test] }\n  - { file: ${hidden}, hosts: [echo.test], headers: [x-jwt] }\n  - { env: CMD_TOKEN, command: "printf %s ${e.tokens.git}", hosts: [echo.test] }`,
+    });
+    const r = await run(`T=$(cat ${plain}); J=$(cat ${hidden}); echo "$T"; echo "$J"; echo "$CMD_TOKEN"; curl -sS -m 10 -H "Authorization: Bearer $T" -H "X-Jwt: $J" -H "X-Cmd: $CMD_TOKEN" https://echo.test/file-cred >/dev/null`, { audit: a, policy: pol });
+    expect(r.code, r.stderr).toBe(0);
+    const [t, j, c] = r.stdout.split('\n') as [string, string, string];
+    expect(t).not.toBe(e.tokens.other);
+    expect(t).toHaveLength(e.tokens.other.length);
+    expect(t.startsWith('sk-')).toBe(true);
+    expect(j.split('.')).toHaveLength(3);
+    expect(j).not.toBe(e.tokens.jwt);
+    expect(c).toMatch(/^ghp_[A-Za-z0-9]{36}$/);
+    expect(c).not.toBe(e.tokens.git);
+    const seen = (await arrived(mark, ['/file-cred'])).find((l) => l.path === '/file-cred')!;
+    expect(headerOf(seen, 'authorization')).toBe(`Bearer ${e.tokens.other}`);
+    expect(headerOf(seen, 'x-jwt')).toBe(e.tokens.jwt);
+    expect(headerOf(seen, 'x-cmd')).toBe(e.tokens.git);
+    // The real file is untouched on the host.
+    expect(fs.readFileSync(plain, 'utf8')).toBe(`${e.tokens.other}\n`);
+  });
+
   it('a real value that reached the sandbox anyway is stripped toward other hosts and over plain HTTP, and is an alert', async () => {
     const a = path.join(s.root, 'audit-strip.ndjson');
     const leak = s.write('ws/leaked.txt', e.tokens.echo);

@@ -13,6 +13,7 @@ import type { CredentialStore } from '../credentials/store.js';
 import type { RunCa } from './ca.js';
 import { Http1Front, Replayed, type UpstreamLink } from './http1.js';
 import { serveH2 } from './http2.js';
+import { closeReplays, nativeReplay, type Replays } from './native-replay.js';
 import type { HostTrust } from './trust.js';
 
 export interface InspectorOptions {
@@ -39,9 +40,18 @@ const ALERT_BAD_CERTIFICATE = 42;
 export class Inspector {
   private readonly h1: Http1Front;
   private readonly contexts = new Map<string, Promise<tls.SecureContext>>();
+  /** Spliced client halves of inspected connections (closed at teardown). */
+  private readonly replays: Replays = { flows: new Set(), ends: new Set() };
+  /** Last TLS session per upstream host: the next connection resumes it (one handshake less of CPU). */
+  private readonly sessions = new Map<string, Buffer>();
 
   constructor(private readonly o: InspectorOptions) {
     this.h1 = new Http1Front({ store: o.store, rules: o.rules, record: o.record });
+  }
+
+  /** Closes the client halves of every inspected connection (sandbox teardown). */
+  closeAll(): void {
+    closeReplays(this.replays);
   }
 
   /** Whether TLS to this host is opened (credentials, request rules or `inspect: true`). */
@@ -59,17 +69,24 @@ export class Inspector {
       first: upstream,
       dial: () => net.connect({ host: flow.address, port: flow.port, noDelay: true }),
     };
-    this.h1.serve(new Replayed(client, initial), link);
+    this.h1.serve(nativeReplay(client, initial, this.replays) ?? new Replayed(client, initial), link);
   }
 
   private upstreamTls(socket: net.Socket | undefined, flow: InspectFlow, alpn: string[] | undefined): tls.TLSSocket {
-    return tls.connect({
+    const key = `${flow.host}:${flow.port}:${flow.address}`;
+    const s = tls.connect({
       ...(socket ? { socket } : { host: flow.address, port: flow.port }),
       servername: flow.host,
       ca: this.o.trust.ca,
       ALPNProtocols: alpn,
       minVersion: 'TLSv1.2',
+      session: this.sessions.get(key),
     });
+    s.on('session', (sess: Buffer) => {
+      if (this.sessions.size > 1000) this.sessions.clear();
+      this.sessions.set(key, sess);
+    });
+    return s;
   }
 
   private context(host: string): Promise<tls.SecureContext> {
@@ -103,7 +120,8 @@ export class Inspector {
       this.context(flow.host).then(
         (secureContext) => {
           if (client.destroyed) return void up.destroy();
-          inner = new tls.TLSSocket(new Replayed(client, initial) as unknown as net.Socket, {
+          const native = nativeReplay(client, initial, this.replays);
+          inner = new tls.TLSSocket(native ?? (new Replayed(client, initial) as unknown as net.Socket), {
             isServer: true,
             secureContext,
             ALPNProtocols: flow.alpn ? [proto ?? 'http/1.1'] : undefined,
@@ -126,7 +144,8 @@ export class Inspector {
           inner.once('secure', () => {
             const dial = () => this.upstreamTls(undefined, flow, proto ? [proto] : alpn);
             if (inner!.alpnProtocol === 'h2' && proto === 'h2') {
-              // http2 needs a plain stream here: a TLS socket over a JavaScript stream breaks its fast path.
+              // Node's http2 server stalls on a TLS socket handed to it by 'connection' (its handle is
+              // consumed twice); a plain stream in between works, native or not.
               serveH2({ store: this.o.store, rules: this.o.rules, record: this.o.record }, new Replayed(inner!), { host: flow.host, port: flow.port, first: up, dial }, (counts, method, path) =>
                 this.o.record.inside('egress.credential_remask', {
                   host: flow.host,
