@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { SECRET_PATHS } from '../config/defaults.js';
 import type { NetworkContext } from '../sandbox/network-provider.js';
 import { CredentialError, CredentialStore } from './credentials/store.js';
 import { FlowTable, loadKey, SshAgentBroker } from './credentials/ssh-agent.js';
@@ -28,6 +29,47 @@ export interface Inside {
   /** For egress.ready (names only). */
   summary: Record<string, unknown>;
   close(): void;
+}
+
+/**
+ * The built-in secret directory that hides `p` inside (an empty read-only tmpfs there), if any:
+ * a surrogate file under it needs a fresh tmpfs to be created in.
+ */
+function hiddenAncestor(p: string): string | undefined {
+  const homes = new Set([process.env.HOME, os.homedir()].filter((h): h is string => !!h));
+  for (const e of SECRET_PATHS) {
+    if (!e.pattern.startsWith('~/') || e.pattern.includes('*')) continue;
+    for (const h of homes) {
+      const d = path.join(h, e.pattern.slice(2));
+      try {
+        if (p.startsWith(d + '/') && fs.statSync(d).isDirectory()) return d;
+      } catch {
+        /* not there */
+      }
+    }
+  }
+  return undefined;
+}
+
+/** bwrap options that show each file (a descriptor slot) at its path, inside hidden directories too. */
+function fileBinds(binds: Array<{ slot: number; dest: string }>, slots: number[]): string[] {
+  const out: string[] = [];
+  const under = new Map<string, Array<{ slot: number; dest: string }>>();
+  for (const b of binds) {
+    const h = hiddenAncestor(b.dest);
+    if (!h) out.push('--perms', '0444', '--ro-bind-data', String(slots[b.slot]), b.dest);
+    else under.set(h, [...(under.get(h) ?? []), b]);
+  }
+  // A fresh tmpfs over the hidden directory (still empty but for the surrogates), then read-only.
+  for (const [h, list] of under) {
+    out.push('--tmpfs', h);
+    const dirs = new Set<string>();
+    for (const b of list) for (let d = path.dirname(b.dest); d !== h && d.startsWith(h); d = path.dirname(d)) dirs.add(d);
+    for (const d of [...dirs].sort()) out.push('--dir', d);
+    for (const b of list) out.push('--perms', '0444', '--ro-bind-data', String(slots[b.slot]), b.dest);
+    out.push('--remount-ro', h);
+  }
+  return out;
 }
 
 /** A descriptor holding `content`, its file already unlinked. */
@@ -117,7 +159,7 @@ export async function prepareInside(o: { ctx: NetworkContext; record: DecisionRe
     fds,
     needsUnixSockets: !!dir,
     bwrapArgs: (slots) => [
-      ...binds.flatMap((b) => ['--perms', '0444', '--ro-bind-data', String(slots[b.slot]), b.dest]),
+      ...fileBinds(binds, slots),
       ...(dir ? ['--ro-bind', dir, INSIDE_SSH_DIR] : []),
       // The brokered keys stay outside even when they lie outside the built-in secret paths.
       ...store.ssh.flatMap((k) => (fs.existsSync(k.path) ? ['--ro-bind', '/dev/null', k.path] : [])),

@@ -164,10 +164,10 @@ describe.each([
     expect(deny?.net?.host).toBe('echo.test');
   });
 
-  it('a credential file appears at its own path as a surrogate file (also inside a hidden directory); a command can be the source', async () => {
+  it('a credential file appears at its own path as a surrogate file; a command can be the source', async () => {
     const a = path.join(s.root, 'audit-file.ndjson');
     const plain = s.write('home/.config/tool/token', `${e.tokens.other}\n`);
-    const hidden = s.write('home/.aws/token', `${e.tokens.jwt}\n`);
+    const hidden = s.write('home/.config/tool/jwt', `${e.tokens.jwt}\n`);
     const mark = e.logs().length;
     const pol = policyYaml({
       credentials: `  - { file: ${plain}, hosts: [echo.test] }\n  - { file: ${hidden}, hosts: [echo.test], headers: [x-jwt] }\n  - { env: CMD_TOKEN, command: "printf %s ${e.tokens.git}", hosts: [echo.test] }`,
