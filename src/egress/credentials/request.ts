@@ -4,7 +4,6 @@
 // plain HTTP, a real value is replaced by its surrogate ("stripped") and that is an alert: the
 // sandbox never had it, so it leaked in some other way. Responses from a scoped host get every
 // real value replaced by its surrogate before the client reads them (re-masking).
-import type { Transform } from 'node:stream';
 import { replaceAll, ReplaceStream, type Pair } from './replace.js';
 import type { CredentialStore, Secret } from './store.js';
 
@@ -244,4 +243,3 @@ export class RequestCredentials {
   }
 }
 
-export type { Transform };

@@ -60,7 +60,7 @@ function readSource(c: CredentialSpec, env: NodeJS.ProcessEnv, home: string): st
     }
   }
   if (c.env) {
-    const v = env[c.env] ?? env[`WARDEN_CREDENTIAL_${c.env}`];
+    const v = env[c.env];
     if (v === undefined || v === '') throw new CredentialError(`credentials: environment variable ${c.env} is not set for Warden`);
     return v;
   }

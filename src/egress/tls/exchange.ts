@@ -3,15 +3,14 @@
 // rules), the credential swaps of its head, AWS re-signing, and the audit events that say
 // what was done (names and counts, never a value). The HTTP/1 and HTTP/2 front ends call it.
 import crypto from 'node:crypto';
-import { Readable, type Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { normaliseWireHost } from '../names.js';
 import { hostOfAuthority } from '../http-host.js';
 import type { DecisionRecorder } from '../record.js';
 import type { RequestRules } from '../request-rules.js';
 import { RequestCredentials } from '../credentials/request.js';
-import type { ReplaceStream } from '../credentials/replace.js';
 import type { CredentialStore } from '../credentials/store.js';
-import { ChunkResigner, EMPTY_SHA256, parseAuth, resign, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER } from '../credentials/sigv4.js';
+import { ChunkResigner, parseAuth, resign, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER } from '../credentials/sigv4.js';
 
 export interface ExchangeEnv {
   store: CredentialStore;
@@ -243,5 +242,3 @@ export function readAll(s: Readable, max = MAX_BUFFERED): Promise<Buffer> {
   });
 }
 
-export { EMPTY_SHA256 };
-export type { ReplaceStream };
