@@ -419,7 +419,7 @@ describe('the sandbox\'s decisions reach a running warden watch', () => {
     // The monitor's sockets where a sandbox could see them: the namespace check must hold on its own.
     const api = path.join(s.root, 'mon', 'warden.sock');
     fs.mkdirSync(path.dirname(api), { recursive: true, mode: 0o700 });
-    const cfg = s.policy(`sensor: { backend: procfs }\napi: { socket: ${api} }\n`);
+    const cfg = s.policy(`api: { socket: ${api} }\n`);
     w = await startWatch(['--config', cfg]);
     ingest = path.join(path.dirname(api) + '-ingest', 'ingest.sock');
     for (let i = 0; i < 100 && !fs.existsSync(ingest); i++) await new Promise((r) => setTimeout(r, 50));

@@ -251,6 +251,13 @@ export class Http1Front {
       }
       if (remask) body = body.pipe(remask);
     }
+    // An upstream that ends the connection after this response (or delimits it by closing)
+    // gets the client's closed too: the client may be reading until EOF.
+    const conn = (get(ures.rawHeaders, 'connection') ?? '').toLowerCase();
+    if (conn.includes('close') || (ures.httpVersion === '1.0' && !conn.includes('keep-alive'))) {
+      raw = [...without(raw, ['connection']), 'Connection', 'close'];
+      res.shouldKeepAlive = false;
+    }
     res.writeHead(ures.statusCode ?? 502, ures.statusMessage, raw);
     pipeline(body, res, () => {
       if (remask) for (const [k, v] of remask.counts) counts.set(k, (counts.get(k) ?? 0) + v);
