@@ -12,6 +12,8 @@ const external = [
   '../events/dispatcher.js', // only with --audit
   '../sinks/ndjson-file.js',
   './sandbox-monitor.js', // only with --monitor
+  '../sandbox/view-mounts.js', // koffi: only for idmapped views (root, directories the sandbox uid does not own)
+  '../sandbox/policy-yaml.js', // yaml: only for --print-policy / --learn
 ];
 const out = 'dist/cli/entry-bundle.cjs';
 try {

@@ -15,6 +15,14 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   for (const c of commands) program.addCommand(c().exitOverride());
+  // `warden nosuch --help` printed the general help and exit 0: an unknown command is an error
+  // whatever options follow it.
+  const first = argv.slice(2).find((a) => !a.startsWith('-'));
+  const known = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]).concat('help'));
+  if (first !== undefined && argv.slice(2).indexOf(first) === 0 && !known.has(first)) {
+    process.stderr.write(`warden: unknown command '${first}' (commands: ${[...known].filter((k) => k !== 'help').join(', ')}; run warden --help)\n`);
+    return 2;
+  }
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -6,9 +6,14 @@ export interface RunCliOptions {
   audit?: string;
   network?: string;
   monitor?: boolean;
+  /** Agent profile: a name, `auto` (from the command; the default) or `none`. */
+  agent?: string;
+  printPolicy?: boolean;
+  quiet?: boolean;
 }
 
-const VALUED: Record<string, keyof RunCliOptions> = { '--policy': 'policy', '-p': 'policy', '--audit': 'audit', '--network': 'network' };
+const VALUED: Record<string, keyof RunCliOptions> = { '--policy': 'policy', '-p': 'policy', '--audit': 'audit', '--network': 'network', '--agent': 'agent' };
+const FLAGS: Record<string, keyof RunCliOptions> = { '--monitor': 'monitor', '--print-policy': 'printPolicy', '--quiet': 'quiet', '-q': 'quiet' };
 
 export function parseRunArgs(args: string[]): { command: string[]; opts: RunCliOptions } | undefined {
   const opts: RunCliOptions = {};
@@ -16,8 +21,9 @@ export function parseRunArgs(args: string[]): { command: string[]; opts: RunCliO
     const a = args[i]!;
     if (a === '--') return args.length > i + 1 ? { command: args.slice(i + 1), opts } : undefined;
     if (!a.startsWith('-')) return { command: args.slice(i), opts };
-    if (a === '--monitor') {
-      opts.monitor = true;
+    const flag = FLAGS[a];
+    if (flag) {
+      (opts as Record<string, boolean>)[flag] = true;
       continue;
     }
     const eq = a.indexOf('=');

@@ -28,6 +28,9 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
       const { loadRunPolicy } = await import('../config/run-policy.js');
       policy = loadRunPolicy(opts.policy);
     } else policy = defaultRunPolicy();
+    const profiled = await withAgentProfile(policy, command, opts);
+    if (typeof profiled === 'number') return profiled;
+    policy = profiled;
     if (opts.network !== undefined) {
       if (!['none', 'full', 'allowlist'].includes(opts.network)) {
         say(`run: --network must be none, full or allowlist (got ${opts.network})`);
@@ -35,14 +38,30 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
       }
       policy.network.mode = opts.network as NetworkMode;
     }
+    if (opts.printPolicy) {
+      const { policyToYaml } = await import('../sandbox/policy-yaml.js');
+      process.stdout.write(policyToYaml(policy));
+      return 0;
+    }
 
     let emit: ((e: UnstampedEvent) => void) | undefined;
     if (opts.audit) {
+      const shared = auditSharedWithCommand(opts.audit, policy.process.passFds);
+      if (shared) {
+        say(`--audit ${opts.audit}: that is the command's ${shared} too, so the command could write forged audit lines into it; give a file of its own (--audit FILE). Nothing was run`);
+        return 2;
+      }
+      const planted = auditPathProblem(opts.audit, policy);
+      if (planted) {
+        say(`--audit ${opts.audit}: ${planted}; Warden would write where an earlier sandbox chose. Give the real path of a regular file. Nothing was run`);
+        return 2;
+      }
       const [{ Dispatcher }, { NdjsonFileSink }] = await Promise.all([import('../events/dispatcher.js'), import('../sinks/ndjson-file.js')]);
       const d = new Dispatcher();
       // An audit log that cannot be opened refuses the run: it ran unaudited, exit 0.
       let openError: NodeJS.ErrnoException | undefined;
       const sink = new NdjsonFileSink(opts.audit, {
+        noFollow: true,
         onError: (err, what) => {
           if (what === 'open' && !emit) openError ??= err;
           else say(`audit ${opts.audit}: ${err.message}`);
@@ -102,11 +121,97 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
     }
     const { runSandbox, mark } = await import('../sandbox/runner.js');
     mark('modules loaded');
-    return await runSandbox({ policy, argv: command, emit, network, monitor });
+    // koffi and the mount API: loaded only for a run whose sandbox uid is shown directories it does not own.
+    const views = async () => (await import('../sandbox/view-mounts.js')).viewMounter;
+    return await runSandbox({ policy, argv: command, emit, network, monitor, views, quiet: opts.quiet });
   } catch (err) {
     return report(err);
   } finally {
     await closeAudit?.();
+  }
+}
+
+/**
+ * The agent profile to lay under the policy: named with --agent, or found from the command
+ * (`auto`, the default); `none` for no profile. A number is an exit code.
+ */
+async function withAgentProfile(policy: RunPolicy, command: string[], opts: RunCliOptions): Promise<RunPolicy | number> {
+  const want = opts.agent ?? 'auto';
+  if (want === 'none') return policy;
+  const { AGENTS, agentForCommand } = await import('../agents/catalog.js');
+  const agent = want === 'auto' ? agentForCommand(command) : AGENTS.find((a) => a.name === want || a.binaries.includes(want));
+  if (!agent) {
+    if (want === 'auto') return policy;
+    say(`run: --agent ${want}: unknown agent (known: ${AGENTS.map((a) => a.name).join(', ')}, auto, none)`);
+    return 2;
+  }
+  const { applyAgentProfile } = await import('../sandbox/profile.js');
+  const p = applyAgentProfile(policy, agent);
+  if (!opts.quiet && !opts.printPolicy)
+    say(`${agent.title} profile: ${agent.stateDirs[0]} writable, network ${p.network.mode === 'allowlist' ? `to ${agent.hosts.slice(0, 3).join(', ')}${agent.hosts.length > 3 ? '…' : ''}` : p.network.mode} (--print-policy shows all; --agent none: no profile)`);
+  return p;
+}
+
+/**
+ * Which of the command's own descriptors the audit destination is (stdout, stderr, a passed
+ * descriptor), if any: the command could then print lines that read as Warden's. Compares
+ * what the names lead to (a pipe, a file, a terminal), not the names.
+ */
+export function auditSharedWithCommand(audit: string, passFds: number[]): string | undefined {
+  let target: fs.Stats;
+  try {
+    target = audit === '-' ? fs.fstatSync(1) : fs.statSync(audit);
+  } catch {
+    return undefined; // a new file: nobody else has it
+  }
+  const major = (rdev: number) => (rdev >> 8) & 0xfff;
+  const isTty = (st: fs.Stats) => st.isCharacterDevice() && [4, 5, 136, 137, 138, 139, 140, 141, 142, 143].includes(major(st.rdev));
+  if (target.isCharacterDevice() && !isTty(target)) return undefined; // /dev/null and friends
+  const names: Record<number, string> = { 0: 'stdin', 1: 'stdout', 2: 'stderr' };
+  for (const fd of [0, 1, 2, ...passFds]) {
+    let st: fs.Stats;
+    try {
+      st = fs.fstatSync(fd);
+    } catch {
+      continue;
+    }
+    const same = st.dev === target.dev && st.ino === target.ino;
+    // /dev/tty is the controlling terminal, whichever pts the command writes to.
+    const tty = isTty(target) && isTty(st) && (target.rdev === st.rdev || target.rdev === 0x500);
+    if (same || tty) return names[fd] ?? `descriptor ${fd}`;
+  }
+  return undefined;
+}
+
+/**
+ * An audit path a sandbox could have prepared: a symlink (the file itself, or a directory on
+ * the way inside a directory sandboxes may write: the workspace, allow_write paths), or
+ * something other than a regular file. /dev/null is fine.
+ */
+export function auditPathProblem(audit: string, policy: RunPolicy, cwd = process.cwd()): string | undefined {
+  if (audit === '-' || audit === '/dev/null') return undefined;
+  const abs = path.resolve(cwd, audit);
+  const st = lstatOr(abs);
+  if (st?.isSymbolicLink()) return `${abs} is a symlink`;
+  if (st && !st.isFile() && !st.isDirectory()) return `${abs} is not a regular file`; // a directory fails to open (exit 1)
+  const home = process.env.HOME;
+  const roots = [path.resolve(cwd, policy.filesystem.workspace ?? '.'), ...policy.filesystem.allowWrite.map((p) => (p === '~' || p.startsWith('~/') ? path.join(home ?? '/nonexistent', p.slice(1)) : path.resolve(cwd, p)))];
+  for (const root of roots) {
+    if (!abs.startsWith(root.endsWith('/') ? root : root + '/')) continue;
+    let cur = root;
+    for (const part of path.relative(root, path.dirname(abs)).split('/').filter(Boolean)) {
+      cur = path.join(cur, part);
+      if (lstatOr(cur)?.isSymbolicLink()) return `${cur} on the way is a symlink inside a directory the sandbox can write`;
+    }
+  }
+  return undefined;
+}
+
+function lstatOr(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch {
+    return undefined;
   }
 }
 

@@ -157,6 +157,8 @@ export function parseRunPolicy(text: string, file: string): RunPolicy {
 
   const p = defaultRunPolicy();
   p.source = file;
+  const raw = parsed.value as { network?: { mode?: unknown } } | null | undefined;
+  p.explicit = { networkMode: raw?.network?.mode !== undefined };
   p.filesystem = {
     workspace: v.filesystem.workspace,
     allowWrite: v.filesystem.allow_write,

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, parseYaml } from '../config/load.js';
+import { AGENTS } from '../agents/catalog.js';
 import { PERSISTENCE_PATHS, SECRET_PATHS, WORKSPACE_PROTECTED } from '../config/defaults.js';
 import { compileSet, type CompiledSet } from './compile.js';
 import type { CorrelatorLimits } from './correlate.js';
@@ -58,6 +59,8 @@ export function builtinLists(networkAllow: readonly string[]): Record<string, st
     persistence_paths: PERSISTENCE_PATHS.map((p) => p.pattern),
     workspace_protected: [...WORKSPACE_PROTECTED],
     network_allow: [...networkAllow],
+    agent_credentials: AGENTS.flatMap((a) => a.credentials),
+    ...Object.fromEntries(AGENTS.map((a) => [`agent_credentials_${a.name.replace(/-/g, '_')}`, [...a.credentials]])),
   };
 }
 

@@ -86,6 +86,9 @@ export function bwrapArgs(o: BwrapOptions): string[] {
       case 'symlink':
         a.push('--symlink', m.target, m.dest);
         break;
+      case 'remount-ro':
+        a.push('--remount-ro', m.dest);
+        break;
     }
   }
   if (o.extraArgs) a.push(...o.extraArgs);

@@ -45,9 +45,27 @@ export interface RequestRuleSpec {
  */
 export type RunAs = 'auto' | 'caller' | { uid: number; gid: number };
 
+/** An agent profile applied to the policy (sandbox/profile.ts). */
+export interface AgentProfileUse {
+  name: string;
+  title: string;
+  /** State directories of the agent, writable (and created when missing: the first). */
+  stateDirs: string[];
+  /** Files in the home the agent rewrites atomically: private copies, written back after the run. */
+  homeFiles: string[];
+  /** JSON keys of those files that define programs to run: a change there is not written back. */
+  execKeys: string[];
+  /** Settings files whose program-running keys are put back after the run. */
+  judgedConfig: Array<{ path: string; format: 'json' | 'toml'; keys: string[] }>;
+}
+
 export interface RunPolicy {
   /** Policy file it came from, if any (for messages and audit). */
   source?: string;
+  /** Keys the policy file set explicitly (a profile does not override them). */
+  explicit?: { networkMode?: boolean };
+  /** The agent profile in use, if any. */
+  agent?: AgentProfileUse;
   filesystem: {
     /** Writable project directory; default: the current directory. */
     workspace?: string;

@@ -1,12 +1,12 @@
-// `warden run` end to end: plan the sandbox, record it for crash recovery, create cgroups and
-// the network, start bwrap, pass signals through, enforce the timeout, then tear everything
-// down and return the command's exit status (128+N when it died of signal N, like a shell;
-// 124 on timeout, like timeout(1); 127 when the command does not exist).
+// `warden run` end to end, in phases: plan the sandbox (identity, filesystem, environment,
+// command), record it for crash recovery, create what it needs on the host (cgroups, idmapped
+// views, network, monitor), launch bwrap, supervise it (signals, timeout), then tear
+// everything down and return the command's exit status (128+N when it died of signal N, like
+// a shell; 124 on timeout, like timeout(1); 127 when the command does not exist).
 //
 // Speed matters: `warden run -- true` must stay within tens of ms of `true`. So this module
 // only loads node builtins and small sandbox modules; yaml/zod (policy files), the egress
-// module and the kernel sensor are loaded by the caller only when asked for.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+// module, koffi (views) and the kernel sensor are loaded by the caller only when asked for.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,16 +14,27 @@ import type { UnstampedEvent } from '../events/types.js';
 import { bwrapArgs, pinWritableBinds } from './bwrap.js';
 import { CgroupError, createSandboxCgroups, destroyDirs, detectCgroups, type CgroupLayout, type CgroupStats, type SandboxCgroups } from './cgroups.js';
 import { buildSandboxEnv } from './env.js';
-import { isInside, planFilesystem, PlanError, type FsPlan } from './fs-plan.js';
+import { homeRunPatterns, isInside, planFilesystem, PlanError, SKIP_DIRS, type FsPlan, type MountOp } from './fs-plan.js';
+import { which } from './host.js';
+import { chooseIdentity, IdentityError, isHostRoot, type SandboxIdentity } from './identity.js';
+import { launch, LaunchError, renderCommand } from './launch.js';
+import { writableBy } from './views.js';
 import type { SandboxMonitor } from './monitor-hook.js';
 import type { NetworkProvider, PreparedNetwork } from './network-provider.js';
 import type { RunPolicy } from './policy.js';
-import { checkProtected, type ProtectViolation } from './protect.js';
-import { passwdEntry, which } from './host.js';
+import { checkModes, checkProtected, newGitEntries, newHomeEntries, type ProtectViolation } from './protect.js';
+import { reportLimits, reportTimeout, reportViolations, type EmitSandbox } from './reports.js';
 import { buildSeccompFilter } from './seccomp.js';
-import { claimStale, ensureStateDir, procStartTime, RecordFile, stateDir, type SandboxRecord } from './state.js';
+import { claimStale, ensureStateDir, mountDirFor, procStartTime, RecordFile, stateDir, type SandboxRecord } from './state.js';
+import { SIGNUM, supervise } from './supervise.js';
 import { diagnoseUsernsFailure, formatProblem, probeUserns, UNKNOWN_USERNS, usernsPrecheck } from './userns.js';
-import { readStat } from '../sensors/procfs/proc.js';
+import type { ViewMounter } from './view-mounts.js';
+import { createScratchHome, entryNames, finishScratchHome, type ScratchHome } from './scratch-home.js';
+import { checkJudged, resolveHome, snapshotJudged, type JudgedFile } from './agent-config.js';
+import { DenialLog, droppedVariables } from './denials.js';
+import { stateDir as stateDirOf } from '../util/xdg.js';
+
+export { processGroupOf } from './supervise.js';
 
 export interface RunOptions {
   policy: RunPolicy;
@@ -33,10 +44,14 @@ export interface RunOptions {
   emit?: (ev: UnstampedEvent) => void;
   network: NetworkProvider;
   monitor?: SandboxMonitor;
+  /** Attaches idmapped views (root runs whose sandbox uid does not own what it is given). */
+  views?: () => Promise<ViewMounter>;
   /** Messages for the user (stderr). */
   log?: (msg: string) => void;
   /** Override for tests: where crash records live. */
   stateDir?: string;
+  /** No hints on stderr (denials are still recorded). */
+  quiet?: boolean;
 }
 
 export class SandboxSetupError extends Error {
@@ -48,18 +63,9 @@ export class SandboxSetupError extends Error {
   }
 }
 
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM'] as const;
-const SIGNUM: Record<string, number> = { ...os.constants.signals };
-
 export function newSandboxId(): string {
   const r = Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, '0');
   return `${process.pid.toString(36)}${r}`;
-}
-
-/** The process group of `pid`, or undefined when it is gone. */
-export function processGroupOf(pid: number): number | undefined {
-  const pgrp = readStat(pid)?.pgrp;
-  return pgrp !== undefined && pgrp > 1 ? pgrp : undefined;
 }
 
 /** Closes descriptors Warden inherited without O_CLOEXEC so the sandbox cannot inherit them. */
@@ -91,44 +97,6 @@ export function closeInheritedFds(keep: number[]): number[] {
   return closed;
 }
 
-interface Identity {
-  /** Host uid/gid the sandbox runs as. */
-  uid: number;
-  gid: number;
-  /** Whether Warden must change identity to get there. */
-  drop: boolean;
-  /** uid/gid seen inside. */
-  innerUid: number;
-  innerGid: number;
-  home?: string;
-  name?: string;
-}
-
-function chooseIdentity(policy: RunPolicy, workspace: string): Identity {
-  const uid = process.getuid!();
-  const gid = process.getgid!();
-  const runAs = policy.process.runAs;
-  if (uid !== 0) {
-    if (typeof runAs === 'object' && runAs.uid !== uid)
-      throw new SandboxSetupError(`process.user: running as uid ${runAs.uid} needs root (warden runs as uid ${uid})`, 2);
-    return { uid, gid, drop: false, innerUid: uid, innerGid: gid };
-  }
-  let target: { uid: number; gid: number } | undefined;
-  if (typeof runAs === 'object') target = runAs;
-  else if (runAs === 'auto') {
-    const st = fs.statSync(workspace);
-    if (st.uid !== 0) target = { uid: st.uid, gid: passwdEntry(st.uid)?.gid ?? st.gid };
-  }
-  if (!target || target.uid === 0) {
-    // Root stays root on the host (no capabilities, no_new_privs) but is nobody inside.
-    return { uid: 0, gid: 0, drop: false, innerUid: 65534, innerGid: 65534 };
-  }
-  const pw = passwdEntry(target.uid);
-  return { uid: target.uid, gid: target.gid, drop: true, innerUid: target.uid, innerGid: target.gid, home: pw?.home, name: pw?.name };
-}
-
-const CGROUP_JOIN = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
-
 /** WARDEN_TIMING=1 prints where start-up time goes (ms since process start). */
 const marks: Array<[string, number]> | undefined = process.env.WARDEN_TIMING ? [] : undefined;
 export function mark(label: string): void {
@@ -138,25 +106,136 @@ function printMarks(): void {
   if (marks) fs.writeSync(2, marks.map(([l, t]) => `${t.toFixed(1).padStart(7)} ms  ${l}`).join('\n') + '\n');
 }
 
-export async function runSandbox(o: RunOptions): Promise<number> {
+/** Everything decided before anything is created on the host. */
+interface Setup {
+  id: string;
+  root: boolean;
+  /** Warden is the host's root (not root of a user namespace). */
+  hostRoot: boolean;
+  /** Where the empty cover file and the views live: reachable by the sandbox's uid. */
+  shared: string;
+  /** The agent's scratch home, when an agent profile is used. */
+  scratch?: { dir: string; home: string; files: string[] };
+  bwrap: string;
+  workspace: string;
+  chdir: string;
+  ident: SandboxIdentity;
+  homes: string[];
+  plan: FsPlan;
+  closedFds: number[];
+  sdir: string;
+}
+
+/** What exists on the host for this run, and how to remove it. */
+interface Resources {
+  layout: CgroupLayout;
+  scratch?: ScratchHome;
+  judged?: JudgedFile[];
+  cg?: SandboxCgroups;
+  net?: PreparedNetwork;
+  runDir?: string;
+  mountDir?: string;
+  mounter?: ViewMounter;
+  monitorAttached: boolean;
+  openedFds: number[];
+  record: RecordFile;
+}
+
+export async function runSandbox(opts: RunOptions): Promise<number> {
   const t0 = performance.now();
   mark('runSandbox');
-  const log =
-    o.log ??
-    ((m: string) => {
-      try {
-        fs.writeSync(2, `warden: ${m}\n`);
-      } catch {
-        /* stderr closed */
-      }
-    });
-  const policy = o.policy;
+  const sink = opts.log ?? stderrLog;
+  // Paths in messages come from the sandbox: its control characters must not drive the terminal.
+  const log = (m: string) => sink(printable(m));
+  // Every event passes the denial log (hints on stderr, the run's own record) on its way to --audit.
+  const denials = new DenialLog(log, !!opts.quiet, !!process.stderr.isTTY && !!process.stdin.isTTY);
+  const o: RunOptions = {
+    ...opts,
+    emit: (e) => {
+      denials.observe(e);
+      opts.emit?.(e);
+    },
+  };
   const id = newSandboxId();
-  const root = process.getuid?.() === 0;
-  const emit = o.emit;
   const sandbox = { id };
-  const ev = (e: Omit<UnstampedEvent, 'ts' | 'sandbox'>) => emit?.({ ts: new Date().toISOString(), sandbox, ...e } as UnstampedEvent);
+  const ev: EmitSandbox = (e) => o.emit?.({ ts: new Date().toISOString(), sandbox, ...e } as UnstampedEvent);
 
+  const setup = planRun(o, id, log);
+  if (typeof setup === 'number') return setup;
+  const layout = detectLayout();
+  mark('command lookup + cgroup detect');
+  const emptyFile = ensureStateDir(setup.sdir, setup.shared);
+  await cleanupStale(setup.sdir, log, o.views);
+  mark('stale cleanup');
+  const res: Resources = { layout, monitorAttached: false, openedFds: [], record: recordRun(setup, layout, o.policy.network.mode) };
+  try {
+    await createResources(o, setup, layout, res, ev);
+    const started = startSandbox(o, setup, res, emptyFile, ev, t0, denials);
+    const sup = supervise(started.child, started.status, started.exit, {
+      timeoutMs: o.policy.resources.timeoutMs,
+      graceMs: o.policy.resources.graceMs,
+      killAll: () => res.cg?.killAll(),
+      log,
+    });
+    denials.started();
+    const result = await sup.result;
+    denials.finished();
+    const duration = Math.round(performance.now() - started.at);
+    mark('exited');
+    if (result.error) throw new SandboxSetupError(`cannot start ${started.chain[0]}: ${result.error.message}`);
+    const stats = res.cg!.stats(); // before teardown removes the cgroups
+    const code = exitCode(o, setup, res, stats, result, started.status, sup.timedOut(), ev, log);
+    const violations = await teardown(o, setup, res, ev, log, denials);
+    mark('teardown');
+    printMarks();
+    reportViolations(violations, ev, log);
+    const record = denials.save(path.join(stateDirOf(), 'runs'), setup.id);
+    const summary = denials.summary(record);
+    if (summary && !o.quiet) log(summary);
+    ev({
+      kind: 'sandbox.exit',
+      severity: 'info',
+      message: `sandbox exited with ${code}`,
+      exit: { code, ...(result.signal ? { signal: SIGNUM[result.signal] } : {}), duration_ms: duration },
+      data: { timed_out: sup.timedOut(), stats, protected_violations: violations.length },
+    });
+    return code;
+  } catch (err) {
+    denials.finished();
+    const violations = await teardown(o, setup, res, ev, log, denials).catch(() => []);
+    reportViolations(violations, ev, log);
+    if (err instanceof LaunchError) throw new SandboxSetupError(err.message);
+    throw err;
+  }
+}
+
+/** Control characters (ESC, CR, BS, C1...) as visible escapes; newlines and tabs kept. */
+export function printable(m: string): string {
+  return m.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function stderrLog(m: string): void {
+  try {
+    fs.writeSync(2, `warden: ${m}\n`);
+  } catch {
+    /* stderr closed */
+  }
+}
+
+function detectLayout(): CgroupLayout {
+  try {
+    return detectCgroups();
+  } catch {
+    return { v1: [] }; // no cgroups at all
+  }
+}
+
+// ------------------------------------------------------------------ phase 1: plan
+
+/** Everything that can be decided without changing the host. A number is an exit code (127). */
+function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | number {
+  const policy = o.policy;
+  const root = process.getuid?.() === 0;
   // First, before Warden opens anything: descriptors inherited without O_CLOEXEC would
   // otherwise reach the sandbox (bwrap passes everything through).
   const closedFds = closeInheritedFds(policy.process.passFds);
@@ -168,10 +247,8 @@ export async function runSandbox(o: RunOptions): Promise<number> {
       throw new SandboxSetupError(`${policy.source ? `${policy.source}: ` : ''}process.pass_fds: descriptor ${fd} is not open in Warden (open it for warden run, e.g. ${fd}<FILE)`, 2);
     }
   }
-
   const precheck = usernsPrecheck(root);
   if (precheck) throw new SandboxSetupError(formatProblem(precheck));
-
   const bwrap = which('bwrap', process.env.PATH ?? '/usr/bin:/bin');
   if (!bwrap) throw new SandboxSetupError('bwrap (bubblewrap) is not installed; install it: apt-get install bubblewrap');
 
@@ -185,450 +262,414 @@ export async function runSandbox(o: RunOptions): Promise<number> {
   const cwd = fs.realpathSync.native(o.cwd ?? process.cwd());
   const chdir = isInside(cwd, workspace) ? cwd : workspace;
 
-  const ident = chooseIdentity(policy, workspace);
+  let ident: SandboxIdentity;
+  const hostRoot = isHostRoot();
+  try {
+    ident = chooseIdentity(policy.process.runAs, workspace, undefined, undefined, hostRoot);
+  } catch (err) {
+    if (err instanceof IdentityError) throw new SandboxSetupError(`${policy.source ? `${policy.source}: ` : ''}${err.message}`, 2);
+    throw err;
+  }
   const callerHome = os.userInfo().homedir;
-  const homes = [...new Set([process.env.HOME, callerHome, ident.home].filter((h): h is string => !!h && h !== '/'))];
+  // The sandbox's HOME first: `~/` in the policy means the home the command will see.
+  const sandboxHome = userOf(ident)?.home ?? process.env.HOME;
+  const homes = [...new Set([sandboxHome, process.env.HOME, callerHome, ident.home].filter((h): h is string => !!h && h !== '/'))];
+  if (policy.agent && sandboxHome) prepareAgentHome(policy.agent, sandboxHome, log);
   const gids = ident.drop ? [ident.gid] : (process.getgroups?.() ?? [ident.gid]);
-
+  const sdir = o.stateDir ?? stateDir();
   mark('identity');
+
+  const shared = sharedDir(sdir, hostRoot);
+  const scratch = policy.agent && sandboxHome && sandboxHome !== workspace && fs.existsSync(sandboxHome) && !isInside(workspace, sandboxHome)
+    ? { dir: path.join(shared, 'scratch', id), home: sandboxHome, files: policy.agent.homeFiles }
+    : undefined;
   let plan: FsPlan;
   try {
-    plan = planFilesystem({ policy, workspace, homes, identity: { uid: ident.uid, gids } });
+    plan = planFilesystem({
+      policy,
+      workspace,
+      homes,
+      scratchHome: scratch && { dir: scratch.dir, home: scratch.home, copies: scratch.files.filter((f) => f.startsWith('~/')).map((f) => f.slice(2)) },
+      identity: { uid: ident.uid, gid: ident.gid, gids, callerRoot: hostRoot, standIn: ident.standIn, mountDir: mountDirFor(shared, id) },
+    });
   } catch (err) {
     if (err instanceof PlanError) throw new SandboxSetupError(err.message, 2);
     throw err;
   }
   for (const w of plan.warnings) log(w);
+  // Warden's own state (crash records, the runtime directory) where a sandbox can write would
+  // let it forge a record that the next run acts on.
+  const stateRoot = path.dirname(sdir);
+  const exposed = plan.writable.find((w) => isInside(stateRoot, w) || isInside(w, stateRoot));
+  if (exposed)
+    throw new SandboxSetupError(`Warden's state directory ${stateRoot} lies in ${exposed}, which the sandbox can write; set XDG_RUNTIME_DIR (or TMPDIR) to a directory outside it`, 2);
+  for (const w of plan.writable.slice(1))
+    if (!plan.views.some((v) => v.src === w) && !writableBy({ uid: ident.uid, gids }, w))
+      log(`allow_write ${w}: the sandbox runs as uid ${ident.uid}${ident.drop && !ident.standIn ? ' (the workspace owner)' : ''}, which cannot write it; change its owner or set process.user`);
   mark('fs plan');
 
-  // The environment and the command, before anything is created on the host.
-  const provisionalEnv = buildSandboxEnv({ policy, host: process.env, sandboxId: id, user: ident.drop && ident.home ? { home: ident.home, name: ident.name ?? String(ident.uid) } : undefined });
+  // The command, before anything is created on the host.
+  const env = buildSandboxEnv({ policy, host: process.env, sandboxId: id, user: userOf(ident) });
   const cmd = o.argv[0]!;
-  const resolved = which(cmd, provisionalEnv.PATH!);
+  const resolved = which(cmd, env.PATH!);
   if (!resolved) {
     log(`${cmd}: command not found`);
     return 127;
   }
   const hiddenHit = plan.hidden.find((h) => isInside(resolved, h));
-  const scratch = ['/tmp', '/var/tmp', '/run'].find((d) => isInside(resolved, d) && !plan.writable.some((w) => isInside(resolved, w)));
-  if (hiddenHit || scratch) {
-    log(`${cmd}: ${resolved} is not visible inside the sandbox (${hiddenHit ? `hidden: ${hiddenHit}` : `${scratch} is private to the sandbox`})`);
+  const privateDir = ['/tmp', '/var/tmp', '/run'].find((d) => isInside(resolved, d) && !plan.writable.some((w) => isInside(resolved, w)));
+  if (hiddenHit || privateDir) {
+    const why = hiddenHit
+      ? `hidden: ${hiddenHit}; filesystem.allow_read: [${hiddenHit}] shows it`
+      : `${privateDir} is private to the sandbox; filesystem.allow_write: [${path.dirname(resolved)}] brings its directory in`;
+    log(`${cmd}: ${resolved} is not visible inside the sandbox (${why})`);
     return 127;
   }
-
-  // Crash recovery: finish the cleanup of Wardens that died, then record ourselves.
-  const sdir = o.stateDir ?? stateDir();
-  let layout: CgroupLayout = { v1: [] };
-  try {
-    layout = detectCgroups();
-  } catch {
-    /* no cgroups at all */
+  if (!plan.reach(resolved)) {
+    const who = ident.standIn ? `the sandbox's unprivileged stand-in user (uid ${ident.uid})` : `the sandbox's user (uid ${ident.uid})`;
+    log(`${cmd}: ${resolved} cannot be reached by ${who}: a directory on the way is not searchable by it. Put the tool where others can read it, or make its directories searchable (chmod o+x)`);
+    return 127;
   }
-  mark('command lookup + cgroup detect');
-  const emptyFile = ensureStateDir(sdir);
-  await cleanupStale(sdir, log);
-  mark('stale cleanup');
-  const cgName = `warden-${id}`;
-  const candidateParents = [...layout.v1.map((h) => path.join(h.mount, h.own)), ...(layout.v2 ? [path.join(layout.v2.mount, layout.v2.own)] : [])];
-  const record = new RecordFile(sdir, {
+  return { id, root, hostRoot, bwrap, workspace, chdir, ident, homes, plan, closedFds, sdir, shared, scratch };
+}
+
+/**
+ * An agent's primary state directory (~/.claude, ~/.codex, ~/.gemini) is made when missing, as
+ * the agent itself would at its first start: its profile makes it writable, and Warden never
+ * binds a path that does not exist. Owned by the home's owner, 0700.
+ */
+function prepareAgentHome(agent: { stateDirs: string[] }, home: string, log: (m: string) => void): void {
+  const first = agent.stateDirs[0];
+  if (!first?.startsWith('~/')) return;
+  const dir = path.join(home, first.slice(2));
+  if (fs.existsSync(dir)) return;
+  try {
+    const owner = fs.statSync(home);
+    fs.mkdirSync(dir, { mode: 0o700 });
+    if (process.getuid?.() === 0) fs.chownSync(dir, owner.uid, owner.gid);
+  } catch (err) {
+    log(`could not create ${dir} for the agent's state: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The directory for what the sandbox's uid must reach (the empty file that covers secrets, the
+ * views): for host root, /run/warden whatever XDG_RUNTIME_DIR says (/run/user/0 is 0700 and
+ * the stand-in could not reach it); otherwise the runtime directory, which the caller can reach.
+ */
+function sharedDir(sdir: string, hostRoot: boolean): string {
+  return hostRoot ? '/run/warden' : path.dirname(sdir);
+}
+
+function userOf(ident: SandboxIdentity): { home: string; name: string } | undefined {
+  return ident.drop && ident.home ? { home: ident.home, name: ident.name ?? String(ident.uid) } : undefined;
+}
+
+// ------------------------------------------------------------------ phase 2: record
+
+/** Crash recovery: what this run is about to create, written before it creates it. */
+function recordRun(s: Setup, layout: CgroupLayout, networkMode: string): RecordFile {
+  const cgName = `warden-${s.id}`;
+  const parents = [...layout.v1.map((h) => path.join(h.mount, h.own)), ...(layout.v2 ? [path.join(layout.v2.mount, layout.v2.own)] : [])];
+  return new RecordFile(s.sdir, {
     version: 1,
-    id,
+    id: s.id,
     pid: process.pid,
     start: procStartTime(process.pid) ?? 0,
     created: new Date().toISOString(),
-    workspace,
-    cgroups: { dirs: candidateParents.map((p) => path.join(p, cgName)) },
-    network: { mode: policy.network.mode },
-    protected: plan.protectedEntries,
+    workspace: s.workspace,
+    cgroups: { dirs: parents.map((p) => path.join(p, cgName)) },
+    network: { mode: networkMode },
+    protected: s.plan.protectedEntries,
+    mounts: s.plan.views.length ? mountDirFor(s.shared, s.id) : undefined,
+    scratch: s.scratch?.dir,
   });
+}
 
-  let cg: SandboxCgroups | undefined;
-  let net: PreparedNetwork | undefined;
-  let runDir: string | undefined;
-  let monitorAttached = false;
-  const openedFds: number[] = [];
-  const teardown = async () => {
-    const left = cg ? await cg.destroy() : [];
-    let netLeft = false;
-    if (net)
-      await net.cleanup().catch((err: Error) => {
-        netLeft = true;
-        log(`network cleanup: ${err.message}; the next warden run retries`);
-      });
-    if (monitorAttached) await o.monitor!.detach().catch((err: Error) => log(`monitor: ${err.message}`));
-    for (const fd of openedFds.splice(0)) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        /* already closed */
-      }
-    }
-    if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
-    const violations = checkProtected(plan.protectedEntries, id);
-    if (left.length || netLeft) {
-      if (left.length) log(`could not remove cgroups ${left.join(', ')}; the next warden run retries`);
-      // Keep the record for what is left only: the protected paths were checked just now.
-      record.update({ cgroups: { dirs: left }, network: netLeft ? record.record.network : undefined, protected: [] });
-    } else record.remove();
-    return violations;
-  };
+// ------------------------------------------------------------------ phase 3: host resources
 
+async function createResources(o: RunOptions, s: Setup, layout: CgroupLayout, res: Resources, ev: EmitSandbox): Promise<void> {
+  const policy = o.policy;
   try {
-    try {
-      cg = createSandboxCgroups(layout, {
-        id,
-        limits: { memoryBytes: policy.resources.memoryBytes, pids: policy.resources.pids, cpus: policy.resources.cpus },
-        // The v2 identity cgroup (kill, freeze, the sensor's filter) earns its ~15 ms of
-        // start-up only when something uses it: limits or --monitor. Without them the pid
-        // namespace already takes every process down with the sandbox.
-        identity: !!o.monitor || policy.resources.memoryBytes !== undefined || policy.resources.pids !== undefined || policy.resources.cpus !== undefined,
-      });
-    } catch (err) {
-      if (err instanceof CgroupError) throw new SandboxSetupError(err.message);
-      throw err;
-    }
-    // The record already lists every possible cgroup dir (candidate parents × name).
-    mark('record + cgroups');
-
-    const emitNet = (e: UnstampedEvent) => emit?.({ ...e, sandbox: e.sandbox ?? sandbox });
-    if (policy.network.mode === 'allowlist') {
-      runDir = path.join(sdir, `${id}.d`);
-      fs.mkdirSync(runDir, { mode: 0o700 });
-    }
-    net = await o.network.prepare({
-      sandboxId: id,
-      allow: policy.network.allow,
-      resolve: policy.network.resolve,
-      upstreamDns: policy.network.upstreamDns,
-      policyFile: policy.source,
-      writablePaths: plan.writable,
-      credentials: policy.credentials,
-      rules: policy.network.rules,
-      root,
-      uid: ident.uid,
-      gid: ident.gid,
-      runDir: runDir ?? sdir,
-      extraCaCerts: process.env.WARDEN_NODE_EXTRA_CA_CERTS ?? process.env.NODE_EXTRA_CA_CERTS,
-      emit: emitNet,
+    res.cg = createSandboxCgroups(layout, {
+      id: s.id,
+      limits: { memoryBytes: policy.resources.memoryBytes, pids: policy.resources.pids, cpus: policy.resources.cpus },
+      // The v2 identity cgroup (kill, freeze, the sensor's filter) earns its ~15 ms of
+      // start-up only when something uses it: limits or --monitor. Without them the pid
+      // namespace already takes every process down with the sandbox.
+      identity: !!o.monitor || policy.resources.memoryBytes !== undefined || policy.resources.pids !== undefined || policy.resources.cpus !== undefined,
     });
-    if (net.record !== undefined || policy.network.mode === 'allowlist')
-      record.update({ network: { mode: policy.network.mode, provider: 'egress', record: net.record } });
-
-    if (o.monitor) {
-      await o.monitor.attach({ sandboxId: id, cgroupV2: cg.identity, argv: o.argv, emit: (e) => emit?.({ ...e, sandbox: e.sandbox ?? sandbox }) });
-      monitorAttached = true;
-    }
-
-    // Descriptor slots in bwrap: pass_fds keep their numbers, ours follow.
-    const passFds = policy.process.passFds;
-    if (closedFds.length) ev({ kind: 'sandbox.deny', severity: 'info', message: `inherited descriptors closed: ${closedFds.join(', ')}`, data: { reason: 'inherited_fd', fds: closedFds } });
-    const base = Math.max(3, ...passFds.map((f) => f + 1));
-    const statusSlot = base;
-    const seccompSlot = base + 1;
-    const argsSlot = base + 2;
-    const pinned = pinWritableBinds(plan.mounts, base + 3);
-    openedFds.push(...pinned.fds);
-    const providerFds = net.fds ?? [];
-    const providerSlots = providerFds.map((_, i) => base + 3 + pinned.fds.length + i);
-    const extraArgs = typeof net.bwrapArgs === 'function' ? net.bwrapArgs(providerSlots) : net.bwrapArgs;
-
-    const seccomp = buildSeccompFilter({
-      deny: policy.syscalls.deny,
-      allow: policy.syscalls.allow,
-      unixSockets: policy.network.unixSockets || !!net.needsUnixSockets,
-    });
-    const env = buildSandboxEnv({
-      policy,
-      host: process.env,
-      sandboxId: id,
-      user: ident.drop && ident.home ? { home: ident.home, name: ident.name ?? String(ident.uid) } : undefined,
-      provider: net.env,
-    });
-    const args = bwrapArgs({
-      mounts: pinned.mounts,
-      extraArgs,
-      unshareNet: net.unshareNet,
-      uid: ident.innerUid,
-      gid: ident.innerGid,
-      chdir,
-      emptyFile,
-      seccompFd: seccompSlot,
-      statusFd: statusSlot,
-      allowUserns: policy.syscalls.allow.includes('namespaces'),
-      argv: o.argv,
-    });
-
-    // Launcher chain: join cgroups (as root) → enter the provider's netns → drop identity → bwrap.
-    const chain: string[] = [];
-    if (cg.procsFiles.length) chain.push('/bin/sh', '-c', CGROUP_JOIN, 'warden-launch', ...cg.procsFiles, '--');
-    chain.push(...net.commandPrefix);
-    let spawnIds: { uid?: number; gid?: number } = {};
-    if (ident.drop) {
-      if (chain.length) {
-        const setpriv = which('setpriv', process.env.PATH ?? '/usr/bin:/bin');
-        if (!setpriv) throw new SandboxSetupError('setpriv (util-linux) is needed to run the sandbox as another user; install util-linux');
-        chain.push(setpriv, `--reuid=${ident.uid}`, `--regid=${ident.gid}`, '--clear-groups', '--');
-      } else spawnIds = { uid: ident.uid, gid: ident.gid };
-    }
-    // The arguments go through a pipe: inside, bwrap's command line (pid 1, visible to the
-    // sandbox) is just `bwrap --args N`, not the list of hidden paths; and no ARG_MAX limit.
-    // (The command itself must stay on the command line: bwrap takes only options from --args.)
-    const dashes = args.indexOf('--');
-    const options = args.slice(0, dashes);
-    chain.push(bwrap, '--args', String(argsSlot), ...args.slice(dashes));
-
-    const stdio: StdioOptions = ['inherit', 'inherit', 'inherit'];
-    for (let i = 3; i < base; i++) stdio.push(passFds.includes(i) ? i : 'ignore');
-    stdio.push('pipe', 'pipe', 'pipe', ...pinned.fds, ...providerFds);
-
-    mark('args');
-    if (marks) fs.writeSync(2, `${[...chain.slice(0, chain.indexOf(bwrap) + 1), ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')}\n`);
-    const startedAt = performance.now();
-    const child = spawn(chain[0]!, chain.slice(1), { stdio, env, detached: true, ...spawnIds });
-    const exit = waitExit(child);
-    // bwrap may die before reading it (setup failure): EPIPE is then expected, not fatal.
-    const seccompPipe = child.stdio[seccompSlot] as NodeJS.WritableStream;
-    seccompPipe.on('error', () => {});
-    seccompPipe.end(seccomp.program);
-    const argsPipe = child.stdio[argsSlot] as NodeJS.WritableStream;
-    argsPipe.on('error', () => {});
-    argsPipe.end(Buffer.from(options.map((a) => `${a}\0`).join('')));
-    const status = readStatus(child, statusSlot);
-    o.monitor?.launched?.(child.pid!);
-    mark('spawned');
-
-    ev({
-      kind: 'sandbox.start',
-      severity: 'info',
-      message: `sandbox started: ${o.argv.join(' ')}`,
-      data: {
-        argv: o.argv,
-        policy: policy.source,
-        workspace,
-        writable: plan.writable,
-        network: policy.network.mode,
-        uid: ident.uid,
-        inner_uid: ident.innerUid,
-        cgroups: { enforced_by: cg.enforcedBy, identity: cg.identity },
-        limits: policy.resources,
-        hidden: plan.hidden.length,
-        read_only: plan.readOnly,
-        seccomp: { denied: seccomp.denied.length, instructions: seccomp.instructions, socket_families: seccomp.socketFamilies },
-        launcher_pid: child.pid,
-        setup_ms: Math.round(startedAt - t0),
-      },
-    });
-
-    // Signals: Warden stays in the terminal's foreground; the sandbox is in its own session
-    // (no TIOCSTI), so terminal signals reach Warden and are passed to the command's group.
-    let cmdPid: number | undefined;
-    const commandPid = (): number | undefined => {
-      if (cmdPid) return cmdPid;
-      const init = status.childPid;
-      if (!init) return undefined;
-      try {
-        const kids = fs.readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-        if (kids.length) cmdPid = Number(kids[0]);
-      } catch {
-        /* init gone */
-      }
-      return cmdPid;
-    };
-    const forward = (sig: NodeJS.Signals) => {
-      const pid = commandPid();
-      try {
-        // The command is not a group leader: it shares the group of bwrap's init (which, as a
-        // namespace init without handlers, ignores these). kill(-pid) failed and the fallback
-        // reached the command alone: Ctrl-C on `sh -c '…; sleep 100'` interrupted nothing.
-        if (pid) process.kill(-(processGroupOf(pid) ?? pid), sig);
-        else if (sig !== 'SIGWINCH') process.kill(-child.pid!, sig); // not started yet: stop the launcher
-      } catch {
-        try {
-          if (pid) process.kill(pid, sig);
-        } catch {
-          /* already gone */
-        }
-      }
-    };
-    const handlers = new Map<string, () => void>();
-    for (const s of FORWARDED) handlers.set(s, () => forward(s));
-    handlers.set('SIGTSTP', () => {
-      // The sandbox's group is orphaned (its session has no terminal and its parent is in another
-      // session): the kernel discards SIGTSTP there, so the command kept running. SIGSTOP is not
-      // discarded; SIGCONT from `fg` resumes it.
-      forward('SIGSTOP');
-      process.kill(process.pid, 'SIGSTOP');
-    });
-    handlers.set('SIGCONT', () => forward('SIGCONT'));
-    for (const [s, h] of handlers) process.on(s, h);
-
-    let timedOut = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    const timer =
-      policy.resources.timeoutMs !== undefined
-        ? setTimeout(() => {
-            timedOut = true;
-            log(`timeout after ${policy.resources.timeoutMs} ms: stopping the sandbox`);
-            forward('SIGTERM');
-            killTimer = setTimeout(() => {
-              try {
-                process.kill(-child.pid!, 'SIGKILL');
-              } catch {
-                /* gone */
-              }
-              cg?.killAll();
-            }, policy.resources.graceMs);
-          }, policy.resources.timeoutMs)
-        : undefined;
-
-    let result: { code: number | null; signal: NodeJS.Signals | null; error?: Error };
-    try {
-      result = await exit;
-      await status.done;
-    } finally {
-      if (timer) clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      for (const [s, h] of handlers) process.off(s, h);
-    }
-    const duration = Math.round(performance.now() - startedAt);
-    mark('exited');
-
-    let code: number;
-    if (result.error) throw new SandboxSetupError(`cannot start ${chain[0]}: ${result.error.message}`);
-    if (timedOut) code = 124;
-    else if (result.code !== null) code = result.code;
-    else code = 128 + (SIGNUM[result.signal ?? 'SIGKILL'] ?? 9);
-
-    const stats: CgroupStats = cg.stats();
-    if (!timedOut && status.exitCode === undefined && result.code !== 0) {
-      // The command never ran: bwrap (or the launcher) failed during setup.
-      if (result.code === 125 && cg.procsFiles.length) log('could not move the sandbox into its cgroup');
-      else if (stats.oomKills) log(`the memory limit (resources.memory) killed the sandbox before the command started: raise it`);
-      else {
-        // No sandbox process was created: if a bare user namespace cannot be made either, say why.
-        const p = status.childPid === undefined && !probeUserns(bwrap).ok ? (diagnoseUsernsFailure(root) ?? UNKNOWN_USERNS) : undefined;
-        log(p ? formatProblem(p) : 'the sandbox failed to start (see the bwrap message above)');
-      }
-      code = result.code === 125 ? 1 : (result.code ?? 1);
-    }
-
-    if (emit || stats.oomKills || stats.pidsLimitHits) reportLimits(stats, policy, ev, log);
-    if (timedOut)
-      ev({
-        kind: 'sandbox.deny',
-        severity: 'warn',
-        rule: 'sandbox.timeout',
-        category: 'impact',
-        mitre: ['T1499'],
-        message: `wall-clock timeout (${policy.resources.timeoutMs} ms) reached; the sandbox was stopped`,
-        data: { reason: 'timeout', limit_ms: policy.resources.timeoutMs },
-      });
-
-    const violations = await teardown();
-    mark('teardown');
-    printMarks();
-    cg = undefined;
-    net = undefined;
-    monitorAttached = false;
-    reportViolations(violations, ev, log);
-    ev({
-      kind: 'sandbox.exit',
-      severity: 'info',
-      message: `sandbox exited with ${code}`,
-      exit: { code, ...(result.signal ? { signal: SIGNUM[result.signal] } : {}), duration_ms: duration },
-      data: { timed_out: timedOut, stats, protected_violations: violations.length },
-    });
-    return code;
   } catch (err) {
-    const violations = await teardown().catch(() => []);
-    reportViolations(violations, ev, log);
+    if (err instanceof CgroupError) throw new SandboxSetupError(err.message);
     throw err;
   }
-}
+  mark('record + cgroups');
+  if (s.plan.views.length) await attachViews(o, s, res);
+  if (s.scratch) res.scratch = createScratchHome(s.scratch.dir, s.scratch.home, s.scratch.files, { uid: s.ident.uid, gid: s.ident.gid });
+  if (o.policy.agent && s.homes[0]) res.judged = snapshotJudged(o.policy.agent.judgedConfig.map((f) => ({ ...f, path: resolveHome(f.path, s.homes[0]!) })));
 
-function reportLimits(s: CgroupStats, policy: RunPolicy, ev: (e: Omit<UnstampedEvent, 'ts' | 'sandbox'>) => void, log: (m: string) => void): void {
-  if (s.oomKills) {
-    log(`memory limit (${policy.resources.memoryBytes} bytes) reached: ${s.oomKills} process(es) killed by the OOM killer`);
-    ev({
-      kind: 'sandbox.deny',
-      severity: 'warn',
-      rule: 'sandbox.memory_limit',
-      category: 'impact',
-      mitre: ['T1499'],
-      message: `memory limit reached: ${s.oomKills} process(es) OOM-killed`,
-      data: { reason: 'memory', limit_bytes: policy.resources.memoryBytes, oom_kills: s.oomKills, peak_bytes: s.memoryPeakBytes },
-    });
+  const sandbox = { id: s.id };
+  const emitNet = (e: UnstampedEvent) => o.emit?.({ ...e, sandbox: e.sandbox ?? sandbox });
+  if (policy.network.mode === 'allowlist') {
+    res.runDir = path.join(s.sdir, `${s.id}.d`);
+    fs.mkdirSync(res.runDir, { mode: 0o700 });
   }
-  if (s.pidsLimitHits) {
-    log(`process limit (${policy.resources.pids}) reached ${s.pidsLimitHits} time(s): fork/clone failed`);
-    ev({
-      kind: 'sandbox.deny',
-      severity: 'warn',
-      rule: 'sandbox.pids_limit',
-      category: 'impact',
-      mitre: ['T1499'],
-      message: `process limit reached ${s.pidsLimitHits} time(s)`,
-      data: { reason: 'pids', limit: policy.resources.pids, hits: s.pidsLimitHits },
-    });
-  }
-}
-
-function reportViolations(v: ProtectViolation[], ev: (e: Omit<UnstampedEvent, 'ts' | 'sandbox'>) => void, log: (m: string) => void): void {
-  for (const x of v) {
-    const what = x.quarantinedTo ? `moved aside to ${x.quarantinedTo}` : x.error ? `could not be moved aside: ${x.error}` : 'left in place';
-    log(`protected path ${x.path} was ${x.change.replace('_', ' ')} by the sandbox; ${what}`);
-    ev({
-      kind: 'sandbox.deny',
-      severity: 'alert',
-      rule: 'sandbox.protected_path',
-      category: 'persistence',
-      mitre: ['T1546'],
-      message: `protected path ${x.path} ${x.change.replace('_', ' ')} inside the sandbox; ${what}`,
-      file: { path: x.path, op: x.change === 'created' ? 'create' : 'rename' },
-      data: { reason: 'protected_path', change: x.change, quarantined_to: x.quarantinedTo, error: x.error },
-    });
-  }
-}
-
-function waitExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }> {
-  return new Promise((resolve) => {
-    child.once('error', (error) => resolve({ code: null, signal: null, error }));
-    child.once('exit', (code, signal) => resolve({ code, signal }));
+  res.net = await o.network.prepare({
+    sandboxId: s.id,
+    allow: policy.network.allow,
+    resolve: policy.network.resolve,
+    upstreamDns: policy.network.upstreamDns,
+    policyFile: policy.source,
+    writablePaths: s.plan.writable,
+    credentials: policy.credentials,
+    rules: policy.network.rules,
+    root: s.root,
+    uid: s.ident.uid,
+    gid: s.ident.gid,
+    runDir: res.runDir ?? s.sdir,
+    extraCaCerts: process.env.WARDEN_NODE_EXTRA_CA_CERTS ?? process.env.NODE_EXTRA_CA_CERTS,
+    emit: emitNet,
   });
+  if (res.net.record !== undefined || policy.network.mode === 'allowlist')
+    res.record.update({ network: { mode: policy.network.mode, provider: 'egress', record: res.net.record } });
+
+  if (o.monitor) {
+    await o.monitor.attach({ sandboxId: s.id, cgroupV2: res.cg.identity, argv: o.argv, emit: (e) => o.emit?.({ ...e, sandbox: e.sandbox ?? sandbox }) });
+    res.monitorAttached = true;
+  }
+  if (s.closedFds.length) ev({ kind: 'sandbox.deny', severity: 'info', message: `inherited descriptors closed: ${s.closedFds.join(', ')}`, data: { reason: 'inherited_fd', fds: s.closedFds } });
 }
 
-interface StatusReader {
-  childPid?: number;
-  exitCode?: number;
-  done: Promise<void>;
+async function attachViews(o: RunOptions, s: Setup, res: Resources): Promise<void> {
+  if (!o.views) throw new SandboxSetupError('this build cannot attach idmapped views (internal: no view mounter)');
+  res.mountDir = mountDirFor(s.shared, s.id);
+  try {
+    res.mounter = await o.views();
+    await res.mounter.attach(s.plan.views, res.mountDir, { uid: s.ident.uid, gid: s.ident.gid });
+  } catch (err) {
+    // Where no sandbox can be made at all (a container that blocks nested user namespaces),
+    // that is the cause to name, not the views.
+    if (!probeUserns(s.bwrap).ok) throw new SandboxSetupError(formatProblem(diagnoseUsernsFailure(s.root) ?? UNKNOWN_USERNS));
+    const what = s.plan.views.map((v) => v.src).join(', ');
+    throw new SandboxSetupError(
+      `cannot show ${what} to the sandbox's unprivileged stand-in user (${(err as Error).message}; idmapped mounts need CAP_SYS_ADMIN and a filesystem that supports them). ` +
+        'Warden never runs a sandbox as host root: run it in a directory owned by a normal user (or set process.user to one that owns it)',
+    );
+  }
+  mark('views');
 }
 
-/** bwrap --json-status-fd: {"child-pid": N, ...} once the namespaces exist, {"exit-code": N} when the command exits. */
-function readStatus(child: ChildProcess, slot: number): StatusReader {
-  const r: StatusReader = { done: Promise.resolve() };
-  const stream = child.stdio[slot] as NodeJS.ReadableStream | null;
-  if (!stream) return r;
-  let buf = '';
-  r.done = new Promise((resolve) => {
-    const parse = () => {
-      for (const m of buf.matchAll(/"(child-pid|exit-code)"\s*:\s*(-?\d+)/g)) {
-        if (m[1] === 'child-pid') r.childPid = Number(m[2]);
-        else r.exitCode = Number(m[2]);
-      }
-    };
-    stream.on('data', (d: Buffer) => {
-      buf += d.toString('utf8');
-      parse();
-    });
-    stream.once('end', resolve);
-    stream.once('close', resolve);
-    stream.once('error', () => resolve());
+// ------------------------------------------------------------------ phase 4: launch
+
+function startSandbox(o: RunOptions, s: Setup, res: Resources, emptyFile: string, ev: EmitSandbox, t0: number, denials: DenialLog) {
+  const policy = o.policy;
+  const net = res.net!;
+  const cg = res.cg!;
+  // Descriptor slots in bwrap: pass_fds keep their numbers, ours follow.
+  const passFds = policy.process.passFds;
+  const base = Math.max(3, ...passFds.map((f) => f + 1));
+  const pinned = pinWritableBinds([...s.plan.mounts, ...cgroupViewOps(res.layout, cg.dirs)], base + 3);
+  res.openedFds.push(...pinned.fds);
+  const providerFds = net.fds ?? [];
+  const providerSlots = providerFds.map((_, i) => base + 3 + pinned.fds.length + i);
+  const seccomp = buildSeccompFilter({ deny: policy.syscalls.deny, allow: policy.syscalls.allow, unixSockets: policy.network.unixSockets || !!net.needsUnixSockets });
+  const env = buildSandboxEnv({ policy, host: process.env, sandboxId: s.id, user: userOf(s.ident), provider: net.env });
+  const dropped = droppedVariables(process.env, env).filter((n) => !policy.credentials.some((c) => c.env === n));
+  if (dropped.length) denials.add({ kind: 'env', what: dropped.join(', '), reason: 'not passed into the sandbox', allow: `env.pass: [${dropped[0]}] (or credentials: to keep its value outside)` });
+  const args = bwrapArgs({
+    mounts: pinned.mounts,
+    extraArgs: typeof net.bwrapArgs === 'function' ? net.bwrapArgs(providerSlots) : net.bwrapArgs,
+    unshareNet: net.unshareNet,
+    uid: s.ident.innerUid,
+    gid: s.ident.innerGid,
+    chdir: s.chdir,
+    emptyFile,
+    seccompFd: base + 1,
+    statusFd: base,
+    allowUserns: policy.syscalls.allow.includes('namespaces'),
+    argv: o.argv,
   });
-  return r;
+  mark('args');
+  const l = launch({
+    bwrap: s.bwrap,
+    args,
+    cgroupProcs: cg.procsFiles,
+    netPrefix: net.commandPrefix,
+    drop: s.ident.drop ? { uid: s.ident.uid, gid: s.ident.gid } : undefined,
+    env,
+    seccomp: seccomp.program,
+    passFds,
+    base,
+    extraFds: [...pinned.fds, ...providerFds],
+  });
+  if (marks) fs.writeSync(2, renderCommand(l.chain, s.bwrap, args) + '\n');
+  const at = performance.now();
+  o.monitor?.launched?.(l.child.pid!);
+  mark('spawned');
+  ev({
+    kind: 'sandbox.start',
+    severity: 'info',
+    message: `sandbox started: ${o.argv.join(' ')}`,
+    data: {
+      argv: o.argv,
+      policy: policy.source,
+      workspace: s.workspace,
+      writable: s.plan.writable,
+      network: policy.network.mode,
+      uid: s.ident.uid,
+      inner_uid: s.ident.innerUid,
+      stand_in: s.ident.standIn,
+      views: s.plan.views.map((v) => ({ path: v.src, read_only: v.readOnly, owner: v.diskUid })),
+      cgroups: { enforced_by: cg.enforcedBy, identity: cg.identity },
+      limits: policy.resources,
+      hidden: s.plan.hidden.length,
+      read_only: s.plan.readOnly,
+      seccomp: { denied: seccomp.denied.length, instructions: seccomp.instructions, socket_families: seccomp.socketFamilies },
+      launcher_pid: l.child.pid,
+      setup_ms: Math.round(at - t0),
+    },
+  });
+  return { ...l, at };
+}
+
+/** The agent's home after the run: its files written back, what it tried to keep reported; then removed. */
+function finishScratch(o: RunOptions, s: Setup, sh: ScratchHome, ev: EmitSandbox, log: (m: string) => void, denials: DenialLog): void {
+  try {
+    const agent = o.policy.agent!;
+    const r = finishScratchHome(sh, agent.homeFiles, entryNames(sh.home), s.id, agent.execKeys);
+    for (const k of r.kept) {
+      log(`${k.path}: not written back (${k.reason}); the agent's version is ${k.besideAs}`);
+      ev({ kind: 'sandbox.deny', severity: k.reason.startsWith('the agent changed') ? 'alert' : 'warn', rule: 'sandbox.agent_config', category: 'persistence', mitre: ['T1546'], message: `${k.path} not written back: ${k.reason}`, file: { path: k.path, op: 'write' }, data: { reason: 'agent_config', kept_as: k.besideAs, detail: k.reason } });
+    }
+    for (const p of r.discarded) {
+      const rel = `~/${path.relative(sh.home, p)}`;
+      denials.add({ kind: 'home', what: rel, reason: 'written in the home, discarded with the run', allow: `filesystem.allow_write: [${rel}] (create it first)` });
+    }
+    for (const p of r.discarded) ev({ kind: 'sandbox.deny', severity: 'info', message: `home write discarded: ${p}`, file: { path: p, op: 'write' }, data: { reason: 'home_write_discarded', allow: `~/${path.relative(sh.home, p)}` } });
+  } catch (err) {
+    log(`the agent's home files: ${(err as Error).message}`);
+  } finally {
+    fs.rmSync(sh.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * /sys/fs/cgroup inside: the host's tree lists every host process and other sandboxes' cgroups.
+ * It is replaced by an empty read-only tmpfs on which each hierarchy's mount point shows this
+ * sandbox's own cgroup, read-only (tools that size themselves from their limits, like Node,
+ * the JVM and Go, read them there; with the cgroup namespace /proc/self/cgroup says "/").
+ */
+export function cgroupViewOps(layout: CgroupLayout, dirs: string[]): MountOp[] {
+  const root = '/sys/fs/cgroup';
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(root);
+  } catch {
+    return [];
+  }
+  if (!st.isDirectory()) return [];
+  const mounts = [...layout.v1.map((h) => h.mount), ...(layout.v2 ? [layout.v2.mount] : [])].filter((m) => isInside(m, root));
+  const ops: MountOp[] = [];
+  if (!mounts.includes(root)) ops.push({ op: 'tmpfs', dest: root });
+  for (const m of mounts.sort((a, b) => a.length - b.length)) {
+    const own = dirs.filter((d) => isInside(d, m) && d !== m).sort((a, b) => b.length - a.length)[0];
+    if (own) ops.push({ op: 'ro-bind', src: own, dest: m });
+    else if (m !== root) ops.push({ op: 'tmpfs', dest: m, readOnly: true });
+    else ops.push({ op: 'tmpfs', dest: m });
+  }
+  ops.push({ op: 'remount-ro', dest: root });
+  return ops;
+}
+
+// ------------------------------------------------------------------ phase 5: outcome
+
+function exitCode(
+  o: RunOptions,
+  s: Setup,
+  res: Resources,
+  stats: CgroupStats,
+  result: { code: number | null; signal: NodeJS.Signals | null },
+  status: { childPid?: number; exitCode?: number },
+  timedOut: boolean,
+  ev: EmitSandbox,
+  log: (m: string) => void,
+): number {
+  let code: number;
+  if (timedOut) code = 124;
+  else if (result.code !== null) code = result.code;
+  else code = 128 + (SIGNUM[result.signal ?? 'SIGKILL'] ?? 9);
+  if (!timedOut && status.exitCode === undefined && result.code !== 0) {
+    // The command never ran: bwrap (or the launcher) failed during setup.
+    if (result.code === 125 && res.cg!.procsFiles.length) log('could not move the sandbox into its cgroup');
+    else if (stats.oomKills) log(`the memory limit (resources.memory) killed the sandbox before the command started: raise it`);
+    else {
+      // No sandbox process was created: if a bare user namespace cannot be made either, say why.
+      const p = status.childPid === undefined && !probeUserns(s.bwrap).ok ? (diagnoseUsernsFailure(s.root) ?? UNKNOWN_USERNS) : undefined;
+      log(p ? formatProblem(p) : 'the sandbox failed to start (see the bwrap message above)');
+    }
+    code = result.code === 125 ? 1 : (result.code ?? 1);
+  }
+  if (o.emit || stats.oomKills || stats.pidsLimitHits) reportLimits(stats, o.policy, ev, log);
+  if (timedOut) reportTimeout(o.policy, ev);
+  return code;
+}
+
+// ------------------------------------------------------------------ phase 6: teardown
+
+/** Removes what the run created, checks the protected paths; keeps the record for what is left. */
+async function teardown(o: RunOptions, s: Setup, res: Resources, ev: EmitSandbox, log: (m: string) => void, denials: DenialLog): Promise<ProtectViolation[]> {
+  const left = res.cg ? await res.cg.destroy() : [];
+  res.cg = undefined;
+  let netLeft = false;
+  if (res.net)
+    await res.net.cleanup().catch((err: Error) => {
+      netLeft = true;
+      log(`network cleanup: ${err.message}; the next warden run retries`);
+    });
+  res.net = undefined;
+  if (res.monitorAttached) await o.monitor!.detach().catch((err: Error) => log(`monitor: ${err.message}`));
+  res.monitorAttached = false;
+  for (const fd of res.openedFds.splice(0)) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+  }
+  const mountsLeft = res.mountDir && res.mounter ? res.mounter.detach(res.mountDir) : [];
+  res.mountDir = undefined;
+  if (res.runDir) fs.rmSync(res.runDir, { recursive: true, force: true });
+  if (res.scratch) finishScratch(o, s, res.scratch, ev, log, denials);
+  res.scratch = undefined;
+  for (const c of checkJudged(res.judged ?? [], s.id)) {
+    const what = c.restored ? 'the original was put back' : c.error ? `could not be undone: ${c.error}` : 'moved aside';
+    log(`${c.path}: the agent changed settings that run programs (${c.keys.slice(0, 4).join(', ')}); ${what}${c.keptAs ? `; its version is ${c.keptAs}` : ''}`);
+    ev({ kind: 'sandbox.deny', severity: 'alert', rule: 'sandbox.agent_config', category: 'persistence', mitre: ['T1546'], message: `agent settings that run programs changed in ${c.path} (${c.keys.slice(0, 4).join(', ')}); ${what}`, file: { path: c.path, op: 'write' }, data: { reason: 'agent_config', keys: c.keys, kept_as: c.keptAs, restored: c.restored } });
+  }
+  res.judged = undefined;
+  const known = new Set(s.plan.protectedEntries.map((e) => e.path));
+  const entries = [
+    ...s.plan.protectedEntries,
+    ...newHomeEntries(homeRunPatterns(s.homes, s.plan.writable), s.plan.writable, known),
+    ...newGitEntries({ workspace: s.workspace, writable: s.plan.writable, homes: s.homes, before: [...s.plan.git.protect, ...s.plan.protectedEntries.map((e) => e.path)], skip: SKIP_DIRS }),
+  ];
+  const violations = checkProtected(entries, s.id, true, s.plan.writable);
+  for (const m of checkModes(s.plan.modes)) {
+    const msg = `${m.path}: the sandbox made it writable for others (${m.before.toString(8)} → ${m.after.toString(8)})${m.restored ? '; the old mode was put back' : '; the old mode could not be put back'}`;
+    log(msg);
+    ev({ kind: 'sandbox.deny', severity: 'warn', rule: 'sandbox.mode_widened', category: 'defense_evasion', mitre: ['T1222.002'], message: msg, file: { path: m.path, op: 'chmod' }, data: { reason: 'mode_widened', before: m.before, after: m.after, restored: m.restored } });
+  }
+  if (left.length || netLeft || mountsLeft.length) {
+    if (left.length) log(`could not remove cgroups ${left.join(', ')}; the next warden run retries`);
+    if (mountsLeft.length) log(`could not remove ${mountsLeft.join(', ')}; the next warden run retries`);
+    // Keep the record for what is left only: the protected paths were checked just now.
+    res.record.update({ cgroups: { dirs: left }, network: netLeft ? res.record.record.network : undefined, protected: [], mounts: mountsLeft.length ? res.record.record.mounts : undefined });
+  } else res.record.remove();
+  return violations;
 }
 
 /** Finishes the cleanup of sandboxes whose Warden died (SIGKILL, power loss of the process). */
-export async function cleanupStale(dir: string, log: (m: string) => void): Promise<number> {
+export async function cleanupStale(dir: string, log: (m: string) => void, views?: () => Promise<ViewMounter>): Promise<number> {
   const stale = claimStale(dir);
   for (const { file, record } of stale) {
     const done: string[] = [];
@@ -644,9 +685,15 @@ export async function cleanupStale(dir: string, log: (m: string) => void): Promi
         log(`cleanup of sandbox ${record.id}: network: ${(err as Error).message}`);
       }
     }
+    if (record.mounts && views) {
+      const mleft = (await views()).detach(record.mounts);
+      if (!mleft.length) done.push('views');
+      else log(`cleanup of sandbox ${record.id}: could not remove ${mleft.join(', ')}`);
+    }
     const v = checkProtected(record.protected ?? [], record.id);
     for (const x of v) log(`cleanup of sandbox ${record.id}: protected path ${x.path} was ${x.change.replace('_', ' ')}${x.quarantinedTo ? `; moved aside to ${x.quarantinedTo}` : ''}`);
     fs.rmSync(path.join(dir, `${record.id}.d`), { recursive: true, force: true });
+    if (record.scratch && /\/scratch\/[a-z0-9]+$/.test(record.scratch) && path.basename(record.scratch) === record.id) fs.rmSync(record.scratch, { recursive: true, force: true });
     if (left.length) {
       log(`cleanup of sandbox ${record.id}: cgroups still busy: ${left.join(', ')}`);
       fs.renameSync(file, path.join(dir, `${record.id}.json`));

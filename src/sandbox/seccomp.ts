@@ -26,6 +26,7 @@ const JGT_K = 0x25;
 const JGE_K = 0x35;
 const JSET_K = 0x45;
 const RET_K = 0x06;
+const ALU_AND_K = 0x54;
 
 /**
  * Syscall numbers the filter refers to. x86_64 from asm/unistd_64.h, aarch64 from
@@ -99,6 +100,16 @@ const SYSCALLS: Record<string, Partial<Record<SeccompArch, number>>> = {
   _sysctl: { x86_64: 156 },
   lookup_dcookie: { x86_64: 212, aarch64: 18 },
   // argument-checked (never denied outright)
+  open: { x86_64: 2 },
+  creat: { x86_64: 85 },
+  openat: { x86_64: 257, aarch64: 56 },
+  openat2: { x86_64: 437, aarch64: 437 },
+  chmod: { x86_64: 90 },
+  fchmod: { x86_64: 91, aarch64: 52 },
+  fchmodat: { x86_64: 268, aarch64: 53 },
+  fchmodat2: { x86_64: 452, aarch64: 452 },
+  mknod: { x86_64: 133 },
+  mknodat: { x86_64: 259, aarch64: 33 },
   socket: { x86_64: 41, aarch64: 198 },
   socketpair: { x86_64: 53, aarch64: 199 },
   ioctl: { x86_64: 16, aarch64: 29 },
@@ -126,7 +137,7 @@ export const DEFAULT_DENY: readonly string[] = [
 
 /** Names a policy may list in `syscalls.deny` / `syscalls.allow`. */
 export function knownSyscallNames(): string[] {
-  const argChecked = ['socket', 'socketpair', 'ioctl', 'personality', 'clone', 'unshare', 'clone3'];
+  const argChecked = ['socket', 'socketpair', 'ioctl', 'personality', 'clone', 'unshare', 'clone3', ...Object.keys(MODE_ARG), 'openat2'];
   return ['namespaces', ...Object.keys(SYSCALLS).filter((n) => !argChecked.includes(n))];
 }
 
@@ -134,6 +145,28 @@ export function knownSyscallNames(): string[] {
 export const CLONE_NS_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00000080;
 
 export const AF = { UNIX: 1, INET: 2, INET6: 10, NETLINK: 16, PACKET: 17, VSOCK: 40 } as const;
+const SOCK_STREAM = 1;
+const SOCK_SEQPACKET = 5;
+const SOCK_TYPE_MASK = 0xf;
+/** S_ISUID | S_ISGID: never set by a sandboxed process (see setuid checks below). */
+export const SETID_BITS = 0o6000;
+/** O_CREAT | __O_TMPFILE: the flags with which open() uses its mode argument. */
+const O_CREATES = 0o100 | 0o20000000;
+/**
+ * Calls that set a file mode, with the argument index of the mode, and for opens the index of
+ * the flags that decide whether the mode is used at all.
+ */
+const MODE_ARG: Record<string, { mode: number; flags?: number }> = {
+  chmod: { mode: 1 },
+  fchmod: { mode: 1 },
+  fchmodat: { mode: 2 },
+  fchmodat2: { mode: 2 },
+  creat: { mode: 1 },
+  open: { mode: 2, flags: 1 },
+  openat: { mode: 3, flags: 2 },
+  mknod: { mode: 1 },
+  mknodat: { mode: 2 },
+};
 const TIOCSTI = 0x5412;
 const TIOCLINUX = 0x541c;
 /** personality() values Docker's default profile allows: PER_LINUX, PER_LINUX32, UNAME26 variants, query. */
@@ -162,6 +195,7 @@ type Ins =
   | { op: 'ld'; off: number }
   | { op: 'jmp'; code: number; k: number; jt: Target | null; jf: Target | null }
   | { op: 'ret'; k: number }
+  | { op: 'and'; k: number }
   | { op: 'label'; name: string };
 
 /** Current machine's seccomp arch, or undefined where the generator has no table. */
@@ -212,6 +246,15 @@ export function buildSeccompFilter(opts: SeccompOptions = {}): SeccompFilter {
   }
   jeq(nr('socket')!, { label: 'socket' });
   jeq(nr('socketpair')!, { label: 'socketpair' });
+  // Set-id bits: what a sandbox writes can be owned by someone else on disk (the workspace's
+  // owner, through an idmapped view when Warden runs as root): a setuid copy of sh would be a
+  // root shell for every local user. openat2 takes its mode in a struct the filter cannot
+  // read: ENOSYS makes callers fall back to openat.
+  for (const name of Object.keys(MODE_ARG)) {
+    const k = nr(name);
+    if (k !== undefined) jeq(k, { label: `mode_${name}` });
+  }
+  jeq(nr('openat2')!, { label: 'enosys' });
   jeq(nr('ioctl')!, { label: 'ioctl' });
   jeq(nr('personality')!, { label: 'personality' });
   prog.push({ op: 'ret', k: RET_ALLOW });
@@ -227,9 +270,28 @@ export function buildSeccompFilter(opts: SeccompOptions = {}): SeccompFilter {
   prog.push({ op: 'label', name: 'socket' }, { op: 'ld', off: argLo(0) });
   for (const f of families) jeq(f, ALLOW_T);
   prog.push({ op: 'ret', k: RET_ERRNO | EPERM });
-  // socketpair: unix only (libuv, Python and shells use it for pipes; it reaches nothing outside).
+  // socketpair: unix only (libuv, Python and shells use it for pipes). A datagram pair is not
+  // only a pipe: sendto() with an address on it reaches any named or abstract unix socket the
+  // sandbox can see (SOCK_RAW is a datagram socket too), so without unix sockets only the
+  // connection-oriented types are allowed, whose sendto ignores or refuses an address.
   prog.push({ op: 'label', name: 'socketpair' }, { op: 'ld', off: argLo(0) });
-  jeq(AF.UNIX, ALLOW_T, EPERM_T);
+  if (opts.unixSockets) jeq(AF.UNIX, ALLOW_T, EPERM_T);
+  else {
+    jeq(AF.UNIX, null, EPERM_T);
+    prog.push({ op: 'ld', off: argLo(1) }, { op: 'and', k: SOCK_TYPE_MASK });
+    jeq(SOCK_STREAM, ALLOW_T);
+    jeq(SOCK_SEQPACKET, ALLOW_T, EPERM_T);
+  }
+  for (const [name, a] of Object.entries(MODE_ARG)) {
+    if (nr(name) === undefined) continue;
+    prog.push({ op: 'label', name: `mode_${name}` });
+    if (a.flags !== undefined) {
+      prog.push({ op: 'ld', off: argLo(a.flags) });
+      prog.push({ op: 'jmp', code: JSET_K, k: O_CREATES, jt: null, jf: ALLOW_T });
+    }
+    prog.push({ op: 'ld', off: argLo(a.mode) });
+    prog.push({ op: 'jmp', code: JSET_K, k: SETID_BITS, jt: EPERM_T, jf: ALLOW_T });
+  }
   // ioctl(TIOCSTI) pushes input into the terminal's queue: keystrokes for the user's shell.
   prog.push({ op: 'label', name: 'ioctl' }, { op: 'ld', off: argLo(1) });
   jeq(TIOCSTI, EPERM_T);
@@ -244,7 +306,7 @@ export function buildSeccompFilter(opts: SeccompOptions = {}): SeccompFilter {
   prog.push({ op: 'label', name: 'allow' }, { op: 'ret', k: RET_ALLOW });
 
   const program = assemble(prog);
-  return { program, instructions: program.length / 8, denied, socketFamilies: families };
+  return { program, instructions: program.length / 8, denied: [...denied, 'setid_bits'], socketFamilies: families };
 }
 
 /** Resolves labels and inline returns into a sock_filter array (8 bytes each, little endian). */
@@ -278,6 +340,9 @@ function assemble(prog: Ins[]): Buffer {
     if (ins.op === 'ld') {
       c = LD_W_ABS;
       k = ins.off;
+    } else if (ins.op === 'and') {
+      c = ALU_AND_K;
+      k = ins.k;
     } else if (ins.op === 'ret') {
       c = RET_K;
       k = ins.k;
@@ -327,6 +392,7 @@ export function evaluate(program: Buffer, data: SeccompData, arch: SeccompArch =
     pc++;
     switch (code) {
       case LD_W_ABS: acc = mem.readUInt32LE(k); break;
+      case ALU_AND_K: acc = (acc & k) >>> 0; break;
       case JEQ_K: pc += acc === k ? jt : jf; break;
       case JGT_K: pc += acc > k ? jt : jf; break;
       case JGE_K: pc += acc >= k ? jt : jf; break;

@@ -19,10 +19,19 @@ export interface SandboxRecord {
   cgroups: { dirs: string[]; identity?: string };
   network?: { mode: string; provider?: string; record?: unknown };
   protected: ProtectedEntry[];
+  /** Directory of the run's idmapped views (detached at cleanup). */
+  mounts?: string;
+  /** The agent's scratch home (removed at cleanup). */
+  scratch?: string;
 }
 
 export function stateDir(): string {
   return path.join(runtimeDir(), 'sandboxes');
+}
+
+/** Where runs attach their idmapped views: <shared>/mnt/<id> (below a private mount, 0711). */
+export function mountDirFor(shared: string, id: string): string {
+  return path.join(shared, 'mnt', id);
 }
 
 function ensureOwnDir(dir: string, mode: number): void {
@@ -45,15 +54,16 @@ function ensureOwnDir(dir: string, mode: number): void {
 }
 
 /**
- * Creates the state directory (0700) below the runtime directory (0711: the empty file
- * that hides secret files must be reachable by a sandbox started as another user).
- * Returns the empty file.
+ * Creates the state directory (0700) below the runtime directory (0711), and the empty file
+ * that covers secret files in `shared` (0711; default: the runtime directory), which a
+ * sandbox started as another user must reach. Returns the empty file.
  */
-export function ensureStateDir(dir = stateDir()): string {
+export function ensureStateDir(dir = stateDir(), shared = path.dirname(dir)): string {
   const parent = path.dirname(dir);
   ensureOwnDir(parent, 0o711);
   ensureOwnDir(dir, 0o700);
-  const empty = path.join(parent, 'empty');
+  if (shared !== parent) ensureOwnDir(shared, 0o711);
+  const empty = path.join(shared, 'empty');
   const st = fs.lstatSync(empty, { throwIfNoEntry: false });
   if (!st || !st.isFile() || st.size !== 0 || st.uid !== (process.getuid?.() ?? 0) || (st.mode & 0o777) !== 0o444) {
     if (st) fs.rmSync(empty, { force: true, recursive: true });
@@ -135,6 +145,9 @@ export function claimStale(dir = stateDir()): StaleRecord[] {
     } catch {
       continue;
     }
+    // Only records this code writes: an id of [a-z0-9] that matches the file name.
+    if (typeof rec.id !== 'string' || !/^[a-z0-9]{1,32}$/.test(rec.id) || (n !== `${rec.id}.json` && !n.startsWith(`${rec.id}.json.claimed-`))) continue;
+    if (!Number.isInteger(rec.pid) || rec.pid <= 0) continue;
     if (rec.pid === process.pid) continue;
     const start = procStartTime(rec.pid);
     if (start !== undefined && start === rec.start) continue; // that Warden is still running

@@ -49,6 +49,8 @@ export interface NdjsonFileSinkOptions {
   onError?: (err: Error, what: 'write' | 'open' | 'rotate' | 'compress' | 'prune') => void;
   /** Called when writing works again after onError('write' | 'open'). */
   onRecover?: (info: { dropped: number }) => void;
+  /** Refuse to open the file through a symlink (O_NOFOLLOW): a run's audit in a directory a sandbox could write. */
+  noFollow?: boolean;
 }
 
 export interface FileSinkStats {
@@ -181,7 +183,7 @@ export class NdjsonFileSink implements EventSink {
   private tryOpen(): boolean {
     try {
       fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
-      this.fd = fs.openSync(this.file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600);
+      this.fd = fs.openSync(this.file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | (this.opts.noFollow ? fs.constants.O_NOFOLLOW : 0), 0o600);
       this.fileBytes = fs.fstatSync(this.fd).size;
       this.endTornLine();
       return true;

@@ -9,14 +9,22 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WORKSPACE_PROTECTED } from '../../src/config/defaults.js';
-import { NOBODY, PY, readEvents, run, sandboxSh, scratch, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
+import { NOBODY, PY, readEvents, run, sandboxSh, scratch, USER_UID, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
 
 const PROBE = path.join(path.dirname(new URL(import.meta.url).pathname), 'helpers/probe.py');
 const EPERM = 1;
 const ENOSYS = 38;
 
-for (const who of ['root', 'nobody'] as const) {
-  const uid = who === 'root' ? undefined : NOBODY;
+// Three identities: Warden as root in a root-owned workspace (CI containers, sudo in /root: the
+// sandbox runs as the stand-in uid), as root in a user's workspace (it runs as that user), and
+// Warden itself unprivileged. `uid` is Warden's, `owner` the workspace's.
+const IDENTITIES = [
+  { who: 'root', uid: undefined, owner: undefined },
+  { who: 'root-user-ws', uid: undefined, owner: USER_UID },
+  { who: 'nobody', uid: NOBODY, owner: NOBODY },
+] as const;
+
+for (const { who, uid, owner } of IDENTITIES) {
   describe(`escape attempts (warden run as ${who})`, () => {
     let s: Scratch;
     let env: Record<string, string>;
@@ -24,7 +32,7 @@ for (const who of ['root', 'nobody'] as const) {
       sandboxSh(script, { cwd: s.ws, uid, env, ...extra });
 
     beforeAll(() => {
-      s = scratch(uid);
+      s = scratch(owner);
       env = { HOME: s.home, FAKE_API_TOKEN: 'tok-parent-env-secret', AWS_SECRET_ACCESS_KEY: 'aws-parent-env-secret' };
       s.write('home/.ssh/id_ed25519', 'FAKE-PRIVATE-KEY-ssh');
       s.write('home/.aws/credentials', '[default]\naws_secret_access_key=FAKE-PRIVATE-KEY-aws');
@@ -90,15 +98,26 @@ for (const who of ['root', 'nobody'] as const) {
       expect(alerts.every((e) => e.severity === 'alert' && e.category === 'persistence')).toBe(true);
     });
 
-    it('replacing .git to plant a hook is caught after the run', async () => {
+    it('cannot replace .git (or a directory on the way to a hook) to plant a hook while the run goes on', async () => {
       const ws = path.join(s.ws, 'git-swap');
       s.write(path.join(ws, '.git/HEAD'), 'ref: refs/heads/main\n');
       s.write(path.join(ws, '.git/config'), '[core]\n');
       s.write(path.join(ws, '.git/hooks/README'), 'hooks');
-      const r = await sh(`mv .git .git-old && mkdir -p .git/hooks && cp .git-old/HEAD .git/ && printf '#!/bin/sh\\necho owned\\n' > .git/hooks/post-checkout && echo swapped`, { cwd: ws });
-      expect(r.stdout).toContain('swapped');
+      s.write(path.join(ws, '.git/modules/lib/HEAD'), 'ref: refs/heads/main\n');
+      s.write(path.join(ws, '.git/modules/lib/config'), '[core]\n\tworktree = ../../../lib\n');
+      s.write(path.join(ws, '.git/modules/lib/hooks/README'), 'hooks');
+      const r = await sh(
+        `mv .git .git-old 2>/dev/null && echo MOVED-GIT; mv .git/modules .git/m2 2>/dev/null && echo MOVED-MODULES; mv .git/modules/lib .git/modules/lib2 2>/dev/null && echo MOVED-MODULE; ` +
+          `mkdir -p x/hooks && printf '#!/bin/sh\\necho owned\\n' > x/hooks/post-checkout; chmod +x x/hooks/post-checkout; rm -rf .git/hooks 2>/dev/null; mv x/hooks .git/hooks 2>/dev/null && echo SWAPPED-HOOKS; echo done`,
+        { cwd: ws },
+      );
+      expect(r.stdout).toContain('done');
+      expect(r.stdout).not.toMatch(/MOVED|SWAPPED/);
       expect(fs.existsSync(path.join(ws, '.git/hooks/post-checkout'))).toBe(false);
-      expect(r.stderr).toMatch(/protected path .*\.git\/hooks was (created|replaced)/);
+      expect(fs.readFileSync(path.join(ws, '.git/hooks/README'), 'utf8')).toBe('hooks');
+      // control: outside the sandbox the same swap works
+      const c = await run(['/bin/sh', '-c', 'mv .git/modules/lib .git/modules/lib2 && echo MOVED && mv .git/modules/lib2 .git/modules/lib'], { cwd: ws, uid });
+      expect(c.stdout).toContain('MOVED');
     });
 
     it('cannot read fake keys in a temporary HOME or .env files in the workspace', async () => {
@@ -126,7 +145,7 @@ for (const who of ['root', 'nobody'] as const) {
       );
       expect(r.stdout).toMatch(/strace_rc=[1-9]/);
       expect(r.stdout).toContain(`attach -1 ${EPERM}`);
-      if (who === 'root') expect((await run(['strace', '-o', '/dev/null', 'true'], { cwd: s.ws })).code).toBe(0); // control
+      if (uid === undefined) expect((await run(['strace', '-o', '/dev/null', 'true'], { cwd: s.ws })).code).toBe(0); // control
     });
 
     it('cannot create user namespaces (unshare -U, unshare -r)', async () => {
@@ -230,7 +249,7 @@ for (const who of ['root', 'nobody'] as const) {
     });
 
     it('cannot change or escape its cgroup', async () => {
-      if (who === 'nobody') {
+      if (uid !== undefined) {
         // Unprivileged: no cgroup of its own (none writable); limits are refused instead.
         const p = s.policy('resources: { pids: 64 }\n');
         const r = await warden(['run', '--policy', p, '--', 'true'], { cwd: s.ws, uid, env });
@@ -260,7 +279,7 @@ for (const who of ['root', 'nobody'] as const) {
       const r = await run(['script', '-qec', `${WARDEN} run -- ${PY} tiocsti.py`, '/dev/null'], { cwd: s.ws, uid, env });
       expect(r.stdout).toContain(`refused ${EPERM}`);
       expect(r.stdout).not.toContain('PUSHED');
-      if (who === 'root') {
+      if (uid === undefined) {
         const c = await run(['script', '-qec', `${PY} tiocsti.py`, '/dev/null'], { cwd: s.ws });
         expect(c.stdout).toContain('PUSHED'); // control: root outside can
       }
@@ -346,7 +365,7 @@ for (const who of ['root', 'nobody'] as const) {
         const want = name === 'clone3' ? ENOSYS : EPERM;
         expect(errno, name).toBe(want);
       }
-      if (who === 'root') {
+      if (uid === undefined) {
         const c = await run([PY, PROBE], { cwd: s.ws });
         const outside = JSON.parse(c.stdout) as Record<string, number>;
         for (const name of Object.keys(inside)) expect(outside[name], `${name} outside`).not.toBe(inside[name]);

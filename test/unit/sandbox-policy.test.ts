@@ -74,7 +74,9 @@ describe('run policy file', () => {
 
   it('an empty file is the default policy', () => {
     const p = parseRunPolicy('', file);
-    expect({ ...p, source: undefined }).toEqual(defaultRunPolicy());
+    expect({ ...p, source: undefined, explicit: undefined }).toEqual(defaultRunPolicy());
+    expect(p.explicit).toEqual({ networkMode: false });
+    expect(parseRunPolicy('network: { mode: none }\n', file).explicit).toEqual({ networkMode: true });
   });
 
   it('names file, line and key of an unknown key', () => {

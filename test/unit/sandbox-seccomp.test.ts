@@ -47,7 +47,7 @@ describe('seccomp filter (x86_64)', () => {
     expect(run(nr('socket'), [AF.INET6])).toBe(ALLOW);
     expect(run(nr('socket'), [AF.NETLINK])).toBe(ALLOW);
     for (const fam of [AF.UNIX, AF.PACKET, AF.VSOCK, 38 /* AF_ALG */, 31 /* bluetooth */, 3 /* AX25 */]) expect(run(nr('socket'), [fam]), String(fam)).toBe(EPERM);
-    expect(run(nr('socketpair'), [AF.UNIX])).toBe(ALLOW);
+    expect(run(nr('socketpair'), [AF.UNIX, 1])).toBe(ALLOW);
     expect(run(nr('socketpair'), [AF.INET])).toBe(EPERM);
   });
 
@@ -72,6 +72,41 @@ describe('seccomp filter (x86_64)', () => {
     expect(run(nr('personality'), [0x0400000 /* READ_IMPLIES_EXEC */])).toBe(EPERM);
   });
 
+  it('never lets a mode with set-uid or set-gid through (chmod family, creating opens, mknod); openat2 falls back', () => {
+    const g = buildSeccompFilter({ arch: 'x86_64', allow: [...DEFAULT_DENY] }); // not liftable by policy
+    for (const bits of [0o4755, 0o2755, 0o6755, 0o4000]) {
+      expect(evaluate(g.program, { nr: nr('chmod'), args: [0, bits] })).toBe(EPERM);
+      expect(evaluate(g.program, { nr: nr('fchmod'), args: [3, bits] })).toBe(EPERM);
+      expect(evaluate(g.program, { nr: nr('fchmodat'), args: [-100, 0, bits] })).toBe(EPERM);
+      expect(evaluate(g.program, { nr: nr('fchmodat2'), args: [-100, 0, bits, 0] })).toBe(EPERM);
+      expect(evaluate(g.program, { nr: nr('creat'), args: [0, bits] })).toBe(EPERM);
+      expect(evaluate(g.program, { nr: nr('open'), args: [0, 0o101, bits] })).toBe(EPERM); // O_WRONLY|O_CREAT
+      expect(evaluate(g.program, { nr: nr('openat'), args: [-100, 0, 0o100, bits] })).toBe(EPERM);
+      expect(evaluate(g.program, { nr: nr('openat'), args: [-100, 0, 0o20200002, bits] })).toBe(EPERM); // O_TMPFILE
+      expect(evaluate(g.program, { nr: nr('mknodat'), args: [-100, 0, 0o100000 | bits, 0] })).toBe(EPERM);
+    }
+    for (const mode of [0o755, 0o1777, 0o644, 0]) {
+      expect(evaluate(g.program, { nr: nr('chmod'), args: [0, mode] })).toBe(ALLOW);
+      expect(evaluate(g.program, { nr: nr('openat'), args: [-100, 0, 0o101, mode] })).toBe(ALLOW);
+    }
+    // without O_CREAT/O_TMPFILE the mode argument is not used: whatever is in it, the open is fine
+    expect(evaluate(g.program, { nr: nr('openat'), args: [-100, 0, 0o2, 0o4755] })).toBe(ALLOW);
+    expect(evaluate(g.program, { nr: nr('openat2') })).toBe(ENOSYS);
+    expect(g.denied).toContain('setid_bits');
+  });
+
+  it('socketpair: unix only, and no datagram pair unless unix sockets are allowed', () => {
+    const f2 = buildSeccompFilter({ arch: 'x86_64' });
+    expect(evaluate(f2.program, { nr: nr('socketpair'), args: [AF.UNIX, 1] })).toBe(ALLOW);
+    expect(evaluate(f2.program, { nr: nr('socketpair'), args: [AF.UNIX, 5 | 0x80000] })).toBe(ALLOW);
+    expect(evaluate(f2.program, { nr: nr('socketpair'), args: [AF.UNIX, 2] })).toBe(EPERM);
+    expect(evaluate(f2.program, { nr: nr('socketpair'), args: [AF.UNIX, 2 | 0x800 | 0x80000] })).toBe(EPERM);
+    for (const t of [0, 3, 4, 6, 10, 15]) expect(evaluate(f2.program, { nr: nr('socketpair'), args: [AF.UNIX, t] }), `type ${t}`).toBe(EPERM); // SOCK_RAW is a datagram pair
+    expect(evaluate(f2.program, { nr: nr('socketpair'), args: [AF.INET, 1] })).toBe(EPERM);
+    const u = buildSeccompFilter({ arch: 'x86_64', unixSockets: true });
+    expect(evaluate(u.program, { nr: nr('socketpair'), args: [AF.UNIX, 2] })).toBe(ALLOW);
+  });
+
   it('lets a policy lift and add denials', () => {
     const g = buildSeccompFilter({ arch: 'x86_64', allow: ['ptrace'], deny: ['ioperm'] });
     expect(evaluate(g.program, { nr: nr('ptrace') })).toBe(ALLOW);
@@ -84,7 +119,7 @@ describe('seccomp filter (x86_64)', () => {
 
   it('every syscall number is either one of the listed decisions or allowed (property)', () => {
     const denied = new Set(f.denied.map(nr));
-    const argChecked = new Set(['clone', 'unshare', 'socket', 'socketpair', 'ioctl', 'personality', 'clone3'].map(nr));
+    const argChecked = new Set(['clone', 'unshare', 'socket', 'socketpair', 'ioctl', 'personality', 'clone3', 'open', 'openat', 'openat2', 'creat', 'chmod', 'fchmod', 'fchmodat', 'fchmodat2', 'mknod', 'mknodat'].map(nr));
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 469 }), fc.array(fc.nat(), { minLength: 6, maxLength: 6 }), (n, args) => {
         const r = evaluate(f.program, { nr: n, args });

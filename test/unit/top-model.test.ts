@@ -296,3 +296,17 @@ describe('memory', () => {
     expect(m.has(77)).toBe(false);
   });
 });
+
+describe('narrow terminals (80 columns)', () => {
+  it('keep the end of a long project path and of a path in an event', async () => {
+    const { sessionColumns, sessionCells, streamCells } = await import('../../src/cli/top/view.js');
+    const c = sessionColumns(80);
+    expect(c.cwd).toBeGreaterThanOrEqual(10);
+    const cells = sessionCells({ name: 'claude', root_pid: 1, session: 's', started: new Date().toISOString(), alive: true, counts: {}, cwd: '/home/someone/work/clients/acme/very-long-project-name' } as never, c, undefined);
+    expect(cells.cwd.startsWith('…')).toBe(true);
+    expect(cells.cwd.endsWith('-name')).toBe(true);
+    const row = streamCells({ ts: new Date().toISOString(), seq: 1, kind: 'file.open', severity: 'alert', rule: 'cred_read_ssh_key', message: 'SSH key read: /home/someone/.ssh/id_ed25519_work_laptop by cat', agent: { name: 'claude', root_pid: 1, session: 's' } } as never, 80, false);
+    expect(row.text).toContain('cred_read_ssh_key');
+    expect(row.text).toMatch(/laptop/); // the end of the path, not its first directories
+  });
+});

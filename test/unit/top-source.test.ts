@@ -133,9 +133,14 @@ describe('TopSource', () => {
       expect(src.store.sessions.map((s) => s.session)).toEqual(['s1']);
       expect(f.calls.find((c) => c.method === 'events.subscribe')!.params.replay).toBe(50);
       await src.backfill('s1');
-      expect(f.calls.filter((c) => c.method === 'events.query').map((c) => c.params.agent)).toEqual(['s1']);
+      // the agent's findings on their own (a busy agent's newest events are all routine), then its recent events
+      const queries = f.calls.filter((c) => c.method === 'events.query');
+      expect(queries.map((c) => [c.params.agent, c.params.min_severity])).toEqual([
+        ['s1', 'warn'],
+        ['s1', undefined],
+      ]);
       await src.backfill('s1'); // once per agent
-      expect(f.calls.filter((c) => c.method === 'events.query')).toHaveLength(1);
+      expect(f.calls.filter((c) => c.method === 'events.query')).toHaveLength(2);
       expect(await src.ack(2)).toMatch(/^not acknowledged: refused/);
     } finally {
       src.close();

@@ -2,6 +2,7 @@
 // invocations are parsed without commander by cli/entry.ts (run-args.ts) for a fast start;
 // this definition serves --help and anything unusual.
 import { Command } from 'commander';
+import { AGENTS } from '../../agents/catalog.js';
 
 export function runCommand(): Command {
   return new Command('run')
@@ -12,6 +13,9 @@ export function runCommand(): Command {
     .option('--audit <file>', 'append sandbox decisions as NDJSON events to FILE (- for stdout)')
     .option('--network <mode>', 'override network.mode: none | full | allowlist')
     .option('--monitor', 'attach the kernel sensor to the sandbox (adds ~0.3 s to start; needs root)')
+    .option('--agent <name>', `agent profile: ${AGENTS.map((a) => a.name).join(', ')}, auto (from the command, the default) or none`)
+    .option('--print-policy', 'print the policy in effect (profile and policy file merged) as YAML and exit')
+    .option('-q, --quiet', 'no hints on stderr (denials are still recorded)')
     .action(async (command: string[], opts) => {
       const { runRun } = await import('../run.js');
       process.exitCode = await runRun(command, opts);

@@ -114,11 +114,14 @@ function build(root: string, base: string, createdParents: string[], ports: { in
   const projects: [string, string] = [path.join(root, 'project'), path.join(root, 'project-confined')];
   for (const p of projects) writeProject(p, ports);
 
-  const bin = path.join(root, 'bin');
-  fs.mkdirSync(bin);
+  // The agent is installed in its HOME, as real agents are (~/.local/bin): as root, the confined
+  // agent of Part 2 runs as an unprivileged stand-in uid that sees the HOME and the project only.
+  const bin = path.join(home, '.local', 'bin');
+  fs.mkdirSync(bin, { recursive: true });
   const claude = path.join(bin, 'claude');
   fs.symlinkSync(process.execPath, claude);
-  const agentScript = path.join(root, 'agent.mjs');
+  const agentScript = path.join(home, '.local', 'lib', 'warden-demo-agent.mjs');
+  fs.mkdirSync(path.dirname(agentScript), { recursive: true });
   fs.copyFileSync(agentStub, agentScript);
   const runDir = path.join(root, 'run');
   fs.mkdirSync(runDir, { mode: 0o700 });

@@ -266,14 +266,17 @@ function Header({ source, width }: { source: TopSource; width: number }): React.
   const alerts = source.store.sessions.reduce((n, s) => n + (s.counts.alert ?? 0), 0);
   const warns = source.store.sessions.reduce((n, s) => n + (s.counts.warn ?? 0), 0);
   const alive = source.store.sessions.filter((s) => s.alive).length;
+  const narrow = width < 110;
   const left = st.connected
-    ? `warden top · monitor pid ${st.monitorPid} · ${alive} running / ${source.store.sessions.length} sessions · ${stats.events ?? source.store.received} events`
+    ? narrow
+      ? `warden top · pid ${st.monitorPid} · ${alive}/${source.store.sessions.length} sessions · ${stats.events ?? source.store.received} ev`
+      : `warden top · monitor pid ${st.monitorPid} · ${alive} running / ${source.store.sessions.length} sessions · ${stats.events ?? source.store.received} events`
     : `warden top · DISCONNECTED: ${st.error ?? 'monitor gone'} · retrying`;
   const lost = (stats.lost ?? 0) + source.store.dropped;
   return (
     <Text wrap="truncate">
       <Text bold color={st.connected ? 'green' : 'red'}>
-        {cut(left, Math.max(10, width - 36))}
+        {cut(left, Math.max(10, width - (narrow ? 28 : 36)))}
       </Text>
       <Text> · </Text>
       <Text color={alerts ? 'red' : undefined} bold={alerts > 0}>

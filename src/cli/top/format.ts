@@ -50,6 +50,29 @@ export function cut(s: string, width: number): string {
   return s.length <= width ? s : width === 1 ? '…' : s.slice(0, width - 1) + '…';
 }
 
+/** Keeps the end (a path's file name matters more than its first directories): `…/src/app.ts`. */
+export function cutLeft(s: string, width: number): string {
+  if (width <= 0) return '';
+  return s.length <= width ? s : width === 1 ? '…' : '…' + s.slice(s.length - width + 1);
+}
+
+/**
+ * Fits an event description: the rule or kind first, then the text; when it does not fit, the
+ * middle of the longest path-like word gives way before its end does.
+ */
+export function fitDescription(s: string, width: number): string {
+  if (s.length <= width || width < 20) return cut(s, width);
+  const words = s.split(' ');
+  let longest = -1;
+  for (let i = 1; i < words.length; i++) if (words[i]!.includes('/') && (longest < 0 || words[i]!.length > words[longest]!.length)) longest = i;
+  if (longest < 0) return cut(s, width);
+  const over = s.length - width;
+  const w = words[longest]!;
+  if (w.length - over < 8) return cut(s, width);
+  words[longest] = cutLeft(w, w.length - over);
+  return cut(words.join(' '), width);
+}
+
 /** What the stream shows for an event after its time/severity/agent columns. */
 export function describe(ev: WardenEvent): string {
   const label = ev.rule ?? ev.kind;

@@ -211,8 +211,18 @@ export class TopSource {
     if (!c || this.backfilled.has(agent)) return;
     this.backfilled.add(agent);
     try {
-      const r = await c.call<{ events: WardenEvent[] }>('events.query', { agent, limit: 3000 });
-      for (const ev of r.events) this.store.add(ev);
+      // Warnings and alerts first, on their own: the newest 3,000 events of a busy agent are
+      // all routine ones, and its findings were not among them (9 of its warnings shown).
+      const [findings, recent] = await Promise.all([
+        c.call<{ events: WardenEvent[] }>('events.query', { agent, min_severity: 'warn', limit: 3000 }),
+        c.call<{ events: WardenEvent[] }>('events.query', { agent, limit: 3000 }),
+      ]);
+      const seen = new Set<number>();
+      for (const ev of [...findings.events, ...recent.events].sort((a, b) => a.seq - b.seq)) {
+        if (seen.has(ev.seq)) continue;
+        seen.add(ev.seq);
+        this.store.add(ev);
+      }
       this.changed();
     } catch {
       this.backfilled.delete(agent);

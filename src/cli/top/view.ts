@@ -4,7 +4,7 @@
 import type { SessionInfo } from '../../sinks/control.js';
 import type { WardenEvent } from '../../events/types.js';
 import type { EgressRow } from './egress.js';
-import { agentShort, bytes, clock, cut, describe, duration, fit } from './format.js';
+import { agentShort, bytes, clock, cut, cutLeft, describe, duration, fit, fitDescription } from './format.js';
 import type { TreeMemory } from './procmem.js';
 
 export interface Layout {
@@ -50,7 +50,8 @@ export interface SessionColumns {
 }
 
 export function sessionColumns(width: number): SessionColumns {
-  const c = { tool: 14, pid: 8, up: 8, mem: 15, n: 6, state: 7, cwd: 0 };
+  // Narrow terminals (80 columns) keep room for the project: tighter numeric columns.
+  const c = width < 110 ? { tool: 12, pid: 7, up: 7, mem: 11, n: 5, state: 7, cwd: 0 } : { tool: 14, pid: 8, up: 8, mem: 15, n: 6, state: 7, cwd: 0 };
   const used = 2 + c.tool + c.pid + c.up + c.mem + c.n * 3 + c.state + 7;
   c.cwd = Math.max(0, width - used);
   return c;
@@ -91,7 +92,7 @@ export function sessionCells(s: SessionInfo, c: SessionColumns, mem: TreeMemory 
     warn: fit(String(s.counts.warn ?? 0), c.n),
     info: fit(String(s.counts.info ?? 0), c.n),
     state: fit(s.alive ? 'running' : 'ended', c.state),
-    cwd: cut(s.cwd ?? '', c.cwd),
+    cwd: cutLeft(s.cwd ?? '', c.cwd),
   };
 }
 
@@ -99,9 +100,10 @@ export function sessionCells(s: SessionInfo, c: SessionColumns, mem: TreeMemory 
 export function streamCells(ev: WardenEvent, width: number, acked: boolean): { time: string; sev: string; agent: string; text: string } {
   const time = clock(ev.ts);
   const sev = fit(ev.severity === 'info' ? 'info' : ev.severity.toUpperCase(), 5);
-  const agent = fit(agentShort(ev), 16);
-  const rest = Math.max(0, width - 2 - 9 - 6 - 17);
-  const text = cut((acked ? '✓ ' : '') + describe(ev), rest);
+  const agentWidth = width < 110 ? 12 : 16;
+  const agent = fit(agentShort(ev), agentWidth);
+  const rest = Math.max(0, width - 2 - 9 - 6 - agentWidth - 1);
+  const text = fitDescription((acked ? '✓ ' : '') + describe(ev), rest);
   return { time, sev, agent, text };
 }
 

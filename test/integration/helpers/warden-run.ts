@@ -11,6 +11,8 @@ import type { WardenEvent } from '../../../src/events/types.js';
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const WARDEN = path.join(REPO, 'bin/warden');
 export const NOBODY = 65534;
+/** A normal user without a passwd entry: owner of "a user's workspace" in identity tests. */
+export const USER_UID = 4242;
 export const PY = '/usr/bin/python3';
 
 export interface RunResult {
