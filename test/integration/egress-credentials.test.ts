@@ -379,11 +379,12 @@ a.sendall(struct.pack(">I", len(m)) + m); n = struct.unpack(">I", a.recv(4))[0];
 
   it('real clients inside: curl, Node fetch, Python requests, git, npm and pip against local stubs, with tokens they never see', async () => {
     const a = path.join(s.root, 'audit-clients.ndjson');
-    s.write('ws/.npmrc', 'registry=https://registry.test/\n//registry.test/:_authToken=${NPM_TOKEN}\n');
+    // An .npmrc is a secret file the sandbox hides; npm reads this one through npm_config_userconfig.
+    const npmrc = s.write('ws/npm-probe.rc', 'registry=https://registry.test/\n//registry.test/:_authToken=${NPM_TOKEN}\n');
     s.write('ws/package.json', JSON.stringify({ name: 'probe-app', version: '1.0.0', private: true }));
     const mark = e.logs().length;
     const r = await run(
-      `export npm_config_cache=$PWD/.npm-cache PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1; ` +
+      `export npm_config_cache=$PWD/.npm-cache npm_config_userconfig=${npmrc} PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1; ` +
         `node -e 'fetch("https://echo.test/node-fetch",{headers:{authorization:"Bearer "+process.env.ECHO_TOKEN}}).then(r=>r.json()).then(j=>console.log("FETCH", j.path))'; ` +
         `python3 -c 'import os,requests; r=requests.get("https://echo.test/py-requests", headers={"Authorization":"Bearer "+os.environ["ECHO_TOKEN"]}); print("REQUESTS", r.status_code)'; ` +
         `npm install --no-audit --no-fund --loglevel=error ${e.npmPackage} && node -e 'console.log("NPM", require("${e.npmPackage}"))'; ` +
@@ -393,7 +394,7 @@ a.sendall(struct.pack(">I", len(m)) + m); n = struct.unpack(">I", a.recv(4))[0];
     );
     expect(r.stdout, r.stderr).toContain('FETCH /node-fetch');
     expect(r.stdout).toContain('REQUESTS 200');
-    expect(r.stdout).toContain('NPM probe ok');
+    expect(r.stdout, r.stderr.slice(-1500)).toContain('NPM probe ok');
     expect(r.stdout).toContain('PIP wheel ok');
     expect(r.stdout).toMatch(/GIT [0-9a-f]{40}/);
     const seen = await arrived(mark, ['/node-fetch', '/py-requests']);
