@@ -357,3 +357,47 @@ describe('what the monitor accepts from a run', () => {
     expect(ev.data).toMatchObject({ reason: 'x', reported_by: { uid: 1000, pid: process.pid } });
   });
 });
+
+describe('policy keys', () => {
+  it('credentials of every source and network.rules parse into the plain specs', async () => {
+    const { parseRunPolicy } = await import('../../src/config/run-policy.js');
+    const p = parseRunPolicy(
+      [
+        'network:',
+        '  mode: allowlist',
+        '  allow: [api.test, "git.test:22"]',
+        '  rules:',
+        '    api.test: { methods: [get, HEAD], paths: ["/repos/**"], deny: [{ methods: [DELETE] }] }',
+        '    "*.git.test": { git: fetch, inspect: true }',
+        'credentials:',
+        '  - { env: TOK, hosts: [api.test], headers: [Authorization], query: [key], body: [token] }',
+        '  - { file: ~/.config/t/token, command: "pass show t", hosts: [api.test] }',
+        '  - { aws: { session_token: AWS_SESSION_TOKEN }, hosts: ["*.amazonaws.com"] }',
+        '  - { ssh_key: ~/.ssh/id_ed25519, hosts: [git.test] }',
+        '',
+      ].join('\n'),
+      '/p.yaml',
+    );
+    expect(p.network.rules?.['api.test']).toMatchObject({ methods: ['GET', 'HEAD'], paths: ['/repos/**'] });
+    expect(p.credentials).toEqual([
+      { env: 'TOK', hosts: ['api.test'], headers: ['Authorization'], query: ['key'], body: ['token'] },
+      { file: '~/.config/t/token', hosts: ['api.test'], command: ['/bin/sh', '-c', 'pass show t'] },
+      { hosts: ['*.amazonaws.com'], aws: { accessKeyId: 'AWS_ACCESS_KEY_ID', secretAccessKey: 'AWS_SECRET_ACCESS_KEY', sessionToken: 'AWS_SESSION_TOKEN' } },
+      { hosts: ['git.test'], sshKey: '~/.ssh/id_ed25519' },
+    ]);
+  });
+  it('a bad rule host or credential host names its key', async () => {
+    const { parseRunPolicy } = await import('../../src/config/run-policy.js');
+    const err = (t: string) => {
+      try {
+        parseRunPolicy(t, '/p.yaml');
+      } catch (e) {
+        return e as { key?: string; line?: number };
+      }
+      throw new Error('no error');
+    };
+    expect(err('network:\n  mode: allowlist\n  rules:\n    "10.0.0.1": { inspect: true }\n').key).toBe('network.rules.10.0.0.1');
+    expect(err('network: { mode: allowlist }\ncredentials:\n  - { env: T, hosts: ["*"] }\n').key).toBe('credentials[0].hosts[0]');
+    expect(err('network:\n  mode: allowlist\n  rules:\n    a.test: { paths: ["no-slash"] }\n').key).toMatch(/^network\.rules/);
+  });
+});
