@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PKGS=(bpftrace bubblewrap nftables iproute2 conntrack uidmap util-linux procps psmisc
       libcap2-bin tmux socat dnsutils netcat-openbsd curl python3 git ca-certificates
       libnotify-bin openssl zip rsync ed sudo cron openssh-client openssh-server
-      strace gcc make python3-venv bsdutils   # warden run tests (tools inside the sandbox)
+      strace gcc make python3-venv bsdutils python3-pip python3-requests   # warden run tests (tools inside the sandbox)
       direnv pre-commit python3-pytest python3-setuptools zip unzip   # benign developer sessions (test/integration/benign-corpus)
       tcpdump nmap telnet sshpass whois ufw iptables ccrypt iputils-ping)   # tools the Atomic Red Team corpus tests use
 # The compiled kernel sensor (scripts/build-native.sh). Installed on their own, best effort:

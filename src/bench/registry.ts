@@ -7,6 +7,7 @@ export async function loadBenches(): Promise<Bench[]> {
     import('./sinks.js'),
     import('./run.js'),
     import('./egress.js'),
+    import('./inspect.js'),
     import('./rules.js'),
     import('./atomics.js'),
   ];

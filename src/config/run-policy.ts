@@ -6,7 +6,7 @@ import { canonicalAddress } from '../egress/ip.js';
 import { normalisePolicyHost } from '../egress/names.js';
 import { checkAllowEntry } from '../egress/policy.js';
 import { knownSyscallNames } from '../sandbox/seccomp.js';
-import { defaultRunPolicy, parseDuration, parseRunAs, parseSize, type RunPolicy } from '../sandbox/policy.js';
+import { defaultRunPolicy, parseDuration, parseRunAs, parseSize, type CredentialSpec, type RunPolicy } from '../sandbox/policy.js';
 import { ConfigError, formatKey, lineAt, parseYaml, validateYaml } from './load.js';
 import fs from 'node:fs';
 
@@ -24,10 +24,35 @@ const syscallName = z.string().refine((s) => knownSyscallNames().includes(s), {
 const pathStr = z.string().min(1);
 const host = z.string().min(1);
 
+const varName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
+const hosts = z.array(host).min(1);
+// Where a surrogate may be swapped for the real value (default: any request header).
+const places = {
+  headers: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name')).optional(),
+  query: z.array(z.string().min(1)).optional(),
+  body: z.union([z.boolean(), z.array(z.string().min(1))]).optional(),
+};
+const command = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 const credential = z.union([
-  z.strictObject({ env: envName, hosts: z.array(host).min(1) }),
-  z.strictObject({ file: pathStr, hosts: z.array(host).min(1) }),
+  z.strictObject({ env: varName, command: command.optional(), hosts, ...places }),
+  z.strictObject({ file: pathStr, command: command.optional(), hosts, ...places }),
+  z.strictObject({
+    aws: z
+      .strictObject({ access_key_id: varName.default('AWS_ACCESS_KEY_ID'), secret_access_key: varName.default('AWS_SECRET_ACCESS_KEY'), session_token: varName.optional() })
+      .prefault({}),
+    hosts,
+  }),
+  z.strictObject({ ssh_key: pathStr, hosts }),
 ]);
+const method = z.string().regex(/^[A-Za-z]{1,20}$/, 'expected an HTTP method').transform((m) => m.toUpperCase());
+const pathPattern = z.string().regex(/^\//, 'a path pattern starts with /');
+const requestRule = z.strictObject({
+  inspect: z.boolean().optional(),
+  methods: z.array(method).optional(),
+  paths: z.array(pathPattern).optional(),
+  deny: z.array(z.strictObject({ methods: z.array(method).optional(), paths: z.array(pathPattern).optional() })).optional(),
+  git: z.enum(['fetch', 'push']).optional(),
+});
 
 export const runPolicySchema = z.strictObject({
   filesystem: z
@@ -52,6 +77,7 @@ export const runPolicySchema = z.strictObject({
       resolve: z.record(z.string(), z.string()).default({}),
       upstream_dns: z.array(z.string().regex(/^[0-9a-fA-F.:[\]]+$/, 'expected an IP address, ip:port or [ipv6]:port')).optional(),
       unix_sockets: z.boolean().default(false),
+      rules: z.record(z.string(), requestRule).optional(),
     })
     .prefault({}),
   credentials: z.array(credential).default([]),
@@ -114,6 +140,18 @@ export function parseRunPolicy(text: string, file: string): RunPolicy {
     const bad = checkAllowEntry(h);
     if (bad) fail(['network', 'allow', i], bad);
   });
+  for (const k of Object.keys(v.network.rules ?? {})) {
+    const bad = checkAllowEntry(k);
+    if (bad || k.includes(':') || normalisePolicyHost(k.replace(/^\*\./, '')).kind !== 'name') fail(['network', 'rules', k], bad ?? 'expected a host name or "*.domain" (no port, no address)');
+  }
+  v.credentials.forEach((c, i) => {
+    const cmd = 'command' in c ? c.command : undefined;
+    if (cmd !== undefined && typeof cmd === 'string' && !cmd.trim()) fail(['credentials', i, 'command'], 'empty command');
+    c.hosts.forEach((h, j) => {
+      const bad = checkAllowEntry(h);
+      if (bad) fail(['credentials', i, 'hosts', j], bad);
+    });
+  });
   const overlap = v.syscalls.allow.filter((s) => v.syscalls.deny.includes(s));
   if (overlap.length) fail(['syscalls', 'allow'], `${overlap.join(', ')} listed both in allow and deny`);
 
@@ -130,7 +168,8 @@ export function parseRunPolicy(text: string, file: string): RunPolicy {
   };
   p.env = { pass: v.env.pass, set: v.env.set };
   p.network = { mode: v.network.mode, allow: v.network.allow, resolve: v.network.resolve, upstreamDns: v.network.upstream_dns, unixSockets: v.network.unix_sockets };
-  p.credentials = v.credentials.map((c) => ({ ...c }));
+  if (v.network.rules) p.network.rules = v.network.rules;
+  p.credentials = v.credentials.map(toCredentialSpec);
   p.resources = {
     memoryBytes: v.resources.memory !== undefined ? parseSize(v.resources.memory) : undefined,
     pids: v.resources.pids,
@@ -141,4 +180,18 @@ export function parseRunPolicy(text: string, file: string): RunPolicy {
   p.process = { runAs: parseRunAs(v.process.user)!, passFds: v.process.pass_fds };
   p.syscalls = { deny: v.syscalls.deny, allow: v.syscalls.allow };
   return p;
+}
+
+type CredentialFile = RunPolicyFile['credentials'][number];
+
+/** The YAML spelling of a credential → the plain spec the sandbox and egress use. */
+function toCredentialSpec(c: CredentialFile): CredentialSpec {
+  if ('aws' in c) return { hosts: c.hosts, aws: { accessKeyId: c.aws.access_key_id, secretAccessKey: c.aws.secret_access_key, ...(c.aws.session_token ? { sessionToken: c.aws.session_token } : {}) } };
+  if ('ssh_key' in c) return { hosts: c.hosts, sshKey: c.ssh_key };
+  const out: CredentialSpec = { ...('env' in c ? { env: c.env } : { file: c.file }), hosts: c.hosts };
+  if (c.command !== undefined) out.command = typeof c.command === 'string' ? ['/bin/sh', '-c', c.command] : c.command;
+  if (c.headers) out.headers = c.headers;
+  if (c.query) out.query = c.query;
+  if (c.body !== undefined) out.body = c.body;
+  return out;
 }

@@ -32,6 +32,7 @@ import { DecisionRecorder } from './record.js';
 import { SyntheticPool } from './synthetic.js';
 import { DEFAULT_TUNNEL_LIMITS, TunnelGuard, type TunnelLimits } from './tunnel.js';
 import { UpstreamResolver } from './upstream.js';
+import { prepareInside, type Inside } from './inside.js';
 
 export interface AllowlistOptions {
   /** Milliseconds a client has to send a complete TLS ClientHello / HTTP head (slowloris bound). Default 10 s. */
@@ -65,6 +66,8 @@ class Core {
   readonly proxy: EgressProxy;
   netnsInode: (() => number | undefined) | undefined;
   policyWatch: PolicyWatch | undefined;
+  /** Credentials, request rules, TLS inspection, ssh-agent broker (set by prepareInside). */
+  inside: Inside | undefined;
 
   constructor(
     readonly ctx: NetworkContext,
@@ -84,6 +87,8 @@ class Core {
       connectTimeoutMs: o.connectTimeoutMs,
       maxConnections: o.maxConnections,
       splice: o.splice,
+      inspector: () => this.inside?.inspector,
+      flows: { opened: (host, port) => this.inside?.flows.opened(host, port) ?? (() => {}) },
       procLookup:
         o.procLookup === false
           ? undefined
@@ -223,6 +228,7 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
       // closed
     }
     closeServer(denials);
+    core.inside?.close();
     if (table) await nftDeleteTable(table).catch(() => {});
     await ns?.cleanup();
     core.record.close();
@@ -255,16 +261,22 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
       endpoints.denials = d.url;
     }
     core.watchPolicy();
+    const inside = core.inside!;
+    const nsName = ns.ns;
     core.record.info('egress.ready', 'info', `egress allowlist ready (root mode, netns ${ns.ns})`, {
       mode: 'root',
       netns: ns.ns,
       veth: ns.vethHost,
       gateway: ns.hostIp,
       ...endpoints,
+      ...inside.summary,
     });
     return {
       commandPrefix: ['ip', 'netns', 'exec', ns.ns],
-      bwrapArgs: ['--ro-bind', `/etc/netns/${ns.ns}/resolv.conf`, '/etc/resolv.conf'],
+      bwrapArgs: (slots) => ['--ro-bind', `/etc/netns/${nsName}/resolv.conf`, '/etc/resolv.conf', ...inside.bwrapArgs(slots)],
+      fds: inside.fds,
+      env: inside.env,
+      needsUnixSockets: inside.needsUnixSockets,
       unshareNet: false,
       endpoints,
       cleanup,
@@ -302,6 +314,7 @@ async function prepareRootless(core: Core, o: AllowlistOptions): Promise<Prepare
     closeServer(denials);
     core.proxy.closeAll();
     for (const c of conns) c.destroy();
+    core.inside?.close();
     await rl?.cleanup();
     fs.rmSync(dir, { recursive: true, force: true });
     core.record.close();
@@ -349,11 +362,15 @@ async function prepareRootless(core: Core, o: AllowlistOptions): Promise<Prepare
       endpoints.denials = d.url;
     }
     core.watchPolicy();
-    core.record.info('egress.ready', 'info', `egress allowlist ready (rootless mode, relay pid ${pid})`, { mode: 'rootless', relay_pid: pid, ...endpoints });
+    const inside = core.inside!;
+    core.record.info('egress.ready', 'info', `egress allowlist ready (rootless mode, relay pid ${pid})`, { mode: 'rootless', relay_pid: pid, ...endpoints, ...inside.summary });
     return {
       commandPrefix: ['nsenter', '-t', String(pid), '-U', '-n', '--preserve-credentials', '--'],
       // Hide the relay sockets: they must only be reached through the relay.
-      bwrapArgs: ['--ro-bind', resolvFile, '/etc/resolv.conf', '--tmpfs', dir],
+      bwrapArgs: (slots) => ['--ro-bind', resolvFile, '/etc/resolv.conf', '--tmpfs', dir, ...inside.bwrapArgs(slots)],
+      fds: inside.fds,
+      env: inside.env,
+      needsUnixSockets: inside.needsUnixSockets,
       unshareNet: false,
       endpoints,
       cleanup,
@@ -393,12 +410,11 @@ export function allowlistProvider(o: AllowlistOptions = {}): NetworkProvider {
     mode: 'allowlist',
     async prepare(ctx: NetworkContext): Promise<PreparedNetwork> {
       const core = new Core(ctx, o);
-      if (ctx.credentials?.length) {
-        // Swapping surrogates for real values needs TLS interception, which this proxy does not
-        // do: say so instead of pretending. The sandbox's environment does not carry them either.
-        core.record.info('egress.credentials_unsupported', 'warn', 'policy credentials are not injected by this egress proxy (no TLS interception); the sandbox does not receive them', {
-          credentials: ctx.credentials.map((c) => c.env ?? c.file),
-        });
+      try {
+        core.inside = await prepareInside({ ctx, record: core.record, connectTimeoutMs: o.connectTimeoutMs });
+      } catch (e) {
+        core.record.close();
+        throw e;
       }
       if (ctx.root) {
         if (process.getuid?.() !== 0) throw new Error('network mode allowlist (root design) needs root; run without root for the rootless design');

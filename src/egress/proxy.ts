@@ -16,6 +16,7 @@ import { guardAddresses, UpstreamError, type UpstreamResolver } from './upstream
 import { hardClose } from './framing.js';
 import { spliceEngine } from './splice.js';
 import type { ProcRef } from '../events/types.js';
+import type { Inspector } from './tls/inspector.js';
 
 export interface FlowMeta {
   /** Destination the client connected to, as seen inside the sandbox. */
@@ -40,10 +41,14 @@ export interface ProxyOptions {
   procLookup?: (meta: FlowMeta) => Promise<ProcRef | undefined>;
   /** Forward decided flows with splice(2) in a worker thread (default true); else stream piping. */
   splice?: boolean;
+  /** Reads plain HTTP request by request, and opens TLS toward hosts that need it. */
+  inspector?: () => Inspector | undefined;
+  /** Told when an allowed flow opens and closes (the ssh-agent broker signs only while one is open). */
+  flows?: { opened(host: string | undefined, port: number): () => void };
 }
 
 type Sniffed =
-  | { kind: 'tls'; sni?: string; ech: boolean }
+  | { kind: 'tls'; sni?: string; ech: boolean; alpn?: string[] }
   | { kind: 'http'; host?: string; targetHost?: string; method: string }
   | { kind: 'opaque' }
   | { kind: 'invalid'; proto: 'tls' | 'http'; reason: string };
@@ -57,14 +62,30 @@ export function sniff(buf: Buffer): Sniffed | undefined {
     const r = parseClientHello(buf);
     if (r.status === 'need-more') return buf.length >= MAX_BUFFER ? { kind: 'invalid', proto: 'tls', reason: 'ClientHello too large' } : undefined;
     if (r.status === 'invalid') return { kind: 'invalid', proto: 'tls', reason: r.reason };
-    return { kind: 'tls', sni: r.sni, ech: r.ech };
+    return { kind: 'tls', sni: r.sni, ech: r.ech, alpn: r.alpn };
   }
   const h = looksLikeHttp(buf);
-  if (h === 'no') return { kind: 'opaque' };
+  if (h === 'no') {
+    // Bytes an HTTP server could still read as a request (a leading CRLF, a lower-case method,
+    // an h2c preface, a request line longer than the sniffer reads) are HTTP Warden cannot
+    // parse: refused, never forwarded unchecked as opaque bytes.
+    if (httpish(buf)) return { kind: 'invalid', proto: 'http', reason: 'request Warden cannot parse (leading CRLF, lower-case method, h2c preface or an over-long request line)' };
+    return { kind: 'opaque' };
+  }
   const r = parseHttpHead(buf);
   if (r.status === 'need-more') return undefined;
   if (r.status === 'invalid') return { kind: 'invalid', proto: 'http', reason: r.reason };
+  if (r.head.version !== '1.1' && r.head.version !== '1.0') return { kind: 'invalid', proto: 'http', reason: `HTTP/${r.head.version} request line (h2c is not forwarded)` };
   return { kind: 'http', host: r.head.host, targetHost: r.head.targetHost, method: r.head.method };
+}
+
+const HTTPISH = /^(?:PRI \* HTTP\/2|[A-Za-z][A-Za-z0-9_-]{0,19} +(?:\/|\*|[A-Za-z][A-Za-z0-9+.-]*:\/\/)|(?:get|head|post|put|delete|connect|options|trace|patch) )/i;
+
+/** Whether the first bytes could be an HTTP request to a lenient server. */
+export function httpish(buf: Buffer): boolean {
+  let i = 0;
+  while (i < buf.length && i < 64 && (buf[i] === 0x0d || buf[i] === 0x0a || buf[i] === 0x20 || buf[i] === 0x09)) i++;
+  return HTTPISH.test(buf.toString('latin1', i, Math.min(buf.length, i + 64)));
 }
 
 interface Deny {
@@ -382,6 +403,7 @@ class Flow {
         ...(s.kind === 'tls' ? { sni: s.sni ?? null } : {}),
         ...(s.kind === 'http' && s.host ? { http_host: s.host } : {}),
         ...(this.serverSpoke ? { server_first: true } : {}),
+        ...(this.name && (s.kind === 'http' || (s.kind === 'tls' && this.o.inspector?.()?.wantsTls(this.name, this.meta.dstPort!))) ? { inspect: s.kind } : {}),
       },
     });
     const c = this.client;
@@ -393,6 +415,20 @@ class Flow {
     this.buf = Buffer.alloc(0);
     this.early = [];
     up.pause();
+    let closed = this.o.flows?.opened(this.name, this.meta.dstPort!);
+    const flowClosed = () => {
+      closed?.();
+      closed = undefined;
+    };
+    const inspector = this.o.inspector?.();
+    if (inspector && !toClient.length && this.name && (s.kind === 'http' || (s.kind === 'tls' && inspector.wantsTls(this.name, this.meta.dstPort!)))) {
+      const flow = { host: this.name, port: this.meta.dstPort!, address: this.upstreamAddr!, alpn: s.kind === 'tls' ? s.alpn : undefined };
+      up.resume();
+      c.once('close', flowClosed);
+      if (s.kind === 'http') inspector.http(c, toUp, up, flow);
+      else inspector.tls(c, toUp, up, flow);
+      return;
+    }
     const engine = this.o.splice === false ? undefined : spliceEngine();
     if (engine) {
       const spliced = this.proxy.spliced;
@@ -400,12 +436,14 @@ class Flow {
       const id = engine.handOff(c, up, toUp, toClient, () => {
         finished = true;
         spliced.delete(id!);
+        flowClosed();
       });
       if (id !== undefined) {
         if (!finished) spliced.add(id);
         return;
       }
     }
+    c.once('close', flowClosed);
     if (toClient.length) c.write(toClient);
     if (toUp.length) up.write(toUp);
     // pipeline() destroys both sides on an error; a clean end in one direction only half-closes.

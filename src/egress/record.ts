@@ -164,6 +164,30 @@ export class DecisionRecorder {
     );
   }
 
+  /**
+   * What happened inside an inspected connection (credential swaps, strips, re-masks,
+   * re-signs, ssh-agent signatures). Alerts are never suppressed by the flood bound.
+   */
+  inside(
+    kind: string,
+    f: { host?: string; port?: number; severity: Severity; message: string; alert?: { rule: string; category: Category; mitre: string[] }; proc?: ProcRef; data: Record<string, unknown> },
+  ): void {
+    this.emit(
+      {
+        ts: nowIso(),
+        kind,
+        severity: f.severity,
+        message: f.message,
+        ...(f.alert ? { rule: f.alert.rule, category: f.alert.category, mitre: f.alert.mitre } : {}),
+        sandbox: { id: this.o.sandboxId },
+        ...(f.proc ? { proc: f.proc } : {}),
+        ...(f.host ? { net: { proto: 'tcp', family: 'inet' as const, host: f.host, ...(f.port !== undefined ? { dst_port: f.port } : {}) } } : {}),
+        data: f.data,
+      },
+      f.severity !== 'info',
+    );
+  }
+
   /** Other egress events (ready, errors) that are not decisions. */
   info(kind: string, severity: Severity, message: string, data?: Record<string, unknown>): void {
     this.emit({ ts: nowIso(), kind, severity, message, sandbox: { id: this.o.sandboxId }, ...(data ? { data } : {}) }, true);

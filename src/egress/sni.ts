@@ -4,7 +4,7 @@
 
 export type SniResult =
   | { status: 'need-more' }
-  | { status: 'done'; sni?: string; ech: boolean }
+  | { status: 'done'; sni?: string; ech: boolean; alpn?: string[] }
   | { status: 'invalid'; reason: string };
 
 const MAX_RECORD = 16384 + 256;
@@ -88,6 +88,7 @@ function parseHelloBody(b: Uint8Array): SniResult {
   if (o + extLen !== b.length) return bad('extensions length mismatch');
   const seen = new Set<number>();
   let sni: string | undefined;
+  let alpn: string[] | undefined;
   let ech = false;
   while (o < b.length) {
     if (!need(4)) return bad('truncated extension');
@@ -103,10 +104,26 @@ function parseHelloBody(b: Uint8Array): SniResult {
       sni = r;
     } else if (type === 0xfe0d) {
       ech = true;
+    } else if (type === 16) {
+      alpn = parseAlpn(b.subarray(o, o + len));
+      if (!alpn) return bad('malformed ALPN extension');
     }
     o += len;
   }
-  return { status: 'done', sni, ech };
+  return { status: 'done', sni, ech, ...(alpn ? { alpn } : {}) };
+}
+
+/** The protocol names of an ALPN extension (RFC 7301), or undefined when malformed. */
+function parseAlpn(e: Uint8Array): string[] | undefined {
+  if (e.length < 2 || ((e[0]! << 8) | e[1]!) + 2 !== e.length) return undefined;
+  const out: string[] = [];
+  for (let o = 2; o < e.length; ) {
+    const n = e[o]!;
+    if (n === 0 || o + 1 + n > e.length) return undefined;
+    out.push(String.fromCharCode(...e.subarray(o + 1, o + 1 + n)));
+    o += 1 + n;
+  }
+  return out;
 }
 
 function parseServerName(e: Uint8Array): string | { error: string } {

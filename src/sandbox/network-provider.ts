@@ -4,7 +4,7 @@
 // Resources must be named from ctx.sandboxId (netns, nft table...) so cleanupStale() can find
 // them after a crash even when prepare() was cut short.
 import type { UnstampedEvent } from '../events/types.js';
-import type { CredentialSpec } from './policy.js';
+import type { CredentialSpec, RequestRuleSpec } from './policy.js';
 
 export interface NetworkContext {
   /** Unique sandbox id (also used to name netns, nft tables, cgroups). */
@@ -25,6 +25,8 @@ export interface NetworkContext {
   runDir?: string;
   /** Credentials whose real values stay outside (policy `credentials`); surrogates go into `env`. */
   credentials?: CredentialSpec[];
+  /** Request rules per host (policy `network.rules`). */
+  rules?: Record<string, RequestRuleSpec>;
   /** Host uid/gid the sandboxed processes run as (root may run them as the workspace owner). */
   uid?: number;
   gid?: number;

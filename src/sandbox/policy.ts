@@ -7,10 +7,35 @@ export type NetworkMode = 'none' | 'full' | 'allowlist';
 export interface CredentialSpec {
   /** Environment variable whose real value stays outside; the sandbox sees a surrogate. */
   env?: string;
-  /** File whose real content stays outside. */
+  /** File whose real content stays outside (a surrogate file appears at the same path). */
   file?: string;
   /** Hosts the real value may be sent to (by the egress proxy). */
   hosts: string[];
+  /** Source: a command run on the host whose stdout is the secret (shown as `env` or `file`). */
+  command?: string[];
+  /** Where the surrogate may be swapped for the real value (default: any request header). */
+  headers?: string[];
+  query?: string[];
+  /** true: anywhere in request bodies; a list: those JSON / form fields only. */
+  body?: boolean | string[];
+  /** AWS keys (variable names): requests signed with the surrogates are re-signed (SigV4). */
+  aws?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** An SSH private key brokered through an ssh-agent socket inside; `hosts` are ssh hosts. */
+  sshKey?: string;
+}
+
+/** Per-host request rules (policy `network.rules`); hosts with rules are inspected inside TLS. */
+export interface RequestRuleSpec {
+  /** Intercept TLS even without credentials or other rules. */
+  inspect?: boolean;
+  /** Methods allowed (default all). */
+  methods?: string[];
+  /** Path patterns allowed (`*` one segment, `**` any depth; default all). */
+  paths?: string[];
+  /** Requests refused even when methods/paths allow them. */
+  deny?: Array<{ methods?: string[]; paths?: string[] }>;
+  /** `fetch`: git smart-HTTP push (receive-pack) is refused while fetch works. */
+  git?: 'fetch' | 'push';
 }
 
 /**
@@ -66,6 +91,8 @@ export interface RunPolicy {
     upstreamDns?: string[];
     /** socket(AF_UNIX) inside the sandbox (docker.sock, ssh-agent, D-Bus...). */
     unixSockets: boolean;
+    /** Request rules per host pattern ("host" or "*.domain"). */
+    rules?: Record<string, RequestRuleSpec>;
   };
   credentials: CredentialSpec[];
   resources: {

@@ -444,6 +444,7 @@ async function createResources(o: RunOptions, s: Setup, layout: CgroupLayout, re
     policyFile: policy.source,
     writablePaths: s.plan.writable,
     credentials: policy.credentials,
+    rules: policy.network.rules,
     root: s.root,
     uid: s.ident.uid,
     gid: s.ident.gid,

@@ -18,6 +18,7 @@ import { nowIso } from '../events/time.js';
 import { tailAuditLog } from './audit-reader.js';
 import type { MonitorControl } from './control.js';
 import { compileFilter, FilterError, parseFilter, type RawFilter } from './filter.js';
+import { IngestServer, ingestPathFor } from './ingest.js';
 import { peerCred, samePeerAlive, type PeerCred } from './peercred.js';
 import type { EventRing } from './ring.js';
 
@@ -113,7 +114,16 @@ export class ApiServer {
     this.ino = fs.statSync(this.socketPath).ino;
     server.on('error', () => undefined);
     this.server = server;
+    // Beside it, the channel through which separate `warden run`s report (sinks/ingest.ts).
+    const ingest = new IngestServer(ingestPathFor(this.socketPath), (ev) => this.ctx.report(ev));
+    await ingest.listen().then(
+      () => (this.ingest = ingest),
+      (err: Error) => this.ctx.report({ ts: nowIso(), kind: 'monitor.sink_error', severity: 'warn', rule: 'warden.sink_error', category: 'defense_evasion', mitre: ['T1562.006'], message: `ingest socket ${ingest.socketPath}: ${err.message}`, data: { sink: 'ingest' } }),
+    );
   }
+
+  /** Where separate `warden run`s report their sandbox decisions (undefined when it could not start). */
+  ingest: IngestServer | undefined;
 
   private async clearStale(): Promise<void> {
     let st: fs.Stats;
@@ -378,6 +388,8 @@ export class ApiServer {
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
+    await this.ingest?.close();
+    this.ingest = undefined;
     for (const c of this.conns) {
       for (const s of c.subs.values()) s.unsubscribe();
       c.sock.destroy();

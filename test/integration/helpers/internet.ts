@@ -59,7 +59,16 @@ function pickBlock(): string {
   throw new Error('no free test block');
 }
 
-export async function startInternet(zone: (addrs: string[]) => Record<string, string>, sans: string[], base = '/var/tmp'): Promise<Internet> {
+export interface ServerChoice {
+  /** Script under test/fixtures/egress run with node inside the namespace (default internet-server.mjs). */
+  script: string;
+  /** Extra configuration merged into its JSON argument; may use the addresses and directory. */
+  config(addrs: string[], dir: string): Record<string, unknown>;
+  /** Certificate and key to serve (default: a self-signed one made here for `sans`). */
+  cert?: { certFile: string; keyFile: string };
+}
+
+export async function startInternet(zone: (addrs: string[]) => Record<string, string>, sans: string[], base = '/var/tmp', server?: ServerChoice): Promise<Internet> {
   const sfx = suffix();
   const ns = `wdinet-${sfx}`;
   const vh = `wdi${sfx}`;
@@ -72,9 +81,9 @@ export async function startInternet(zone: (addrs: string[]) => Record<string, st
   // Not under /tmp: sandboxes get a private /tmp, and clients need the certificate.
   const dir = fs.mkdtempSync(path.join(base, 'warden-inet-'));
   fs.chmodSync(dir, 0o755);
-  const certFile = path.join(dir, 'cert.pem');
-  const keyFile = path.join(dir, 'key.pem');
-  sh('openssl', [
+  const certFile = server?.cert?.certFile ?? path.join(dir, 'cert.pem');
+  const keyFile = server?.cert?.keyFile ?? path.join(dir, 'key.pem');
+  if (!server?.cert) sh('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
     '-subj', '/CN=warden-test', '-addext', `subjectAltName=${sans.map((s) => `DNS:${s}`).join(',')}`,
     '-keyout', keyFile, '-out', certFile,
@@ -108,8 +117,8 @@ export async function startInternet(zone: (addrs: string[]) => Record<string, st
     sh('ip', ['-n', ns, 'link', 'set', vn, 'up']);
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     sh('ip', ['-n', ns, 'route', 'add', 'default', 'via', gateway]);
-    const cfg = { cert: certFile, key: keyFile, zone: zone(addrs) };
-    proc = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(repoRoot, 'test/fixtures/egress/internet-server.mjs'), JSON.stringify(cfg)], {
+    const cfg = { cert: certFile, key: keyFile, zone: zone(addrs), ...server?.config(addrs, dir) };
+    proc = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(repoRoot, 'test/fixtures/egress', server?.script ?? 'internet-server.mjs'), JSON.stringify(cfg)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let buf = '';
