@@ -10,10 +10,12 @@ export interface RunCliOptions {
   agent?: string;
   printPolicy?: boolean;
   quiet?: boolean;
+  /** Run with the policy widened and write the policy the run needed to this file (`true`: the default name). */
+  learn?: string | boolean;
 }
 
 const VALUED: Record<string, keyof RunCliOptions> = { '--policy': 'policy', '-p': 'policy', '--audit': 'audit', '--network': 'network', '--agent': 'agent' };
-const FLAGS: Record<string, keyof RunCliOptions> = { '--monitor': 'monitor', '--print-policy': 'printPolicy', '--quiet': 'quiet', '-q': 'quiet' };
+const FLAGS: Record<string, keyof RunCliOptions> = { '--monitor': 'monitor', '--print-policy': 'printPolicy', '--quiet': 'quiet', '-q': 'quiet', '--learn': 'learn' };
 
 export function parseRunArgs(args: string[]): { command: string[]; opts: RunCliOptions } | undefined {
   const opts: RunCliOptions = {};
@@ -28,6 +30,10 @@ export function parseRunArgs(args: string[]): { command: string[]; opts: RunCliO
     }
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(0, eq) : a;
+    if (name === '--learn' && eq > 0) {
+      opts.learn = a.slice(eq + 1);
+      continue;
+    }
     const key = VALUED[name];
     if (!key || name === '-p' && eq > 0) return undefined;
     const value = eq > 0 ? a.slice(eq + 1) : args[++i];

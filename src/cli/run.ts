@@ -38,6 +38,14 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
       }
       policy.network.mode = opts.network as NetworkMode;
     }
+    if (opts.learn) {
+      // Learning: every destination allowed and recorded, whatever the mode was.
+      if (opts.network !== undefined && opts.network !== 'allowlist') {
+        say('run: --learn records what the network proxy sees: it needs network mode allowlist');
+        return 2;
+      }
+      policy.network.mode = 'allowlist';
+    }
     if (opts.printPolicy) {
       const { policyToYaml } = await import('../sandbox/policy-yaml.js');
       process.stdout.write(policyToYaml(policy));
@@ -123,7 +131,17 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
     mark('modules loaded');
     // koffi and the mount API: loaded only for a run whose sandbox uid is shown directories it does not own.
     const views = async () => (await import('../sandbox/view-mounts.js')).viewMounter;
-    return await runSandbox({ policy, argv: command, emit, network, monitor, views, quiet: opts.quiet });
+    const learnFile = opts.learn ? path.resolve(typeof opts.learn === 'string' ? opts.learn : 'warden-policy.learned.yaml') : undefined;
+    const learned = learnFile ? await import('../sandbox/learn.js') : undefined;
+    const learner = learned?.createLearner();
+    const code = await runSandbox({ policy, argv: command, emit, network, monitor, views, quiet: opts.quiet, learn: learner });
+    if (learner && learnFile) {
+      const { policyToYaml } = await import('../sandbox/policy-yaml.js');
+      const wrote = learned!.writeLearned(learnFile, learner.policy(policy), policyToYaml, learner.notes());
+      const sh = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+      say(wrote ? `learned policy written to ${learnFile}; try it: warden run --policy ${sh(path.relative(process.cwd(), learnFile) || learnFile)} -- ${command.map(sh).join(' ')}` : `could not write ${learnFile} (a symlink, or not writable)`);
+    }
+    return code;
   } catch (err) {
     return report(err);
   } finally {

@@ -148,3 +148,27 @@ export class Policy {
     return DEFAULT_PORTS.includes(port) ? host : `${h}:${port}`;
   }
 }
+
+/**
+ * `warden run --learn`: every destination is allowed and recorded (its allow events carry the
+ * entry that would allow it), so the run's needs can be written as a policy afterwards.
+ */
+export class LearningPolicy extends Policy {
+  override knowsName(): boolean {
+    return true;
+  }
+
+  override decideName(name: string, port: number): NameDecision {
+    const known = super.decideName(name, port);
+    if (known.allowed) return known;
+    const e = parseAllowEntry(Policy.suggest(name, port));
+    return typeof e === 'string' ? known : { allowed: true, entry: e };
+  }
+
+  override ipEntry(addr: string, port: number): AllowEntry | undefined {
+    const known = super.ipEntry(addr, port);
+    if (known) return known;
+    const e = parseAllowEntry(Policy.suggest(addr, port));
+    return typeof e === 'string' ? undefined : e;
+  }
+}

@@ -24,7 +24,7 @@ import {
 } from './netns.js';
 import { hostRuleset, nftApply, nftDeleteTable } from './nft.js';
 import { originalDst } from './original-dst.js';
-import { Policy } from './policy.js';
+import { LearningPolicy, Policy } from './policy.js';
 import { lookupSocketOwner } from './proc-lookup.js';
 import { PolicyWatch } from './reload.js';
 import { EgressProxy } from './proxy.js';
@@ -73,7 +73,7 @@ class Core {
     readonly ctx: NetworkContext,
     o: AllowlistOptions,
   ) {
-    this.policy = new Policy(ctx.allow);
+    this.policy = ctx.learn ? new LearningPolicy(ctx.allow) : new Policy(ctx.allow);
     this.record = new DecisionRecorder({ sandboxId: ctx.sandboxId, emit: ctx.emit, ratePerSec: o.eventRatePerSec });
     this.tunnel = new TunnelGuard({ ...DEFAULT_TUNNEL_LIMITS, ...o.tunnel });
     this.upstream = new UpstreamResolver({ servers: ctx.upstreamDns, pins: ctx.resolve });
@@ -101,7 +101,7 @@ class Core {
 
   /** Swaps the allowlist (and pins); throws before anything changes on an invalid entry. */
   updateAllow(allow: string[], resolve?: Record<string, string>): { added: string[]; removed: string[] } {
-    const p = new Policy(allow);
+    const p = this.ctx.learn ? new LearningPolicy(allow) : new Policy(allow);
     if (resolve) this.upstream.setPins(resolve);
     const old = new Set(this.policy.entries.map((e) => e.raw));
     const now = new Set(p.entries.map((e) => e.raw));

@@ -39,6 +39,8 @@ export interface NetworkContext {
   writablePaths?: string[];
   /** CA bundle from NODE_EXTRA_CA_CERTS, which bin/warden hides from Node for a fast start of `warden run`. */
   extraCaCerts?: string;
+  /** `warden run --learn`: allow every destination and record it. */
+  learn?: boolean;
   /** Where decisions go (egress.allow / egress.deny / net.dns events). */
   emit(ev: UnstampedEvent): void;
 }

@@ -31,6 +31,7 @@ import { diagnoseUsernsFailure, formatProblem, probeUserns, UNKNOWN_USERNS, user
 import type { ViewMounter } from './view-mounts.js';
 import { finishLayers, planLayers, prepareLayers, type LayerOutcome, type LayerPlan } from './layers.js';
 import { DenialLog, droppedVariables } from './denials.js';
+import type { Learner } from './learn.js';
 import { stateDir as stateDirOf } from '../util/xdg.js';
 
 export { processGroupOf } from './supervise.js';
@@ -51,6 +52,8 @@ export interface RunOptions {
   stateDir?: string;
   /** No hints on stderr (denials are still recorded). */
   quiet?: boolean;
+  /** `--learn`: every destination allowed and recorded, home writes seen. */
+  learn?: Learner;
 }
 
 export class SandboxSetupError extends Error {
@@ -151,6 +154,7 @@ export async function runSandbox(opts: RunOptions): Promise<number> {
     ...opts,
     emit: (e) => {
       denials.observe(e);
+      opts.learn?.observe(e);
       opts.emit?.(e);
     },
   };
@@ -283,7 +287,9 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
   mark('identity');
 
   const shared = sharedDir(sdir, hostRoot);
-  const layers = policy.agent && sandboxHome ? agentLayers(policy, sandboxHome, workspace, ident, path.join(shared, 'scratch', id), log) : undefined;
+  // Learning without an agent profile: the home as a layer too, so what the command writes there is seen.
+  const layerProfile = policy.agent ?? (o.learn ? { name: 'command', title: 'the command', stateDirs: [], keep: [], perProject: [], fresh: [], homeFiles: [] } : undefined);
+  const layers = layerProfile && sandboxHome ? agentLayers({ ...policy, agent: layerProfile }, sandboxHome, workspace, ident, path.join(shared, 'scratch', id), log) : undefined;
   const planPolicy = layers ? { ...policy, filesystem: { ...policy.filesystem, allowWrite: [...policy.filesystem.allowWrite, ...layers.writable] } } : policy;
   let plan: FsPlan;
   try {
@@ -445,6 +451,7 @@ async function createResources(o: RunOptions, s: Setup, layout: CgroupLayout, re
     writablePaths: s.plan.writable,
     credentials: policy.credentials,
     rules: policy.network.rules,
+    learn: !!o.learn,
     root: s.root,
     uid: s.ident.uid,
     gid: s.ident.gid,
@@ -558,7 +565,7 @@ function startSandbox(o: RunOptions, s: Setup, res: Resources, emptyFile: string
 const EXEC_KEY = /mcp|env|hook|command|helper|allowedtools|trust|plugin|permission|apikey|baseurl|proxy/i;
 
 /** What the agent's layers came to: data written back, what was not taken and why. */
-function reportLayers(r: LayerOutcome, home: string, ev: EmitSandbox, log: (m: string) => void, denials: DenialLog): void {
+function reportLayers(r: LayerOutcome, home: string, ev: EmitSandbox, log: (m: string) => void, denials: DenialLog, learner?: Learner): void {
   for (const k of r.keptBeside) {
     log(`${quote(k.path)}: changed on the host during the run; the agent's version is ${quote(k.besideAs)}`);
     ev({ kind: 'sandbox.deny', severity: 'warn', rule: 'sandbox.agent_state', category: 'persistence', mitre: ['T1546'], message: `${k.path} changed during the run; the agent's version kept beside it`, file: { path: k.path, op: 'write' }, data: { reason: 'agent_state', kept_as: k.besideAs } });
@@ -571,6 +578,7 @@ function reportLayers(r: LayerOutcome, home: string, ev: EmitSandbox, log: (m: s
   for (const p of r.discarded) {
     const name = isInside(p, home) ? `~/${path.relative(home, p)}` : p;
     const runsCode = runsCodeOrHoldsSecrets(p, home);
+    learner?.wrote(name, !runsCode);
     denials.add({ kind: 'home', what: quote(p), reason: runsCode ? 'a file that runs code or holds secrets: discarded with the run' : 'written outside the agent\'s data, discarded with the run', allow: runsCode ? undefined : `filesystem.allow_write: [${quote(name)}] (create it first)` });
     ev({ kind: 'sandbox.deny', severity: runsCode ? 'warn' : 'info', message: `write discarded: ${p}`, file: { path: p, op: 'write' }, data: { reason: 'home_write_discarded' } });
   }
@@ -662,7 +670,7 @@ async function teardown(o: RunOptions, s: Setup, res: Resources, ev: EmitSandbox
     violations = checkProtected(protectedAfterRun(s), s.id, true, s.plan.writable);
   });
   await step('modes', () => reportModes(s, ev, log));
-  if (res.layersMade) await step("the agent's state", () => reportLayers(finishLayers(res.layersMade!, s.id), res.layersMade!.layers[0]!.dir, ev, log, denials));
+  if (res.layersMade) await step("the agent's state", () => reportLayers(finishLayers(res.layersMade!, s.id), res.layersMade!.layers[0]!.dir, ev, log, denials, o.learn));
   res.layersMade = undefined;
   let netLeft = false;
   if (res.net)

@@ -126,6 +126,27 @@ describe('agents under warden run (profiles)', () => {
     expect(q.stderr).toBe('');
   });
 
+  it('--learn runs with every destination allowed and writes the policy the run needed (hosts, home writes; never startup files)', async () => {
+    const home = path.join(s.root, 'learn-home');
+    fs.mkdirSync(home, { recursive: true });
+    const out = path.join(s.root, 'learned.yaml');
+    const script = 'getent hosts api.learn.test >/dev/null; getent hosts cdn.learn.test >/dev/null; mkdir -p ~/.toolcache && echo x > ~/.toolcache/f; echo evil >> ~/.bashrc; echo done';
+    const r = await warden(['run', '--agent', 'none', `--learn=${out}`, '--', '/bin/sh', '-c', script], { cwd: s.ws, env: { ...env(), HOME: home } });
+    expect(r.stdout).toContain('done');
+    expect(r.stderr).toMatch(/learned policy written to/);
+    const learned = fs.readFileSync(out, 'utf8');
+    expect(learned).toMatch(/mode: allowlist/);
+    expect(learned).toMatch(/- api\.learn\.test/);
+    expect(learned).toMatch(/- cdn\.learn\.test/);
+    expect(learned).toMatch(/- ~\/\.toolcache/);
+    expect(learned).toMatch(/written but not allowed .*~\/\.bashrc/);
+    expect(learned).not.toMatch(/^\s*- ~\/\.bashrc/m);
+    expect(fs.existsSync(path.join(home, '.bashrc'))).toBe(false); // the run's writes to the home were discarded
+    // the learned policy is a valid policy file
+    const again = await warden(['run', '--policy', out, '--print-policy', '--', 'true'], { cwd: s.ws, env: { ...env(), HOME: home } });
+    expect(again.code).toBe(0);
+  });
+
   it('a tool under /tmp gets the hint that allow_write brings it in', async () => {
     const dir = fs.mkdtempSync('/tmp/warden-tool-');
     try {

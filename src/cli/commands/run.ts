@@ -16,6 +16,7 @@ export function runCommand(): Command {
     .option('--agent <name>', `agent profile: ${AGENTS.map((a) => a.name).join(', ')}, auto (from the command, the default) or none`)
     .option('--print-policy', 'print the policy in effect (profile and policy file merged) as YAML and exit')
     .option('-q, --quiet', 'no hints on stderr (denials are still recorded)')
+    .option('--learn [file]', 'run with the network open (every destination recorded) and write the policy the run needed (default: warden-policy.learned.yaml)')
     .action(async (command: string[], opts) => {
       const { runRun } = await import('../run.js');
       process.exitCode = await runRun(command, opts);
