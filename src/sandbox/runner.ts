@@ -191,7 +191,9 @@ export async function runSandbox(opts: RunOptions): Promise<number> {
     mark('teardown');
     printMarks();
     reportViolations(violations, ev, log);
-    const record = denials.save(path.join(stateDirOf(), 'runs'), setup.id);
+    // The run's record is not written where the sandbox could have prepared the way (workspace = $HOME).
+    const runs = path.join(stateDirOf(), 'runs');
+    const record = setup.plan.writable.some((w) => isInside(runs, w) || isInside(w, runs)) ? undefined : denials.save(runs, setup.id);
     const summary = denials.summary(record);
     if (summary && !o.quiet) log(summary);
     ev({
@@ -307,13 +309,10 @@ function planRun(o: RunOptions, id: string, log: (m: string) => void): Setup | n
   for (const w of plan.warnings) log(w);
   // Warden's own state (crash records, the runtime directory) where a sandbox can write would
   // let it forge a record that the next run acts on.
-  for (const [stateRoot, fix] of [
-    [path.dirname(sdir), 'set XDG_RUNTIME_DIR (or TMPDIR) to a directory outside it'],
-    [stateDirOf(), 'set XDG_STATE_HOME to a directory outside it'],
-  ] as const) {
-    const exposed = plan.writable.find((w) => isInside(stateRoot, w) || isInside(w, stateRoot));
-    if (exposed) throw new SandboxSetupError(`Warden's state directory ${stateRoot} lies in ${exposed}, which the sandbox can write; ${fix}`, 2);
-  }
+  const stateRoot = path.dirname(sdir);
+  const exposed = plan.writable.find((w) => isInside(stateRoot, w) || isInside(w, stateRoot));
+  if (exposed)
+    throw new SandboxSetupError(`Warden's state directory ${stateRoot} lies in ${exposed}, which the sandbox can write; set XDG_RUNTIME_DIR (or TMPDIR) to a directory outside it`, 2);
   for (const w of plan.writable.slice(1))
     if (!plan.views.some((v) => v.src === w) && !writableBy({ uid: ident.uid, gids }, w))
       log(`allow_write ${w}: the sandbox runs as uid ${ident.uid}${ident.drop && !ident.standIn ? ' (the workspace owner)' : ''}, which cannot write it; change its owner or set process.user`);

@@ -262,9 +262,12 @@ for (const { who, uid, owner } of IDENTITIES) {
       fs.mkdirSync(home, { recursive: true });
       if (owner !== undefined) fs.chownSync(home, owner, owner);
       const files = ['.config/git/config', '.aws/config', '.local/lib/python3.11/site-packages/usercustomize.py', '.bash_aliases', '.local/bin/ls', '.config/fish/conf.d/x.fish', '.tmux.conf', '.vimrc', '.kube/config'];
-      const r = await sandboxSh(`for f in ${files.join(' ')}; do mkdir -p "$(dirname "$f")" && echo 'payload' > "$f"; done; echo done`, { cwd: home, uid, env: { HOME: home } });
+      // also: Warden's own run record through a symlink planted where it would write it
+      const plant = `mkdir -p .local/state/warden/runs /var/tmp/x && ln -s ${home}/.profile .local/state/warden/runs/$WARDEN_SANDBOX.ndjson; getent hosts refused.example >/dev/null`;
+      const r = await sandboxSh(`for f in ${files.join(' ')}; do mkdir -p "$(dirname "$f")" && echo 'payload' > "$f"; done; ${plant}; echo done`, { cwd: home, uid, env: { HOME: home }, network: 'allowlist' });
       expect(r.stdout).toContain('done');
       for (const f of files) expect(fs.existsSync(path.join(home, f)), f).toBe(false);
+      expect(fs.existsSync(path.join(home, '.profile'))).toBe(false);
     });
 
     it('refuses a state directory a sandbox could write (XDG_RUNTIME_DIR in the workspace)', async () => {
