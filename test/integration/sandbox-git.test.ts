@@ -161,14 +161,15 @@ for (const { who, uid, owner } of IDENTITIES) {
       const r = await sh(
         `git init -q n && mkdir -p "n/.git/hooks.warden-quarantined-$WARDEN_SANDBOX/x" ".vscode.warden-quarantined-$WARDEN_SANDBOX/keep" && ` +
           `${plant('blocked-hook')} > n/.git/hooks/post-checkout && chmod +x n/.git/hooks/post-checkout && mkdir -p .vscode && echo '{}' > .vscode/tasks.json && ` +
-          `chmod 777 . .git .git/objects && echo done`,
+          `(chmod 777 . 2>/dev/null && echo WORLD-WRITABLE); chmod g+w . .git .git/objects && echo done`,
         ws,
       );
       expect(r.stdout).toContain('done');
+      expect(r.stdout).not.toContain('WORLD-WRITABLE'); // chmod o+w is refused inside
       expect(fs.existsSync(path.join(ws, 'n/.git/hooks'))).toBe(false);
       expect(fs.existsSync(path.join(ws, '.vscode'))).toBe(false);
       expect(modes()).toEqual(before);
-      expect(r.stderr).toMatch(/made it writable for others \(\d+ → 777\); the old mode was put back/);
+      expect(r.stderr).toMatch(/made it writable for others \(\d+ → 775\); the old mode was put back/);
       await run(['/bin/sh', '-c', 'git -c user.name=t -c user.email=t@t commit -q --allow-empty -m x && git checkout -q -b z'], { cwd: path.join(ws, 'n'), uid: owner, env: { ...env, ...GIT_ENV } });
       expect(fs.readFileSync(marker, 'utf8')).toBe('');
     });
