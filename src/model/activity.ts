@@ -441,7 +441,9 @@ export class ActivityMapper {
   private privilege(p: Proc, r: Rec<'setid' | 'setns' | 'unshare' | 'userfaultfd' | 'ptrace' | 'memfd' | 'io_uring'>): void {
     switch (r.t) {
       case 'setid': {
-        const gained = r.ret === 0 && r.before !== undefined && r.after !== undefined && r.after.euid === 0 && r.before.euid !== 0;
+        // full root from a process whose real or effective user was another (a setuid-root binary
+        // run by a user starts with euid 0 and uid of the user)
+        const gained = r.ret === 0 && r.before !== undefined && r.after !== undefined && r.after.euid === 0 && r.after.uid === 0 && (r.before.euid !== 0 || r.before.uid !== 0);
         return this.host.emitFor(p, r.ns, 'process.setid', {
           data: { call: r.call, args: r.args, ret: r.ret, ...(r.before ? { before: r.before } : {}), ...(r.after ? { after: r.after } : {}), gained_root: gained },
           message: `${r.call}(${r.args.join(', ')}) = ${r.ret}${r.after ? ` (now uid ${r.after.uid}, euid ${r.after.euid})` : ''}`,

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PERSISTENCE_PATHS, SECRET_PATHS } from '../config/defaults.js';
+import { userHomes } from './users.js';
 
 /** Files enumerated under one secret directory at most (browser profiles can hold thousands). */
 const MAX_PER_DIR = 500;
@@ -28,9 +29,9 @@ export interface KnownFile {
   dir: boolean;
 }
 
-/** Homes to look in: /root, /home/*, and any home a session reported. */
+/** Homes to look in: /root, /home/*, every user's home in /etc/passwd, and any home a session reported. */
 export function hostHomes(extra: Iterable<string> = []): string[] {
-  const homes = new Set<string>(['/root']);
+  const homes = new Set<string>(['/root', ...userHomes()]);
   try {
     for (const d of fs.readdirSync('/home')) homes.add(path.join('/home', d));
   } catch {

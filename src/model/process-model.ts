@@ -304,11 +304,13 @@ export class ProcessModel {
 
   private startSession(root: Proc, name: string, how: string, parent?: Session): Session {
     const id = `${name}-${root.pid}-${(root.startNs / 1_000_000n).toString(36)}`;
-    // The home is the user's (passwd), not what HOME says: a nested agent started with a
-    // forged HOME must not move where `~/.ssh` is. HOME, when it differs, is reported too.
-    const home = parent?.home ?? homeOf(root.uid) ?? root.env?.HOME ?? proc.readEnvVar(root.pid, 'HOME');
-    const envHome = root.env?.HOME;
+    // An agent started inside another keeps the outer session's home: a nested agent started
+    // with a forged HOME must not move where `~/.ssh` is for its rules (its HOME is reported).
+    // Secrets in every user's home are also known by inode (identity.ts), whatever HOME says.
+    const envHome = root.env?.HOME ?? proc.readEnvVar(root.pid, 'HOME');
+    const home = parent?.home ?? envHome ?? homeOf(root.uid);
     const workspaces = root.cwd && root.cwd !== '/' ? [root.cwd] : [];
+    const newHome = home !== undefined && !this.homes().includes(home);
     const s: Session = {
       id,
       name,
@@ -337,7 +339,8 @@ export class ProcessModel {
       message: `${name} agent started (pid ${root.pid}, ${root.cwd})`,
       data: { detected_by: how, ...(parent ? { parent_session: parent.id } : {}), ...(envHome && envHome !== home ? { env_home: envHome } : {}) },
     });
-    this.identity.refreshIfOlder(home && !this.homes().includes(home) ? 0 : 30_000);
+    // secrets of a home not seen before are learnt now (by inode)
+    this.identity.refreshIfOlder(newHome ? 0 : 30_000);
     return s;
   }
 

@@ -106,7 +106,6 @@ export class EbpfSensor implements Sensor {
   readonly backend = 'ebpf' as const;
   readonly blindSpots: string[] = [
     'file and network activity through io_uring (only io_uring_setup is reported)',
-    'paths are as the process passed them (symlinks not resolved)',
     '32-bit (ia32) system calls (syscall tracepoints do not report them)',
   ];
   missing: string[] = [];
