@@ -42,14 +42,20 @@ export function namespaceFlags(flags: number): string[] {
 
 const SOCKET_FAMILIES: Record<number, string> = { 1: 'unix', 2: 'inet', 10: 'inet6', 16: 'netlink', 17: 'packet' };
 
-/** Inodes of PID 1's namespaces (what "joining the host's namespace" means). */
+/**
+ * Inodes of PID 1's namespaces (what "joining the host's namespace" means); where PID 1's are
+ * not readable (some VMs and containers), the monitor's own, which are the host's view it watches.
+ */
 function initNamespaces(): Map<number, string> {
   const out = new Map<number, string>();
   for (const t of ['mnt', 'net', 'pid', 'user', 'uts', 'ipc', 'cgroup', 'time']) {
-    try {
-      out.set(fs.statSync(`/proc/1/ns/${t}`).ino, t);
-    } catch {
-      /* not readable */
+    for (const who of ['1', 'self']) {
+      try {
+        out.set(fs.statSync(`/proc/${who}/ns/${t}`).ino, t);
+        break;
+      } catch {
+        /* not readable: the next */
+      }
     }
   }
   return out;
@@ -200,6 +206,7 @@ export class ActivityMapper {
         file.path = known.path;
         file.identified_by = 'inode';
         if (path !== requested) file.resolved = path;
+        requested ??= path;
       } else if (r.protected && !known) this.refreshIdentity();
     }
     if (requested !== undefined && requested !== file.path) file.requested = requested;
@@ -262,7 +269,7 @@ export class ActivityMapper {
         // what the link points at, as a path (relative targets are relative to the link's directory)
         const dir = t.path.slice(0, t.path.lastIndexOf('/')) || '/';
         const tgt = absoluteArg(r.target, dir, undefined, this.view(p));
-        if (tgt && tgt !== r.target) extra = { target_path: tgt };
+        if (tgt) extra = { target_path: tgt };
         written = t.path;
         break;
       }
