@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 PKGS=(bpftrace bubblewrap nftables iproute2 conntrack uidmap util-linux procps psmisc
       libcap2-bin tmux socat dnsutils netcat-openbsd curl python3 git ca-certificates
       libnotify-bin openssl zip rsync ed sudo cron openssh-client openssh-server
-      strace gcc make python3-venv bsdutils)   # last line: warden run tests (tools inside the sandbox)
+      strace gcc make python3-venv bsdutils   # this line: warden run tests (tools inside the sandbox)
+      at screen)                               # hand-off servers of the watch tests (tmux, openssh-server above)
 # The compiled kernel sensor (scripts/build-native.sh). Installed on their own, best effort:
 # without them Warden uses bpftrace.
 NATIVE_PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make)

@@ -322,7 +322,11 @@ static int untrack(int pid, long gen)
 
 static int set_server(int pid, int root, int on)
 {
-	uint32_t k = (uint32_t)pid, v = (uint32_t)root;
+	uint32_t k = (uint32_t)pid;
+	struct {
+		uint32_t root, pad;
+		uint64_t until;
+	} v = {(uint32_t)root, 0, 0};
 	int fd = bpf_map__fd(skel->maps.servers);
 	if (!on)
 		return bpf_map_delete_elem(fd, &k) && errno != ENOENT ? -errno : 0;

@@ -52,6 +52,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_bind 49
 #define NR_listen 50
 #define NR_clone 56
+#define NR_kill 62
+#define NR_accept 43
+#define NR_accept4 288
 #define NR_truncate 76
 #define NR_ftruncate 77
 #define NR_chdir 80
@@ -197,14 +200,34 @@ struct {
 	__type(value, struct tinfo);
 } tracked SEC(".maps");
 
+struct server {
+	u32 root;
+	u32 pad;
+	u64 until; /* ktime ns after which the mark no longer holds; 0: until user space removes it */
+};
+
 /* hand-off servers (tmux, screen, sshd, atd, cron... while an agent uses them): pid -> the
- * session root their new children are provisionally attributed to */
+ * session root their new children are provisionally attributed to. The kernel marks a server
+ * for SERVER_MARK_NS the moment an agent's process talks to it (a unix connect to it, a signal
+ * to it, a loopback connection it accepts): its fork follows within microseconds, long before
+ * user space could react. User space decides what the provisional children are. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 4096);
 	__type(key, u32);
-	__type(value, u32);
+	__type(value, struct server);
 } servers SEC(".maps");
+
+#define SERVER_MARK_NS 2000000000ULL
+
+/* local port of a loopback TCP connection an agent's process opened -> its session root (the
+ * process that accepts it is marked as a server) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u16);
+	__type(value, u32);
+} loop_conns SEC(".maps");
 
 /* guard: [0] monitor pid, [1] loader pid (never traced; signals to them are recorded) */
 struct {
@@ -997,6 +1020,18 @@ static __always_inline bool rel_base_watched(struct rec *r, s32 dfd)
 	return f && base_watched(f->f_path.dentry);
 }
 
+/* An agent's process just asked `pid` for something: its forks are provisional for a while. */
+static __always_inline void mark_server(u32 pid, u32 root)
+{
+	if (!pid || pid == 1 || ignored_pid(pid) || bpf_map_lookup_elem(&tracked, &pid))
+		return;
+	struct server *old = bpf_map_lookup_elem(&servers, &pid);
+	if (old && !old->until)
+		return; /* kept by user space already */
+	struct server v = {.root = root, .until = bpf_ktime_get_ns() + SERVER_MARK_NS};
+	bpf_map_update_elem(&servers, &pid, &v, BPF_ANY);
+}
+
 /* ---- processes ------------------------------------------------------------------------- */
 
 SEC("tp_btf/sched_process_fork")
@@ -1017,10 +1052,10 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	} else if (in_tracked_cgroup_check()) {
 		v.root = 0;
 	} else {
-		u32 *srv = bpf_map_lookup_elem(&servers, &ppid);
-		if (!srv)
+		struct server *srv = bpf_map_lookup_elem(&servers, &ppid);
+		if (!srv || (srv->until && bpf_ktime_get_ns() > srv->until))
 			return 0;
-		v.root = *srv;
+		v.root = srv->root;
 		v.state = ST_HANDOFF;
 	}
 	if (v.state == ST_HANDOFF)
@@ -1667,6 +1702,12 @@ static __always_inline int do_enter(long id, const u64 *args)
 		stash_put(tid, K_UFFD, id, root, REC_USERFAULTFD, 0, 0, a0, 0, 0, 0, 0);
 		break;
 
+	/* a signal is how `at` wakes atd: the signalled process is a hand-off server for a while */
+	case NR_kill:
+		if ((s32)a0 > 0 && a1 != 0)
+			mark_server((u32)a0, root);
+		break;
+
 	/* other */
 	case NR_ptrace: {
 		struct rec *r = rec_begin(REC_PTRACE, pid, tid, root);
@@ -1894,8 +1935,14 @@ static __always_inline void connect_exit(u32 pid, u32 tid, struct stash *st, lon
 			struct pid *pp = BPF_CORE_READ(sk, sk_peer_pid);
 			if (pp)
 				r->a[4] = BPF_CORE_READ(pp, numbers[0].nr);
+			if (ret == 0)
+				mark_server(r->a[4], root);
 		}
 		r->a[5] = BPF_CORE_READ(sk, __sk_common.skc_num);
+		if (fam != AF_UNIX && r->a[5] && (ret == 0 || ret == -115)) {
+			u16 lport = r->a[5];
+			bpf_map_update_elem(&loop_conns, &lport, &root, BPF_ANY);
+		}
 		if (r->len[0] == 0 && fam != AF_UNIX) {
 			/* still unreadable: the kernel's own copy of the destination */
 			u16 dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
@@ -2347,6 +2394,41 @@ static __always_inline int do_exit(long id, long ret)
 	return 0;
 }
 
+/* A listener accepted a loopback connection an agent's process opened (ssh to this host): it is
+ * a hand-off server for a while, its next fork provisionally the agent's. Runs for every
+ * process's accept, so it returns at once unless the connection is from loopback. */
+static __always_inline int on_accept_exit(long ret)
+{
+	if (ret < 0)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct socket *sock = fd_socket(task, ret);
+	if (!sock)
+		return 0;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (fam != AF_INET && fam != AF_INET6)
+		return 0;
+	u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	u32 *root = bpf_map_lookup_elem(&loop_conns, &rport);
+	if (!root)
+		return 0;
+	mark_server(bpf_get_current_pid_tgid() >> 32, *root);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct sc_exit *ctx)
+{
+	return on_accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct sc_exit *ctx)
+{
+	return on_accept_exit(ctx->ret);
+}
+
 /* ---- the programs: one per syscall tracepoint ---------------------------------------------- */
 
 #define ENTER(name)                                                                           \
@@ -2431,5 +2513,6 @@ BOTH(clone)
 BOTH(clone3)
 BOTH(userfaultfd)
 ENTER(ptrace)
+ENTER(kill)
 BOTH(memfd_create)
 ENTER(io_uring_setup)

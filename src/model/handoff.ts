@@ -212,13 +212,15 @@ export class Handoffs {
   }
 
   /**
-   * A new child of a served process: the session it belongs to now, 'wait' when that is
-   * decided by what it does next (atd, cron), or undefined when it is not an agent's.
+   * A new child of a served process: the session it belongs to now ('' with the kernel's root
+   * when only the kernel saw the request: the model finds the session by its root), 'wait' when
+   * that is decided by what it does next (atd, cron, an sshd child not yet holding its socket),
+   * or undefined when it is not an agent's.
    */
   decideFork(child: number, parent: number, kernelRoot: number | undefined): { session: string; root: number; via: HandoffVia } | 'wait' | undefined {
     const w = this.windowOf(parent);
     if (w) {
-      if (w.via !== 'sshd') return { session: w.session, root: w.root, via: w.via };
+      if (w.via !== 'sshd' || w.clientPorts.size === 0) return { session: w.session, root: w.root, via: w.via };
       // sshd: the child holding the agent's connection, found by the agent's local port
       const mine = this.holdsConnection(child, w);
       if (mine === undefined) return 'wait';
@@ -226,7 +228,12 @@ export class Handoffs {
     }
     const long = this.longServed.get(parent);
     if (long === 'at' || long === 'cron') return 'wait';
-    void kernelRoot;
+    // the kernel marked the server when the agent's process asked (its fork came before the
+    // request's record was read): a terminal server or sshd is the agent's for that moment
+    const kind = serverKind(parent);
+    if (kernelRoot && (kind === 'tmux' || kind === 'screen' || kind === 'sshd')) return { session: '', root: kernelRoot, via: kind };
+    const comm = commOf(parent);
+    if (kernelRoot && (comm === 'atd' || comm === 'cron' || comm === 'crond')) return 'wait';
     return undefined;
   }
 

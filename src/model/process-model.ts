@@ -519,14 +519,14 @@ export class ProcessModel {
     if (h.kind !== 'handoff') return;
     // atd: the child that opens a job file an agent wrote is that agent's
     if (r.t === 'open') {
-      const d = this.handoffs.decideOpen(r.path, r.base ?? this.procs.get(pid)?.cwd ?? proc.readCwd(pid));
+      const d = this.handoffs.decideOpen(r.kpath ?? r.path, r.base ?? proc.readCwd(pid));
       if (d) this.confirmHeld(pid, h, d);
     }
   }
 
   /** A held process and what it started are the session's: replay its records attributed. */
   private confirmHeld(pid: number, h: Held, d: { session: string; root: number; via: string }): void {
-    const s = this.sessionsById.get(d.session);
+    const s = this.sessionsById.get(d.session) ?? this.sessionsByRoot.get(d.root);
     this.held.delete(pid);
     if (!s) return this.release(pid, h);
     const st = proc.readStat(pid);
