@@ -23,6 +23,8 @@
  *   p DEV INO       a protected file or directory (kernel dev_t, inode)
  *   w NAME          a watched path component (failed opens and lookups reported)
  *   a SEQ           the monitor has recorded signal record SEQ
+ *   r ROOT NS NAME SESSION\tCWD\tHOME   a session rooted at ROOT (kept with the pinned state)
+ *   R ROOT          that session is over
  *   q               clean stop follows (then EOF): remove the pinned state
  * EOF without "q" is the monitor's death.
  *
@@ -460,6 +462,77 @@ static void report_loss(void)
 	}
 }
 
+struct root_info {
+	uint64_t start_ns;
+	char name[ROOT_NAME];
+	char session[ROOT_SESSION];
+	char cwd[ROOT_PATH];
+	char home[ROOT_PATH];
+};
+
+/* "r ROOT NS NAME SESSION\tCWD\tHOME" */
+static void set_root(char *line)
+{
+	struct root_info v;
+	memset(&v, 0, sizeof v);
+	unsigned int root = 0;
+	unsigned long long ns = 0;
+	char name[ROOT_NAME] = "", session[ROOT_SESSION] = "";
+	int used = 0;
+	if (sscanf(line, "%u %llu %31s %63[^\t]%n", &root, &ns, name, session, &used) < 4 || !root)
+		return;
+	v.start_ns = ns;
+	memcpy(v.name, name, sizeof name);
+	memcpy(v.session, session, sizeof session);
+	char *rest = line + used;
+	if (*rest == '\t') {
+		rest++;
+		char *tab = strchr(rest, '\t');
+		if (tab)
+			*tab = 0;
+		snprintf(v.cwd, sizeof v.cwd, "%s", rest);
+		if (tab)
+			snprintf(v.home, sizeof v.home, "%s", tab + 1);
+	}
+	uint32_t k = root;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.roots), &k, &v, BPF_ANY);
+}
+
+/* The sessions the pinned state remembers, for a monitor that starts after its predecessor died. */
+static void emit_roots(void)
+{
+	int fd = bpf_map__fd(skel->maps.roots);
+	uint32_t key, next;
+	int first = 1;
+	for (int n = 0; n < 4096 && bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0; n++) {
+		first = 0;
+		key = next;
+		struct root_info v;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		unsigned char buf[HDR_SIZE + sizeof v];
+		struct hdr h = {0};
+		h.type = REC_ROOT;
+		h.pid = key;
+		h.tid = key;
+		h.root = key;
+		h.ns = mono_ns();
+		h.a[0] = key;
+		h.a[1] = (int64_t)v.start_ns;
+		size_t l[4] = {strnlen(v.name, sizeof v.name), strnlen(v.session, sizeof v.session), strnlen(v.cwd, sizeof v.cwd),
+			       strnlen(v.home, sizeof v.home)};
+		const char *src[4] = {v.name, v.session, v.cwd, v.home};
+		size_t off = HDR_SIZE;
+		for (int i = 0; i < 4; i++) {
+			h.len[i] = (uint16_t)l[i];
+			memcpy(buf + off, src[i], l[i]);
+			off += l[i];
+		}
+		memcpy(buf, &h, HDR_SIZE);
+		emit(buf, (uint32_t)off);
+	}
+}
+
 static char cmdbuf[8192];
 static size_t cmdlen;
 
@@ -500,6 +573,15 @@ static void command(char *line)
 	case 'a':
 		if (sscanf(line + 1, "%llu", &d) == 1 && d > skel->bss->kill_acked)
 			skel->bss->kill_acked = d;
+		break;
+	case 'r':
+		set_root(line + 1);
+		break;
+	case 'R':
+		if (sscanf(line + 1, "%ld", &x) == 1) {
+			uint32_t k = (uint32_t)x;
+			bpf_map_delete_elem(bpf_map__fd(skel->maps.roots), &k);
+		}
 		break;
 	case 'q':
 		clean_stop = 1;
@@ -625,13 +707,28 @@ static int respawn(char **args, int n, const char *log)
 		return -1;
 	char val[64];
 	snprintf(val, sizeof val, "%ld:%ld", count + 1, first);
+	/* The new monitor's pid comes back through a pipe and goes in the guard map before the
+	 * monitor runs (else the pinned programs would take its exec of node for a possible agent):
+	 * pid -> loader, loader -> "recorded" -> intermediate, intermediate -> "go" -> monitor. */
+	int up[2], down[2], go[2];
+	if (pipe(up) || pipe(down) || pipe(go))
+		return -1;
 	pid_t p = fork();
 	if (p < 0)
 		return -1;
 	if (p == 0) {
 		setsid();
-		if (fork() != 0)
-			_exit(0);
+		pid_t gc = fork();
+		if (gc != 0) {
+			int32_t v = (int32_t)gc;
+			char c = 0;
+			if (write(up[1], &v, sizeof v) == sizeof v && read(down[0], &c, 1) == 1 && write(go[1], "g", 1) == 1)
+				_exit(0);
+			_exit(1);
+		}
+		char c;
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
 		int nul = open("/dev/null", O_RDWR);
 		int lf = log ? open(log, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
 		dup2(nul, 0);
@@ -644,6 +741,18 @@ static int respawn(char **args, int n, const char *log)
 		args[n] = NULL;
 		execv(args[0], args);
 		_exit(127);
+	}
+	int32_t gc = 0;
+	if (read(up[0], &gc, sizeof gc) == sizeof gc && gc > 0) {
+		uint32_t gk = 0, gv = (uint32_t)gc;
+		bpf_map_update_elem(bpf_map__fd(skel->maps.guard), &gk, &gv, BPF_ANY);
+	}
+	if (write(down[1], "r", 1) != 1)
+		gc = 0;
+	for (int i = 0; i < 2; i++) {
+		close(up[i]);
+		close(down[i]);
+		close(go[i]);
 	}
 	waitpid(p, NULL, 0);
 	return 0;
@@ -935,6 +1044,8 @@ int main(int argc, char **argv)
 	int64_t ra[6] = {(int64_t)attach_us, SENSOR_ABI, nprogs, adopted,
 			 adopted && prev_heartbeat ? (int64_t)(now0 - prev_heartbeat) : 0, 0};
 	emit_own(REC_READY, ra, 6, missing);
+	if (adopted)
+		emit_roots();
 	replay_spool();
 	if (adopted)
 		emit_unacked_kills();

@@ -229,6 +229,23 @@ struct {
 	__type(value, u32);
 } loop_conns SEC(".maps");
 
+struct root_info {
+	u64 start_ns;
+	char name[ROOT_NAME];
+	char session[ROOT_SESSION];
+	char cwd[ROOT_PATH];
+	char home[ROOT_PATH];
+};
+
+/* the sessions of the tracked roots, written by user space: a monitor that adopts this state
+ * after its predecessor was killed knows whose records the backlog holds (only user space reads it) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, struct root_info);
+} roots SEC(".maps");
+
 /* guard: [0] monitor pid, [1] loader pid (never traced; signals to them are recorded) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

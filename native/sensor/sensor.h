@@ -43,6 +43,9 @@
 #define PAYLOAD_CAP 1024 /* DNS query / answer bytes */
 #define XATTR_NAME_CAP 256
 #define ANCESTRY 8      /* signal records: the sender's ancestors */
+#define ROOT_NAME 32     /* roots map: agent name, session id, cwd, home */
+#define ROOT_SESSION 64
+#define ROOT_PATH 256
 
 enum rec_type {
 	REC_EXEC = 1,     /* a: ppid, uid, euid, old_tid, gen; s0 filename, s1 argv (NUL-separated),
@@ -91,6 +94,8 @@ enum rec_type {
 	REC_CTL = 102,    /* a: 1 track / 2 untrack / 3 server / 4 unserver, pid, result (0 ok, -errno) */
 	REC_LOG = 103,    /* s0 message (warnings from the loader) */
 	REC_STATS = 104,  /* a: compat syscalls skipped, read failures, records, loader records, shed, rate limited */
+	REC_ROOT = 105,   /* a: root pid, start ns; s0 agent name, s1 session id, s2 cwd, s3 home: a session the
+			     pinned state remembers (sent when an adopting loader starts) */
 };
 
 enum rec_flags {

@@ -148,6 +148,8 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
     serve: (pid, root) => sensor?.serve?.(pid, root),
     unserve: (pid) => sensor?.unserve?.(pid),
     protect: (dev, ino) => sensor?.protect?.(dev, ino),
+    remember: (s, ns) => sensor?.rememberSession?.(s.rootPid, ns, s.name, s.id, s.cwd, s.home ?? ''),
+    forget: (root) => sensor?.forgetSession?.(root),
     observe: opts.observe,
   });
   const loss = new LossReporter({ sessionByRoot: (r) => model.sessionByRoot(r), sessions: () => model.sessions(), emit: classify, now: nowIso });
@@ -183,6 +185,9 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
           restarts: s.restarts,
           gap_ms: s.gapMs,
         });
+        return;
+      case 'root':
+        model.recoverSession(s);
         return;
       case 'ready':
         if (s.adopted) {

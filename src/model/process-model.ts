@@ -41,6 +41,8 @@ export interface Session {
   names: Map<string, string>;
   /** Events attributed to it (for loss reports: whose flood it was). */
   events: number;
+  /** The root's start (CLOCK_MONOTONIC ns), part of the session id. */
+  startNs: bigint;
 }
 
 export interface Proc {
@@ -92,6 +94,9 @@ export interface ModelOptions {
   serve?: (pid: number, root: number) => void;
   unserve?: (pid: number) => void;
   protect?: (dev: number, ino: number) => void;
+  /** Keeps a session with the kernel's pinned state (sensor.rememberSession / forgetSession). */
+  remember?: (s: Session, startNs: bigint) => void;
+  forget?: (root: number) => void;
   lingerMs?: number;
   /** How long records for an unknown pid wait for the record that introduces it. */
   pendingMs?: number;
@@ -218,9 +223,13 @@ export class ProcessModel {
     return out;
   }
 
-  /** Sends every tracked pid's session root to the kernel (seeds start with themselves as root). */
+  /**
+   * Sends every tracked pid's session root to the kernel (seeds start with themselves as root),
+   * and the sessions to its pinned state (those found before the sensor ran).
+   */
   resendRoots(): void {
     for (const p of this.procs.values()) if (p.session && p.exitedAt === undefined) this.o.track?.(p.pid, p.session.rootPid);
+    for (const s of this.sessionsById.values()) if (s.endedAt === undefined) this.o.remember?.(s, s.startNs);
   }
 
   get size(): number {
@@ -325,11 +334,13 @@ export class ProcessModel {
       counts: { info: 0, warn: 0, alert: 0 },
       names: new Map(),
       events: 0,
+      startNs: root.startNs,
     };
     this.sessionsById.set(id, s);
     this.sessionsByRoot.set(root.pid, s);
     root.session = s;
     root.ref = undefined;
+    this.o.remember?.(s, s.startNs);
     this.o.emit({
       ts: isoFromMonoNs(root.startNs > 0n ? root.startNs : process.hrtime.bigint()),
       kind: 'agent.start',
@@ -342,6 +353,34 @@ export class ProcessModel {
     // secrets of a home not seen before are learnt now (by inode)
     this.identity.refreshIfOlder(newHome ? 0 : 30_000);
     return s;
+  }
+
+  /**
+   * A session the kernel's pinned state remembers: after a monitor was killed, the records
+   * written meanwhile (and a signal record of who killed it) belong to it, even when its agent
+   * has exited since. The same id as before: the session continues.
+   */
+  recoverSession(info: { root: number; name: string; session: string; cwd: string; home: string }): void {
+    if (this.sessionsByRoot.has(info.root) || this.sessionsById.has(info.session)) return;
+    const workspaces = info.cwd && info.cwd !== '/' ? [info.cwd] : [];
+    const s: Session = {
+      id: info.session,
+      name: info.name,
+      rootPid: info.root,
+      cwd: info.cwd || '/',
+      home: info.home || undefined,
+      workspaces,
+      startedAt: this.now(),
+      ref: this.makeRef(info.name, info.root, info.session, info.cwd || '/', info.home || undefined, workspaces),
+      live: proc.readStat(info.root) ? 1 : 0,
+      counts: { info: 0, warn: 0, alert: 0 },
+      names: new Map(),
+      events: 0,
+      startNs: 0n,
+    };
+    if (!s.live) s.endedAt = this.now();
+    this.sessionsById.set(s.id, s);
+    this.sessionsByRoot.set(info.root, s);
   }
 
   private makeRef(name: string, root: number, id: string, cwd: string, home: string | undefined, workspaces: string[], envHome?: string): AgentRef {
@@ -475,13 +514,13 @@ export class ProcessModel {
     const root = records.find((r) => r.root)?.root;
     const s = root ? this.sessionsByRoot.get(root) : undefined;
     const st = proc.readStat(pid);
-    if (s && s.endedAt === undefined || (s && s.live > 0)) {
+    if (s) {
       const p: Proc = st
         ? this.adopt(pid, st, proc.readCmdline(pid) ?? [])!
-        : { pid, ppid: 0, exe: '[exited]', argv: [], cwd: s!.cwd, uid: -1, startNs: 0n };
+        : { pid, ppid: 0, exe: '[exited]', argv: [], cwd: s.cwd, uid: -1, startNs: 0n };
       this.procs.set(pid, p);
-      p.session = s!;
-      s!.live++;
+      p.session = s;
+      s.live++;
       this.counters.attributed_by_root += records.length;
       if (!st) {
         p.exitedAt = this.now();
@@ -798,8 +837,10 @@ export class ProcessModel {
     const durationMs = r.durationNs !== undefined ? Number(r.durationNs / 1000n) / 1000 : undefined;
     const exit = { code: r.code, ...(r.signal ? { signal: r.signal } : {}), ...(durationMs !== undefined ? { duration_ms: durationMs } : {}) };
     this.emitFor(p, r.ns, 'process.exit', { exit });
+    if (s.live <= 0 && s.endedAt !== undefined) this.o.forget?.(s.rootPid);
     if (s.rootPid === p.pid && s.endedAt === undefined) {
       s.endedAt = this.now();
+      if (s.live <= 0) this.o.forget?.(s.rootPid);
       // what the agent leaves running stays attributed to it, and the exit says so
       const left = this.liveOf(s);
       this.o.emit({

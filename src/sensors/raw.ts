@@ -166,7 +166,9 @@ export type SensorSignal =
   | { s: 'parse_error'; line: string }
   | { s: 'died'; reason: string }
   | { s: 'restarted'; restarts: number; gapMs: number }
-  | { s: 'ctl'; op: 'track' | 'untrack' | 'server' | 'unserver'; pid: number; result?: number };
+  | { s: 'ctl'; op: 'track' | 'untrack' | 'server' | 'unserver'; pid: number; result?: number }
+  /** A session the pinned kernel state remembers (its root may have exited while no monitor ran). */
+  | { s: 'root'; root: number; startNs: bigint; name: string; session: string; cwd: string; home: string };
 
 export interface SensorSink {
   record(r: RawRecord): void;
@@ -190,6 +192,9 @@ export interface Sensor {
   protect?(dev: number, ino: number): void;
   /** The monitor recorded signal record `seq` (the sensor may forget it). */
   ackSignal?(seq: number): void;
+  /** Keeps a session with the pinned kernel state (a monitor started after a kill knows it). */
+  rememberSession?(root: number, startNs: bigint, name: string, session: string, cwd: string, home: string): void;
+  forgetSession?(root: number): void;
   stop(): Promise<void>;
   stats(): Record<string, number>;
 }

@@ -50,6 +50,7 @@ export const REC = {
   CTL: 102,
   LOG: 103,
   STATS: 104,
+  ROOT: 105,
 } as const;
 
 export const F = {
@@ -600,6 +601,8 @@ export class EbpfDecoder {
       case REC.STATS:
         this.hooks.stats?.({ compat: a[0]!, readFailures: a[1]!, kernelRecords: a[2]!, loaderRecords: a[3]!, shed: a[4]!, rateLimited: a[5]! });
         return;
+      case REC.ROOT:
+        return this.hooks.signal({ s: 'root', root: a[0]!, startNs: BigInt(a[1]!), name: str(0), session: str(1), cwd: str(2), home: str(3) });
     }
     throw new Malformed(`unknown record type ${h.type}`);
   }

@@ -259,6 +259,15 @@ export class EbpfSensor implements Sensor {
     this.command(`a ${seq}\n`);
   }
 
+  rememberSession(root: number, startNs: bigint, name: string, session: string, cwd: string, home: string): void {
+    const clean = (x: string) => x.replace(/[\t\n]/g, ' ');
+    this.command(`r ${root} ${startNs} ${clean(name).replace(/ /g, '_') || 'agent'} ${clean(session)}\t${clean(cwd)}\t${clean(home)}\n`);
+  }
+
+  forgetSession(root: number): void {
+    this.command(`R ${root}\n`);
+  }
+
   /** The loader's pid (the guard reports signals to it; the monitor watches it is not stopped). */
   get loaderPid(): number | undefined {
     return this.child?.pid;
