@@ -45,7 +45,14 @@ const SPEC: Record<string, [number, boolean]> = {
   J: [4, true],
   u: [4, false],
   r: [4, false],
+  h: [10, false],
+  n: [6, false],
+  x: [6, false],
+  f: [5, false],
+  o: [7, false],
 };
+
+const SETID_CALLS: Record<number, string> = { 105: 'setuid', 106: 'setgid', 113: 'setreuid', 114: 'setregid', 117: 'setresuid', 119: 'setresgid', 122: 'setfsuid', 123: 'setfsgid' };
 
 interface Pending {
   argv: string[];
@@ -435,6 +442,25 @@ export class BpftraceParser {
         return this.onRecord({ t: 'io_uring', ...base, entries: num(3) });
       case 'r':
         return this.onRecord({ t: 'repeat', ...base, count: num(3) });
+      case 'h':
+        return this.onRecord({
+          t: 'setid',
+          ...base,
+          call: SETID_CALLS[num(3)] ?? `syscall_${num(3)}`,
+          args: [num(5)],
+          ret: num(4),
+          // the model only needs uid/euid; gid/egid are not read by this backend
+          before: { uid: num(6), euid: num(7), gid: -1, egid: -1 },
+          after: { uid: num(8), euid: num(9) },
+        });
+      case 'n':
+        return this.onRecord({ t: 'setns', ...base, fd: num(3), nstype: num(4), ret: num(5) });
+      case 'x':
+        return this.onRecord({ t: 'unshare', ...base, flags: num(3), ret: num(4), via: num(5) === 1 ? 'clone' : 'unshare' });
+      case 'f':
+        return this.onRecord({ t: 'userfaultfd', ...base, flags: num(3), ret: num(4) });
+      case 'o':
+        return this.onRecord({ t: 'socket', ...base, family: num(3), type: num(4), protocol: num(5), ret: num(6) });
     }
     throw new Error(`unhandled record type ${type}`);
   }
