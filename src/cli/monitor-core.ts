@@ -189,6 +189,11 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       case 'root':
         model.recoverSession(s);
         return;
+      case 'ctl':
+        // an untrack refused because the process executed something else since the decision
+        // (-ESTALE) is the design, not a failure
+        if (s.result && s.result !== -116) counters.ctl_failures = (counters.ctl_failures ?? 0) + 1;
+        return;
       case 'ready':
         if (s.adopted) {
           // a sensor (or a monitor) was killed: the kernel side kept recording meanwhile

@@ -57,6 +57,7 @@ const GRACE_MS = 2000;
 /** A provisional child is given up (untracked) when nothing decided it by then. */
 export const HOLD_MS = 3000;
 const MAX_JOBS = 1024;
+const LISTENER_TTL_MS = 10_000;
 
 /** Unix sockets of servers whose work cannot be followed from here. */
 const OPAQUE_SOCKETS: Array<[RegExp, HandoffVia]> = [
@@ -154,6 +155,8 @@ export class Handoffs {
   /** crontab files written by a session -> session id and root */
   private readonly crontabs = new Map<string, { session: string; root: number }>();
   private readonly longServed = new Map<number, HandoffVia>();
+  /** port -> the sshd listening on it (0: none), and when that was looked up */
+  private readonly listeners = new Map<number, { pid: number; at: number }>();
   readonly counters = { handoffs: 0, handoff_attributed: 0, handoff_released: 0 };
 
   constructor(private readonly host: HandoffHost) {}
@@ -332,8 +335,22 @@ export class Handoffs {
     return serverKind(pid) === 'screen' ? pid : undefined;
   }
 
-  /** The sshd process listening on a local TCP port, if one is. */
+  /**
+   * The sshd process listening on a local TCP port, if one is. Looked up once per port and
+   * LISTENER_TTL_MS (/proc/net/tcp and every process's fds are read): an agent's test suite
+   * may connect to a loopback port thousands of times a second.
+   */
   private sshdListening(port: number): number | undefined {
+    const now = this.host.now();
+    const hit = this.listeners.get(port);
+    if (hit && now - hit.at < LISTENER_TTL_MS) return hit.pid || undefined;
+    if (this.listeners.size >= 4096) this.listeners.clear();
+    const pid = this.lookupSshd(port) ?? 0;
+    this.listeners.set(port, { pid, at: now });
+    return pid || undefined;
+  }
+
+  private lookupSshd(port: number): number | undefined {
     const listening = new Set(tcpTable().filter((e) => e.state === 0x0a && e.localPort === port).map((e) => e.inode));
     if (listening.size === 0) return undefined;
     for (const pid of pidsNamed(['sshd'])) {
