@@ -42,6 +42,8 @@
  *                 wake_ns in sensor.bpf.c); while records flow it polls every 2N µs.
  *   --spool FILE  records that could not be written to a dying monitor go there; the next
  *                 loader with the same file sends them first
+ *   --registry F  the monitor's registry entry: it removes it before a clean stop, so its
+ *                 absence means "stopped", whatever happened to "q"
  *   --check       load and attach, print "ok" and exit (warden doctor)
  */
 #include <dirent.h>
@@ -95,6 +97,7 @@ static uint64_t records_out;
 static char errbuf[1024];
 static size_t errlen;
 static const char *spool_path;
+static const char *registry_path;
 static int monitor_gone;
 static int clean_stop;
 
@@ -692,10 +695,32 @@ static int pin_links(const char *dir)
 	return 0;
 }
 
+/* Whether the monitor still runs (a killed one is gone, or a zombie until its parent reaps it). */
+static int monitor_alive(void)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof p, "/proc/%d/stat", monitor_pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
 static int respawn(char **args, int n, const char *log)
 {
 	if (n == 0)
 		return -1;
+	/* EOF without "q" from a monitor that still runs is not its death: it restarts its sensor */
+	for (int i = 0; i < 20 && monitor_alive(); i++)
+		usleep(50000);
+	if (monitor_alive())
+		return 0;
 	/* at most 5 respawns a minute (a monitor that dies at once must not loop) */
 	const char *hist = getenv("WARDEN_RESPAWNS");
 	long count = 0, first = 0, now = (long)time(NULL);
@@ -848,6 +873,8 @@ int main(int argc, char **argv)
 			rargs[nr++] = (char *)v, i++;
 		else if (v && !strcmp(a, "--respawn-log"))
 			respawn_log = v, i++;
+		else if (v && !strcmp(a, "--registry"))
+			registry_path = v, i++;
 		else {
 			fprintf(stderr, "warden-sensor: bad argument %s\n", a);
 			return 2;
@@ -1092,6 +1119,10 @@ int main(int argc, char **argv)
 		if (getppid() != ppid0 && !pin)
 			break;
 	}
+	/* The monitor removes its registry entry before it stops: without it, this was a stop (whose
+	 * "q" got lost when the monitor's socket closed), not a death. */
+	if (monitor_gone && !clean_stop && registry_path && access(registry_path, F_OK) != 0)
+		clean_stop = 1;
 	if (monitor_gone && !clean_stop && pin) {
 		/* The monitor died: the kernel side stays (pinned), the records stay in the ring
 		 * buffers, and a monitor started again adopts them. */

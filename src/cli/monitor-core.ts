@@ -58,7 +58,7 @@ export interface CoreOptions {
   /** Rules already loaded from cfg (watch validates them before opening any output). */
   classifier?: Classifier;
   /** Pinned kernel state and the command line to restart a killed monitor (compiled sensor). */
-  persist?: { pinDir: string; spool: string; respawn?: { argv: string[]; log?: string } };
+  persist?: { pinDir: string; spool: string; registry?: string; respawn?: { argv: string[]; log?: string } };
 }
 
 /** A signal to the monitor or its sensor, with who sent it (the guard). */
@@ -230,6 +230,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
         watchedNames: watchedNames(),
         pinDir: opts.persist?.pinDir,
         spool: opts.persist?.spool,
+        registry: opts.persist?.registry,
         respawn: opts.persist?.respawn,
       }),
     bpftrace: () =>

@@ -81,12 +81,14 @@ describe.skipIf(!root)('a monitor that is killed is noticed and comes back (comp
   });
 
   afterAll(async () => {
-    // every monitor of this log, the respawned ones included, is stopped cleanly (its pinned state goes)
-    for (const e of events().filter((x) => x.kind === 'monitor.ready')) {
-      const pid = e.data?.pid as number;
-      if (alive(pid)) process.kill(pid, 'SIGINT');
+    // every monitor of this log, the respawned ones included (found by the log in their command
+    // line: one may have started after the last event was read), is stopped cleanly
+    for (let round = 0; round < 10; round++) {
+      const pids = spawnSync('pgrep', ['-f', `watch -o ${log}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+      if (pids.length === 0) break;
+      for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGINT');
+      await new Promise((r) => setTimeout(r, 2000));
     }
-    await new Promise((r) => setTimeout(r, 3000));
     for (const c of started) c.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -95,6 +95,8 @@ export interface EbpfSensorOptions {
   pinDir?: string;
   /** Where the loader writes records it could not deliver to a dying monitor. */
   spool?: string;
+  /** The monitor's registry entry (removed before a clean stop: its absence means "stopped"). */
+  registry?: string;
   /** The monitor's command line, restarted by the loader when the monitor is killed. */
   respawn?: { argv: string[]; log?: string };
 }
@@ -133,6 +135,7 @@ export class EbpfSensor implements Sensor {
     for (const n of this.o.watchedNames ?? []) if (n.length > 0 && n.length <= 31 && !n.includes('/')) a.push('--watched-name', n);
     if (this.o.pinDir) a.push('--pin', this.o.pinDir);
     if (this.o.spool) a.push('--spool', this.o.spool);
+    if (this.o.registry) a.push('--registry', this.o.registry);
     if (this.o.respawn) {
       for (const x of this.o.respawn.argv) a.push('--respawn-arg', x);
       if (this.o.respawn.log) a.push('--respawn-log', this.o.respawn.log);
