@@ -27,6 +27,9 @@ export interface HandoffHost {
   serve(pid: number, root: number): void;
   unserve(pid: number): void;
   now(): number;
+  /** Where at and cron keep their jobs (tests point them elsewhere). */
+  atJobs?: string;
+  cronFiles?: RegExp[];
 }
 
 interface Window {
@@ -193,13 +196,14 @@ export class Handoffs {
 
   /** An agent session wrote a file: an at job or a crontab is a hand-off to atd or cron. */
   onWrite(path: string, session: { id: string; root: number }): Handoff | undefined {
-    if (path.startsWith(AT_JOBS) && !path.slice(AT_JOBS.length).includes('/') && !path.endsWith('/.SEQ')) {
+    const atJobs = this.host.atJobs ?? AT_JOBS;
+    if (path.startsWith(atJobs) && !path.slice(atJobs.length).includes('/') && !path.endsWith('/.SEQ')) {
       if (this.atJobs.size >= MAX_JOBS) this.atJobs.delete(this.atJobs.keys().next().value!);
       this.atJobs.set(basename(path), { session: session.id, root: session.root });
       const d = this.serveByName(['atd'], 'at', session.root);
       return this.report({ via: 'at', server: d[0] ?? 0, attributed: true, target: path });
     }
-    if (CRON_FILES.some((re) => re.test(path))) {
+    if ((this.host.cronFiles ?? CRON_FILES).some((re) => re.test(path))) {
       if (this.crontabs.size >= MAX_JOBS) this.crontabs.delete(this.crontabs.keys().next().value!);
       this.crontabs.set(path, { session: session.id, root: session.root });
       const d = this.serveByName(['cron', 'crond'], 'cron', session.root);
