@@ -32,7 +32,7 @@
  *          [--exec-name NAME]... [--agent-name NAME]... [--prefix P]... [--track PID]...
  *          [--cgroup DIR]... [--wake-us N] [--env-name NAME]... [--watched-name NAME]...
  *          [--pin DIR] [--spool FILE] [--respawn-arg ARG]... [--respawn-log FILE]
- *          [--check] [--abi]
+ *          [--undo-stops] [--check] [--abi]
  *   --exec-name   comm that makes an untracked exec a candidate (agents, interpreters)
  *   --agent-name  argv[0] of an exec / target of a rename that makes a candidate
  *   --prefix      comm prefix that makes an exec a candidate (python, pypy)
@@ -40,10 +40,13 @@
  *   --env-name    environment variable an exec record carries (security-relevant ones)
  *   --wake-us N   the kernel wakes this reader at most once per N µs (default 10000; see
  *                 wake_ns in sensor.bpf.c); while records flow it polls every 2N µs.
- *   --spool FILE  records that could not be written to a dying monitor go there; the next
- *                 loader with the same file sends them first
+ *   --spool FILE  when the monitor dies, the kernel records last sent to it (1 MiB: its pipe
+ *                 and buffers died with it) and those that could not be written go there;
+ *                 the next loader with the same file sends them first
  *   --registry F  the monitor's registry entry: it removes it before a clean stop, so its
  *                 absence means "stopped", whatever happened to "q"
+ *   --undo-stops  a monitor stopped by a signal (SIGSTOP, or SIGTSTP not from its terminal) is
+ *                 continued at once (`warden watch`)
  *   --check       load and attach, print "ok" and exit (warden doctor)
  */
 #include <dirent.h>
@@ -100,25 +103,99 @@ static const char *spool_path;
 static const char *registry_path;
 static int monitor_gone;
 static int clean_stop;
+static int undo_stops;
 
-/* The reader is gone: what was not written goes to the spool for the next loader. */
+/* What a killed monitor may not have processed is sent again to the next one: the kernel
+ * records last written to it (its pipe and its own buffers die with it; an agent that kills
+ * the monitor first thing must still have its start seen), then what could not be written.
+ * The next monitor drops the events it finds already in its log. */
+#define HIST_CAP (1 << 20)
+static unsigned char hist[HIST_CAP];
+static size_t hist_len;
+static unsigned char *pend;
+static size_t pend_len, pend_cap;
+
+static uint32_t frame_len(const unsigned char *p)
+{
+	uint32_t n;
+	memcpy(&n, p, 4);
+	return n;
+}
+
+/* Keeps the kernel records of buf (whole frames) in the history, oldest dropped first. */
+static void hist_add(const unsigned char *buf, size_t len)
+{
+	for (size_t off = 0; off + 4 <= len;) {
+		size_t fl = 4 + (size_t)frame_len(buf + off);
+		if (off + fl > len || fl > HIST_CAP / 4)
+			return;
+		uint16_t type;
+		memcpy(&type, buf + off + 4, 2);
+		if (type < 100) {
+			if (hist_len + fl > HIST_CAP) {
+				size_t cut = 0;
+				while (cut < hist_len && hist_len - cut + fl > HIST_CAP - HIST_CAP / 4)
+					cut += 4 + (size_t)frame_len(hist + cut);
+				memmove(hist, hist + cut, hist_len - cut);
+				hist_len -= cut;
+			}
+			memcpy(hist + hist_len, buf + off, fl);
+			hist_len += fl;
+		}
+		off += fl;
+	}
+}
+
+/* The reader is gone: what was not written is kept for the spool (whole frames only: the
+ * frame being written when the pipe broke is kept whole). */
 static void on_write_failed(size_t from)
 {
 	monitor_gone = 1;
-	if (spool_path && out_len > from) {
-		int fd = open(spool_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			size_t off = from;
-			while (off < out_len) {
-				ssize_t n = write(fd, out + off, out_len - off);
-				if (n <= 0)
-					break;
-				off += (size_t)n;
+	size_t b = 0;
+	while (b < out_len && b + 4 + (size_t)frame_len(out + b) <= from)
+		b += 4 + (size_t)frame_len(out + b);
+	hist_add(out, b);
+	if (spool_path && out_len > b && pend_len + (out_len - b) <= (8u << 20)) {
+		if (pend_len + (out_len - b) > pend_cap) {
+			size_t cap = pend_cap ? pend_cap : OUT_CAP;
+			while (cap < pend_len + (out_len - b))
+				cap *= 2;
+			unsigned char *n = realloc(pend, cap);
+			if (!n) {
+				out_len = 0;
+				return;
 			}
-			close(fd);
+			pend = n, pend_cap = cap;
 		}
+		memcpy(pend + pend_len, out + b, out_len - b);
+		pend_len += out_len - b;
 	}
 	out_len = 0;
+}
+
+static void write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w <= 0)
+			return;
+		p += w, n -= (size_t)w;
+	}
+}
+
+/* with_history: the monitor is dead, the next one gets the recent records again */
+static void write_spool(int with_history)
+{
+	if (!spool_path || (!pend_len && !(with_history && hist_len)))
+		return;
+	int fd = open(spool_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (with_history)
+		write_all(fd, hist, hist_len);
+	write_all(fd, pend, pend_len);
+	close(fd);
+	pend_len = 0;
 }
 
 static void flush_out(void)
@@ -139,6 +216,8 @@ static void flush_out(void)
 		}
 		off += (size_t)n;
 	}
+	if (spool_path)
+		hist_add(out, out_len);
 	out_len = 0;
 }
 
@@ -256,9 +335,12 @@ static void emit_record(const void *data, size_t size)
 {
 	const struct hdr *h = data;
 	/* the monitor stopped with SIGSTOP/SIGTSTP (it cannot read, and nothing would say so):
-	 * continue it; the record tells the monitor who did it */
-	if (size >= HDR_SIZE && h->type == REC_SIGNAL && h->a[2] == ROLE_MONITOR &&
-	    (h->a[0] == SIGSTOP || h->a[0] == SIGTSTP || h->a[0] == SIGTTIN || h->a[0] == SIGTTOU))
+	 * continue it; the record tells the monitor who did it. Not job control: the terminal's
+	 * Ctrl-Z (si_code SI_KERNEL, which kill() cannot forge) to a monitor in the foreground, or
+	 * a monitor that asked for none (`warden run`: its Ctrl-Z stops the sandbox, its agent
+	 * cannot reach it) */
+	if (undo_stops && size >= HDR_SIZE && h->type == REC_SIGNAL && h->a[2] == ROLE_MONITOR &&
+	    (h->a[0] == SIGSTOP || ((h->a[0] == SIGTSTP || h->a[0] == SIGTTIN || h->a[0] == SIGTTOU) && h->a[4] != SI_KERNEL)))
 		kill((pid_t)h->a[1], SIGCONT);
 	emit(data, (uint32_t)size);
 }
@@ -716,11 +798,6 @@ static int respawn(char **args, int n, const char *log)
 {
 	if (n == 0)
 		return -1;
-	/* EOF without "q" from a monitor that still runs is not its death: it restarts its sensor */
-	for (int i = 0; i < 20 && monitor_alive(); i++)
-		usleep(50000);
-	if (monitor_alive())
-		return 0;
 	/* at most 5 respawns a minute (a monitor that dies at once must not loop) */
 	const char *hist = getenv("WARDEN_RESPAWNS");
 	long count = 0, first = 0, now = (long)time(NULL);
@@ -783,25 +860,28 @@ static int respawn(char **args, int n, const char *log)
 	return 0;
 }
 
-/* Replays what a previous loader could not write to its dying monitor. */
-static void replay_spool(void)
+/* Sends again what a previous loader kept for a monitor that died; returns how many records. */
+static long replay_spool(void)
 {
 	if (!spool_path)
-		return;
+		return 0;
 	int fd = open(spool_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return 0;
 	static unsigned char buf[1 << 16];
 	uint32_t len;
+	long n = 0;
 	while (read(fd, &len, 4) == 4) {
 		if (len < HDR_SIZE || len > sizeof buf)
 			break;
 		if (read(fd, buf, len) != (ssize_t)len)
 			break;
 		emit(buf, len);
+		n++;
 	}
 	close(fd);
 	unlink(spool_path);
+	return n;
 }
 
 int main(int argc, char **argv)
@@ -867,6 +947,8 @@ int main(int argc, char **argv)
 			watched[nw++] = v, i++;
 		else if (v && !strcmp(a, "--pin"))
 			pin = v, i++;
+		else if (!strcmp(a, "--undo-stops"))
+			undo_stops = 1;
 		else if (v && !strcmp(a, "--spool"))
 			spool_path = v, i++;
 		else if (v && !strcmp(a, "--respawn-arg") && nr < 254)
@@ -1073,7 +1155,11 @@ int main(int argc, char **argv)
 	emit_own(REC_READY, ra, 6, missing);
 	if (adopted)
 		emit_roots();
-	replay_spool();
+	long replayed = replay_spool();
+	if (replayed) {
+		int64_t rs[1] = {replayed};
+		emit_own(REC_LOG, rs, 1, "records kept for a monitor that died, sent again");
+	}
 	if (adopted)
 		emit_unacked_kills();
 	flush_out();
@@ -1125,8 +1211,13 @@ int main(int argc, char **argv)
 		clean_stop = 1;
 	if (monitor_gone && !clean_stop && pin) {
 		/* The monitor died: the kernel side stays (pinned), the records stay in the ring
-		 * buffers, and a monitor started again adopts them. */
-		if (respawn(rargs, nr, respawn_log) != 0 && nr)
+		 * buffers, and a monitor started again adopts them. EOF without "q" from a monitor
+		 * that still runs is not its death: it restarts its sensor. */
+		for (int i = 0; i < 20 && monitor_alive(); i++)
+			usleep(50000);
+		int dead = !monitor_alive();
+		write_spool(dead);
+		if (dead && respawn(rargs, nr, respawn_log) != 0 && nr)
 			fprintf(stderr, "warden-sensor: monitor died; not restarted (respawn limit)\n");
 		return 0;
 	}
@@ -1138,6 +1229,7 @@ int main(int argc, char **argv)
 			 (int64_t)records_out, (int64_t)sum_stat(ST_SHED), (int64_t)sum_stat(ST_RATE)};
 	emit_own(REC_STATS, st, 6, NULL);
 	flush_out();
+	write_spool(0);
 	if (getenv("WARDEN_SENSOR_PROG_STATS")) {
 		/* per-program run counts and time (needs sysctl kernel.bpf_stats_enabled=1) */
 		bpf_object__for_each_program(prog, skel->obj)

@@ -92,7 +92,7 @@ enum rec_type {
 			     backlog records; s0 comma-separated notes */
 	REC_LOSS = 101,   /* a: count, total, root pid, record type, why (LOSS_*) */
 	REC_CTL = 102,    /* a: 1 track / 2 untrack / 3 server / 4 unserver, pid, result (0 ok, -errno) */
-	REC_LOG = 103,    /* s0 message (warnings from the loader) */
+	REC_LOG = 103,    /* s0 message (warnings from the loader); a0 > 0: that many records kept for a dead monitor were sent again */
 	REC_STATS = 104,  /* a: compat syscalls skipped, read failures, records, loader records, shed, rate limited */
 	REC_ROOT = 105,   /* a: root pid, start ns; s0 agent name, s1 session id, s2 cwd, s3 home: a session the
 			     pinned state remembers (sent when an adopting loader starts) */

@@ -17,6 +17,7 @@ import { ProcfsPoller } from '../sensors/procfs/poller.js';
 import type { RawRecord, Sensor, SensorSignal } from '../sensors/raw.js';
 import { loadClassifier, type Classifier } from './classifier.js';
 import { Guard } from './guard.js';
+import { ReplayFilter } from './replayed.js';
 import { LossReporter } from './loss.js';
 import { parseBackend, startSensor, type ChosenSensor, type SensorMakers } from './sensor-choice.js';
 
@@ -58,7 +59,7 @@ export interface CoreOptions {
   /** Rules already loaded from cfg (watch validates them before opening any output). */
   classifier?: Classifier;
   /** Pinned kernel state and the command line to restart a killed monitor (compiled sensor). */
-  persist?: { pinDir: string; spool: string; registry?: string; respawn?: { argv: string[]; log?: string } };
+  persist?: { pinDir: string; spool: string; registry?: string; respawn?: { argv: string[]; log?: string }; auditLog?: string };
 }
 
 /** A signal to the monitor or its sensor, with who sent it (the guard). */
@@ -131,7 +132,12 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
   let classifier = opts.classifier ?? (await loadClassifier(cfg));
   let sensor: Sensor | undefined;
   // Every event, the monitor's own included, goes through the rules (an alert is an alert).
+  const replayed = opts.persist?.auditLog ? ReplayFilter.fromLog(opts.persist.auditLog) : undefined;
   const classify = (ev: UnstampedEvent) => {
+    if (replayed?.seen(ev)) {
+      counters.replayed_duplicates = replayed.dropped;
+      return;
+    }
     counters.events!++;
     classifier.process(ev, (e) => {
       if (e.severity === 'alert') counters.by_alert!++;
@@ -189,6 +195,9 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       case 'root':
         model.recoverSession(s);
         return;
+      case 'replayed':
+        counters.replayed_records = (counters.replayed_records ?? 0) + s.count;
+        return;
       case 'ctl':
         // an untrack refused because the process executed something else since the decision
         // (-ESTALE) is the design, not a failure
@@ -232,6 +241,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
         spool: opts.persist?.spool,
         registry: opts.persist?.registry,
         respawn: opts.persist?.respawn,
+        undoStops: hostAgents,
       }),
     bpftrace: () =>
       new BpftraceSensor({

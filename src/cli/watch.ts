@@ -159,7 +159,7 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
       // the sensor restarts a killed monitor with this command line (node, its flags, bin/warden, the arguments)
       const argv = [process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
       const respawn = cfg.sensor.respawn && process.env.WARDEN_NO_RESPAWN !== '1';
-      return { pinDir: inst.pinDir, spool: inst.spool, registry: inst.registry, respawn: respawn ? { argv, log: `${inst.spool.slice(0, -6)}.log` } : undefined };
+      return { pinDir: inst.pinDir, spool: inst.spool, registry: inst.registry, auditLog, respawn: respawn ? { argv, log: `${inst.spool.slice(0, -6)}.log` } : undefined };
     },
   });
   monitorUp = monitor;

@@ -168,7 +168,9 @@ export type SensorSignal =
   | { s: 'restarted'; restarts: number; gapMs: number }
   | { s: 'ctl'; op: 'track' | 'untrack' | 'server' | 'unserver'; pid: number; result?: number }
   /** A session the pinned kernel state remembers (its root may have exited while no monitor ran). */
-  | { s: 'root'; root: number; startNs: bigint; name: string; session: string; cwd: string; home: string };
+  | { s: 'root'; root: number; startNs: bigint; name: string; session: string; cwd: string; home: string }
+  /** Records kept for a monitor that died, sent again to this one (its log may have some of their events). */
+  | { s: 'replayed'; count: number };
 
 export interface SensorSink {
   record(r: RawRecord): void;

@@ -149,6 +149,14 @@ describe.skipIf(!root)('a monitor that is killed is noticed and comes back (comp
     const read = await until('the read made while no monitor ran', () => events().find((e) => e.kind === 'file.open' && e.file?.path === key(2)), 30_000);
     expect(read.severity).toBe('alert');
     expect(read.agent?.root_pid).toBe(r.pid);
+    // the records last sent to the dead monitor were sent again to the new one: what the log
+    // already had is not written twice
+    const all = events();
+    const restart = all.findIndex((e, i) => e.kind === 'monitor.ready' && all.slice(0, i).filter((x) => x.kind === 'monitor.ready').length === before);
+    const idOf = (e: WardenEvent) => JSON.stringify([e.ts, e.kind, e.proc?.pid, e.file, e.net, e.dns]);
+    const logged = new Set(all.slice(0, restart).filter((e) => !e.kind.startsWith('monitor.')).map(idOf));
+    expect(restart).toBeGreaterThan(0);
+    expect(all.slice(restart).filter((e) => logged.has(idOf(e))).map(idOf)).toEqual([]);
   }, 120_000);
 
   it('killed together, monitor and sensor leave the kernel recording: the next start reports who did it and what followed', async () => {

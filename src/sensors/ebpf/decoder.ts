@@ -596,6 +596,7 @@ export class EbpfDecoder {
         return this.hooks.signal({ s: 'ctl', op, pid: a[1]!, result: a[2]! });
       }
       case REC.LOG:
+        if (a[0]) return this.hooks.signal({ s: 'replayed', count: a[0] });
         this.hooks.log?.(str(0));
         return;
       case REC.STATS:

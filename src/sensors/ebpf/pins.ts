@@ -74,7 +74,29 @@ export function reapStale(except?: string): string[] {
     fs.rmSync(path.join(PIN_ROOT, id), { recursive: true, force: true });
     fs.rmSync(path.join(REGISTRY, n), { force: true });
     fs.rmSync(path.join(REGISTRY, `${id}.spool`), { force: true });
+    fs.rmSync(path.join(REGISTRY, `${id}.log`), { force: true });
     out.push(id);
   }
+  reapOrphanLogs();
   return out;
+}
+
+/** The output of respawned monitors whose instance is over is kept an hour, for a look after the fact. */
+function reapOrphanLogs(): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(REGISTRY);
+  } catch {
+    return;
+  }
+  const hourAgo = Date.now() - 3_600_000;
+  for (const n of names) {
+    if (!n.endsWith('.log') || names.includes(`${n.slice(0, -4)}.json`)) continue;
+    const f = path.join(REGISTRY, n);
+    try {
+      if (fs.statSync(f).mtimeMs < hourAgo) fs.rmSync(f, { force: true });
+    } catch {
+      // gone meanwhile
+    }
+  }
 }

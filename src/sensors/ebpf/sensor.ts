@@ -99,6 +99,8 @@ export interface EbpfSensorOptions {
   registry?: string;
   /** The monitor's command line, restarted by the loader when the monitor is killed. */
   respawn?: { argv: string[]; log?: string };
+  /** A monitor stopped by a signal (not its terminal's Ctrl-Z) is continued at once (`warden watch`). */
+  undoStops?: boolean;
 }
 
 /** pids passed on the command line; the rest follow on stdin before any record is read. */
@@ -140,6 +142,7 @@ export class EbpfSensor implements Sensor {
       for (const x of this.o.respawn.argv) a.push('--respawn-arg', x);
       if (this.o.respawn.log) a.push('--respawn-log', this.o.respawn.log);
     }
+    if (this.o.undoStops) a.push('--undo-stops');
     if (this.o.failedOpens) a.push('--failed-opens');
     if (this.o.wakeUs !== undefined) a.push('--wake-us', String(this.o.wakeUs));
     for (const n of new Set(this.o.execNames)) if (n.length > 0 && n.length <= 31) a.push('--exec-name', n);
