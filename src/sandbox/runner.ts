@@ -162,12 +162,17 @@ export async function runSandbox(opts: RunOptions): Promise<number> {
   const sandbox = { id };
   const ev: EmitSandbox = (e) => o.emit?.({ ts: new Date().toISOString(), sandbox, ...e } as UnstampedEvent);
 
-  const setup = planRun(o, id, log);
+  let setup = planRun(o, id, log);
   if (typeof setup === 'number') return setup;
   const layout = detectLayout();
   mark('command lookup + cgroup detect');
   const emptyFile = ensureStateDir(setup.sdir, setup.shared);
-  await cleanupStale(setup.sdir, log, o.views);
+  // A killed sandbox's leftovers (a protected file it created, a view) change what the plan sees:
+  // planned again, quietly (its messages were printed once), from the cleaned-up state.
+  if ((await cleanupStale(setup.sdir, log, o.views)) > 0) {
+    setup = planRun(o, id, () => {});
+    if (typeof setup === 'number') return setup;
+  }
   mark('stale cleanup');
   const res: Resources = { layout, monitorAttached: false, openedFds: [], record: recordRun(setup, layout, o.policy.network.mode) };
   try {
