@@ -28,6 +28,12 @@ export interface AgentInfo {
    * to make the next session run something or believe something.
    */
   keep: string[];
+  /**
+   * Files outside its state that the CLI itself reads at every start, by design (Gemini CLI's
+   * update check reads the npm configuration for the registry): not credential access when its
+   * own program reads them.
+   */
+  startupReads?: string[];
   /** Kept directories where only the current project's entry is visible and kept (name: the workspace path with every non-alphanumeric as `-`). */
   perProject?: string[];
   /**
@@ -100,6 +106,7 @@ export const AGENTS: readonly AgentInfo[] = [
     keep: ['~/.gemini/tmp', '~/.gemini/history', '~/.gemini/installation_id', '~/.gemini/user_id', '~/.gemini/projects.json', '~/.gemini/state.json', '~/.gemini/oauth_creds.json', '~/.gemini/google_accounts.json', '~/.gemini/mcp-oauth-tokens.json'],
     homeFiles: [],
     binaries: ['gemini'],
+    startupReads: ['~/.npmrc'],
     packages: ['@google/gemini-cli'],
     keyEnv: ['GEMINI_*', 'GOOGLE_API_KEY', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_APPLICATION_CREDENTIALS'],
     hosts: ['generativelanguage.googleapis.com', 'cloudcode-pa.googleapis.com', 'oauth2.googleapis.com', 'play.googleapis.com'],

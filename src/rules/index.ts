@@ -74,8 +74,33 @@ export function builtinLists(networkAllow: readonly string[]): Record<string, st
     network_allow: [...networkAllow],
     agent_credentials: AGENTS.flatMap((a) => a.credentials),
     ...Object.fromEntries(AGENTS.map((a) => [`agent_credentials_${a.name.replace(/-/g, '_')}`, [...a.credentials]])),
-    // Where each agent keeps its own state (its tokens included): what its own session may look up.
-    ...Object.fromEntries(AGENTS.map((a) => [`agent_state_${a.name.replace(/-/g, '_')}`, [...a.stateDirs, ...a.credentials]])),
+    ...Object.fromEntries(AGENTS.map((a) => [`agent_state_${listId(a.name)}`, [...a.stateDirs, ...a.credentials]])),
+    ...Object.fromEntries(AGENTS.map((a) => [`agent_startup_reads_${listId(a.name)}`, [...(a.startupReads ?? [])]])),
+    ...Object.fromEntries(AGENTS.map((a) => [`agent_binaries_${listId(a.name)}`, [...a.binaries]])),
+  };
+}
+
+const listId = (agent: string) => agent.replace(/-/g, '_');
+
+/**
+ * Built-in macros made from the agent catalog, one clause per agent (a rule file would have to
+ * repeat every agent by hand): own_agent_state - a path in the state the session's own agent
+ * keeps (where its own lookups are ordinary); own_agent_program - the process is the agent's own
+ * program; agent_startup_read - a file that program reads at every start by design.
+ */
+export function builtinMacros(): Record<string, string> {
+  const byAgent = (clause: (id: string) => string, agents = AGENTS) =>
+    `has(agent.name) && (${agents.map((a) => `(agent.name == ${JSON.stringify(a.name)} && ${clause(listId(a.name))})`).join(' || ') || 'false'})`;
+  return {
+    own_agent_state: byAgent((id) => `file.path.under(agent_state_${id})`),
+    // The process runs the session's agent itself (its binary, or an interpreter running it), not a tool it started.
+    // Its binary, or an interpreter running it (options come first: node --max-old-space-size=N gemini).
+    own_agent_program: byAgent(
+      (id) =>
+        `(basename(proc.exe) in agent_binaries_${id} || [proc.argv.filter(a, !a.startsWith("-"))].exists(w, ` +
+        `(size(w) > 0 && basename(w[0]) in agent_binaries_${id}) || (size(w) > 1 && basename(w[1]) in agent_binaries_${id})))`,
+    ),
+    agent_startup_read: `own_agent_program && (${byAgent((id) => `file.path.under(agent_startup_reads_${id})`, AGENTS.filter((a) => a.startupReads?.length))})`,
   };
 }
 
@@ -83,6 +108,10 @@ function addBuiltins(set: MergedSet, networkAllow: readonly string[]): void {
   const parsed = parseYaml('{}', '<builtin>');
   for (const [name, items] of Object.entries(builtinLists(networkAllow))) {
     set.lists.set(name, { name, items, loc: { parsed, at: [] }, builtin: true });
+  }
+  for (const [name, src] of Object.entries(builtinMacros())) {
+    const loc = { parsed, at: [] };
+    set.macros.set(name, { name, parts: [{ src, loc, key: ['condition'] }], loc });
   }
 }
 

@@ -69,6 +69,7 @@ for (const a of AGENTS) {
 const WATCH_STARTS = 5;
 describe.skipIf(process.getuid?.() !== 0 || AGENTS.every((a) => !installed(a.name)))('real agent CLIs under warden watch', () => {
   const pids = new Map<string, number[]>();
+  const interactive = new Map<string, number>();
   let events: WardenEvent[] = [];
   beforeAll(async () => {
     const w = await startWatch([]);
@@ -82,6 +83,17 @@ describe.skipIf(process.getuid?.() !== 0 || AGENTS.every((a) => !installed(a.nam
         }
         pids.set(a.name, list);
       }
+      // interactively, in a terminal (codex once made 8 sessions this way): one session
+      if (tmuxAvailable())
+        for (const a of AGENTS.filter((x) => installed(x.name))) {
+          const pidFile = path.join(s.root, `${a.name}.interactive.pid`);
+          const pane = startPane(`cd ${s.ws} && sh -c 'echo $$ > ${pidFile}; exec unshare -n ${path.join(BIN, a.name)}'`, { env: env(), cols: 120, rows: 40 });
+          panes.push(pane);
+          await pane.waitFor((t) => a.screen.test(t), 60_000, `${a.name}'s first screen`);
+          await new Promise((r) => setTimeout(r, 2000)); // what it starts after its first screen
+          pane.kill();
+          interactive.set(a.name, Number(fs.readFileSync(pidFile, 'utf8')));
+        }
     } finally {
       expect(await w.stop()).toBe(0);
     }
@@ -89,8 +101,8 @@ describe.skipIf(process.getuid?.() !== 0 || AGENTS.every((a) => !installed(a.nam
   }, 300_000);
 
   for (const a of AGENTS)
-    it.skipIf(!installed(a.name))(`every ${a.name} start is found, once, and raises nothing`, () => {
-      const list = pids.get(a.name)!;
+    it.skipIf(!installed(a.name))(`every ${a.name} start (version queries, an interactive start) is found, once, and raises nothing`, () => {
+      const list = [...pids.get(a.name)!, ...(interactive.has(a.name) ? [interactive.get(a.name)!] : [])];
       const starts = (pid: number) => events.filter((e) => e.kind === 'agent.start' && e.agent?.root_pid === pid);
       expect(list.filter((p) => starts(p).length !== 1), 'starts not seen exactly once').toEqual([]);
       const sessions = new Set(list.map((p) => starts(p)[0]!.agent!.session));
