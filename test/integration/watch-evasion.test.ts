@@ -36,6 +36,7 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
   let dnsIp: string;
   let agentPid = 0;
   let events: WardenEvent[] = [];
+  let agentOut = '';
 
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-evasion-'));
@@ -75,6 +76,8 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
         'echo x > "$HOME/project/rc.tmp"',
         `${E} nonresident-rename "$HOME/project/rc.tmp" "$HOME/.bashrc"`,
         `${E} nonresident-dns ${dnsIp} nonresident-probe.example.test`,
+        // the sockaddr rewritten by another thread while the connect sleeps (read at exit)
+        `${E} rewritten-connect 9`,
         // 2. the key under other names
         `${E} dup2-read "$HOME"`,
         `${E} proc-root-read "$HOME"`,
@@ -113,6 +116,7 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
     });
     expect(r.code, r.out).toBe(0);
     agentPid = r.pid;
+    agentOut = r.out;
     await w.waitFor((e) => e.kind === 'agent.exit' && e.agent?.root_pid === agentPid, 30_000, 'agent.exit');
     expect(await w.stop()).toBe(0);
     events = w.events();
@@ -143,6 +147,15 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
       expect(r?.file?.path).toBe(path.join(home, '.bashrc'));
       expect(r?.severity).toBe('alert');
       expect(r?.rule).toBe('persist_shell_startup');
+    });
+
+    it('a connect whose sockaddr another thread rewrote while it waited is reported with the real destination', () => {
+      const line = /connect 0 peer (\d+) real \d+ rewritten while blocked/.exec(agentOut);
+      expect(line, `the race was not set up: ${agentOut}`).not.toBeNull();
+      const real = Number(line![1]);
+      const conns = byArg('rewritten-connect').filter((e) => e.kind === 'net.connect' && e.net?.proto === 'tcp');
+      expect(conns.map((e) => e.net?.dst_port)).not.toContain(9);
+      expect(conns.filter((e) => e.net?.dst_port === real).length).toBe(2); // the queue filler and the rewritten one
     });
 
     it('the DNS query is decoded with its name', () => {
