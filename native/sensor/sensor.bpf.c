@@ -107,6 +107,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_userfaultfd 323
 #define NR_statx 332
 #define NR_io_uring_setup 425
+#define NR_bpf 321
 #define NR_clone3 435
 #define NR_openat2 437
 #define NR_faccessat2 439
@@ -1746,6 +1747,15 @@ static __always_inline int do_enter(long id, const u64 *args)
 		}
 		break;
 	}
+	/* at entry: the call may be the one that removes this process from the tracked map */
+	case NR_bpf: {
+		struct rec *r = rec_begin(REC_BPF, pid, tid, root);
+		if (r) {
+			r->a[0] = a0;
+			submit(r, 0, TIER_CRITICAL);
+		}
+		break;
+	}
 	}
 	return 0;
 }
@@ -2532,3 +2542,4 @@ ENTER(ptrace)
 ENTER(kill)
 BOTH(memfd_create)
 ENTER(io_uring_setup)
+ENTER(bpf)

@@ -85,6 +85,8 @@ enum rec_type {
 	REC_SOCKET = 31,  /* a: family, type, protocol, ret (AF_PACKET, SOCK_RAW, SOCK_PACKET only) */
 	REC_LOOKUP = 32,  /* a: syscall nr, dfd, ret; s0 path, s2 base: a failed stat/access/readlink of a
 			     watched name */
+	REC_BPF = 34,     /* a: cmd (at entry, before the call acts): bpf() by a traced process (an agent
+			     can reach the sensor's own maps and links with it) */
 	REC_SIGNAL = 33,  /* a: sig, target pid, target role, sender uid, si_code, seq; s0 sender comm,
 			     s1 ancestry: ANCESTRY x {u32 pid, char comm[16]} */
 

@@ -7,7 +7,9 @@
 //      open_tree, O_PATH + /proc/self/fd, a bind mount in a private mount namespace, hard and symbolic
 //      links, a script named like a trusted tool, a nested agent with a forged HOME)
 //   5. what was not traced at all: privilege changes, setns, unshare, packet and raw sockets,
-//      userfaultfd, the security-relevant environment of an exec
+//      userfaultfd, bpf() (how the sensor's own maps are reached), the security-relevant environment
+//      of an exec
+// and, attacker round 2: a connect whose sockaddr another thread rewrites while the connect sleeps
 // and, from issue #11, the sensor side: `rm -rf` relative to a directory fd arrives as resolved
 // paths, failed opens and lookups of secrets are events, the workspace follows the agent's own cd.
 // Needs the compiled sensor (most of this is what bpftrace cannot do: docs/sensor.md).
@@ -97,6 +99,7 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
         'unshare -Um true',
         `${E} packet-socket`,
         `${E} userfaultfd`,
+        `${E} bpf-peek`,
         `LD_AUDIT=${tmp}/audit.so /bin/true 2>/dev/null || true`,
         'GLIBC_TUNABLES=glibc.malloc.check=3 /bin/true',
         'HTTPS_PROXY=http://agentuser:s3cret-proxy-pass@127.0.0.1:9 /bin/true',
@@ -221,6 +224,12 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
       const socks = mine().filter((e) => e.kind === 'net.socket');
       expect(socks.map((e) => e.rule).sort()).toEqual(['net_packet_socket', 'net_raw_socket']);
       expect(mine().find((e) => e.kind === 'process.userfaultfd')?.rule).toBe('exploit_userfaultfd');
+    });
+
+    it("bpf() reaching BPF objects the agent did not create (the sensor's own maps): alert, recorded before the call acts", () => {
+      const b = byArg('bpf-peek').filter((e) => e.kind === 'process.bpf');
+      expect(b.map((e) => e.data?.cmd_name)).toEqual(['MAP_GET_NEXT_ID', 'MAP_GET_FD_BY_ID']);
+      expect(b.every((e) => e.severity === 'alert' && e.rule === 'evasion_bpf_objects')).toBe(true);
     });
 
     it('the environment of an exec: loader, tunables, proxy, shell hook, PATH; a proxy password is never stored', () => {

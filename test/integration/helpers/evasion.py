@@ -16,6 +16,8 @@ sub-command, with nothing but the standard library (ctypes for the raw system ca
   setresuid-root                  setresuid(0, 0, 0) (run as a setuid-root copy by another user)
   dns-unconnected IP NAME         a DNS query with sendto and the answer with recvmsg on an unconnected UDP socket
   flood-utimensat N SECONDS       N failing utimensat calls on 4 KiB paths (bounded by SECONDS)
+  bpf-peek                        list the BPF maps by id and open the first (read-only: the first steps of editing
+                                  the sensor's tracked or guard map, which leave no other trace)
   rewritten-connect FAKE_PORT     a blocking connect to a loopback listener of its own whose sockaddr another
                                   thread rewrites to 127.0.0.1:FAKE_PORT while the connect waits
 """
@@ -210,6 +212,21 @@ def rewritten_connect(fake: str) -> None:
     print('connect', r, 'peer', s.getpeername()[1], 'real', port, 'rewritten while blocked' if rewritten else 'not rewritten')
 
 
+def bpf_peek() -> None:
+    nr_bpf = 321
+    attr = ctypes.create_string_buffer(128)
+    r = libc.syscall(nr_bpf, 12, attr, 128)  # BPF_MAP_GET_NEXT_ID from 0
+    if r < 0:
+        print('bpf map_get_next_id', ctypes.get_errno())
+        return
+    first = struct.unpack_from('<I', attr.raw, 4)[0]
+    attr = ctypes.create_string_buffer(struct.pack('<I', first), 128)
+    fd = libc.syscall(nr_bpf, 14, attr, 128)  # BPF_MAP_GET_FD_BY_ID
+    print('bpf map', first, 'fd', fd)
+    if fd >= 0:
+        os.close(fd)
+
+
 COMMANDS = {
     'nonresident-connect': nonresident_connect,
     'nonresident-rename': nonresident_rename,
@@ -226,6 +243,7 @@ COMMANDS = {
     'dns-unconnected': dns_unconnected,
     'flood-utimensat': flood_utimensat,
     'rewritten-connect': rewritten_connect,
+    'bpf-peek': bpf_peek,
 }
 
 if __name__ == '__main__':
