@@ -107,6 +107,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_userfaultfd 323
 #define NR_statx 332
 #define NR_io_uring_setup 425
+#define NR_bpf 321
 #define NR_clone3 435
 #define NR_openat2 437
 #define NR_faccessat2 439
@@ -1450,7 +1451,7 @@ static __always_inline bool loopback_sockaddr(struct rec *r)
 
 /* connect: reported at entry (a blocking connect may take minutes), except when the address
  * cannot be read yet, or it is a unix or loopback connect whose peer (server pid, local port)
- * is known only at exit: then at exit. */
+ * is known only at exit: then at exit (where the socket's own destination is what counts). */
 static __always_inline void on_connect(u32 pid, u32 tid, u32 root, struct task_struct *task, long fd, void *addr,
 				       long alen)
 {
@@ -1746,6 +1747,15 @@ static __always_inline int do_enter(long id, const u64 *args)
 		}
 		break;
 	}
+	/* at entry: the call may be the one that removes this process from the tracked map */
+	case NR_bpf: {
+		struct rec *r = rec_begin(REC_BPF, pid, tid, root);
+		if (r) {
+			r->a[0] = a0;
+			submit(r, 0, TIER_CRITICAL);
+		}
+		break;
+	}
 	}
 	return 0;
 }
@@ -1960,9 +1970,11 @@ static __always_inline void connect_exit(u32 pid, u32 tid, struct stash *st, lon
 			u16 lport = r->a[5];
 			bpf_map_update_elem(&loop_conns, &lport, &root, BPF_ANY);
 		}
-		if (r->len[0] == 0 && fam != AF_UNIX) {
-			/* still unreadable: the kernel's own copy of the destination */
-			u16 dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
+		u16 dport = fam != AF_UNIX ? BPF_CORE_READ(sk, __sk_common.skc_dport) : 0;
+		if (dport && (r->len[0] == 0 || ret == 0 || ret == -115)) {
+			/* the kernel's own copy of the destination whenever the socket has one: the buffer
+			 * is read only now, and another thread of the process can rewrite it while a
+			 * blocking connect sleeps (the kernel connected to what it copied at entry) */
 			*(u16 *)&r->data[0] = fam;
 			*(u16 *)&r->data[2] = dport;
 			if (fam == AF_INET6) {
@@ -1975,10 +1987,7 @@ static __always_inline void connect_exit(u32 pid, u32 tid, struct stash *st, lon
 				*(u64 *)&r->data[8] = 0;
 				off = 16;
 			}
-			if (dport)
-				r->len[0] = off;
-			else
-				off = 0;
+			r->len[0] = off;
 		}
 	}
 	submit(r, off, TIER_CRITICAL);
@@ -2533,3 +2542,4 @@ ENTER(ptrace)
 ENTER(kill)
 BOTH(memfd_create)
 ENTER(io_uring_setup)
+ENTER(bpf)

@@ -69,7 +69,8 @@ enum rec_type {
 	REC_CHDIR = 17,   /* s0 path as passed, s4 the new cwd */
 	REC_FCHDIR = 18,  /* a: fd; s4 the new cwd */
 	REC_CONNECT = 19, /* a: fd, socktype, addrlen, ret (at exit only), peer pid (unix), local port;
-			     s0 raw sockaddr */
+			     s0 raw sockaddr: the socket's own destination when it has one (the buffer
+			     passed can be rewritten while the connect sleeps), else the buffer */
 	REC_SEND = 20,    /* a: fd, len, ret; s0 raw sockaddr (from the socket when connected), s1 payload (port 53) */
 	REC_DNS_ANSWER = 21, /* a: fd, len; s0 payload, s1 raw source sockaddr */
 	REC_BIND = 22,    /* a: fd, socktype; s0 raw sockaddr */
@@ -84,6 +85,8 @@ enum rec_type {
 	REC_SOCKET = 31,  /* a: family, type, protocol, ret (AF_PACKET, SOCK_RAW, SOCK_PACKET only) */
 	REC_LOOKUP = 32,  /* a: syscall nr, dfd, ret; s0 path, s2 base: a failed stat/access/readlink of a
 			     watched name */
+	REC_BPF = 34,     /* a: cmd (at entry, before the call acts): bpf() by a traced process (an agent
+			     can reach the sensor's own maps and links with it) */
 	REC_SIGNAL = 33,  /* a: sig, target pid, target role, sender uid, si_code, seq; s0 sender comm,
 			     s1 ancestry: ANCESTRY x {u32 pid, char comm[16]} */
 

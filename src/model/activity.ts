@@ -159,6 +159,7 @@ export class ActivityMapper {
       case 'ptrace':
       case 'memfd':
       case 'io_uring':
+      case 'bpf':
         return this.privilege(p, r);
       case 'repeat':
         return this.host.emitFor(p, r.ns, 'file.repeat', {
@@ -445,7 +446,7 @@ export class ActivityMapper {
 
   // ---- privileges, namespaces, exploit primitives --------------------------------------------
 
-  private privilege(p: Proc, r: Rec<'setid' | 'setns' | 'unshare' | 'userfaultfd' | 'ptrace' | 'memfd' | 'io_uring'>): void {
+  private privilege(p: Proc, r: Rec<'setid' | 'setns' | 'unshare' | 'userfaultfd' | 'ptrace' | 'memfd' | 'io_uring' | 'bpf'>): void {
     switch (r.t) {
       case 'setid': {
         // full root from a process whose real or effective user was another (a setuid-root binary
@@ -479,9 +480,22 @@ export class ActivityMapper {
         return this.host.emitFor(p, r.ns, 'process.memfd', { data: { name: r.name, flags: r.flags } });
       case 'io_uring':
         return this.host.emitFor(p, r.ns, 'process.io_uring', { data: { op: 'setup', entries: r.entries } });
+      case 'bpf':
+        return this.host.emitFor(p, r.ns, 'process.bpf', { data: { cmd: r.cmd, cmd_name: BPF_CMDS[r.cmd] ?? `cmd_${r.cmd}` } });
     }
   }
 }
+
+/** bpf() commands by number (include/uapi/linux/bpf.h). */
+const BPF_CMDS: Record<number, string> = {
+  0: 'MAP_CREATE', 1: 'MAP_LOOKUP_ELEM', 2: 'MAP_UPDATE_ELEM', 3: 'MAP_DELETE_ELEM', 4: 'MAP_GET_NEXT_KEY', 5: 'PROG_LOAD',
+  6: 'OBJ_PIN', 7: 'OBJ_GET', 8: 'PROG_ATTACH', 9: 'PROG_DETACH', 10: 'PROG_TEST_RUN', 11: 'PROG_GET_NEXT_ID',
+  12: 'MAP_GET_NEXT_ID', 13: 'PROG_GET_FD_BY_ID', 14: 'MAP_GET_FD_BY_ID', 15: 'OBJ_GET_INFO_BY_FD', 16: 'PROG_QUERY',
+  17: 'RAW_TRACEPOINT_OPEN', 18: 'BTF_LOAD', 19: 'BTF_GET_FD_BY_ID', 20: 'TASK_FD_QUERY', 21: 'MAP_LOOKUP_AND_DELETE_ELEM',
+  22: 'MAP_FREEZE', 23: 'BTF_GET_NEXT_ID', 24: 'MAP_LOOKUP_BATCH', 25: 'MAP_LOOKUP_AND_DELETE_BATCH', 26: 'MAP_UPDATE_BATCH',
+  27: 'MAP_DELETE_BATCH', 28: 'LINK_CREATE', 29: 'LINK_UPDATE', 30: 'LINK_GET_FD_BY_ID', 31: 'LINK_GET_NEXT_ID',
+  32: 'ENABLE_STATS', 33: 'ITER_CREATE', 34: 'LINK_DETACH', 35: 'PROG_BIND_MAP', 36: 'TOKEN_CREATE',
+};
 
 const PTRACE_REQUESTS: Record<number, string> = {
   0: 'TRACEME',

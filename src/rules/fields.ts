@@ -350,6 +350,7 @@ export const KNOWN_KINDS: readonly string[] = [
   'process.ptrace',
   'process.memfd',
   'process.io_uring',
+  'process.bpf',
   'process.setid',
   'process.setns',
   'process.unshare',

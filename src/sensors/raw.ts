@@ -126,6 +126,8 @@ export type RawRecord =
   | (Base & { t: 'setns'; fd: number; nstype: number; ret: number; nsInode?: number; fsMagic?: number })
   | (Base & { t: 'unshare'; flags: number; ret: number; via: 'unshare' | 'clone' | 'clone3' })
   | (Base & { t: 'userfaultfd'; flags: number; ret: number })
+  /** bpf() by a traced process, at entry (compiled sensor). */
+  | (Base & { t: 'bpf'; cmd: number })
   /** socket() of a packet or raw socket (AF_PACKET, SOCK_RAW, SOCK_PACKET). */
   | (Base & { t: 'socket'; family: number; type: number; protocol: number; ret: number })
   /** A signal to the monitor or its sensor, with the sender's ancestry (the guard). */

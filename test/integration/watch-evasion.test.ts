@@ -7,7 +7,9 @@
 //      open_tree, O_PATH + /proc/self/fd, a bind mount in a private mount namespace, hard and symbolic
 //      links, a script named like a trusted tool, a nested agent with a forged HOME)
 //   5. what was not traced at all: privilege changes, setns, unshare, packet and raw sockets,
-//      userfaultfd, the security-relevant environment of an exec
+//      userfaultfd, bpf() (how the sensor's own maps are reached), the security-relevant environment
+//      of an exec
+// and, attacker round 2: a connect whose sockaddr another thread rewrites while the connect sleeps
 // and, from issue #11, the sensor side: `rm -rf` relative to a directory fd arrives as resolved
 // paths, failed opens and lookups of secrets are events, the workspace follows the agent's own cd.
 // Needs the compiled sensor (most of this is what bpftrace cannot do: docs/sensor.md).
@@ -36,6 +38,7 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
   let dnsIp: string;
   let agentPid = 0;
   let events: WardenEvent[] = [];
+  let agentOut = '';
 
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-evasion-'));
@@ -75,6 +78,8 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
         'echo x > "$HOME/project/rc.tmp"',
         `${E} nonresident-rename "$HOME/project/rc.tmp" "$HOME/.bashrc"`,
         `${E} nonresident-dns ${dnsIp} nonresident-probe.example.test`,
+        // the sockaddr rewritten by another thread while the connect sleeps (read at exit)
+        `${E} rewritten-connect 9`,
         // 2. the key under other names
         `${E} dup2-read "$HOME"`,
         `${E} proc-root-read "$HOME"`,
@@ -94,6 +99,7 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
         'unshare -Um true',
         `${E} packet-socket`,
         `${E} userfaultfd`,
+        `${E} bpf-peek`,
         `LD_AUDIT=${tmp}/audit.so /bin/true 2>/dev/null || true`,
         'GLIBC_TUNABLES=glibc.malloc.check=3 /bin/true',
         'HTTPS_PROXY=http://agentuser:s3cret-proxy-pass@127.0.0.1:9 /bin/true',
@@ -113,6 +119,7 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
     });
     expect(r.code, r.out).toBe(0);
     agentPid = r.pid;
+    agentOut = r.out;
     await w.waitFor((e) => e.kind === 'agent.exit' && e.agent?.root_pid === agentPid, 30_000, 'agent.exit');
     expect(await w.stop()).toBe(0);
     events = w.events();
@@ -143,6 +150,15 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
       expect(r?.file?.path).toBe(path.join(home, '.bashrc'));
       expect(r?.severity).toBe('alert');
       expect(r?.rule).toBe('persist_shell_startup');
+    });
+
+    it('a connect whose sockaddr another thread rewrote while it waited is reported with the real destination', () => {
+      const line = /connect 0 peer (\d+) real \d+ rewritten while blocked/.exec(agentOut);
+      expect(line, `the race was not set up: ${agentOut}`).not.toBeNull();
+      const real = Number(line![1]);
+      const conns = byArg('rewritten-connect').filter((e) => e.kind === 'net.connect' && e.net?.proto === 'tcp');
+      expect(conns.map((e) => e.net?.dst_port)).not.toContain(9);
+      expect(conns.filter((e) => e.net?.dst_port === real).length).toBe(2); // the queue filler and the rewritten one
     });
 
     it('the DNS query is decoded with its name', () => {
@@ -208,6 +224,12 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
       const socks = mine().filter((e) => e.kind === 'net.socket');
       expect(socks.map((e) => e.rule).sort()).toEqual(['net_packet_socket', 'net_raw_socket']);
       expect(mine().find((e) => e.kind === 'process.userfaultfd')?.rule).toBe('exploit_userfaultfd');
+    });
+
+    it("bpf() reaching BPF objects the agent did not create (the sensor's own maps): alert, recorded before the call acts", () => {
+      const b = byArg('bpf-peek').filter((e) => e.kind === 'process.bpf');
+      expect(b.map((e) => e.data?.cmd_name)).toEqual(['MAP_GET_NEXT_ID', 'MAP_GET_FD_BY_ID']);
+      expect(b.every((e) => e.severity === 'alert' && e.rule === 'evasion_bpf_objects')).toBe(true);
     });
 
     it('the environment of an exec: loader, tunables, proxy, shell hook, PATH; a proxy password is never stored', () => {

@@ -16,6 +16,10 @@ sub-command, with nothing but the standard library (ctypes for the raw system ca
   setresuid-root                  setresuid(0, 0, 0) (run as a setuid-root copy by another user)
   dns-unconnected IP NAME         a DNS query with sendto and the answer with recvmsg on an unconnected UDP socket
   flood-utimensat N SECONDS       N failing utimensat calls on 4 KiB paths (bounded by SECONDS)
+  bpf-peek                        list the BPF maps by id and open the first (read-only: the first steps of editing
+                                  the sensor's tracked or guard map, which leave no other trace)
+  rewritten-connect FAKE_PORT     a blocking connect to a loopback listener of its own whose sockaddr another
+                                  thread rewrites to 127.0.0.1:FAKE_PORT while the connect waits
 """
 import ctypes
 import ctypes.util
@@ -23,6 +27,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 
 libc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)
@@ -172,6 +177,56 @@ def flood_utimensat(n: str, seconds: str) -> None:
             break
 
 
+def rewritten_connect(fake: str) -> None:
+    # A listener whose accept queue (backlog 0) is full: the client's SYN is dropped and sent
+    # again a second later, so its connect sleeps in the kernel, long after the kernel copied
+    # the sockaddr; meanwhile another thread rewrites the buffer.
+    srv = socket.socket()
+    srv.bind(('127.0.0.1', 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    filler = socket.socket()
+    filler.setblocking(False)
+    try:
+        filler.connect(('127.0.0.1', port))
+    except BlockingIOError:
+        pass
+    buf = ctypes.create_string_buffer(sockaddr_in('127.0.0.1', port), 16)
+    flipped = threading.Event()
+
+    def rewrite() -> None:
+        time.sleep(0.3)
+        ctypes.memmove(buf, sockaddr_in('127.0.0.1', int(fake)), 16)
+        flipped.set()
+        time.sleep(0.3)
+        srv.settimeout(5)
+        srv.accept()  # room in the queue: the retried SYN gets through
+
+    t = threading.Thread(target=rewrite)
+    t.start()
+    s = socket.socket()  # blocking (a Python timeout would make it non-blocking), bounded by SO_SNDTIMEO
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack('ll', 10, 0))
+    r = libc.connect(s.fileno(), buf, 16)
+    rewritten = flipped.is_set()
+    t.join()
+    print('connect', r, 'peer', s.getpeername()[1], 'real', port, 'rewritten while blocked' if rewritten else 'not rewritten')
+
+
+def bpf_peek() -> None:
+    nr_bpf = 321
+    attr = ctypes.create_string_buffer(128)
+    r = libc.syscall(nr_bpf, 12, attr, 128)  # BPF_MAP_GET_NEXT_ID from 0
+    if r < 0:
+        print('bpf map_get_next_id', ctypes.get_errno())
+        return
+    first = struct.unpack_from('<I', attr.raw, 4)[0]
+    attr = ctypes.create_string_buffer(struct.pack('<I', first), 128)
+    fd = libc.syscall(nr_bpf, 14, attr, 128)  # BPF_MAP_GET_FD_BY_ID
+    print('bpf map', first, 'fd', fd)
+    if fd >= 0:
+        os.close(fd)
+
+
 COMMANDS = {
     'nonresident-connect': nonresident_connect,
     'nonresident-rename': nonresident_rename,
@@ -187,6 +242,8 @@ COMMANDS = {
     'setresuid-root': setresuid_root,
     'dns-unconnected': dns_unconnected,
     'flood-utimensat': flood_utimensat,
+    'rewritten-connect': rewritten_connect,
+    'bpf-peek': bpf_peek,
 }
 
 if __name__ == '__main__':
