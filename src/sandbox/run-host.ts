@@ -39,9 +39,10 @@ export function printable(m: string): string {
   return m.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-export function detectLayout(): CgroupLayout {
+/** The cgroup layout, below the cgroups of process `pid` (default: this one). */
+export function detectLayout(pid?: number): CgroupLayout {
   try {
-    return detectCgroups();
+    return detectCgroups(pid ? { procSelfCgroup: fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8') } : {});
   } catch {
     return { v1: [] }; // no cgroups at all
   }

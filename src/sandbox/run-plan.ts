@@ -138,7 +138,7 @@ export function compileRun(o: CompileOptions): RunSetup | number {
       log(`allow_write ${w}: the sandbox runs as uid ${ident.uid}${ident.drop && !ident.standIn ? ' (the workspace owner)' : ''}, which cannot write it; change its owner or set process.user`);
 
   // The command, before anything is created on the host.
-  const exit = checkCommand(o.argv[0]!, policy, ident, plan, log);
+  const exit = checkCommand(o.argv[0]!, o.cwd, policy, ident, plan, log);
   if (exit !== undefined) return exit;
   // The run's record is not written where the sandbox could have prepared the way (workspace = $HOME).
   const runs = path.join(stateDirOf(), 'runs');
@@ -147,10 +147,10 @@ export function compileRun(o: CompileOptions): RunSetup | number {
 }
 
 /** Why the command cannot run inside (its exit code, 127), or undefined. */
-function checkCommand(cmd: string, policy: RunPolicy, ident: SandboxIdentity, plan: FsPlan, log: (m: string) => void): number | undefined {
+function checkCommand(cmd: string, cwd: string, policy: RunPolicy, ident: SandboxIdentity, plan: FsPlan, log: (m: string) => void): number | undefined {
   // Only PATH of the caller's environment decides where the command is found.
   const PATH = buildSandboxEnv({ policy, host: { PATH: process.env.PATH }, sandboxId: '', user: userOf(ident) }).PATH!;
-  const resolved = which(cmd, PATH);
+  const resolved = which(cmd, PATH, cwd);
   if (!resolved) {
     log(`${cmd}: command not found`);
     return 127;

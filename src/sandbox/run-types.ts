@@ -32,6 +32,8 @@ export interface RunOptions {
   quiet?: boolean;
   /** `--learn`: every destination allowed and recorded, home writes seen. */
   learn?: Learner;
+  /** The sandbox's cgroups go below this process's (the caller of the supervisor); default: this process's. */
+  cgroupOf?: number;
 }
 
 /** One run: its plan, its id and the descriptors closed before it. */

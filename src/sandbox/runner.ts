@@ -15,7 +15,7 @@ import { DenialLog } from './denials.js';
 import { launch, LaunchError, renderCommand } from './launch.js';
 import type { EmitSandbox } from './reports.js';
 import { cleanupStale, createResources, detectLayout, mark, printable, recordRun, timing } from './run-host.js';
-import { abortRun, finishRun, planLaunch, startEvent } from './run-launch.js';
+import { abortRun, finishRun, planLaunch, startEvent, type LaunchPlan, type LaunchResult, type LaunchStatus } from './run-launch.js';
 import { compileRun, precheckRun, SandboxSetupError } from './run-plan.js';
 import type { Resources, RunOptions, Setup } from './run-types.js';
 import { ensureStateDir, stateDir } from './state.js';
@@ -66,11 +66,27 @@ export function closeInheritedFds(keep: number[]): number[] {
 export async function runSandbox(opts: RunOptions): Promise<number> {
   const t0 = performance.now();
   mark('runSandbox');
+  const run = beginRun(opts, !!process.stderr.isTTY && !!process.stdin.isTTY);
+  const setup = planRun(run.o, run.id, run.log);
+  if (typeof setup === 'number') return setup;
+  return runPlanned(run, setup, localDriver(run.o, setup, run.log), t0);
+}
+
+/** One run's messages, denial log and events, before its plan exists. */
+export interface RunContext {
+  o: RunOptions;
+  id: string;
+  log: (m: string) => void;
+  denials: DenialLog;
+  ev: EmitSandbox;
+}
+
+export function beginRun(opts: RunOptions, tty: boolean): RunContext {
   const sink = opts.log ?? stderrLog;
   // Paths in messages come from the sandbox: its control characters must not drive the terminal.
   const log = (m: string) => sink(printable(m));
   // Every event passes the denial log (hints on stderr, the run's own record) on its way to --audit.
-  const denials = new DenialLog(log, !!opts.quiet, !!process.stderr.isTTY && !!process.stdin.isTTY);
+  const denials = new DenialLog(log, !!opts.quiet, tty);
   const o: RunOptions = {
     ...opts,
     emit: (e) => {
@@ -82,10 +98,25 @@ export async function runSandbox(opts: RunOptions): Promise<number> {
   const id = newSandboxId();
   const sandbox = { id };
   const ev: EmitSandbox = (e) => o.emit?.({ ts: new Date().toISOString(), sandbox, ...e } as UnstampedEvent);
+  return { o, id, log, denials, ev };
+}
 
-  const setup = planRun(o, id, log);
-  if (typeof setup === 'number') return setup;
-  const layout = detectLayout();
+/** How bwrap is started and watched: by this process (localDriver), or by the native launcher (supervisor.ts). */
+export interface Driver {
+  /** Starts bwrap with this launch; calls `started` once it runs; resolves when it is gone. */
+  start(l: LaunchPlan, res: Resources, started: (launcherPid: number | undefined) => void): Promise<Ended>;
+}
+export interface Ended {
+  result: LaunchResult;
+  status: LaunchStatus;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+/** Phases 2 to 6 of a planned run: record, host resources, launch through `driver`, outcome, teardown. */
+export async function runPlanned(run: RunContext, setup: Setup, driver: Driver, t0: number): Promise<number> {
+  const { o, log, denials, ev } = run;
+  const layout = detectLayout(o.cgroupOf);
   mark('command lookup + cgroup detect');
   const emptyFile = ensureStateDir(setup.sdir, setup.shared);
   await cleanupStale(setup.sdir, log, o.views);
@@ -94,32 +125,44 @@ export async function runSandbox(opts: RunOptions): Promise<number> {
   try {
     await createResources(o, setup, res, ev);
     const l = planLaunch(o, setup, res, emptyFile, denials);
-    const pins = openPins(l.pins);
-    res.openedFds.push(...pins);
     mark('args');
-    const started = launch({ bwrap: setup.bwrap, args: l.args, cgroupProcs: l.cgroupProcs, netPrefix: l.netPrefix, drop: l.drop, env: l.env, seccomp: l.seccomp.program, passFds: l.passFds, base: l.base, extraFds: [...pins, ...l.providerFds] });
-    if (timing()) fs.writeSync(2, renderCommand(started.chain, setup.bwrap, l.args) + '\n');
-    const at = performance.now();
-    o.monitor?.launched?.(started.child.pid!);
-    mark('spawned');
-    startEvent(o, setup, res, l, ev, started.child.pid, at - t0);
-    const sup = supervise(started.child, started.status, started.exit, {
-      timeoutMs: o.policy.resources.timeoutMs,
-      graceMs: o.policy.resources.graceMs,
-      killAll: () => res.cg?.killAll(),
-      log,
+    const end = await driver.start(l, res, (pid) => {
+      mark('spawned');
+      startEvent(o, setup, res, l, ev, pid, performance.now() - t0);
+      denials.started();
     });
-    denials.started();
-    const result = await sup.result;
     denials.finished();
     mark('exited');
-    if (result.error) throw new SandboxSetupError(`cannot start ${started.chain[0]}: ${result.error.message}`);
-    return await finishRun(o, setup, res, ev, log, denials, { result, status: started.status, timedOut: sup.timedOut(), durationMs: performance.now() - at });
+    return await finishRun(o, setup, res, ev, log, denials, end);
   } catch (err) {
     await abortRun(o, setup, res, ev, log, denials);
     if (err instanceof LaunchError) throw new SandboxSetupError(err.message);
     throw err;
   }
+}
+
+/** Node starts bwrap itself (launch.ts) and watches it (supervise.ts). */
+function localDriver(o: RunOptions, setup: Setup, log: (m: string) => void): Driver {
+  return {
+    async start(l, res, started) {
+      const pins = openPins(l.pins);
+      res.openedFds.push(...pins);
+      const s = launch({ bwrap: setup.bwrap, args: l.args, cgroupProcs: l.cgroupProcs, netPrefix: l.netPrefix, drop: l.drop, env: l.env, seccomp: l.seccomp.program, passFds: l.passFds, base: l.base, extraFds: [...pins, ...l.providerFds] });
+      if (timing()) fs.writeSync(2, renderCommand(s.chain, setup.bwrap, l.args) + '\n');
+      const at = performance.now();
+      o.monitor?.launched?.(s.child.pid!);
+      started(s.child.pid);
+      const sup = supervise(s.child, s.status, s.exit, {
+        timeoutMs: o.policy.resources.timeoutMs,
+        graceMs: o.policy.resources.graceMs,
+        killAll: () => res.cg?.killAll(),
+        log,
+      });
+      const result = await sup.result;
+      if (result.error) throw new SandboxSetupError(`cannot start ${s.chain[0]}: ${result.error.message}`);
+      return { result, status: s.status, timedOut: sup.timedOut(), durationMs: performance.now() - at };
+    },
+  };
 }
 
 /** The plan of this run (closing what this process inherited first), or an exit code. */

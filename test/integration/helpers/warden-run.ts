@@ -43,7 +43,9 @@ export function suffix(): string {
 export function run(argv: string[], o: RunOpts): Promise<RunResult> {
   const full = o.uid !== undefined ? ['setpriv', `--reuid=${o.uid}`, `--regid=${o.uid}`, '--clear-groups', '--', ...argv] : argv;
   return new Promise((resolve) => {
-    const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...o.env };
+    // WARDEN_FAST=0 in the test's environment: every run takes the Node path (the suites run both ways).
+    const fast = process.env.WARDEN_FAST !== undefined ? { WARDEN_FAST: process.env.WARDEN_FAST } : {};
+    const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...fast, ...o.env };
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
     const child = spawn(full[0]!, full.slice(1), {
       cwd: o.cwd,

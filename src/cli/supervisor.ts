@@ -1,0 +1,45 @@
+// `warden supervisor --socket PATH`: the resident process behind `warden run`'s fast path
+// (sandbox/supervisor.ts), started by the native launcher when none answers. This side decides
+// which runs it serves: the policy as `warden run` makes it (run.ts), for the options the fast
+// path covers; everything else (--audit, --monitor, --learn, --print-policy, agent profiles,
+// network allowlist) is sent back to the Node path.
+import path from 'node:path';
+import { agentForCommand } from '../agents/catalog.js';
+import { loadRunPolicy } from '../config/run-policy.js';
+import { networkProvider } from '../sandbox/network.js';
+import { defaultRunPolicy, type NetworkMode } from '../sandbox/policy.js';
+import { serveSupervisor, type FastRequest, type Resolved } from '../sandbox/supervisor.js';
+import type { NetworkProvider } from '../sandbox/network-provider.js';
+import { parseRunArgs } from './run-args.js';
+
+/** The run a request asks for, when the fast path serves it. Runs with the caller's env and cwd. */
+export function resolveFast(req: FastRequest, providers: Record<'none' | 'full', NetworkProvider>): Resolved {
+  const parsed = parseRunArgs(req.args);
+  if (!parsed || !parsed.command.length) return 'fallback';
+  const { opts, command } = parsed;
+  if (opts.audit || opts.monitor || opts.learn || opts.printPolicy) return 'fallback';
+  const policy = opts.policy ? loadRunPolicy(path.resolve(req.cwd, opts.policy)) : defaultRunPolicy();
+  // Agent profiles lay private layers and an allowlist: whole sessions, not single commands.
+  const agent = opts.agent ?? 'auto';
+  if (agent !== 'none' && (agent !== 'auto' || agentForCommand(command))) return 'fallback';
+  if (opts.network !== undefined) {
+    if (opts.network !== 'none' && opts.network !== 'full') return 'fallback';
+    policy.network.mode = opts.network as NetworkMode;
+  }
+  const mode = policy.network.mode;
+  if (mode !== 'none' && mode !== 'full') return 'fallback';
+  return { policy, argv: command, quiet: !!opts.quiet, network: providers[mode] };
+}
+
+export async function runSupervisor(args: string[]): Promise<number> {
+  const i = args.indexOf('--socket');
+  const socket = i >= 0 ? args[i + 1] : undefined;
+  if (!socket) {
+    process.stderr.write('usage: warden supervisor --socket PATH (started by the native launcher of warden run)\n');
+    return 2;
+  }
+  const providers = { none: await networkProvider('none'), full: await networkProvider('full') };
+  const idle = Number(process.env.WARDEN_SUPERVISOR_IDLE_MS);
+  await serveSupervisor({ socket, idleMs: idle > 0 ? idle : undefined, resolve: (req) => resolveFast(req, providers) });
+  return 0;
+}
