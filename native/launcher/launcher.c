@@ -191,31 +191,6 @@ static void runtime_dir(char *out, size_t n) {
   }
 }
 
-/** Starts the supervisor in the background, detached from this terminal and these descriptors. */
-static void start_supervisor(const char *sock) {
-  pid_t p = fork();
-  if (p < 0) return;
-  if (p > 0) {
-    waitpid(p, NULL, 0);
-    return;
-  }
-  setsid();
-  if (fork() != 0) _exit(0);
-  int null = open("/dev/null", O_RDWR);
-  if (null >= 0) {
-    dup2(null, 0);
-    dup2(null, 1);
-    dup2(null, 2);
-  }
-  close_range(3, ~0U, 0);
-  if (chdir("/")) _exit(1);
-  unsetenv("NODE_EXTRA_CA_CERTS"); // never needed by the supervisor, slow to parse
-  char entry[PATH_MAX + 32];
-  snprintf(entry, sizeof entry, "%s/bin/warden", g_repo);
-  execlp("node", "node", entry, "supervisor", "--socket", sock, (char *)NULL);
-  _exit(1);
-}
-
 /** Connects to the supervisor's socket, checking it is this user's; -1 when there is none. */
 static int connect_supervisor(const char *sock) {
   struct stat st;
@@ -339,7 +314,13 @@ static void exec_bwrap(struct plan *p, int status_w, int seccomp_fd, int args_fd
   for (int i = 0; i < nsrc; i++)
     if (dup2(src[i], p->base + i) < 0) _exit(125);
   close_range((unsigned)(p->base + nsrc), ~0U, 0);
-  signal(SIGPIPE, SIG_DFL);
+  // As Node's spawn does: default dispositions and no blocked signals (an ignored SIGINT would
+  // otherwise be inherited by the command through exec, and Ctrl-C would not reach it).
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
   int nc = 0;
   while (p->cmd[nc]) nc++;
   char **av = calloc((size_t)nc + 4, sizeof *av);
@@ -520,7 +501,9 @@ int main(int argc, char **argv) {
   snprintf(sock, sizeof sock, "%s/supervisor-%08x.sock", rdir, h);
   int fd = connect_supervisor(sock);
   if (fd < 0) {
-    start_supervisor(sock);
+    // The Node path starts one for the next runs once this run's sandbox was created (a
+    // supervisor started for a run that cannot be sandboxed at all would only linger).
+    setenv("WARDEN_SUPERVISOR_SOCKET", sock, 1);
     fallback();
   }
 

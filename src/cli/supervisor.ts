@@ -3,22 +3,25 @@
 // which runs it serves: the policy as `warden run` makes it (run.ts), for the options the fast
 // path covers; everything else (--audit, --monitor, --learn, --print-policy, agent profiles,
 // network allowlist) is sent back to the Node path.
+import fs from 'node:fs';
 import path from 'node:path';
 import { agentForCommand } from '../agents/catalog.js';
 import { loadRunPolicy } from '../config/run-policy.js';
 import { networkProvider } from '../sandbox/network.js';
 import { defaultRunPolicy, type NetworkMode } from '../sandbox/policy.js';
-import { serveSupervisor, type FastRequest, type Resolved } from '../sandbox/supervisor.js';
+import { asCaller, serveSupervisor, type FastRequest, type Resolved } from '../sandbox/supervisor.js';
+import { openAudit } from './run.js';
 import type { NetworkProvider } from '../sandbox/network-provider.js';
 import { parseRunArgs } from './run-args.js';
 
-/** The run a request asks for, when the fast path serves it. Runs with the caller's env and cwd. */
-export function resolveFast(req: FastRequest, providers: Record<'none' | 'full', NetworkProvider>): Resolved {
+/** The run a request asks for, when the fast path serves it; a number is an exit code (nothing run). */
+export async function resolveFast(req: FastRequest, providers: Record<'none' | 'full', NetworkProvider>, log: (m: string) => void = () => {}): Promise<Resolved | number> {
   const parsed = parseRunArgs(req.args);
   if (!parsed || !parsed.command.length) return 'fallback';
   const { opts, command } = parsed;
-  if (opts.audit || opts.monitor || opts.learn || opts.printPolicy) return 'fallback';
-  const policy = opts.policy ? loadRunPolicy(path.resolve(req.cwd, opts.policy)) : defaultRunPolicy();
+  // --audit - is the launcher's stdout, which this process does not have.
+  if (opts.audit === '-' || opts.monitor || opts.learn || opts.printPolicy) return 'fallback';
+  const policy = opts.policy ? asCaller(req, () => loadRunPolicy(path.resolve(req.cwd, opts.policy!))) : defaultRunPolicy();
   // Agent profiles lay private layers and an allowlist: whole sessions, not single commands.
   const agent = opts.agent ?? 'auto';
   if (agent !== 'none' && (agent !== 'auto' || agentForCommand(command))) return 'fallback';
@@ -28,7 +31,12 @@ export function resolveFast(req: FastRequest, providers: Record<'none' | 'full',
   }
   const mode = policy.network.mode;
   if (mode !== 'none' && mode !== 'full') return 'fallback';
-  return { policy, argv: command, quiet: !!opts.quiet, network: providers[mode] };
+  if (!opts.audit) return { policy, argv: command, quiet: !!opts.quiet, network: providers[mode] };
+  // The command's descriptors are the launcher's: seen through /proc (same user).
+  const fdStat = (fd: number) => fs.statSync(`/proc/${req.pid ?? 0}/fd/${fd}`);
+  const audit = await openAudit(opts.audit, policy, { cwd: req.cwd, home: req.env.HOME, fdStat, say: log });
+  if (typeof audit === 'number') return audit;
+  return { policy, argv: command, quiet: !!opts.quiet, network: providers[mode], emit: audit.emit, close: audit.close };
 }
 
 export async function runSupervisor(args: string[]): Promise<number> {
@@ -38,8 +46,11 @@ export async function runSupervisor(args: string[]): Promise<number> {
     process.stderr.write('usage: warden supervisor --socket PATH (started by the native launcher of warden run)\n');
     return 2;
   }
+  // Descriptors the starting run passed on (pass_fds) are not ours to keep open for minutes.
+  const { closeInheritedFds } = await import('../sandbox/runner.js');
+  closeInheritedFds([]);
   const providers = { none: await networkProvider('none'), full: await networkProvider('full') };
   const idle = Number(process.env.WARDEN_SUPERVISOR_IDLE_MS);
-  await serveSupervisor({ socket, idleMs: idle > 0 ? idle : undefined, resolve: (req) => resolveFast(req, providers) });
+  await serveSupervisor({ socket, idleMs: idle > 0 ? idle : undefined, resolve: (req, log) => resolveFast(req, providers, log) });
   return 0;
 }

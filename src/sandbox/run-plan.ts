@@ -72,6 +72,12 @@ export function precheckRun(): void {
 
 /** The plan of a run, or an exit code (127: the command cannot be run inside). */
 export function compileRun(o: CompileOptions): RunSetup | number {
+  const s = compileSetup(o);
+  return checkCommand(o.argv[0]!, o.cwd, o.policy, s.ident, s.plan, o.log) ?? s;
+}
+
+/** The plan of a run whatever its command (what the supervisor caches). */
+export function compileSetup(o: Omit<CompileOptions, 'argv'>): RunSetup {
   const { policy, log } = o;
   const root = process.getuid?.() === 0;
   const bwrap = which('bwrap', process.env.PATH ?? '/usr/bin:/bin');
@@ -137,17 +143,14 @@ export function compileRun(o: CompileOptions): RunSetup | number {
     if (!plan.views.some((v) => v.src === w) && !writableBy({ uid: ident.uid, gids }, w))
       log(`allow_write ${w}: the sandbox runs as uid ${ident.uid}${ident.drop && !ident.standIn ? ' (the workspace owner)' : ''}, which cannot write it; change its owner or set process.user`);
 
-  // The command, before anything is created on the host.
-  const exit = checkCommand(o.argv[0]!, o.cwd, policy, ident, plan, log);
-  if (exit !== undefined) return exit;
   // The run's record is not written where the sandbox could have prepared the way (workspace = $HOME).
   const runs = path.join(stateDirOf(), 'runs');
   const runsDir = plan.writable.some((w) => isInside(runs, w) || isInside(w, runs)) ? undefined : runs;
   return { root, hostRoot, bwrap, workspace, chdir, ident, homes, plan, sdir, shared, layers, mountDir, runsDir };
 }
 
-/** Why the command cannot run inside (its exit code, 127), or undefined. */
-function checkCommand(cmd: string, cwd: string, policy: RunPolicy, ident: SandboxIdentity, plan: FsPlan, log: (m: string) => void): number | undefined {
+/** Why the command cannot run inside (its exit code, 127), or undefined. Before anything is created on the host. */
+export function checkCommand(cmd: string, cwd: string, policy: RunPolicy, ident: SandboxIdentity, plan: FsPlan, log: (m: string) => void): number | undefined {
   // Only PATH of the caller's environment decides where the command is found.
   const PATH = buildSandboxEnv({ policy, host: { PATH: process.env.PATH }, sandboxId: '', user: userOf(ident) }).PATH!;
   const resolved = which(cmd, PATH, cwd);

@@ -32,6 +32,8 @@ export interface RunOptions {
   quiet?: boolean;
   /** `--learn`: every destination allowed and recorded, home writes seen. */
   learn?: Learner;
+  /** Called once bwrap created the sandbox (its namespaces exist), whatever the command then does. */
+  sandboxCreated?: () => void;
   /** The sandbox's cgroups go below this process's (the caller of the supervisor); default: this process's. */
   cgroupOf?: number;
 }

@@ -133,6 +133,7 @@ export async function runPlanned(run: RunContext, setup: Setup, driver: Driver, 
     });
     denials.finished();
     mark('exited');
+    if (end.status.childPid !== undefined) o.sandboxCreated?.();
     return await finishRun(o, setup, res, ev, log, denials, end);
   } catch (err) {
     await abortRun(o, setup, res, ev, log, denials);

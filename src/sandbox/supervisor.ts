@@ -8,13 +8,16 @@
 // after an idle period, or when Warden was rebuilt under it.
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunPolicy } from './policy.js';
-import { precheckRun, compileRun, SandboxSetupError } from './run-plan.js';
+import { checkCommand, compileSetup, precheckRun, SandboxSetupError, type RunSetup } from './run-plan.js';
+import { mountsOf, movedUnder, PlanCache } from './plan-cache.js';
+import { runtimeDir } from '../util/xdg.js';
 import { beginRun, runPlanned, type Driver, type Ended } from './runner.js';
 import type { RunOptions, Setup } from './run-types.js';
 import type { LaunchPlan } from './run-launch.js';
-import { ensureStateDir, stateDir } from './state.js';
+import { ensureStateDir, mountDirFor, stateDir } from './state.js';
 import { SIGNUM } from './supervise.js';
 import { encodeFrame, every, first, FrameReader, type Fields } from './wire.js';
 
@@ -31,13 +34,15 @@ export interface FastRequest {
 }
 
 /** What the caller's side (cli/supervisor.ts) makes of a request: the run, or "use the Node path". */
-export type Resolved = { policy: RunPolicy; argv: string[]; quiet: boolean; network: RunOptions['network'] } | 'fallback';
+export type Resolved =
+  | { policy: RunPolicy; argv: string[]; quiet: boolean; network: RunOptions['network']; emit?: RunOptions['emit']; close?: () => Promise<void> }
+  | 'fallback';
 
 export interface SupervisorOptions {
   socket: string;
   idleMs?: number;
-  /** Decides the policy of a request; runs with the caller's environment and directory in place. */
-  resolve(req: FastRequest): Resolved;
+  /** Decides the policy of a request (and opens its audit log); a number is an exit code. */
+  resolve(req: FastRequest, log: (m: string) => void): Promise<Resolved | number>;
   log?: (m: string) => void;
 }
 
@@ -173,6 +178,20 @@ function remoteDriver(conn: Conn, setup: Setup, policy: RunPolicy, flush: () => 
   };
 }
 
+const plans = new PlanCache<RunSetup>();
+/** Where a cached plan's views would be attached; each run's go to its own directory instead. */
+const PLAN_ID = 'plan-cached';
+
+/** The plan of this caller's run: from the cache while what it was made from holds. */
+function cachedSetup(req: FastRequest, policy: RunPolicy, id: string, log: (m: string) => void): RunSetup {
+  // Variables a shell changes at every command say nothing about the plan.
+  const env = Object.fromEntries(Object.entries(req.env).filter(([k]) => !['_', 'OLDPWD', 'SHLVL'].includes(k)));
+  const key = PlanCache.key({ policy, cwd: req.cwd, env, uid: process.getuid?.(), groups: req.groups });
+  const transient = ['/run/netns', '/run/warden/mnt', path.join(runtimeDir(), 'mnt')];
+  const s = plans.get(key, mountsOf(req.pid ?? 'self', transient), (say) => compileSetup({ policy, cwd: req.cwd, ids: { scratch: PLAN_ID, views: PLAN_ID }, log: say }), log);
+  return movedUnder(s, s.mountDir, mountDirFor(s.shared, id));
+}
+
 // koffi and the mount API: loaded at the first run that shows the sandbox directories it does not own.
 const views = async () => (await import('./view-mounts.js')).viewMounter;
 
@@ -182,31 +201,46 @@ async function serveRun(conn: Conn, o: SupervisorOptions): Promise<void> {
   const req = parseRequest(await conn.next());
   const pending: string[] = [];
   const flush = (): Fields => pending.splice(0).map((m) => ['log', m]);
-  // The plan is made from this process's groups: a caller with others takes the Node path.
+  // The plan is made from this process's view of the system: a caller in other namespaces, or
+  // with other groups, takes the Node path.
+  if (!req.pid || (['mnt', 'pid', 'user'] as const).some((ns) => nsOf(req.pid!, ns) !== nsOf('self', ns))) return conn.send([['r', 'fallback'], ['why', 'another namespace than the supervisor']]);
   const mine = new Set(process.getgroups?.() ?? []);
   if (new Set(req.groups).size !== mine.size || req.groups.some((g) => !mine.has(g))) return conn.send([['r', 'fallback'], ['why', 'other supplementary groups']]);
+  let close: (() => Promise<void>) | undefined;
   try {
-    let planned: { run: ReturnType<typeof beginRun>; setup: Setup; policy: RunPolicy } | number | 'fallback';
-    planned = asCaller(req, () => {
-      const r = o.resolve(req);
-      if (r === 'fallback') return r;
-      const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: (m) => pending.push(m) }, req.tty);
+    const r = await o.resolve(req, (m) => pending.push(m));
+    if (r === 'fallback') return conn.send([['r', 'fallback'], ['why', 'options the fast path does not serve']]);
+    if (typeof r === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(r)]]);
+    close = r.close;
+    const planned = asCaller(req, () => {
+      const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, emit: r.emit, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: (m) => pending.push(m) }, req.tty);
       precheckRun();
-      const c = compileRun({ policy: r.policy, argv: r.argv, cwd: req.cwd, ids: { scratch: run.id, views: run.id }, log: run.log });
-      if (typeof c === 'number') return c;
+      const c = cachedSetup(req, r.policy, run.id, run.log);
+      const exit = checkCommand(r.argv[0]!, req.cwd, r.policy, c.ident, c.plan, run.log);
+      if (exit !== undefined) return exit;
       ensureStateDir(c.sdir, c.shared);
-      return { run, setup: { ...c, id: run.id, closedFds: [] }, policy: r.policy };
+      return { run, setup: { ...c, id: run.id, closedFds: [] } satisfies Setup };
     });
-    if (planned === 'fallback') return conn.send([['r', 'fallback'], ['why', 'options the fast path does not serve']]);
     if (typeof planned === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(planned)]]);
-    const { run, setup, policy } = planned;
-    const code = await runPlanned(run, setup, remoteDriver(conn, setup, policy, flush), t0);
+    const code = await runPlanned(planned.run, planned.setup, remoteDriver(conn, planned.setup, r.policy, flush), t0);
+    await close?.();
+    close = undefined;
     conn.send([['r', 'done'], ...flush(), ['code', String(code)]]);
   } catch (err) {
     if (err instanceof Fallback) return conn.send([['r', 'fallback'], ['why', err.message], ...flush()]);
     const e = err as Error & { exitCode?: number };
     const message = e.name === 'ConfigError' ? `config error: ${e.message}` : typeof e.exitCode === 'number' ? e.message : `error: ${e.message}`;
     conn.send([['r', 'exit'], ...flush(), ['log', message], ['code', String(e.name === 'ConfigError' ? 2 : (e.exitCode ?? 1))]]);
+  } finally {
+    await close?.().catch(() => undefined);
+  }
+}
+
+function nsOf(pid: number | 'self', ns: string): string | undefined {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/${ns}`);
+  } catch {
+    return undefined;
   }
 }
 

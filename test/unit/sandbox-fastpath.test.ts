@@ -48,20 +48,20 @@ describe('which runs the supervisor serves', () => {
 
   it('plain runs, network none or full, quiet', async () => {
     const p = await providers();
-    const r = resolveFast(req(['--', 'true']), p);
+    const r = await resolveFast(req(['--', 'true']), p);
     expect(r).not.toBe('fallback');
-    if (r !== 'fallback') {
+    if (typeof r === 'object') {
       expect(r.argv).toEqual(['true']);
       expect(r.network.mode).toBe('none');
     }
-    const full = resolveFast(req(['--network', 'full', '-q', '--', 'curl', 'x']), p);
-    expect(full !== 'fallback' && full.network.mode === 'full' && full.quiet).toBe(true);
+    const full = await resolveFast(req(['--network', 'full', '-q', '--', 'curl', 'x']), p);
+    expect(typeof full === 'object' && full.network.mode === 'full' && full.quiet).toBe(true);
   });
 
   it('everything that needs more than a launch goes to the Node path', async () => {
     const p = await providers();
     for (const args of [
-      ['--audit', 'a.ndjson', '--', 'true'],
+      ['--audit', '-', '--', 'true'], // the launcher's stdout
       ['--monitor', '--', 'true'],
       ['--learn', '--', 'true'],
       ['--print-policy', '--', 'true'],
@@ -72,7 +72,7 @@ describe('which runs the supervisor serves', () => {
       ['--unknown-option', '--', 'true'],
       ['--'],
     ])
-      expect(resolveFast(req(args), p), args.join(' ')).toBe('fallback');
+      expect(await resolveFast(req(args), p), args.join(' ')).toBe('fallback');
   });
 
   it('a policy file is read as the caller sees it (relative to its directory)', async () => {
@@ -82,10 +82,20 @@ describe('which runs the supervisor serves', () => {
       fs.writeFileSync(path.join(dir, 'q.yaml'), 'network:\n  mode: full\n');
       const p = await providers();
       const at = (args: string[]) => resolveFast({ ...req(args), cwd: dir }, p);
-      expect(at(['--policy', 'p.yaml', '--', 'true'])).toBe('fallback');
-      const q = at(['--policy', 'q.yaml', '--', 'true']);
-      expect(q !== 'fallback' && q.policy.network.mode).toBe('full');
-      expect(() => at(['--policy', 'missing.yaml', '--', 'true'])).toThrow();
+      expect(await at(['--policy', 'p.yaml', '--', 'true'])).toBe('fallback');
+      const q = await at(['--policy', 'q.yaml', '--', 'true']);
+      expect(typeof q === 'object' && q.policy.network.mode).toBe('full');
+      await expect(at(['--policy', 'missing.yaml', '--', 'true'])).rejects.toThrow();
+      // --audit: opened here, relative to the caller's directory, read-only inside
+      const said: string[] = [];
+      const a = await resolveFast({ ...req(['--audit', 'run.ndjson', '--', 'true']), cwd: dir, pid: process.pid }, p, (m) => said.push(m));
+      expect(typeof a === 'object' && a.policy.filesystem.readOnly).toEqual([path.join(dir, 'run.ndjson')]);
+      if (typeof a === 'object') await a.close?.();
+      expect(fs.existsSync(path.join(dir, 'run.ndjson'))).toBe(true);
+      // one the command could write to (a symlink planted in the workspace) is refused, exit 2
+      fs.symlinkSync('/etc/passwd', path.join(dir, 'link.ndjson'));
+      expect(await resolveFast({ ...req(['--audit', 'link.ndjson', '--', 'true']), cwd: dir, pid: process.pid }, p, (m) => said.push(m))).toBe(2);
+      expect(said.join('\n')).toMatch(/link\.ndjson.*symlink/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
