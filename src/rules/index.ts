@@ -74,6 +74,8 @@ export function builtinLists(networkAllow: readonly string[]): Record<string, st
     network_allow: [...networkAllow],
     agent_credentials: AGENTS.flatMap((a) => a.credentials),
     ...Object.fromEntries(AGENTS.map((a) => [`agent_credentials_${a.name.replace(/-/g, '_')}`, [...a.credentials]])),
+    // Where each agent keeps its own state (its tokens included): what its own session may look up.
+    ...Object.fromEntries(AGENTS.map((a) => [`agent_state_${a.name.replace(/-/g, '_')}`, [...a.stateDirs, ...a.credentials]])),
   };
 }
 

@@ -69,7 +69,7 @@ export async function runSandbox(opts: RunOptions): Promise<number> {
   const run = beginRun(opts, !!process.stderr.isTTY && !!process.stdin.isTTY);
   const setup = planRun(run.o, run.id, run.log);
   if (typeof setup === 'number') return setup;
-  return runPlanned(run, setup, localDriver(run.o, setup, run.log), t0);
+  return runPlanned(run, setup, (s) => localDriver(run.o, s, run.log), t0, () => planRun(run.o, run.id, () => {}));
 }
 
 /** One run's messages, denial log and events, before its plan exists. */
@@ -113,14 +113,25 @@ export interface Ended {
   durationMs: number;
 }
 
-/** Phases 2 to 6 of a planned run: record, host resources, launch through `driver`, outcome, teardown. */
-export async function runPlanned(run: RunContext, setup: Setup, driver: Driver, t0: number): Promise<number> {
+/**
+ * Phases 2 to 6 of a planned run: record, host resources, launch through the driver, outcome,
+ * teardown. `replan` plans again, quietly, from the state a crash cleanup left.
+ */
+export async function runPlanned(run: RunContext, planned: Setup, driverFor: (s: Setup) => Driver, t0: number, replan: () => Setup | number): Promise<number> {
   const { o, log, denials, ev } = run;
+  let setup = planned;
   const layout = detectLayout(o.cgroupOf);
   mark('command lookup + cgroup detect');
   const emptyFile = ensureStateDir(setup.sdir, setup.shared);
-  await cleanupStale(setup.sdir, log, o.views);
+  // A killed sandbox's leftovers (a protected file it created, a view) change what the plan sees:
+  // planned again, quietly (its messages were printed once), from the cleaned-up state.
+  if ((await cleanupStale(setup.sdir, log, o.views)) > 0) {
+    const again = replan();
+    if (typeof again === 'number') return again;
+    setup = again;
+  }
   mark('stale cleanup');
+  const driver = driverFor(setup);
   const res: Resources = { layout, monitorAttached: false, openedFds: [], record: recordRun(setup, layout, o.policy.network.mode, true) };
   try {
     await createResources(o, setup, res, ev);

@@ -212,17 +212,19 @@ async function serveRun(conn: Conn, o: SupervisorOptions): Promise<void> {
     if (r === 'fallback') return conn.send([['r', 'fallback'], ['why', 'options the fast path does not serve']]);
     if (typeof r === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(r)]]);
     close = r.close;
-    const planned = asCaller(req, () => {
-      const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, emit: r.emit, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: (m) => pending.push(m) }, req.tty);
-      precheckRun();
-      const c = cachedSetup(req, r.policy, run.id, run.log);
-      const exit = checkCommand(r.argv[0]!, req.cwd, r.policy, c.ident, c.plan, run.log);
-      if (exit !== undefined) return exit;
-      ensureStateDir(c.sdir, c.shared);
-      return { run, setup: { ...c, id: run.id, closedFds: [] } satisfies Setup };
-    });
-    if (typeof planned === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(planned)]]);
-    const code = await runPlanned(planned.run, planned.setup, remoteDriver(conn, planned.setup, r.policy, flush), t0);
+    const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, emit: r.emit, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: (m) => pending.push(m) }, req.tty);
+    const plan = (log: (m: string) => void) =>
+      asCaller(req, (): Setup | number => {
+        precheckRun();
+        const c = cachedSetup(req, r.policy, run.id, log);
+        const exit = checkCommand(r.argv[0]!, req.cwd, r.policy, c.ident, c.plan, log);
+        if (exit !== undefined) return exit;
+        ensureStateDir(c.sdir, c.shared);
+        return { ...c, id: run.id, closedFds: [] };
+      });
+    const setup = plan(run.log);
+    if (typeof setup === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(setup)]]);
+    const code = await runPlanned(run, setup, (s) => remoteDriver(conn, s, r.policy, flush), t0, () => plan(() => {}));
     await close?.();
     close = undefined;
     conn.send([['r', 'done'], ...flush(), ['code', String(code)]]);

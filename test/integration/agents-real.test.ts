@@ -3,12 +3,18 @@
 // them): each starts under `warden run` with its profile and the default policy, without a
 // read-only-file-system error, as a version query, as a headless prompt that fails for lack of
 // network (this machine and CI have none: the allowed host is reported unreachable, not
-// refused), and interactively in a terminal.
+// refused), and interactively in a terminal. Under `warden watch` (compiled sensor), each
+// start through its real launcher (`#!/usr/bin/env node`, codex's native binary, gemini's
+// relaunch) is found, as one session, and raises no alert; without a network namespace of its
+// own the CLI is started in an empty one (`unshare -n`, which execs it in place) so that nothing
+// leaves the machine.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPane, tmuxAvailable, type Pane } from '../helpers/tmux.js';
 import { REPO, scratch, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
+import { run, startWatch } from '../helpers/watch.js';
+import type { WardenEvent } from '../../src/events/types.js';
 
 const BIN = path.join(REPO, 'test/agents/node_modules/.bin');
 const installed = (name: string) => fs.existsSync(path.join(BIN, name));
@@ -59,6 +65,46 @@ for (const a of AGENTS) {
     });
   });
 }
+
+const WATCH_STARTS = 5;
+describe.skipIf(process.getuid?.() !== 0 || AGENTS.every((a) => !installed(a.name)))('real agent CLIs under warden watch', () => {
+  const pids = new Map<string, number[]>();
+  let events: WardenEvent[] = [];
+  beforeAll(async () => {
+    const w = await startWatch([]);
+    try {
+      for (const a of AGENTS.filter((x) => installed(x.name))) {
+        const list: number[] = [];
+        for (let i = 0; i < WATCH_STARTS; i++) {
+          const r = await run('unshare', ['-n', path.join(BIN, a.name), '--version'], { env: env(), cwd: s.ws });
+          expect(r.out).toMatch(a.version);
+          list.push(r.pid);
+        }
+        pids.set(a.name, list);
+      }
+    } finally {
+      expect(await w.stop()).toBe(0);
+    }
+    events = w.events();
+  }, 300_000);
+
+  for (const a of AGENTS)
+    it.skipIf(!installed(a.name))(`every ${a.name} start is found, once, and raises nothing`, () => {
+      const list = pids.get(a.name)!;
+      const starts = (pid: number) => events.filter((e) => e.kind === 'agent.start' && e.agent?.root_pid === pid);
+      expect(list.filter((p) => starts(p).length !== 1), 'starts not seen exactly once').toEqual([]);
+      const sessions = new Set(list.map((p) => starts(p)[0]!.agent!.session));
+      for (const p of list) expect(starts(p)[0]!.agent!.name).toBe(a.name);
+      // no second session started from within one of these (a relaunch, a native binary)
+      expect(events.filter((e) => e.kind === 'agent.start' && sessions.has(e.data?.parent_session as string))).toEqual([]);
+      const raised = events.filter((e) => sessions.has(e.agent?.session as string) && (e.severity === 'alert' || e.severity === 'warn'));
+      expect(raised.map((e) => `${e.severity} ${e.rule ?? e.kind} ${e.proc?.exe} ${e.file?.path ?? e.net?.addr ?? ""} ${e.file?.ret ?? ""}`)).toEqual([]);
+    });
+  it('nothing lost', () => {
+    const c = events.find((e) => e.kind === 'monitor.stop')?.data?.counters as Record<string, number>;
+    expect(c?.lost ?? 0).toBe(0);
+  });
+});
 
 describe.skipIf(AGENTS.every((a) => installed(a.name)))('real agent CLIs', () => {
   it('are not installed here (scripts/setup.sh installs them into test/agents from the npm registry)', () => {
