@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -109,10 +110,30 @@ static int read_all(int fd, void *p, size_t n) {
   return 0;
 }
 
+/** One frame to the supervisor; a supervisor gone is an error here, never a SIGPIPE. */
 static int send_frame(int fd, struct buf *b) {
   uint32_t n = (uint32_t)b->len;
   unsigned char h[4] = {n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >> 24) & 0xff};
-  return write_all(fd, h, 4) || write_all(fd, b->p, b->len) ? -1 : 0;
+  struct iovec v[2] = {{h, 4}, {b->p, b->len}};
+  struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
+  size_t left = 4 + b->len;
+  while (left) {
+    ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    left -= (size_t)w;
+    while (w > 0 && m.msg_iovlen) { // skip what was sent
+      size_t k = (size_t)w < m.msg_iov->iov_len ? (size_t)w : m.msg_iov->iov_len;
+      m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + k;
+      m.msg_iov->iov_len -= k;
+      w -= (ssize_t)k;
+      if (!m.msg_iov->iov_len) {
+        m.msg_iov++;
+        m.msg_iovlen--;
+      }
+    }
+  }
+  return 0;
 }
 
 struct msg {

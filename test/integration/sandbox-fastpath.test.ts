@@ -138,6 +138,34 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     expect(await until(() => records().length === 0, 10_000), records().join(' ')).toBe(true);
   });
 
+  it('a supervisor killed during a run: the command still ends with its status, the next run finishes the cleanup', async () => {
+    const sock = path.join(xdg, 'warden', socketName());
+    expect(await until(() => fs.existsSync(sock), 15_000)).toBe(true);
+    const supervisor = () =>
+      fs.readdirSync('/proc').find((p) => {
+        try {
+          return /^\d+$/.test(p) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').includes(`supervisor --socket ${sock}`);
+        } catch {
+          return false;
+        }
+      });
+    const pid = Number(supervisor());
+    expect(pid).toBeGreaterThan(0);
+    const r = sh('touch sup-started; while [ ! -e sup-killed ]; do sleep 0.05; done; echo finished; exit 5');
+    expect(await until(() => fs.existsSync(path.join(s.ws, 'sup-started')), 20_000)).toBe(true);
+    process.kill(pid, 'SIGKILL');
+    fs.writeFileSync(path.join(s.ws, 'sup-killed'), '');
+    const done = await r;
+    expect(done.stdout).toContain('finished');
+    expect(done.code).toBe(5);
+    expect(done.stderr).toContain('the supervisor went away');
+    const records = () => fs.readdirSync(path.join(xdg, 'warden/sandboxes')).filter((n) => n.endsWith('.json'));
+    expect(records().length).toBe(1); // the run's crash record, of a dead supervisor
+    const next = await sh('true');
+    expect(next.stderr).toMatch(/cleaned up after sandbox/);
+    expect(records()).toEqual([]);
+  });
+
   it("a socket that is not the user's own is never used (Node path instead)", async () => {
     // nobody's runtime directory holds a socket of root's, open to all: a trap that must get no request.
     const dir = path.join(s.root, 'xdg-nobody');
