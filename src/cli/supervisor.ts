@@ -14,13 +14,39 @@ import { openAudit } from './run.js';
 import type { NetworkProvider } from '../sandbox/network-provider.js';
 import { parseRunArgs } from './run-args.js';
 
+/**
+ * A file this process can open for the caller (a policy, an audit log): not one of the caller's
+ * own descriptors or terminal (`-`, /dev/stdout, /dev/fd/63 of `<(…)`, /proc/self/fd/N, /dev/tty
+ * would be the supervisor's here). Those go to the Node path, which opens them as the caller's.
+ */
+export function servableFile(file: string, cwd: string): boolean {
+  if (file === '-') return false;
+  // Symlinks followed one at a time, looking at each target before the kernel would follow it
+  // (here /proc/self is the supervisor).
+  let cur = path.resolve(cwd, file);
+  for (let hops = 0; hops < 40; hops++) {
+    if (cur !== '/dev/null' && ['/proc', '/dev'].some((d) => cur === d || cur.startsWith(`${d}/`))) return false;
+    const parts = cur.split('/').filter(Boolean);
+    let link: { at: string; rest: string[] } | undefined;
+    for (let i = 0, at = '/'; i < parts.length && !link; i++) {
+      at = path.join(at, parts[i]!);
+      const st = fs.lstatSync(at, { throwIfNoEntry: false });
+      if (!st) return true; // a new file: the sink creates it
+      if (st.isSymbolicLink()) link = { at, rest: parts.slice(i + 1) };
+    }
+    if (!link) return true;
+    cur = path.resolve(path.dirname(link.at), fs.readlinkSync(link.at), ...link.rest);
+  }
+  return false;
+}
+
 /** The run a request asks for, when the fast path serves it; a number is an exit code (nothing run). */
 export async function resolveFast(req: FastRequest, providers: Record<'none' | 'full', NetworkProvider>, log: (m: string) => void = () => {}): Promise<Resolved | number> {
   const parsed = parseRunArgs(req.args);
   if (!parsed || !parsed.command.length) return 'fallback';
   const { opts, command } = parsed;
-  // --audit - is the launcher's stdout, which this process does not have.
-  if (opts.audit === '-' || opts.monitor || opts.learn || opts.printPolicy) return 'fallback';
+  if ([opts.audit, opts.policy].some((f) => f !== undefined && !servableFile(f, req.cwd))) return 'fallback';
+  if (opts.monitor || opts.learn || opts.printPolicy) return 'fallback';
   const policy = opts.policy ? asCaller(req, () => loadRunPolicy(path.resolve(req.cwd, opts.policy!))) : defaultRunPolicy();
   // Agent profiles lay private layers and an allowlist: whole sessions, not single commands.
   const agent = opts.agent ?? 'auto';

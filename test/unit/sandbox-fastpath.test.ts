@@ -62,6 +62,11 @@ describe('which runs the supervisor serves', () => {
     const p = await providers();
     for (const args of [
       ['--audit', '-', '--', 'true'], // the launcher's stdout
+      ['--audit', '/dev/stdout', '--', 'true'], // the supervisor's, here: the Node path checks the caller's
+      ['--audit', '/proc/self/fd/1', '--', 'true'],
+      ['--audit', '/dev/fd/2', '--', 'true'],
+      ['--policy', '/dev/fd/63', '--', 'true'], // <(…) of the caller's shell
+      ['--policy', '/dev/stdin', '--', 'true'],
       ['--monitor', '--', 'true'],
       ['--learn', '--', 'true'],
       ['--print-policy', '--', 'true'],
@@ -86,6 +91,9 @@ describe('which runs the supervisor serves', () => {
       const q = await at(['--policy', 'q.yaml', '--', 'true']);
       expect(typeof q === 'object' && q.policy.network.mode).toBe('full');
       await expect(at(['--policy', 'missing.yaml', '--', 'true'])).rejects.toThrow();
+      // a symlink to the caller's own output: the Node path (here it would be the supervisor's)
+      fs.symlinkSync('/dev/stdout', path.join(dir, 'out.ndjson'));
+      expect(await at(['--audit', 'out.ndjson', '--', 'true'])).toBe('fallback');
       // --audit: opened here, relative to the caller's directory, read-only inside
       const said: string[] = [];
       const a = await resolveFast({ ...req(['--audit', 'run.ndjson', '--', 'true']), cwd: dir, pid: process.pid }, p, (m) => said.push(m));
