@@ -166,6 +166,19 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     expect(records()).toEqual([]);
   });
 
+  it("the sandbox cannot reach its supervisor's socket (control: it answers outside)", async () => {
+    const sock = path.join(xdg, 'warden', socketName());
+    expect(await until(() => fs.existsSync(sock), 15_000)).toBe(true);
+    const outside = await new Promise<boolean>((resolve) => {
+      const c = net.connect(sock, () => (c.destroy(), resolve(true)));
+      c.on('error', () => resolve(false));
+    });
+    expect(outside).toBe(true);
+    const py = `import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect(${JSON.stringify(sock)})\n    print("connected")\nexcept OSError as e:\n    print("refused", e.errno)`;
+    const r = await warden(['run', '--', '/usr/bin/python3', '-c', py], o);
+    expect(r.stdout).toMatch(/^refused/);
+  });
+
   it("a socket that is not the user's own is never used (Node path instead)", async () => {
     // nobody's runtime directory holds a socket of root's, open to all: a trap that must get no request.
     const dir = path.join(s.root, 'xdg-nobody');
