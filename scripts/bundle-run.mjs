@@ -8,6 +8,7 @@ import fs from 'node:fs';
 
 const external = [
   './main.js', // commander and every other subcommand
+  './supervisor.js', // the fast path's resident supervisor (yaml, zod for policies)
   '../config/run-policy.js', // yaml + zod, only with --policy
   '../events/dispatcher.js', // only with --audit
   '../sinks/ndjson-file.js',

@@ -43,6 +43,7 @@ if [ ${#native_missing[@]} -gt 0 ] && [ "$(id -u)" -eq 0 ]; then
     echo "setup: could not install ${native_missing[*]}; the compiled sensor will not be built" >&2
 fi
 bash scripts/build-native.sh || true
+bash scripts/build-launcher.sh || true
 
 # tracefs is where bpftrace finds tracepoints; some boots do not mount it.
 if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/events ]; then

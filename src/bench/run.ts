@@ -1,6 +1,11 @@
 // Start-up cost of `warden run -- true` (network none, default policy) against, in the same
 // run and interleaved: `true` itself, bare bwrap with the same flags and seccomp filter, and
-// `node -e 0` (the floor for any Node CLI). Target (issue #6): under 60 ms over `true`.
+// `node -e 0` (the floor for any Node CLI). `warden run` four ways (issue #16): warm (the
+// native launcher with its supervisor running: the default), cold (first run: no supervisor
+// yet, a fresh runtime directory each time), the Node path (WARDEN_FAST=0: what every run cost
+// before the launcher), and network allowlist (fewer samples: it costs a proxy and namespaces).
+// Targets: issue #6, under 60 ms over `true`; issue #16, warm <= bare bwrap + 10 ms, cold <=
+// the Node path, allowlist <= bare bwrap + 30 ms.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -56,26 +61,50 @@ const bench: Bench = {
     fs.writeFileSync(filterFile, buildSeccompFilter().program);
     const root = process.getuid?.() === 0;
     const args = bwrapArgs({ mounts: plan.mounts, unshareNet: true, uid: root ? 65534 : process.getuid!(), gid: root ? 65534 : process.getgid!(), chdir: fs.realpathSync(ws), emptyFile: '/dev/null', seccompFd: 4, statusFd: 3, argv: ['true'] });
-    const samples = { true: [] as number[], bwrap: [] as number[], warden: [] as number[], node: [] as number[] };
+    const samples = { true: [] as number[], bwrap: [] as number[], warden: [] as number[], node: [] as number[], nodePath: [] as number[], cold: [] as number[], allowlist: [] as number[] };
     const devnull = fs.openSync('/dev/null', 'w');
+    // The warm supervisor has a runtime directory of its own; each cold run gets a fresh one.
+    const runtimes = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-xdg-'));
+    const warmEnv = { ...env, XDG_RUNTIME_DIR: path.join(runtimes, 'warm'), WARDEN_FAST: '1' };
+    fs.mkdirSync(warmEnv.XDG_RUNTIME_DIR, { mode: 0o700 });
+    const nodeEnv = { ...env, WARDEN_FAST: '0' };
+    const launcher = fs.existsSync(path.resolve(path.dirname(WARDEN), '../native/build/warden-launch'));
+    if (!launcher) ctx.log('the native launcher is not built (scripts/build-launcher.sh): warm and cold are the Node path too');
+    let allowlist = true;
     try {
-      // Warm up caches (page cache, dentries) for every variant once.
-      timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws, env });
+      // Warm up caches (page cache, dentries) for every variant once; start the warm supervisor.
+      timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws, env: warmEnv });
+      timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws, env: nodeEnv });
+      try {
+        timeOnce([WARDEN, 'run', '--network', 'allowlist', '--', 'true'], { cwd: ws, env: warmEnv });
+      } catch (err) {
+        allowlist = false;
+        ctx.log(`network allowlist not measured: ${(err as Error).message}`);
+      }
+      for (let i = 0; i < 50 && launcher && !fs.readdirSync(path.join(warmEnv.XDG_RUNTIME_DIR, 'warden')).some((f) => f.endsWith('.sock')); i++) spawnSync('sleep', ['0.1']);
       for (let i = 0; i < n; i++) {
         samples.true.push(timeOnce(['/bin/true'], { cwd: ws, env }));
         const seccompFd = fs.openSync(filterFile, 'r');
         samples.bwrap.push(timeOnce([bwrap, ...args], { cwd: ws, env, stdio: ['ignore', 'ignore', 'inherit', devnull, seccompFd] }));
         fs.closeSync(seccompFd);
-        samples.warden.push(timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws, env, stdio: ['ignore', 'ignore', 'inherit'] }));
+        samples.warden.push(timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws, env: warmEnv, stdio: ['ignore', 'ignore', 'inherit'] }));
+        samples.nodePath.push(timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws, env: nodeEnv, stdio: ['ignore', 'ignore', 'inherit'] }));
+        // Cold: no supervisor answers yet; the one this run starts goes away with its directory.
+        const fresh = fs.mkdtempSync(path.join(runtimes, 'cold-'));
+        samples.cold.push(timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws, env: { ...env, XDG_RUNTIME_DIR: fresh, WARDEN_FAST: '1', WARDEN_SUPERVISOR_IDLE_MS: '2000' }, stdio: ['ignore', 'ignore', 'inherit'] }));
         samples.node.push(timeOnce([process.execPath, '-e', '0'], { cwd: ws, env }));
+        if (allowlist && i % 4 === 0) samples.allowlist.push(timeOnce([WARDEN, 'run', '--network', 'allowlist', '--', 'true'], { cwd: ws, env: warmEnv, stdio: ['ignore', 'ignore', 'inherit'] }));
       }
     } finally {
       fs.closeSync(devnull);
       fs.rmSync(ws, { recursive: true, force: true });
+      fs.rmSync(runtimes, { recursive: true, force: true }); // their supervisors see their sockets gone and exit
     }
     // CPU time per run, each variant in a block of its own (children's CPU cannot be told apart
     // when interleaved). Unlike wall time it hardly moves when other work shares the machine.
-    const cpu: Record<'true' | 'bwrap' | 'warden' | 'node', number> = { true: 0, bwrap: 0, warden: 0, node: 0 };
+    const cpu: Record<'true' | 'bwrap' | 'warden' | 'nodePath' | 'node', number> = { true: 0, bwrap: 0, warden: 0, nodePath: 0, node: 0 };
+    const warm2 = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-xdg-'));
+    const warm2Env = { ...env, XDG_RUNTIME_DIR: warm2, WARDEN_FAST: '1' };
     const ws2 = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-run-'));
     const devnull2 = fs.openSync('/dev/null', 'w');
     fs.writeFileSync(filterFile, buildSeccompFilter().program);
@@ -93,21 +122,38 @@ const bench: Bench = {
         timeOnce([bwrap, ...args2], { cwd: ws2, env, stdio: ['ignore', 'ignore', 'inherit', devnull2, fd] });
         fs.closeSync(fd);
       });
-      block('warden', () => timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws2, env, stdio: ['ignore', 'ignore', 'inherit'] }));
+      timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws2, env: warm2Env });
+      for (let i = 0; i < 50 && launcher && !fs.readdirSync(path.join(warm2, 'warden')).some((f) => f.endsWith('.sock')); i++) spawnSync('sleep', ['0.1']);
+      // The supervisor's CPU is not a child's: only the launcher and bwrap count here.
+      block('warden', () => timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws2, env: warm2Env, stdio: ['ignore', 'ignore', 'inherit'] }));
+      block('nodePath', () => timeOnce([WARDEN, 'run', '--', 'true'], { cwd: ws2, env: nodeEnv, stdio: ['ignore', 'ignore', 'inherit'] }));
       block('node', () => timeOnce([process.execPath, '-e', '0'], { cwd: ws2, env }));
     } finally {
       fs.closeSync(devnull2);
       fs.rmSync(filterFile, { force: true });
       fs.rmSync(ws2, { recursive: true, force: true });
+      fs.rmSync(warm2, { recursive: true, force: true });
     }
-    ctx.log(`CPU time per run (user+system, all processes): true ${cpu.true.toFixed(1)} ms, bwrap ${cpu.bwrap.toFixed(1)} ms, node -e 0 ${cpu.node.toFixed(1)} ms, warden run ${cpu.warden.toFixed(1)} ms; load average ${os.loadavg()[0]!.toFixed(2)}`);
+    ctx.log(`CPU time per run (user+system, child processes): true ${cpu.true.toFixed(1)} ms, bwrap ${cpu.bwrap.toFixed(1)} ms, node -e 0 ${cpu.node.toFixed(1)} ms, warden run warm ${cpu.warden.toFixed(1)} ms (launcher + bwrap; the supervisor's share not counted), Node path ${cpu.nodePath.toFixed(1)} ms; load average ${os.loadavg()[0]!.toFixed(2)}`);
 
     const med = (a: number[]) => percentile([...a].sort((x, y) => x - y), 50);
     const p90 = (a: number[]) => percentile([...a].sort((x, y) => x - y), 90);
-    const m = { true: med(samples.true), bwrap: med(samples.bwrap), warden: med(samples.warden), node: med(samples.node) };
-    ctx.log(`medians over ${n} interleaved runs (${root ? 'root' : 'unprivileged'}): true ${m.true.toFixed(2)} ms, bwrap ${m.bwrap.toFixed(2)} ms, node -e 0 ${m.node.toFixed(2)} ms, warden run ${m.warden.toFixed(2)} ms (p90 ${p90(samples.warden).toFixed(1)} ms)`);
+    const m = { true: med(samples.true), bwrap: med(samples.bwrap), warden: med(samples.warden), node: med(samples.node), nodePath: med(samples.nodePath), cold: med(samples.cold), allowlist: samples.allowlist.length ? med(samples.allowlist) : NaN };
+    ctx.log(
+      `medians over ${n} interleaved runs (${root ? 'root' : 'unprivileged'}): true ${m.true.toFixed(2)} ms, bwrap ${m.bwrap.toFixed(2)} ms, node -e 0 ${m.node.toFixed(2)} ms, ` +
+        `warden run warm ${m.warden.toFixed(2)} ms (p90 ${p90(samples.warden).toFixed(1)} ms), cold ${m.cold.toFixed(2)} ms, Node path ${m.nodePath.toFixed(2)} ms, ` +
+        `network allowlist ${m.allowlist.toFixed(2)} ms (${samples.allowlist.length} runs)`,
+    );
     const over = m.warden - m.true;
+    const warmOver = m.warden - m.bwrap;
+    const allowOver = m.allowlist - m.bwrap;
     return [
+      { id: 'run.warm_over_bwrap_ms', label: 'warm `warden run -- true` minus bare bwrap (median)', value: warmOver, unit: 'ms', measured: m.warden, baseline: m.bwrap, target: '<= 10', met: warmOver <= 10 },
+      ratio('run.cold_vs_node_path', 'cold `warden run -- true` (no supervisor yet) / the Node path (WARDEN_FAST=0)', m.cold, m.nodePath),
+      ratio('run.node_path_vs_bwrap', 'the Node path (WARDEN_FAST=0) / bare bwrap', m.nodePath, m.bwrap),
+      ...(samples.allowlist.length
+        ? [{ id: 'run.allowlist_over_bwrap_ms', label: '`warden run --network allowlist -- true` minus bare bwrap (median)', value: allowOver, unit: 'ms', measured: m.allowlist, baseline: m.bwrap, target: '<= 30', met: allowOver <= 30 }]
+        : []),
       {
         id: 'run.over_true_ms',
         label: '`warden run -- true` minus `true` (median)',

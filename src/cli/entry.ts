@@ -24,6 +24,11 @@ async function start(): Promise<void> {
       return;
     }
   }
+  if (args[0] === 'supervisor') {
+    const { runSupervisor } = await import('./supervisor.js');
+    process.exitCode = await runSupervisor(args.slice(1));
+    return;
+  }
   const { main, exitCodeFor } = await import('./main.js');
   process.exitCode = await main(process.argv).catch(exitCodeFor);
 }

@@ -2,6 +2,7 @@
 // when --audit is given), network provider (egress only for allowlist), optional kernel
 // sensor, then sandbox/runner.ts. Returns the exit code; errors become messages here so the
 // fast path (cli/entry.ts) and commander behave the same.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { UnstampedEvent } from '../events/types.js';
@@ -54,38 +55,10 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
 
     let emit: ((e: UnstampedEvent) => void) | undefined;
     if (opts.audit) {
-      const shared = auditSharedWithCommand(opts.audit, policy.process.passFds);
-      if (shared) {
-        say(`--audit ${opts.audit}: that is the command's ${shared} too, so the command could write forged audit lines into it; give a file of its own (--audit FILE). Nothing was run`);
-        return 2;
-      }
-      const planted = auditPathProblem(opts.audit, policy);
-      if (planted) {
-        say(`--audit ${opts.audit}: ${planted}; Warden would write where an earlier sandbox chose. Give the real path of a regular file. Nothing was run`);
-        return 2;
-      }
-      const [{ Dispatcher }, { NdjsonFileSink }] = await Promise.all([import('../events/dispatcher.js'), import('../sinks/ndjson-file.js')]);
-      const d = new Dispatcher();
-      // An audit log that cannot be opened refuses the run: it ran unaudited, exit 0.
-      let openError: NodeJS.ErrnoException | undefined;
-      const sink = new NdjsonFileSink(opts.audit, {
-        noFollow: true,
-        onError: (err, what) => {
-          if (what === 'open' && !emit) openError ??= err;
-          else say(`audit ${opts.audit}: ${err.message}`);
-        },
-      });
-      if (openError) {
-        await sink.close().catch(() => undefined);
-        say(`--audit ${opts.audit}: cannot open it (${openError.code ?? openError.message}); nothing was run`);
-        return 1;
-      }
-      d.addSink(sink);
-      emit = (e) => void d.emit(e);
-      closeAudit = () => d.close();
-      // An audit log in the workspace (`--audit run.ndjson`) was writable by the command it
-      // audits: it could erase or forge its own record. The sink created it: bind it read-only.
-      if (opts.audit !== '-') policy.filesystem.readOnly.push(path.resolve(opts.audit));
+      const audit = await openAudit(opts.audit, policy, { cwd: process.cwd(), home: process.env.HOME, fdStat: (fd) => fs.fstatSync(fd), say });
+      if (typeof audit === 'number') return audit;
+      emit = audit.emit;
+      closeAudit = audit.close;
     } else if (opts.monitor) {
       // Without --audit the sensor's findings went nowhere: --monitor attached it for nothing.
       emit = (e) => {
@@ -134,7 +107,9 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
     const learnFile = opts.learn ? path.resolve(typeof opts.learn === 'string' ? opts.learn : 'warden-policy.learned.yaml') : undefined;
     const learned = learnFile ? await import('../sandbox/learn.js') : undefined;
     const learner = learned?.createLearner();
-    const code = await runSandbox({ policy, argv: command, emit, network, monitor, views, quiet: opts.quiet, learn: learner });
+    let created = false;
+    const code = await runSandbox({ policy, argv: command, emit, network, monitor, views, quiet: opts.quiet, learn: learner, sandboxCreated: () => (created = true) });
+    if (created) startSupervisor();
     if (learner && learnFile) {
       const { policyToYaml } = await import('../sandbox/policy-yaml.js');
       const wrote = learned!.writeLearned(learnFile, learner.policy(policy), policyToYaml, learner.notes());
@@ -147,6 +122,74 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
   } finally {
     await closeAudit?.();
   }
+}
+
+/**
+ * The native launcher found no supervisor and ran this Node path instead: start one for the
+ * next runs, detached (its own session, no descriptors of ours: nothing waits for it).
+ */
+function startSupervisor(): void {
+  const socket = process.env.WARDEN_SUPERVISOR_SOCKET;
+  const entry = process.argv[1];
+  if (!socket || !entry) return;
+  const env = { ...process.env };
+  delete env.WARDEN_SUPERVISOR_SOCKET;
+  delete env.NODE_EXTRA_CA_CERTS;
+  try {
+    spawn(process.execPath, [entry, 'supervisor', '--socket', socket], { detached: true, stdio: 'ignore', cwd: '/', env }).unref();
+  } catch {
+    /* the next run tries again */
+  }
+}
+
+/** Where and how a run's audit log is opened: the caller's directory and descriptors (the supervisor serves other processes). */
+export interface AuditContext {
+  cwd: string;
+  /** The caller's HOME (`~/` in allow_write). */
+  home: string | undefined;
+  /** stat of the command's descriptor `fd` (stdin, stdout, stderr, pass_fds). */
+  fdStat: (fd: number) => fs.Stats;
+  say: (m: string) => void;
+}
+
+/**
+ * Opens --audit FILE for a run, after refusing one the command could write to or an earlier
+ * sandbox could have prepared; makes it read-only inside. A number is the exit code (nothing run).
+ */
+export async function openAudit(file: string, policy: RunPolicy, c: AuditContext): Promise<{ emit: (e: UnstampedEvent) => void; close: () => Promise<void> } | number> {
+  const shared = auditSharedWithCommand(file, policy.process.passFds, c.fdStat, c.cwd);
+  if (shared) {
+    c.say(`--audit ${file}: that is the command's ${shared} too, so the command could write forged audit lines into it; give a file of its own (--audit FILE). Nothing was run`);
+    return 2;
+  }
+  const planted = auditPathProblem(file, policy, c.cwd, c.home);
+  if (planted) {
+    c.say(`--audit ${file}: ${planted}; Warden would write where an earlier sandbox chose. Give the real path of a regular file. Nothing was run`);
+    return 2;
+  }
+  const [{ Dispatcher }, { NdjsonFileSink }] = await Promise.all([import('../events/dispatcher.js'), import('../sinks/ndjson-file.js')]);
+  const d = new Dispatcher();
+  // An audit log that cannot be opened refuses the run: it ran unaudited, exit 0.
+  let openError: NodeJS.ErrnoException | undefined;
+  let opened = false;
+  const sink = new NdjsonFileSink(file === '-' ? file : path.resolve(c.cwd, file), {
+    noFollow: true,
+    onError: (err, what) => {
+      if (what === 'open' && !opened) openError ??= err;
+      else c.say(`audit ${file}: ${err.message}`);
+    },
+  });
+  if (openError) {
+    await sink.close().catch(() => undefined);
+    c.say(`--audit ${file}: cannot open it (${openError.code ?? openError.message}); nothing was run`);
+    return 1;
+  }
+  opened = true;
+  d.addSink(sink);
+  // An audit log in the workspace (`--audit run.ndjson`) was writable by the command it
+  // audits: it could erase or forge its own record. The sink created it: bind it read-only.
+  if (file !== '-') policy.filesystem.readOnly.push(path.resolve(c.cwd, file));
+  return { emit: (e) => void d.emit(e), close: () => d.close() };
 }
 
 /**
@@ -175,10 +218,10 @@ async function withAgentProfile(policy: RunPolicy, command: string[], opts: RunC
  * descriptor), if any: the command could then print lines that read as Warden's. Compares
  * what the names lead to (a pipe, a file, a terminal), not the names.
  */
-export function auditSharedWithCommand(audit: string, passFds: number[]): string | undefined {
+export function auditSharedWithCommand(audit: string, passFds: number[], fdStat: (fd: number) => fs.Stats = (fd) => fs.fstatSync(fd), cwd = process.cwd()): string | undefined {
   let target: fs.Stats;
   try {
-    target = audit === '-' ? fs.fstatSync(1) : fs.statSync(audit);
+    target = audit === '-' ? fdStat(1) : fs.statSync(path.resolve(cwd, audit));
   } catch {
     return undefined; // a new file: nobody else has it
   }
@@ -189,7 +232,7 @@ export function auditSharedWithCommand(audit: string, passFds: number[]): string
   for (const fd of [0, 1, 2, ...passFds]) {
     let st: fs.Stats;
     try {
-      st = fs.fstatSync(fd);
+      st = fdStat(fd);
     } catch {
       continue;
     }
@@ -206,13 +249,12 @@ export function auditSharedWithCommand(audit: string, passFds: number[]): string
  * the way inside a directory sandboxes may write: the workspace, allow_write paths), or
  * something other than a regular file. /dev/null is fine.
  */
-export function auditPathProblem(audit: string, policy: RunPolicy, cwd = process.cwd()): string | undefined {
+export function auditPathProblem(audit: string, policy: RunPolicy, cwd = process.cwd(), home = process.env.HOME): string | undefined {
   if (audit === '-' || audit === '/dev/null') return undefined;
   const abs = path.resolve(cwd, audit);
   const st = lstatOr(abs);
   if (st?.isSymbolicLink()) return `${abs} is a symlink`;
   if (st && !st.isFile() && !st.isDirectory()) return `${abs} is not a regular file`; // a directory fails to open (exit 1)
-  const home = process.env.HOME;
   const roots = [path.resolve(cwd, policy.filesystem.workspace ?? '.'), ...policy.filesystem.allowWrite.map((p) => (p === '~' || p.startsWith('~/') ? path.join(home ?? '/nonexistent', p.slice(1)) : path.resolve(cwd, p)))];
   for (const root of roots) {
     if (!abs.startsWith(root.endsWith('/') ? root : root + '/')) continue;

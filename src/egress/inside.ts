@@ -35,8 +35,8 @@ export interface Inside {
  * The built-in secret directory that hides `p` inside (an empty read-only tmpfs there), if any:
  * a surrogate file under it needs a fresh tmpfs to be created in.
  */
-function hiddenAncestor(p: string): string | undefined {
-  const homes = new Set([process.env.HOME, os.homedir()].filter((h): h is string => !!h));
+function hiddenAncestor(p: string, env: NodeJS.ProcessEnv): string | undefined {
+  const homes = new Set([env.HOME, os.homedir()].filter((h): h is string => !!h));
   for (const e of SECRET_PATHS) {
     if (!e.pattern.startsWith('~/') || e.pattern.includes('*')) continue;
     for (const h of homes) {
@@ -52,11 +52,11 @@ function hiddenAncestor(p: string): string | undefined {
 }
 
 /** bwrap options that show each file (a descriptor slot) at its path, inside hidden directories too. */
-function fileBinds(binds: Array<{ slot: number; dest: string }>, slots: number[]): string[] {
+function fileBinds(binds: Array<{ slot: number; dest: string }>, slots: number[], env: NodeJS.ProcessEnv): string[] {
   const out: string[] = [];
   const under = new Map<string, Array<{ slot: number; dest: string }>>();
   for (const b of binds) {
-    const h = hiddenAncestor(b.dest);
+    const h = hiddenAncestor(b.dest, env);
     if (!h) out.push('--perms', '0444', '--ro-bind-data', String(slots[b.slot]), b.dest);
     else under.set(h, [...(under.get(h) ?? []), b]);
   }
@@ -85,14 +85,14 @@ export async function prepareInside(o: { ctx: NetworkContext; record: DecisionRe
   const { ctx, record } = o;
   let store: CredentialStore;
   try {
-    store = new CredentialStore(ctx.credentials ?? []);
+    store = new CredentialStore(ctx.credentials ?? [], { env: ctx.env });
   } catch (e) {
     throw e instanceof CredentialError ? new Error(e.message) : e;
   }
   const rules = new RequestRules(ctx.rules);
   const flows = new FlowTable();
   const needsTls = !store.empty || Object.keys(ctx.rules ?? {}).length > 0;
-  const trust = hostTrust({ extraCaCerts: ctx.extraCaCerts });
+  const trust = hostTrust({ env: ctx.env, extraCaCerts: ctx.extraCaCerts });
   // @peculiar/x509 (and its reflect-metadata polyfill) load only for runs that inspect TLS.
   const ca: RunCa | undefined = needsTls ? await (await import('./tls/ca.js')).RunCa.create() : undefined;
   const inspector = new Inspector({ ca, trust, store, rules, record, connectTimeoutMs: o.connectTimeoutMs });
@@ -159,7 +159,7 @@ export async function prepareInside(o: { ctx: NetworkContext; record: DecisionRe
     fds,
     needsUnixSockets: !!dir,
     bwrapArgs: (slots) => [
-      ...fileBinds(binds, slots),
+      ...fileBinds(binds, slots, ctx.env ?? process.env),
       ...(dir ? ['--ro-bind', dir, INSIDE_SSH_DIR] : []),
       // The brokered keys stay outside even when they lie outside the built-in secret paths.
       ...store.ssh.flatMap((k) => (fs.existsSync(k.path) ? ['--ro-bind', '/dev/null', k.path] : [])),

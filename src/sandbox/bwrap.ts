@@ -30,20 +30,40 @@ export interface BwrapOptions {
 
 /** Pins writable binds to descriptors. Returns the fds to pass (parent fd → child slot). */
 export function pinWritableBinds(mounts: MountOp[], firstSlot: number): { mounts: MountOp[]; fds: number[] } {
-  const fds: number[] = [];
+  const slots = assignPinSlots(mounts, firstSlot);
+  return { mounts: slots.mounts, fds: openPins(slots.srcs) };
+}
+
+/**
+ * Writable binds as `bind-fd` operations on slots firstSlot, firstSlot+1, … (in order of
+ * `srcs`); whoever starts bwrap opens each src (openPins, or the native launcher) into its slot.
+ */
+export function assignPinSlots(mounts: MountOp[], firstSlot: number): { mounts: MountOp[]; srcs: string[] } {
+  const srcs: string[] = [];
   const out = mounts.map((m): MountOp => {
     if (m.op !== 'bind') return m;
-    const fd = fs.openSync(m.src, O_PATH | fs.constants.O_NOFOLLOW);
-    // The kernel's name for what we opened must be the path we planned: no symlink in between.
-    const actual = fs.readlinkSync(`/proc/self/fd/${fd}`);
-    if (actual !== m.src) {
-      fs.closeSync(fd);
-      throw new Error(`writable path ${m.src} resolves to ${actual} (changed while the sandbox was being set up); refusing to bind it`);
-    }
-    fds.push(fd);
-    return { op: 'bind-fd', fd: firstSlot + fds.length - 1, dest: m.dest };
+    srcs.push(m.src);
+    return { op: 'bind-fd', fd: firstSlot + srcs.length - 1, dest: m.dest };
   });
-  return { mounts: out, fds };
+  return { mounts: out, srcs };
+}
+
+/** Opens each path O_PATH without following a final symlink and checks it is still the path planned. */
+export function openPins(srcs: string[]): number[] {
+  const fds: number[] = [];
+  try {
+    for (const src of srcs) {
+      const fd = fs.openSync(src, O_PATH | fs.constants.O_NOFOLLOW);
+      fds.push(fd);
+      // The kernel's name for what we opened must be the path we planned: no symlink in between.
+      const actual = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (actual !== src) throw new Error(`writable path ${src} resolves to ${actual} (changed while the sandbox was being set up); refusing to bind it`);
+    }
+  } catch (err) {
+    for (const fd of fds) fs.closeSync(fd);
+    throw err;
+  }
+  return fds;
 }
 
 export function bwrapArgs(o: BwrapOptions): string[] {

@@ -3,8 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Looks a command up like execvp would; undefined when not found. */
-export function which(cmd: string, PATH: string): string | undefined {
+/** Looks a command up like execvp would, from directory `cwd`; undefined when not found. */
+export function which(cmd: string, PATH: string, cwd?: string): string | undefined {
   const exec = (p: string) => {
     try {
       if (!fs.statSync(p, { throwIfNoEntry: false })?.isFile()) return undefined;
@@ -14,9 +14,9 @@ export function which(cmd: string, PATH: string): string | undefined {
       return undefined;
     }
   };
-  if (cmd.includes('/')) return exec(path.resolve(cmd));
+  if (cmd.includes('/')) return exec(cwd ? path.resolve(cwd, cmd) : path.resolve(cmd));
   for (const dir of PATH.split(':')) {
-    const hit = exec(path.join(dir || '.', cmd));
+    const hit = exec(cwd ? path.resolve(cwd, dir || '.', cmd) : path.join(dir || '.', cmd));
     if (hit) return hit;
   }
   return undefined;

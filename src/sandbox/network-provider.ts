@@ -41,6 +41,8 @@ export interface NetworkContext {
   extraCaCerts?: string;
   /** `warden run --learn`: allow every destination and record it. */
   learn?: boolean;
+  /** The caller's environment (credentials named by variable, trust settings); default: this process's. */
+  env?: NodeJS.ProcessEnv;
   /** Where decisions go (egress.allow / egress.deny / net.dns events). */
   emit(ev: UnstampedEvent): void;
 }

@@ -72,6 +72,16 @@ export function ensureStateDir(dir = stateDir(), shared = path.dirname(dir)): st
   return empty;
 }
 
+/** Dead but not yet reaped by its parent: a killed Warden (or supervisor) whose parent has not waited yet. */
+export function isZombie(pid: number): boolean {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
+  }
+}
+
 export function procStartTime(pid: number): number | undefined {
   try {
     const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -150,7 +160,7 @@ export function claimStale(dir = stateDir()): StaleRecord[] {
     if (!Number.isInteger(rec.pid) || rec.pid <= 0) continue;
     if (rec.pid === process.pid) continue;
     const start = procStartTime(rec.pid);
-    if (start !== undefined && start === rec.start) continue; // that Warden is still running
+    if (start !== undefined && start === rec.start && !isZombie(rec.pid)) continue; // that Warden is still running
     const claimed = path.join(dir, `${rec.id}.json.claimed-${process.pid}`);
     try {
       fs.renameSync(file, claimed);

@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WORKSPACE_PROTECTED } from '../../src/config/defaults.js';
-import { NOBODY, PY, readEvents, run, sandboxSh, scratch, USER_UID, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
+import { NOBODY, PY, readEvents, run, sandboxSh, scratch, USER_UID, warden, WARDEN, warmFastPath, type Scratch } from './helpers/warden-run.js';
 
 const PROBE = path.join(path.dirname(new URL(import.meta.url).pathname), 'helpers/probe.py');
 const EPERM = 1;
@@ -31,7 +31,7 @@ for (const { who, uid, owner } of IDENTITIES) {
     const sh = (script: string, extra: Parameters<typeof sandboxSh>[1] extends infer T ? Partial<T> : never = {}) =>
       sandboxSh(script, { cwd: s.ws, uid, env, ...extra });
 
-    beforeAll(() => {
+    beforeAll(async () => {
       s = scratch(owner);
       env = { HOME: s.home, FAKE_API_TOKEN: 'tok-parent-env-secret', AWS_SECRET_ACCESS_KEY: 'aws-parent-env-secret' };
       s.write('home/.ssh/id_ed25519', 'FAKE-PRIVATE-KEY-ssh');
@@ -43,6 +43,7 @@ for (const { who, uid, owner } of IDENTITIES) {
       s.write('ws/.env', 'DB_PASSWORD=FAKE-PRIVATE-KEY-dotenv');
       s.write('ws/services/api/.env.local', 'KEY=FAKE-PRIVATE-KEY-nested');
       s.write('outside/file.txt', 'outside-original');
+      await warmFastPath({ cwd: s.ws, uid, env }); // every attempt below through the launcher (unless WARDEN_FAST=0)
     });
     afterAll(() => s.cleanup());
 

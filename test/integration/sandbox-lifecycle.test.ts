@@ -39,7 +39,9 @@ async function startAndKill(policyYaml: string, script: string, cwd: string): Pr
   const c = spawn(WARDEN, ['run', '--policy', s.policy(policyYaml), '--audit', audit, '--', '/bin/sh', '-c', script], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, XDG_RUNTIME_DIR: xdg },
+    // The Node path: there Warden itself holds the sandbox's resources (on the fast path a killed
+    // launcher is cleaned up at once by the supervisor: sandbox-fastpath.test.ts).
+    env: { ...process.env, XDG_RUNTIME_DIR: xdg, WARDEN_FAST: '0' },
   });
   await new Promise<void>((resolve, reject) => {
     let out = '';

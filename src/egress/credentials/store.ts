@@ -53,7 +53,7 @@ function expandHome(p: string, home: string): string {
 function readSource(c: CredentialSpec, env: NodeJS.ProcessEnv, home: string): string {
   if (c.command) {
     try {
-      const out = execFileSync(c.command[0]!, c.command.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000, env: process.env });
+      const out = execFileSync(c.command[0]!, c.command.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000, env });
       return out.replace(/\r?\n$/, '');
     } catch (e) {
       throw new CredentialError(`credentials: command ${JSON.stringify(c.command.join(' '))} failed: ${(e as Error).message.split('\n')[0]}`);

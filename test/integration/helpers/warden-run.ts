@@ -43,7 +43,10 @@ export function suffix(): string {
 export function run(argv: string[], o: RunOpts): Promise<RunResult> {
   const full = o.uid !== undefined ? ['setpriv', `--reuid=${o.uid}`, `--regid=${o.uid}`, '--clear-groups', '--', ...argv] : argv;
   return new Promise((resolve) => {
-    const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...o.env };
+    // WARDEN_FAST=0 in the test's environment: every run takes the Node path (the suites run both ways).
+    const fast = process.env.WARDEN_FAST !== undefined ? { WARDEN_FAST: process.env.WARDEN_FAST } : {};
+    // Supervisors started by the suite go away 30 s after their last run, not the default 120 s.
+    const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', WARDEN_SUPERVISOR_IDLE_MS: '30000', ...fast, ...o.env };
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
     const child = spawn(full[0]!, full.slice(1), {
       cwd: o.cwd,
@@ -190,4 +193,24 @@ export function sandboxId(events: WardenEvent[]): string {
   const id = events.find((e) => e.kind === 'sandbox.start')?.sandbox?.id;
   if (!id) throw new Error('no sandbox.start event');
   return id;
+}
+
+/**
+ * Where the launcher is built and the fast path is on: one run to start the caller's supervisor,
+ * then waits (bounded) for its socket, so every later run of the suite goes through the launcher.
+ */
+export async function warmFastPath(o: RunOpts): Promise<void> {
+  if (process.env.WARDEN_FAST === '0' || !fs.existsSync(path.join(REPO, 'native/build/warden-launch'))) return;
+  await warden(['run', '--', 'true'], o);
+  const uid = o.uid ?? 0;
+  const xdg = o.env?.XDG_RUNTIME_DIR;
+  const dir = xdg ? path.join(xdg, 'warden') : uid === 0 ? '/run/warden' : `/tmp/warden-${uid}`;
+  const found = () => {
+    try {
+      return fs.readdirSync(dir).some((n) => n.startsWith('supervisor-') && n.endsWith('.sock'));
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 100 && !found(); i++) await new Promise((r) => setTimeout(r, 100));
 }

@@ -1,0 +1,322 @@
+// The resident per-user supervisor of `warden run`'s fast path. The native launcher
+// (native/launcher/launcher.c) connects to its unix socket (in Warden's runtime directory,
+// 0600, this user's), sends the run (arguments, current directory, environment) and gets the
+// launch back: the same plan, host resources and bwrap arguments runner.ts makes for itself,
+// compiled here in a process that is already warm. The launcher starts bwrap and reports its
+// end; the supervisor then does what follows a run (teardown, the checks of protected paths,
+// the denial summary) and answers the exit status. Started on demand by the launcher; exits
+// after an idle period, or when Warden was rebuilt under it.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RunPolicy } from './policy.js';
+import { checkCommand, compileSetup, precheckRun, SandboxSetupError, type RunSetup } from './run-plan.js';
+import { mountsOf, movedUnder, PlanCache } from './plan-cache.js';
+import { runtimeDir } from '../util/xdg.js';
+import { beginRun, runPlanned, type Driver, type Ended } from './runner.js';
+import type { RunOptions, Setup } from './run-types.js';
+import type { LaunchPlan } from './run-launch.js';
+import { ensureStateDir, mountDirFor, stateDir } from './state.js';
+import { SIGNUM } from './supervise.js';
+import { encodeFrame, every, first, FrameReader, type Fields } from './wire.js';
+
+export const DEFAULT_IDLE_MS = 120_000;
+
+/** A run the supervisor serves: what the launcher sent. */
+export interface FastRequest {
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  tty: boolean;
+  groups: number[];
+  pid?: number;
+}
+
+/** What the caller's side (cli/supervisor.ts) makes of a request: the run, or "use the Node path". */
+export type Resolved =
+  | { policy: RunPolicy; argv: string[]; quiet: boolean; network: RunOptions['network']; emit?: RunOptions['emit']; close?: () => Promise<void> }
+  | 'fallback';
+
+export interface SupervisorOptions {
+  socket: string;
+  idleMs?: number;
+  /** Decides the policy of a request (and opens its audit log); a number is an exit code. */
+  resolve(req: FastRequest, log: (m: string) => void): Promise<Resolved | number>;
+  log?: (m: string) => void;
+}
+
+/** The launcher's answer to "fallback": it runs the Node CLI instead, which says what is wrong. */
+class Fallback extends Error {}
+
+/** Frames from one launcher, in order; rejects once it is gone. */
+class Conn {
+  private queue: Fields[] = [];
+  private waiting?: { resolve: (f: Fields) => void; reject: (e: Error) => void };
+  private closed?: Error;
+
+  constructor(readonly sock: net.Socket) {
+    const reader = new FrameReader();
+    sock.on('data', (d: Buffer) => {
+      try {
+        for (const f of reader.push(d)) this.deliver(f);
+      } catch (err) {
+        this.fail(err as Error);
+        sock.destroy();
+      }
+    });
+    sock.on('close', () => this.fail(new Error('the launcher went away')));
+    sock.on('error', (err) => this.fail(err));
+  }
+
+  private deliver(f: Fields): void {
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w.resolve(f);
+    } else this.queue.push(f);
+  }
+
+  private fail(err: Error): void {
+    this.closed ??= err;
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.reject(err);
+  }
+
+  next(): Promise<Fields> {
+    const f = this.queue.shift();
+    if (f) return Promise.resolve(f);
+    if (this.closed) return Promise.reject(this.closed);
+    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+  }
+
+  send(fields: Fields): void {
+    if (!this.sock.destroyed) this.sock.write(encodeFrame(fields));
+  }
+}
+
+export function parseRequest(f: Fields): FastRequest {
+  const env: Record<string, string> = {};
+  for (const e of every(f, 'env')) {
+    const eq = e.indexOf('=');
+    if (eq > 0) env[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+  const pid = Number(first(f, 'pid'));
+  return {
+    args: every(f, 'a'),
+    cwd: first(f, 'cwd') ?? '/',
+    env,
+    tty: first(f, 'tty') === '1',
+    groups: every(f, 'group').map(Number),
+    pid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
+  };
+}
+
+/**
+ * Runs `f` with the caller's environment in place of the supervisor's, synchronously (no other
+ * request runs meanwhile): the plan reads HOME, PATH, XDG_* as `warden run` itself would. (Its
+ * directory is passed explicitly: compileRun's `cwd`.)
+ */
+export function asCaller<T>(req: FastRequest, f: () => T): T {
+  const saved = { ...process.env };
+  const swapEnv = (to: Record<string, string | undefined>) => {
+    for (const k of Object.keys(process.env)) if (!(k in to)) delete process.env[k];
+    for (const [k, v] of Object.entries(to)) if (v !== undefined) process.env[k] = v;
+  };
+  swapEnv(req.env);
+  try {
+    return f();
+  } finally {
+    swapEnv(saved);
+  }
+}
+
+/** The launch as the launcher takes it: bwrap's options and command, descriptors, seccomp, identity, timeout. */
+export function launchFields(bwrap: string, l: LaunchPlan, policy: RunPolicy): Fields {
+  const dashes = l.args.indexOf('--');
+  const f: Fields = [['r', 'launch'], ['bwrap', bwrap]];
+  for (const a of l.args.slice(0, dashes)) f.push(['o', a]);
+  for (const a of l.args.slice(dashes)) f.push(['c', a]);
+  for (const [k, v] of Object.entries(l.env)) f.push(['env', `${k}=${v}`]);
+  f.push(['seccomp', l.seccomp.program.toString('hex')]);
+  for (const p of l.pins) f.push(['pin', p]);
+  for (const c of l.cgroupProcs) f.push(['cg', c]);
+  for (const p of l.passFds) f.push(['pass', String(p)]);
+  f.push(['base', String(l.base)]);
+  if (l.drop) f.push(['drop', `${l.drop.uid} ${l.drop.gid}`]);
+  if (policy.resources.timeoutMs !== undefined) f.push(['timeout', String(policy.resources.timeoutMs)]);
+  f.push(['grace', String(policy.resources.graceMs)]);
+  return f;
+}
+
+/** bwrap started and watched by the launcher at the other end of `conn`. */
+function remoteDriver(conn: Conn, setup: Setup, policy: RunPolicy, flush: () => Fields): Driver {
+  return {
+    async start(l, _res, started): Promise<Ended> {
+      // What only a process of the provider could do (a network namespace to enter) is not served here.
+      if (l.netPrefix.length || l.providerFds.length) throw new Fallback('a network provider with a namespace to enter');
+      conn.send([...launchFields(setup.bwrap, l, policy), ...flush()]);
+      let msg = await conn.next();
+      if (first(msg, 'r') === 'abort') throw new Fallback('the launcher gave up');
+      if (first(msg, 'r') === 'started') {
+        started(Number(first(msg, 'pid')) || undefined);
+        msg = await conn.next();
+      }
+      if (first(msg, 'r') !== 'exit') throw new Error('the launcher sent something unexpected');
+      const error = first(msg, 'error');
+      if (error) throw new SandboxSetupError(`cannot start bwrap: ${error}`);
+      const num = (t: string) => (first(msg, t) !== undefined ? Number(first(msg, t)) : undefined);
+      const signal = first(msg, 'signal');
+      return {
+        result: { code: num('code') ?? null, signal: signal && SIGNUM[signal] ? (signal as NodeJS.Signals) : null },
+        status: { childPid: num('childpid'), exitCode: num('exitcode') },
+        timedOut: first(msg, 'timedout') === '1',
+        durationMs: num('ms') ?? 0,
+      };
+    },
+  };
+}
+
+const plans = new PlanCache<RunSetup>();
+/** Where a cached plan's views would be attached; each run's go to its own directory instead. */
+const PLAN_ID = 'plan-cached';
+
+/** The plan of this caller's run: from the cache while what it was made from holds. */
+function cachedSetup(req: FastRequest, policy: RunPolicy, id: string, log: (m: string) => void): RunSetup {
+  // Variables a shell changes at every command say nothing about the plan.
+  const env = Object.fromEntries(Object.entries(req.env).filter(([k]) => !['_', 'OLDPWD', 'SHLVL'].includes(k)));
+  const key = PlanCache.key({ policy, cwd: req.cwd, env, uid: process.getuid?.(), groups: req.groups });
+  const transient = ['/run/netns', '/run/warden/mnt', path.join(runtimeDir(), 'mnt')];
+  const s = plans.get(key, mountsOf(req.pid ?? 'self', transient), (say) => compileSetup({ policy, cwd: req.cwd, ids: { scratch: PLAN_ID, views: PLAN_ID }, log: say }), log);
+  return movedUnder(s, s.mountDir, mountDirFor(s.shared, id));
+}
+
+// koffi and the mount API: loaded at the first run that shows the sandbox directories it does not own.
+const views = async () => (await import('./view-mounts.js')).viewMounter;
+
+/** Serves one launcher: plan, launch, outcome. */
+async function serveRun(conn: Conn, o: SupervisorOptions): Promise<void> {
+  const t0 = performance.now();
+  const req = parseRequest(await conn.next());
+  const pending: string[] = [];
+  const flush = (): Fields => pending.splice(0).map((m) => ['log', m]);
+  // The plan is made from this process's view of the system: a caller in other namespaces, or
+  // with other groups, takes the Node path.
+  if (!req.pid || (['mnt', 'pid', 'user'] as const).some((ns) => nsOf(req.pid!, ns) !== nsOf('self', ns))) return conn.send([['r', 'fallback'], ['why', 'another namespace than the supervisor']]);
+  const mine = new Set(process.getgroups?.() ?? []);
+  if (new Set(req.groups).size !== mine.size || req.groups.some((g) => !mine.has(g))) return conn.send([['r', 'fallback'], ['why', 'other supplementary groups']]);
+  let close: (() => Promise<void>) | undefined;
+  try {
+    const r = await o.resolve(req, (m) => pending.push(m));
+    if (r === 'fallback') return conn.send([['r', 'fallback'], ['why', 'options the fast path does not serve']]);
+    if (typeof r === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(r)]]);
+    close = r.close;
+    const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, emit: r.emit, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: (m) => pending.push(m) }, req.tty);
+    const plan = (log: (m: string) => void) =>
+      asCaller(req, (): Setup | number => {
+        precheckRun();
+        const c = cachedSetup(req, r.policy, run.id, log);
+        const exit = checkCommand(r.argv[0]!, req.cwd, r.policy, c.ident, c.plan, log);
+        if (exit !== undefined) return exit;
+        ensureStateDir(c.sdir, c.shared);
+        return { ...c, id: run.id, closedFds: [] };
+      });
+    const setup = plan(run.log);
+    if (typeof setup === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(setup)]]);
+    const code = await runPlanned(run, setup, (s) => remoteDriver(conn, s, r.policy, flush), t0, () => plan(() => {}));
+    await close?.();
+    close = undefined;
+    conn.send([['r', 'done'], ...flush(), ['code', String(code)]]);
+  } catch (err) {
+    if (err instanceof Fallback) return conn.send([['r', 'fallback'], ['why', err.message], ...flush()]);
+    const e = err as Error & { exitCode?: number };
+    const message = e.name === 'ConfigError' ? `config error: ${e.message}` : typeof e.exitCode === 'number' ? e.message : `error: ${e.message}`;
+    conn.send([['r', 'exit'], ...flush(), ['log', message], ['code', String(e.name === 'ConfigError' ? 2 : (e.exitCode ?? 1))]]);
+  } finally {
+    await close?.().catch(() => undefined);
+  }
+}
+
+function nsOf(pid: number | 'self', ns: string): string | undefined {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/${ns}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Listens until idle; resolves when it stopped. */
+export async function serveSupervisor(o: SupervisorOptions): Promise<void> {
+  const log = o.log ?? (() => {});
+  const idleMs = o.idleMs ?? DEFAULT_IDLE_MS;
+  ensureStateDir(stateDir());
+  if (await alive(o.socket)) return; // another one serves this socket
+  fs.rmSync(o.socket, { force: true });
+  // Rebuilt under it: the next launcher starts a supervisor of the new build.
+  const self = fileURLToPath(import.meta.url);
+  const built = fs.statSync(self).mtimeMs;
+  const stale = () => fs.statSync(self, { throwIfNoEntry: false })?.mtimeMs !== built;
+  let active = 0;
+  let idle: NodeJS.Timeout | undefined;
+  const server = net.createServer((sock) => {
+    if (stale()) {
+      sock.end(encodeFrame([['r', 'fallback'], ['why', 'Warden was rebuilt: this supervisor stops']]));
+      return stop();
+    }
+    active++;
+    clearTimeout(idle);
+    const conn = new Conn(sock);
+    serveRun(conn, o)
+      .catch((err: Error) => log(`run: ${err.message}`))
+      .finally(() => {
+        sock.end();
+        active--;
+        arm();
+      });
+  });
+  const arm = () => {
+    clearTimeout(idle);
+    if (active === 0) idle = setTimeout(stop, idleMs);
+  };
+  let stopping = false;
+  function stop(): void {
+    if (stopping) return;
+    stopping = true;
+    clearTimeout(idle);
+    // Only our own socket file: a newer supervisor may have replaced it.
+    try {
+      if (fs.statSync(o.socket).ino === ino) fs.rmSync(o.socket, { force: true });
+    } catch {
+      /* gone */
+    }
+    server.close();
+  }
+  const old = process.umask(0o177);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.socket, () => resolve());
+  }).finally(() => process.umask(old));
+  fs.chmodSync(o.socket, 0o600);
+  const ino = fs.statSync(o.socket).ino;
+  arm();
+  // Its socket removed or replaced (the runtime directory cleaned up): nobody can reach it any more.
+  const watch = setInterval(() => {
+    if (fs.statSync(o.socket, { throwIfNoEntry: false })?.ino !== ino) stop();
+  }, 5000);
+  watch.unref();
+  server.once('close', () => clearInterval(watch));
+  for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(s, stop);
+  await new Promise<void>((resolve) => server.once('close', () => resolve()));
+}
+
+function alive(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(socket);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}

