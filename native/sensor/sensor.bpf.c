@@ -108,6 +108,19 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_statx 332
 #define NR_io_uring_setup 425
 #define NR_bpf 321
+#define NR_ioctl 16
+#define NR_mount 165
+#define TIOCSTI_REQ 0x5412
+#define NR_name_to_handle_at 303
+#define NR_open_by_handle_at 304
+#define NR_process_vm_readv 310
+#define NR_process_vm_writev 311
+#define NR_open_tree 428
+#define NR_move_mount 429
+#define NR_fsopen 430
+#define NR_fsconfig 431
+#define NR_fsmount 432
+#define NR_pidfd_getfd 438
 #define NR_clone3 435
 #define NR_openat2 437
 #define NR_faccessat2 439
@@ -1509,6 +1522,27 @@ static __always_inline bool dgram(struct task_struct *task, long fd)
 	return sock && BPF_CORE_READ(sock, type) == SOCK_DGRAM;
 }
 
+/* How many arguments a call recorded as REC_XCALL has. */
+static __always_inline int xcall_nargs(long id)
+{
+	switch (id) {
+	case NR_fsopen:
+		return 2;
+	case NR_ioctl:
+	case NR_open_by_handle_at:
+	case NR_pidfd_getfd:
+	case NR_open_tree:
+	case NR_fsmount:
+		return 3;
+	case NR_name_to_handle_at:
+	case NR_mount:
+	case NR_move_mount:
+	case NR_fsconfig:
+		return 5;
+	}
+	return 6; /* process_vm_readv, process_vm_writev */
+}
+
 static __always_inline int do_enter(long id, const u64 *args)
 {
 	u64 pt = bpf_get_current_pid_tgid();
@@ -1745,6 +1779,59 @@ static __always_inline int do_enter(long id, const u64 *args)
 			r->a[0] = a0;
 			submit(r, 0, TIER_CRITICAL);
 		}
+		break;
+	}
+	/* Another process's files, memory or terminal, another view of the file system: rare in a
+	 * session, recorded at entry with the raw arguments and the path or name ones. */
+	case NR_ioctl:
+		if ((u32)a1 != TIOCSTI_REQ)
+			break;
+		/* fall through */
+	case NR_name_to_handle_at:
+	case NR_open_by_handle_at:
+	case NR_process_vm_readv:
+	case NR_process_vm_writev:
+	case NR_pidfd_getfd:
+	case NR_mount:
+	case NR_open_tree:
+	case NR_move_mount:
+	case NR_fsopen:
+	case NR_fsconfig:
+	case NR_fsmount: {
+		struct rec *r = rec_begin(REC_XCALL, pid, tid, root);
+		if (!r)
+			break;
+		/* only the arguments the call has (id is a constant here: the reads past them are
+		 * compiled out; a program that reads past its context is refused at attach) */
+		int n = xcall_nargs(id);
+		r->a[0] = id;
+		r->a[1] = a0;
+		r->a[2] = n > 1 ? a1 : 0;
+		r->a[3] = n > 2 ? a2 : 0;
+		r->a[4] = n > 3 ? a3 : 0;
+		r->a[5] = n > 4 ? a4 : 0;
+		u64 p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+		if (id == NR_mount) {
+			p0 = a0; /* source */
+			p1 = a1; /* target */
+			p2 = a2; /* type */
+			p3 = a4; /* options (lowerdir=... of an overlay), read as a string */
+		} else if (id == NR_name_to_handle_at || id == NR_open_tree) {
+			p0 = a1;
+		} else if (id == NR_move_mount) {
+			p0 = a1;
+			p1 = a3;
+		} else if (id == NR_fsopen) {
+			p0 = a0;
+		} else if (id == NR_fsconfig) {
+			p0 = a2; /* key (lowerdir, source...) */
+			p1 = a3; /* value, when it is a string */
+		}
+		u32 off = put_ustr(r, 0, 0, (void *)p0, 256);
+		off = put_ustr(r, 1, off, (void *)p1, 256);
+		off = put_ustr(r, 2, off, (void *)p2, 64);
+		off = put_ustr(r, 3, off, (void *)p3, 256);
+		submit(r, off, TIER_CRITICAL);
 		break;
 	}
 	/* at entry: the call may be the one that removes this process from the tracked map */
@@ -2543,3 +2630,15 @@ ENTER(kill)
 BOTH(memfd_create)
 ENTER(io_uring_setup)
 ENTER(bpf)
+ENTER(ioctl)
+ENTER(mount)
+ENTER(name_to_handle_at)
+ENTER(open_by_handle_at)
+ENTER(process_vm_readv)
+ENTER(process_vm_writev)
+ENTER(open_tree)
+ENTER(move_mount)
+ENTER(fsopen)
+ENTER(fsconfig)
+ENTER(fsmount)
+ENTER(pidfd_getfd)

@@ -87,6 +87,10 @@ enum rec_type {
 			     watched name */
 	REC_BPF = 34,     /* a: cmd (at entry, before the call acts): bpf() by a traced process (an agent
 			     can reach the sensor's own maps and links with it) */
+	REC_XCALL = 35,   /* a: syscall nr, its first five arguments (at entry, before the call acts);
+			     s0..s3 its path or name arguments (mount: source, target, type, options): calls that reach another process's files,
+			     memory, or make another view of the file system (open_by_handle_at,
+			     pidfd_getfd, process_vm_*, mount family) */
 	REC_SIGNAL = 33,  /* a: sig, target pid, target role, sender uid, si_code, seq; s0 sender comm,
 			     s1 ancestry: ANCESTRY x {u32 pid, char comm[16]} */
 

@@ -11,6 +11,7 @@ import { interpreterScript, basename } from './agents.js';
 import { decodeAnswer, decodeQuery } from './dns.js';
 import type { Proc, ProcessModel } from './process-model.js';
 import { absoluteArg, DirResolver, type ProcView } from './resolve.js';
+import { xcallData } from './xcall.js';
 
 const MAX_NAMES = 4096;
 
@@ -161,6 +162,10 @@ export class ActivityMapper {
       case 'io_uring':
       case 'bpf':
         return this.privilege(p, r);
+      case 'xcall': {
+        const x = xcallData(r, (path) => absoluteArg(path, undefined, p.cwd, this.view(p)) ?? path);
+        return this.host.emitFor(p, r.ns, 'process.syscall', { data: x.data, message: x.message });
+      }
       case 'repeat':
         return this.host.emitFor(p, r.ns, 'file.repeat', {
           file: p.lastOpen ?? { path: '[unknown]', op: 'read' },

@@ -351,6 +351,7 @@ export const KNOWN_KINDS: readonly string[] = [
   'process.memfd',
   'process.io_uring',
   'process.bpf',
+  'process.syscall',
   'process.setid',
   'process.setns',
   'process.unshare',

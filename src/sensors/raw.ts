@@ -128,6 +128,8 @@ export type RawRecord =
   | (Base & { t: 'userfaultfd'; flags: number; ret: number })
   /** bpf() by a traced process, at entry (compiled sensor). */
   | (Base & { t: 'bpf'; cmd: number })
+  /** A call that reaches another process or makes another view of the file system, at entry (compiled sensor): raw arguments and path/name strings. */
+  | (Base & { t: 'xcall'; nr: number; args: number[]; strs: Array<string | undefined> })
   /** socket() of a packet or raw socket (AF_PACKET, SOCK_RAW, SOCK_PACKET). */
   | (Base & { t: 'socket'; family: number; type: number; protocol: number; ret: number })
   /** A signal to the monitor or its sensor, with the sender's ancestry (the guard). */

@@ -100,6 +100,11 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
         `${E} packet-socket`,
         `${E} userfaultfd`,
         `${E} bpf-peek`,
+        // round 3: no path walked, another process's fds and memory, terminal input, an overlay over the keys
+        `${E} handle-read "$HOME"`,
+        `${E} reach-self`,
+        `${E} tiocsti </dev/null`,
+        `unshare -m --propagation private sh -c 'mkdir -p ${tmp}/ov ${tmp}/empty && mount -t overlay overlay -o "lowerdir=$HOME/.ssh:${tmp}/empty" ${tmp}/ov && cat ${tmp}/ov/id_ed25519 >/dev/null'`,
         `LD_AUDIT=${tmp}/audit.so /bin/true 2>/dev/null || true`,
         'GLIBC_TUNABLES=glibc.malloc.check=3 /bin/true',
         'HTTPS_PROXY=http://agentuser:s3cret-proxy-pass@127.0.0.1:9 /bin/true',
@@ -224,6 +229,24 @@ describe.skipIf(!root)('warden watch against an agent that knows how it works (c
       const socks = mine().filter((e) => e.kind === 'net.socket');
       expect(socks.map((e) => e.rule).sort()).toEqual(['net_packet_socket', 'net_raw_socket']);
       expect(mine().find((e) => e.kind === 'process.userfaultfd')?.rule).toBe('exploit_userfaultfd');
+    });
+
+    it('a file opened by handle, another process reached, terminal input pushed, an overlay over the keys: alerts, at entry', () => {
+      const calls = (sub: string) => byArg(sub).filter((e) => e.kind === 'process.syscall');
+      const handle = calls('handle-read');
+      expect(handle.map((e) => e.data?.call)).toEqual(['name_to_handle_at', 'open_by_handle_at']);
+      expect(handle.find((e) => e.data?.call === 'open_by_handle_at')?.rule).toBe('evasion_open_by_handle');
+      const reach = calls('reach-self');
+      expect(reach.map((e) => `${e.data?.call} ${e.rule} ${e.severity}`)).toEqual(['pidfd_getfd evasion_other_process_reach alert', 'process_vm_readv evasion_other_process_reach alert']);
+      const tty = calls('tiocsti');
+      expect(tty.map((e) => `${e.data?.request} ${e.rule} ${e.severity}`)).toEqual(['TIOCSTI evasion_terminal_injection alert']);
+      const overlay = mine().filter((e) => e.kind === 'process.syscall' && e.data?.call === 'mount' && e.data?.fstype === 'overlay');
+      expect(overlay.length).toBe(1);
+      expect(overlay[0]!.rule).toBe('evasion_mount_secret_alias');
+      expect(overlay[0]!.data?.paths).toContain(key.replace(/\/id_ed25519$/, ''));
+      // the bind mount of the keys' directory (vector 2) is named the same way now
+      const bind = mine().find((e) => e.kind === 'process.syscall' && e.data?.call === 'mount' && e.data?.source === key.replace(/\/id_ed25519$/, ''));
+      expect(bind?.rule).toBe('evasion_mount_secret_alias');
     });
 
     it("bpf() reaching BPF objects the agent did not create (the sensor's own maps): alert, recorded before the call acts", () => {

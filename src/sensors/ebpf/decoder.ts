@@ -46,6 +46,7 @@ export const REC = {
   LOOKUP: 32,
   SIGNAL: 33,
   BPF: 34,
+  XCALL: 35,
   READY: 100,
   LOSS: 101,
   CTL: 102,
@@ -101,7 +102,7 @@ export const REC_KIND: Record<number, string> = {
   10: 'link', 11: 'truncate', 12: 'chmod', 13: 'chown', 14: 'setxattr', 15: 'mkdir', 16: 'utimes', 17: 'chdir',
   18: 'fchdir', 19: 'connect', 20: 'send', 21: 'dns_answer', 22: 'bind', 23: 'listen', 24: 'ptrace', 25: 'memfd',
   26: 'io_uring', 27: 'setid', 28: 'setns', 29: 'unshare', 30: 'userfaultfd', 31: 'socket', 32: 'lookup', 33: 'signal',
-  34: 'bpf',
+  34: 'bpf', 35: 'xcall',
 };
 
 /** Loader counters reported in its last record. */
@@ -576,6 +577,8 @@ export class EbpfDecoder {
         return { t: 'io_uring', ...base, entries: a[0]! };
       case REC.BPF:
         return { t: 'bpf', ...base, cmd: a[0]! };
+      case REC.XCALL:
+        return { t: 'xcall', ...base, nr: a[0]!, args: a.slice(1, 6), strs: [0, 1, 2, 3].map((i) => c.str(i) || undefined) };
     }
     return undefined;
   }

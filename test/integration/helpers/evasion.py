@@ -18,6 +18,10 @@ sub-command, with nothing but the standard library (ctypes for the raw system ca
   flood-utimensat N SECONDS       N failing utimensat calls on 4 KiB paths (bounded by SECONDS)
   bpf-peek                        list the BPF maps by id and open the first (read-only: the first steps of editing
                                   the sensor's tracked or guard map, which leave no other trace)
+  handle-read HOME                read .ssh/id_ed25519 through name_to_handle_at + open_by_handle_at (no path walked)
+  reach-self                      pidfd_getfd and process_vm_readv (on itself: the calls that take another process's
+                                  files and memory)
+  tiocsti                         ioctl(0, TIOCSTI, "x"): input pushed into a terminal (stdin is none here: refused)
   rewritten-connect FAKE_PORT     a blocking connect to a loopback listener of its own whose sockaddr another
                                   thread rewrites to 127.0.0.1:FAKE_PORT while the connect waits
 """
@@ -227,6 +231,42 @@ def bpf_peek() -> None:
         os.close(fd)
 
 
+def handle_read(home: str) -> None:
+    key = f'{home}/.ssh/id_ed25519'.encode()
+    handle = ctypes.create_string_buffer(struct.pack('<Ii', 128, 0) + b'\0' * 128)
+    mount_id = ctypes.c_int(0)
+    r = libc.syscall(303, -100, key, handle, ctypes.byref(mount_id), 0)  # name_to_handle_at(AT_FDCWD)
+    if r != 0:
+        print('name_to_handle_at', ctypes.get_errno())
+        return
+    mfd = os.open('/', os.O_RDONLY)
+    fd = libc.syscall(304, mfd, handle, os.O_RDONLY)  # open_by_handle_at
+    print('open_by_handle_at', fd if fd >= 0 else -ctypes.get_errno())
+    if fd >= 0:
+        os.read(fd, 64)
+        os.close(fd)
+    os.close(mfd)
+
+
+def reach_self() -> None:
+    pidfd = libc.syscall(434, os.getpid(), 0)  # pidfd_open
+    fd = libc.syscall(438, pidfd, 0, 0)  # pidfd_getfd(pidfd, 0)
+    print('pidfd_getfd', fd if fd >= 0 else -ctypes.get_errno())
+    src = ctypes.create_string_buffer(b'secret', 16)
+    dst = ctypes.create_string_buffer(16)
+
+    class Iov(ctypes.Structure):
+        _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]
+    local, remote = Iov(ctypes.addressof(dst), 16), Iov(ctypes.addressof(src), 16)
+    n = libc.syscall(310, os.getpid(), ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)  # process_vm_readv
+    print('process_vm_readv', n)
+
+
+def tiocsti() -> None:
+    r = libc.ioctl(0, 0x5412, ctypes.c_char_p(b'x'))
+    print('ioctl TIOCSTI', r if r >= 0 else -ctypes.get_errno())
+
+
 COMMANDS = {
     'nonresident-connect': nonresident_connect,
     'nonresident-rename': nonresident_rename,
@@ -244,6 +284,9 @@ COMMANDS = {
     'flood-utimensat': flood_utimensat,
     'rewritten-connect': rewritten_connect,
     'bpf-peek': bpf_peek,
+    'handle-read': handle_read,
+    'reach-self': reach_self,
+    'tiocsti': tiocsti,
 }
 
 if __name__ == '__main__':
