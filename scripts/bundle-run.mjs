@@ -9,6 +9,7 @@ import fs from 'node:fs';
 const external = [
   './main.js', // commander and every other subcommand
   '../config/run-policy.js', // yaml + zod, only with --policy
+  '../config/policy-ref.js', // git objects + yaml + zod, only with --policy-ref
   '../events/dispatcher.js', // only with --audit
   '../sinks/ndjson-file.js',
   './sandbox-monitor.js', // only with --monitor

@@ -54,6 +54,8 @@ export interface RunOptions {
   quiet?: boolean;
   /** `--learn`: every destination allowed and recorded, home writes seen. */
   learn?: Learner;
+  /** Extra fields for sandbox.start's data (e.g. policy_ref: how a repository policy was merged). */
+  startData?: Record<string, unknown>;
 }
 
 export class SandboxSetupError extends Error {
@@ -555,6 +557,7 @@ function startSandbox(o: RunOptions, s: Setup, res: Resources, emptyFile: string
       seccomp: { denied: seccomp.denied.length, instructions: seccomp.instructions, socket_families: seccomp.socketFamilies },
       launcher_pid: l.child.pid,
       setup_ms: Math.round(at - t0),
+      ...o.startData,
     },
   });
   return { ...l, at };
