@@ -85,7 +85,10 @@ export interface ContainerRules {
  * `warden supervise`: a table in the container's OWN namespace (the command has no
  * CAP_NET_ADMIN to change it). The command's uid gets every IPv4 TCP connection redirected to
  * the proxy and UDP/53 to the DNS responder, loopback except Warden's ports, and nothing else;
- * Warden's own traffic (root) and packets without a socket are left alone.
+ * Warden's own traffic (root) and packets without a socket are left alone. The filter chain
+ * lets through what the nat chain redirected (ct status dnat: its destination port is the
+ * proxy's, which is guarded against direct connections) and matches loopback by address, not
+ * by oifname: every chain of the output hook sees the device routed before the redirect.
  */
 export function containerRuleset(r: ContainerRules): string {
   if (!Number.isInteger(r.uid) || r.uid <= 0) throw new Error(`bad uid ${r.uid} for the container ruleset`);
@@ -109,9 +112,10 @@ ${redirect.join('\n')}
     meta skuid ${r.uid} jump filter_cmd
   }
   chain filter_cmd {
+    ct status dnat accept
 ${guard.join('\n')}
-    oifname "lo" ip daddr 127.0.0.0/8 accept
-    oifname "lo" ip6 daddr ::1 accept
+    ip daddr 127.0.0.0/8 accept
+    ip6 daddr ::1 accept
     drop
   }
 }

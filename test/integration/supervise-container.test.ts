@@ -79,7 +79,8 @@ function podman(name: string, extra: string[], argv: string[], o: { onStderr?: (
   });
 }
 
-const probeArgs = () => ['/opt/probe/probe.mjs', inet.addrs[0]!, inet.addrs[1]!, String(HEALTH), ctIp];
+const V6_PEER = 'fd57:7764::1';
+const probeArgs = () => ['/opt/probe/probe.mjs', inet.addrs[0]!, inet.addrs[1]!, String(HEALTH), ctIp, V6_PEER];
 const inInet = (url: string) => sh('ip', ['netns', 'exec', inet.ns, 'curl', '-s', '-m', '5', '-w', '\n%{http_code}', url]);
 
 beforeAll(async () => {
@@ -105,6 +106,10 @@ beforeAll(async () => {
   sh('ip', ['-n', ctNs, 'link', 'set', 'eth0', 'up']);
   sh('ip', ['-n', ctNs, 'link', 'set', 'lo', 'up']);
   sh('ip', ['-n', ctNs, 'route', 'add', 'default', 'via', inIp]);
+  // IPv6 too (a ULA pair on the same veth): the peer's address answers an unfiltered connect
+  // with a reset (nothing listens there), so a dropped one is told apart by its timeout.
+  sh('ip', ['-n', inet.ns, '-6', 'addr', 'add', `${V6_PEER}/64`, 'dev', vIn, 'nodad']);
+  sh('ip', ['-n', ctNs, '-6', 'addr', 'add', 'fd57:7764::2/64', 'dev', 'eth0', 'nodad']);
 });
 
 afterAll(async () => {
@@ -156,7 +161,7 @@ describe('warden supervise as the PID 1 of a podman container', () => {
     expect(p.direct_ip_ssh).not.toMatch(/SSH|banner/i);
     expect(p.udp_other).toBe('NO REPLY');
     expect(p.udp_dns_elsewhere).toMatch(/^REPLY rcode=3/); // answered (NXDOMAIN) by Warden, not by that server
-    expect(p.ipv6).toMatch(/^FAIL/);
+    expect(p.ipv6).toBe('FAIL timeout'); // dropped (the control gets a reset from the same address)
     expect(p.after).not.toMatch(/hello/);
     expect(inet.hits(inet.addrs[1]!)).toEqual([]);
     expect(inet.hits(inet.addrs[0]!, 'http').map((h) => h.path)).toEqual(['/work']);
@@ -166,7 +171,7 @@ describe('warden supervise as the PID 1 of a podman container', () => {
     expect(outside.healthz).toMatch(/"ok": true[\s\S]*\n200$/);
     expect(outside.denials).toMatch(/"allow": \[\s*"allowed.test"\s*\]/);
     expect(outside.denials).toContain(inet.addrs[1]);
-    expect(outside.metrics).toMatch(/warden_events_total\{kind="egress.deny",severity="info"\} [1-9]/);
+    expect(outside.metrics).toMatch(/warden_events_total\{kind="egress.deny",severity="warn"\} [1-9]/);
     // No way to change the rules or leave the namespace; no privilege at all.
     expect(p.nft_flush).toMatch(/^exit [1-9].*(Operation not permitted|not permitted)/i);
     expect(p.unshare_net).toMatch(/^exit [1-9]/);
@@ -216,6 +221,7 @@ describe('warden supervise as the PID 1 of a podman container', () => {
     });
     expect(probe, c.stderr).toBeDefined();
     expect(probe!.direct_ip).toMatch(/GOT HTTP\/1.1 200/);
+    expect(probe!.ipv6).toBe('FAIL ECONNREFUSED');
     expect(inet.hits(inet.addrs[1]!).length).toBeGreaterThan(before);
   });
 });
