@@ -172,6 +172,7 @@ describe('warden supervise as the PID 1 of a podman container', () => {
     expect(outside.denials).toMatch(/"allow": \[\s*"allowed.test"\s*\]/);
     expect(outside.denials).toContain(inet.addrs[1]);
     expect(outside.metrics).toMatch(/warden_events_total\{kind="egress.deny",severity="warn"\} [1-9]/);
+    expect(outside.metrics).toMatch(/warden_monitor_counter\{name="command_up"\} 1/);
     // No way to change the rules or leave the namespace; no privilege at all.
     expect(p.nft_flush).toMatch(/^exit [1-9].*(Operation not permitted|not permitted)/i);
     expect(p.unshare_net).toMatch(/^exit [1-9]/);

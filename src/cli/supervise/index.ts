@@ -105,6 +105,8 @@ async function supervise(command: string[], o: SuperviseOptions): Promise<number
   let egress: ContainerEgress | undefined;
   let http: http.Server | undefined;
   let networkState = 'starting';
+  let runDir: string | undefined;
+  const removeRunDir = () => runDir && fs.rmSync(runDir, { recursive: true, force: true });
   const health = () => ({ ok: networkState !== 'failed' && counters.command_up === 1, command: child?.pid ? (counters.command_up ? 'running' : 'exited') : 'starting', pid: child?.pid, network: policy.network.mode, enforcement: networkState });
   if (listen)
     http = await startHealthServer(listen, {
@@ -120,6 +122,7 @@ async function supervise(command: string[], o: SuperviseOptions): Promise<number
     emit({ kind: 'supervise.network', severity: 'info', message: 'network.mode full: the command shares the container\'s network unfiltered', data: { mode: 'full' } });
   } else {
     const { prepareContainerEgress } = await import('../../egress/container.js');
+    runDir = fs.mkdtempSync(`${os.tmpdir()}/warden-supervise-`);
     try {
       egress = await prepareContainerEgress(
         {
@@ -132,7 +135,7 @@ async function supervise(command: string[], o: SuperviseOptions): Promise<number
           root: true,
           uid: id.uid,
           gid: id.gid,
-          runDir: fs.mkdtempSync(`${os.tmpdir()}/warden-supervise-`),
+          runDir,
           emit: (e) => d.emit({ ...e, sandbox: e.sandbox ?? sandbox }),
         },
         { guardPorts, mode: policy.network.mode === 'none' ? 'none' : 'allowlist' },
@@ -144,6 +147,7 @@ async function supervise(command: string[], o: SuperviseOptions): Promise<number
       emit({ kind: 'supervise.refused', severity: 'warn', rule: 'supervise.network_unconfined', category: 'defense_evasion', mitre: ['T1562.004'], message: `the command was not started: its network cannot be confined (${why})`, data: { reason: why, mode: policy.network.mode } });
       say(`the command was not started: its network cannot be confined: ${why}. Give the container CAP_NET_ADMIN (podman/docker --cap-add NET_ADMIN; Kubernetes securityContext.capabilities.add: [NET_ADMIN]), or set network.mode: full in the policy to run it unconfined`);
       http?.close();
+      removeRunDir();
       await d.close();
       return 1;
     }
@@ -158,6 +162,7 @@ async function supervise(command: string[], o: SuperviseOptions): Promise<number
     say(`${command[0]}: command not found`);
     await egress?.cleanup();
     http?.close();
+    removeRunDir();
     await d.close();
     return 127;
   }
@@ -244,6 +249,7 @@ async function supervise(command: string[], o: SuperviseOptions): Promise<number
   });
   await egress?.cleanup();
   http?.close();
+  removeRunDir();
   await d.close();
   return code;
 }
