@@ -47,4 +47,4 @@ if [ ! -f "$ACTION_PATH/dist/cli/main.js" ] || [ ! -d "$ACTION_PATH/node_modules
   echo "warden: building Warden in $ACTION_PATH"
   (cd "$ACTION_PATH" && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
 fi
-"${SUDO[@]}" "$ACTION_PATH/bin/warden" doctor || echo "::warning title=Warden::warden doctor reported problems (see above)"
+"${SUDO[@]}" env "PATH=$PATH" "$ACTION_PATH/bin/warden" doctor || echo "::warning title=Warden::warden doctor reported problems (see above)"

@@ -8,8 +8,10 @@
 set -uo pipefail
 ACTION_PATH="${ACTION_PATH:-$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${GITHUB_OUTPUT:?GITHUB_OUTPUT is not set (not on a GitHub runner?)}"
+# sudo resets PATH to its secure_path: keep the job's (actions/setup-node's node and npm) for
+# Warden and, through env.pass, for the command.
 SUDO=()
-[ "$(id -u)" -eq 0 ] || SUDO=(sudo -n -E)
+[ "$(id -u)" -eq 0 ] || SUDO=(sudo -n -E env "PATH=$PATH")
 tmp="${RUNNER_TEMP:-${TMPDIR:-/tmp}}"
 audit="$tmp/warden-audit-${GITHUB_RUN_ID:-0}-${GITHUB_RUN_ATTEMPT:-1}-${GITHUB_ACTION:-run}.ndjson"
 args=(run --audit "$audit")
