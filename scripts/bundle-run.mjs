@@ -10,6 +10,7 @@ const external = [
   './main.js', // commander and every other subcommand
   './supervisor.js', // the fast path's resident supervisor (yaml, zod for policies)
   '../config/run-policy.js', // yaml + zod, only with --policy
+  '../config/policy-ref.js', // git objects + yaml + zod, only with --policy-ref
   '../events/dispatcher.js', // only with --audit
   '../sinks/ndjson-file.js',
   './sandbox-monitor.js', // only with --monitor

@@ -10,7 +10,8 @@ PKGS=(bpftrace bubblewrap nftables iproute2 conntrack uidmap util-linux procps p
       strace gcc make python3-venv bsdutils python3-pip python3-requests   # warden run tests (tools inside the sandbox)
       direnv pre-commit python3-pytest python3-setuptools zip unzip   # benign developer sessions (test/integration/benign-corpus)
       tcpdump nmap telnet sshpass whois ufw iptables ccrypt iputils-ping   # tools the Atomic Red Team corpus tests use
-      at screen)   # hand-off servers of the watch tests (tmux, openssh-server above)
+      at screen   # hand-off servers of the watch tests (tmux, openssh-server above)
+      podman runc)   # warden supervise as a container's PID 1 (test/integration/supervise-container)
 # The compiled kernel sensor (scripts/build-native.sh). Installed on their own, best effort:
 # without them Warden uses bpftrace.
 NATIVE_PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make)

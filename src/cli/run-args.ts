@@ -3,6 +3,8 @@
 // and reports it), so both paths accept the same options.
 export interface RunCliOptions {
   policy?: string;
+  /** `REF:PATH`: the repository's policy from git objects, laid over --policy so that it can only tighten it. */
+  policyRef?: string;
   audit?: string;
   network?: string;
   monitor?: boolean;
@@ -14,7 +16,7 @@ export interface RunCliOptions {
   learn?: string | boolean;
 }
 
-const VALUED: Record<string, keyof RunCliOptions> = { '--policy': 'policy', '-p': 'policy', '--audit': 'audit', '--network': 'network', '--agent': 'agent' };
+const VALUED: Record<string, keyof RunCliOptions> = { '--policy': 'policy', '-p': 'policy', '--policy-ref': 'policyRef', '--audit': 'audit', '--network': 'network', '--agent': 'agent' };
 const FLAGS: Record<string, keyof RunCliOptions> = { '--monitor': 'monitor', '--print-policy': 'printPolicy', '--quiet': 'quiet', '-q': 'quiet', '--learn': 'learn' };
 
 export function parseRunArgs(args: string[]): { command: string[]; opts: RunCliOptions } | undefined {

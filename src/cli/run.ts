@@ -32,6 +32,15 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
     const profiled = await withAgentProfile(policy, command, opts);
     if (typeof profiled === 'number') return profiled;
     policy = profiled;
+    // After the profile: the repository tightens what the operator grants, profile included.
+    let policyRef: import('../config/policy-ref.js').PolicyRefRecord | undefined;
+    if (opts.policyRef) {
+      const { policyFromRef, describeMerge } = await import('../config/policy-ref.js');
+      const r = policyFromRef(opts.policyRef, policy);
+      policy = r.policy;
+      policyRef = r.record;
+      for (const l of describeMerge(r.record)) say(l);
+    }
     if (opts.network !== undefined) {
       if (!['none', 'full', 'allowlist'].includes(opts.network)) {
         say(`run: --network must be none, full or allowlist (got ${opts.network})`);
@@ -107,8 +116,20 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
     const learnFile = opts.learn ? path.resolve(typeof opts.learn === 'string' ? opts.learn : 'warden-policy.learned.yaml') : undefined;
     const learned = learnFile ? await import('../sandbox/learn.js') : undefined;
     const learner = learned?.createLearner();
+    if (policyRef?.worktree_changes.length) emit?.(policyWorktreeEvent(policyRef));
     let created = false;
-    const code = await runSandbox({ policy, argv: command, emit, network, monitor, views, quiet: opts.quiet, learn: learner, sandboxCreated: () => (created = true) });
+    const code = await runSandbox({
+      policy,
+      argv: command,
+      emit,
+      network,
+      monitor,
+      views,
+      quiet: opts.quiet,
+      learn: learner,
+      startData: policyRef ? { policy_ref: policyRef } : undefined,
+      sandboxCreated: () => (created = true),
+    });
     if (created) startSupervisor();
     if (learner && learnFile) {
       const { policyToYaml } = await import('../sandbox/policy-yaml.js');
@@ -122,6 +143,20 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
   } finally {
     await closeAudit?.();
   }
+}
+
+/** The checked-out policy directory differs from the trusted ref's: reported, never used. */
+function policyWorktreeEvent(r: import('../config/policy-ref.js').PolicyRefRecord): UnstampedEvent {
+  return {
+    ts: new Date().toISOString(),
+    kind: 'sandbox.policy',
+    severity: 'warn',
+    rule: 'sandbox.policy_worktree_change',
+    category: 'defense_evasion',
+    mitre: ['T1562.001'],
+    message: `the checked-out ${r.worktree_changes.map((w) => `${w.path} (${w.change})`).join(', ')} differs from ${r.ref}:${r.path}; the run used ${r.ref}'s policy`,
+    data: { ref: r.ref, commit: r.commit, path: r.path, worktree_changes: r.worktree_changes },
+  } as UnstampedEvent;
 }
 
 /**

@@ -46,7 +46,9 @@ export async function resolveFast(req: FastRequest, providers: Record<'none' | '
   if (!parsed || !parsed.command.length) return 'fallback';
   const { opts, command } = parsed;
   if ([opts.audit, opts.policy].some((f) => f !== undefined && !servableFile(f, req.cwd))) return 'fallback';
-  if (opts.monitor || opts.learn || opts.printPolicy) return 'fallback';
+  // Only the options served here: any other (--policy-ref, --monitor, --learn...) takes the Node path.
+  const SERVED = new Set(['policy', 'audit', 'network', 'agent', 'quiet']);
+  if (Object.entries(opts).some(([k, v]) => v !== undefined && !SERVED.has(k))) return 'fallback';
   const policy = opts.policy ? asCaller(req, () => loadRunPolicy(path.resolve(req.cwd, opts.policy!))) : defaultRunPolicy();
   // Agent profiles lay private layers and an allowlist: whole sessions, not single commands.
   const agent = opts.agent ?? 'auto';

@@ -70,6 +70,58 @@ export function netnsRuleset(r: NetnsRules): string {
 `;
 }
 
+export interface ContainerRules {
+  table: string;
+  /** The uid the supervised command runs as: only its sockets are redirected and filtered. */
+  uid: number;
+  /** Absent: no network for the command (loopback only). */
+  proxyPort?: number;
+  dnsPort?: number;
+  /** Warden's own listeners (health, metrics): never reachable by the command, on any address. */
+  guardPorts: number[];
+}
+
+/**
+ * `warden supervise`: a table in the container's OWN namespace (the command has no
+ * CAP_NET_ADMIN to change it). The command's uid gets every IPv4 TCP connection redirected to
+ * the proxy and UDP/53 to the DNS responder, loopback except Warden's ports, and nothing else;
+ * Warden's own traffic (root) and packets without a socket are left alone. The filter chain
+ * lets through what the nat chain redirected (ct status dnat: its destination port is the
+ * proxy's, which is guarded against direct connections) and matches loopback by address, not
+ * by oifname: every chain of the output hook sees the device routed before the redirect.
+ */
+export function containerRuleset(r: ContainerRules): string {
+  if (!Number.isInteger(r.uid) || r.uid <= 0) throw new Error(`bad uid ${r.uid} for the container ruleset`);
+  const ports = r.guardPorts.filter((p) => Number.isInteger(p) && p > 0 && p < 65536);
+  const guard = ports.length ? [`    tcp dport { ${ports.join(', ')} } drop`, `    udp dport { ${ports.join(', ')} } drop`] : [];
+  const redirect =
+    r.proxyPort !== undefined && r.dnsPort !== undefined
+      ? [`    meta nfproto ipv4 meta l4proto tcp redirect to :${r.proxyPort}`, `    meta nfproto ipv4 udp dport 53 redirect to :${r.dnsPort}`]
+      : [];
+  return `table inet ${tableName(r.table)} {
+  chain nat_out {
+    type nat hook output priority -110; policy accept;
+    meta skuid ${r.uid} jump nat_cmd
+  }
+  chain nat_cmd {
+    ip daddr 127.0.0.0/8 return
+${redirect.join('\n')}
+  }
+  chain filter_out {
+    type filter hook output priority -10; policy accept;
+    meta skuid ${r.uid} jump filter_cmd
+  }
+  chain filter_cmd {
+    ct status dnat accept
+${guard.join('\n')}
+    ip daddr 127.0.0.0/8 accept
+    ip6 daddr ::1 accept
+    drop
+  }
+}
+`;
+}
+
 /** Runs `nft -f -` with `text` (optionally through a command prefix such as ip netns exec). */
 export function nftApply(text: string, prefix: string[] = []): Promise<void> {
   return run([...prefix, 'nft', '-f', '-'], text);

@@ -55,8 +55,8 @@ export interface AllowlistOptions {
   splice?: boolean;
 }
 
-/** The parts shared by both designs. */
-class Core {
+/** The parts shared by every design (root, rootless, container). */
+export class Core {
   policy: Policy;
   readonly pool = new SyntheticPool();
   readonly tunnel: TunnelGuard;
@@ -191,7 +191,7 @@ function randomToken(): string {
   return buf.toString('hex');
 }
 
-function listen(server: net.Server, opts: net.ListenOptions): Promise<void> {
+export function listen(server: net.Server, opts: net.ListenOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts, () => {
@@ -201,7 +201,7 @@ function listen(server: net.Server, opts: net.ListenOptions): Promise<void> {
   });
 }
 
-function closeServer(s: net.Server | http.Server | undefined): void {
+export function closeServer(s: net.Server | http.Server | undefined): void {
   try {
     s?.close();
   } catch {

@@ -101,6 +101,7 @@ export function startEvent(o: RunOptions, s: Setup, res: Resources, l: LaunchPla
       seccomp: { denied: l.seccomp.denied.length, instructions: l.seccomp.instructions, socket_families: l.seccomp.socketFamilies },
       launcher_pid: launcherPid,
       setup_ms: Math.round(setupMs),
+      ...o.startData,
     },
   });
 }

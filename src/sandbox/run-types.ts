@@ -20,6 +20,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Audit sink; undefined = no audit events are built at all. */
   emit?: (ev: UnstampedEvent) => void;
+  /** More for the data of sandbox.start (the trusted policy's ref and merge: --policy-ref). */
+  startData?: Record<string, unknown>;
   network: NetworkProvider;
   monitor?: SandboxMonitor;
   /** Attaches idmapped views (root runs whose sandbox uid does not own what it is given). */

@@ -70,6 +70,7 @@ describe('which runs the supervisor serves', () => {
       ['--monitor', '--', 'true'],
       ['--learn', '--', 'true'],
       ['--print-policy', '--', 'true'],
+      ['--policy-ref', 'origin/main:.warden/policy.yaml', '--', 'true'], // the trusted policy is read by the Node path
       ['--network', 'allowlist', '--', 'true'],
       ['--network', 'bogus', '--', 'true'],
       ['--agent', 'claude', '--', 'true'],

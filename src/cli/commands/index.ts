@@ -7,7 +7,8 @@ import { replayCommand } from './replay.js';
 import { rulesCommand } from './rules.js';
 import { runCommand } from './run.js';
 import { serviceCommand } from './service.js';
+import { superviseCommand } from './supervise.js';
 import { topCommand } from './top.js';
 import { watchCommand } from './watch.js';
 
-export const commands: Array<() => Command> = [watchCommand, runCommand, replayCommand, rulesCommand, doctorCommand, eventsCommand, serviceCommand, topCommand, demoCommand];
+export const commands: Array<() => Command> = [watchCommand, runCommand, superviseCommand, replayCommand, rulesCommand, doctorCommand, eventsCommand, serviceCommand, topCommand, demoCommand];

@@ -10,6 +10,7 @@ export function runCommand(): Command {
     .usage('[options] -- command [args...]')
     .argument('<command...>', 'the command to run inside the sandbox')
     .option('-p, --policy <file>', 'sandbox policy (YAML); default: built-in policy, network none')
+    .option('--policy-ref <ref:path>', "the repository's policy as committed at REF (e.g. origin/main:.warden/policy.yaml), read from git objects; it can only tighten --policy")
     .option('--audit <file>', 'append sandbox decisions as NDJSON events to FILE (- for stdout)')
     .option('--network <mode>', 'override network.mode: none | full | allowlist')
     .option('--monitor', 'attach the kernel sensor to the sandbox (adds ~0.3 s to start; needs root)')
