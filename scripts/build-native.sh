@@ -42,7 +42,9 @@ clang -g -O2 -Wall -Wno-unused-function -target bpf -D__TARGET_ARCH_x86 -I"$OUT"
   -c "$SRC/sensor.bpf.c" -o "$OUT/sensor.bpf.o"
 bpftool gen skeleton "$OUT/sensor.bpf.o" name sensor > "$OUT/sensor.skel.h.tmp"
 mv "$OUT/sensor.skel.h.tmp" "$OUT/sensor.skel.h"
-cc -O2 -Wall -I"$OUT" -I"$SRC" "$SRC/loader.c" -o "$BIN.tmp" -lbpf -lelf -lz
+# the build id ties a pinned kernel state to the object that created it (loader.c: adoption)
+BUILD_ID=$(sha256sum "$OUT/sensor.bpf.o" | cut -c1-16)
+cc -O2 -Wall -DBUILD_ID="\"$BUILD_ID\"" -I"$OUT" -I"$SRC" "$SRC/loader.c" -o "$BIN.tmp" -lbpf -lelf -lz
 mv "$BIN.tmp" "$BIN"
 trap - ERR
 echo "build-native: built $BIN"

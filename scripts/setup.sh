@@ -9,7 +9,8 @@ PKGS=(bpftrace bubblewrap nftables iproute2 conntrack uidmap util-linux procps p
       libnotify-bin openssl zip rsync ed sudo cron openssh-client openssh-server
       strace gcc make python3-venv bsdutils python3-pip python3-requests   # warden run tests (tools inside the sandbox)
       direnv pre-commit python3-pytest python3-setuptools zip unzip   # benign developer sessions (test/integration/benign-corpus)
-      tcpdump nmap telnet sshpass whois ufw iptables ccrypt iputils-ping)   # tools the Atomic Red Team corpus tests use
+      tcpdump nmap telnet sshpass whois ufw iptables ccrypt iputils-ping   # tools the Atomic Red Team corpus tests use
+      at screen)   # hand-off servers of the watch tests (tmux, openssh-server above)
 # The compiled kernel sensor (scripts/build-native.sh). Installed on their own, best effort:
 # without them Warden uses bpftrace.
 NATIVE_PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make)

@@ -1,17 +1,24 @@
 // The monitoring pipeline without its outputs: sensor -> process model -> rules, with the
-// monitor's own health reported as events. `warden watch` adds the dispatcher and
-// reporting; `warden run --monitor` points it at one sandbox and its audit file.
+// monitor's own health reported as events (loss by session, signals to the monitor and its
+// sensor with who sent them, a gap left by a monitor that was killed). `warden watch` adds
+// the dispatcher and reporting; `warden run --monitor` points it at one sandbox and its audit file.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import type { WatchConfig } from '../config/watch-config.js';
-import { nowIso } from '../events/time.js';
-import type { UnstampedEvent } from '../events/types.js';
+import { isoFromMonoNs, nowIso } from '../events/time.js';
+import type { AgentRef, UnstampedEvent } from '../events/types.js';
 import { AgentMatcher, type AgentSignature } from '../model/agents.js';
+import { EXEC_ENV_NAMES } from '../model/exec-env.js';
+import { watchedNames } from '../model/identity.js';
 import { ProcessModel } from '../model/process-model.js';
 import { BpftraceSensor } from '../sensors/bpftrace/sensor.js';
 import { EbpfSensor } from '../sensors/ebpf/sensor.js';
 import { ProcfsPoller } from '../sensors/procfs/poller.js';
 import type { RawRecord, Sensor, SensorSignal } from '../sensors/raw.js';
 import { loadClassifier, type Classifier } from './classifier.js';
+import { Guard } from './guard.js';
+import { ReplayFilter } from './replayed.js';
+import { LossReporter } from './loss.js';
 import { parseBackend, startSensor, type ChosenSensor, type SensorMakers } from './sensor-choice.js';
 
 const BUILTIN_AGENT_COMMS = ['claude', 'codex', 'gemini', 'cursor-agent', 'aider', 'openclaw-gateway'];
@@ -51,6 +58,22 @@ export interface CoreOptions {
   observe?: (ev: UnstampedEvent, ns: bigint) => void;
   /** Rules already loaded from cfg (watch validates them before opening any output). */
   classifier?: Classifier;
+  /** Pinned kernel state and the command line to restart a killed monitor (compiled sensor). */
+  persist?: { pinDir: string; spool: string; registry?: string; respawn?: { argv: string[]; log?: string }; auditLog?: string };
+}
+
+/** A signal to the monitor or its sensor, with who sent it (the guard). */
+export interface GuardSignal {
+  sig: number;
+  target: number;
+  role: string;
+  sender: number;
+  comm: string;
+  uid: number;
+  ancestry: Array<{ pid: number; comm: string }>;
+  /** The agent session the sender belongs to, when it is in one. */
+  agent?: AgentRef;
+  ns: bigint;
 }
 
 export interface MonitorCore {
@@ -64,7 +87,34 @@ export interface MonitorCore {
   /** Swaps in rules loaded from a new config; throws on invalid rules (the old ones stay). */
   reloadRules(cfg: WatchConfig): Promise<void>;
   monitorEvent(kind: string, severity: UnstampedEvent['severity'], message: string, data?: Record<string, unknown>): void;
+  /**
+   * Who sent `sig` to this monitor just now, when the kernel sensor saw it (waits briefly for
+   * its record): a stop request from inside an agent's tree is refused by the caller.
+   */
+  signalSender(sig: number, waitMs?: number): Promise<GuardSignal | undefined>;
   stop(): Promise<void>;
+}
+
+/**
+ * A sensor process stopped with SIGSTOP (by a root agent) blinds the monitor without killing
+ * anything: continue it and say so. (SIGSTOP to the monitor itself is undone by the sensor.)
+ */
+function continueStoppedSensor(sensor: Sensor | undefined, monitorEvent: (kind: string, severity: UnstampedEvent['severity'], message: string, data?: Record<string, unknown>) => void): void {
+  const pid = sensor instanceof EbpfSensor ? sensor.loaderPid : undefined;
+  if (!pid) return;
+  let state: string | undefined;
+  try {
+    state = /^\d+ \(.*\) (\S)/s.exec(fs.readFileSync(`/proc/${pid}/stat`, 'latin1'))?.[1];
+  } catch {
+    return;
+  }
+  if (state !== 'T' && state !== 't') return;
+  try {
+    process.kill(pid, 'SIGCONT');
+  } catch {
+    return;
+  }
+  monitorEvent('monitor.killed', 'alert', `the kernel sensor (pid ${pid}) was stopped; continued`, { target: 'sensor', target_pid: pid, signal: 'SIGSTOP' });
 }
 
 export function prefix(p: string, o: Record<string, number>): Record<string, number> {
@@ -80,21 +130,41 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
     opts.emit({ ts: nowIso(), kind, severity, message, ...(data ? { data } : {}) });
 
   let classifier = opts.classifier ?? (await loadClassifier(cfg));
-  let sensor: Sensor;
+  let sensor: Sensor | undefined;
+  // Every event, the monitor's own included, goes through the rules (an alert is an alert).
+  const replayed = opts.persist?.auditLog ? ReplayFilter.fromLog(opts.persist.auditLog) : undefined;
+  const classify = (ev: UnstampedEvent) => {
+    if (replayed?.seen(ev)) {
+      counters.replayed_duplicates = replayed.dropped;
+      return;
+    }
+    counters.events!++;
+    classifier.process(ev, (e) => {
+      if (e.severity === 'alert') counters.by_alert!++;
+      else if (e.severity === 'warn') counters.by_warn!++;
+      if (e.agent) model.noteSeverity(e.agent.session, e.severity);
+      opts.emit(e);
+    });
+  };
   const model = new ProcessModel({
     matcher: new AgentMatcher(customSignatures(cfg)),
-    emit: (ev) => {
-      counters.events!++;
-      classifier.process(ev, (e) => {
-        if (e.severity === 'alert') counters.by_alert!++;
-        else if (e.severity === 'warn') counters.by_warn!++;
-        if (e.agent) model.noteSeverity(e.agent.session, e.severity);
-        opts.emit(e);
-      });
-    },
-    track: (pid) => sensor.track(pid),
-    untrack: (pid) => sensor.untrack(pid),
+    emit: classify,
+    track: (pid, root) => sensor?.track(pid, root),
+    untrack: (pid, gen) => sensor?.untrack(pid, gen),
+    serve: (pid, root) => sensor?.serve?.(pid, root),
+    unserve: (pid) => sensor?.unserve?.(pid),
+    protect: (dev, ino) => sensor?.protect?.(dev, ino),
+    remember: (s, ns) => sensor?.rememberSession?.(s.rootPid, ns, s.name, s.id, s.cwd, s.home ?? ''),
+    forget: (root) => sensor?.forgetSession?.(root),
     observe: opts.observe,
+  });
+  const loss = new LossReporter({ sessionByRoot: (r) => model.sessionByRoot(r), sessions: () => model.sessions(), emit: classify, now: nowIso });
+  const guard = new Guard({
+    agentOf: (pid) => model.agentOf(pid),
+    sessionRoot: (root) => model.sessionByRoot(root)?.ref,
+    emit: classify,
+    ack: (seq) => sensor?.ackSignal?.(seq),
+    isoFromNs: (ns) => isoFromMonoNs(ns),
   });
 
   // Parse errors are aggregated: one event per second at most, with a count and a sample.
@@ -104,7 +174,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
     switch (s.s) {
       case 'lost':
         counters.lost! += s.count;
-        monitorEvent('monitor.loss', 'warn', `${s.count} kernel events lost (${s.source})`, { lost: s.count, total_lost: counters.lost, source: s.source });
+        loss.add(s.count, s.root, s.kind, s.why);
         return;
       case 'parse_error':
         counters.parse_errors!++;
@@ -122,11 +192,36 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
           gap_ms: s.gapMs,
         });
         return;
+      case 'root':
+        model.recoverSession(s);
+        return;
+      case 'replayed':
+        counters.replayed_records = (counters.replayed_records ?? 0) + s.count;
+        return;
+      case 'ctl':
+        // an untrack refused because the process executed something else since the decision
+        // (-ESTALE) is the design, not a failure
+        if (s.result && s.result !== -116) counters.ctl_failures = (counters.ctl_failures ?? 0) + 1;
+        return;
+      case 'ready':
+        if (s.adopted) {
+          // a sensor (or a monitor) was killed: the kernel side kept recording meanwhile
+          counters.gaps = (counters.gaps ?? 0) + 1;
+          counters.gap_ms_total = (counters.gap_ms_total ?? 0) + (s.gapMs ?? 0);
+          monitorEvent('monitor.gap', 'warn', `took over the kernel sensor state left by a monitor or sensor that stopped ${s.gapMs ?? '?'} ms ago; what it recorded meanwhile follows`, {
+            gap_ms: s.gapMs,
+            respawned: process.env.WARDEN_RESPAWNED === '1' || undefined,
+          });
+        }
+        return;
       default:
         return;
     }
   };
-  const sink = { record: (r: RawRecord) => model.record(r), signal };
+  const sink = {
+    record: (r: RawRecord) => (r.t === 'signal' ? guard.onRecord(r) : model.record(r)),
+    signal,
+  };
 
   const agentBinaries = cfg.agents.map((a) => a.binary);
   const makers: SensorMakers = {
@@ -140,6 +235,13 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
         foldOpensMs: cfg.sensor.fold_opens_ms,
         trackCgroups: opts.trackCgroups,
         seedsOnRestart: () => model.trackedPids(),
+        envNames: [...EXEC_ENV_NAMES],
+        watchedNames: watchedNames(),
+        pinDir: opts.persist?.pinDir,
+        spool: opts.persist?.spool,
+        registry: opts.persist?.registry,
+        respawn: opts.persist?.respawn,
+        undoStops: hostAgents,
       }),
     bpftrace: () =>
       new BpftraceSensor({
@@ -158,8 +260,14 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
   };
   const requested = parseBackend(opts.backend ?? cfg.sensor.backend);
 
+  let ticks = 0;
   const ticker = setInterval(() => {
     model.tick();
+    if (++ticks % 10 === 0) {
+      loss.flush();
+      continueStoppedSensor(sensor, monitorEvent);
+      model.identity.refreshIfOlder(60_000);
+    }
     if (parseErrors > 0) {
       monitorEvent('monitor.parse_error', 'warn', `${parseErrors} sensor records could not be parsed and were dropped`, {
         count: parseErrors,
@@ -182,7 +290,10 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
   sensor = chosen.sensor;
   const why = chosen.degradedBecause;
   // Agents started while the sensor attached: adopt what the scan can still find.
-  if (hostAgents) for (const pid of model.scan()) sensor.track(pid);
+  if (hostAgents) for (const pid of model.scan()) sensor.track(pid, pid);
+  // the kernel learns each tracked pid's session root, and which inodes are secrets
+  model.resendRoots();
+  if (sensor.protect) model.identity.refresh();
 
   const degraded = sensor.backend === 'procfs';
   const ready: Record<string, unknown> = {
@@ -205,11 +316,20 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
   }
   monitorEvent('monitor.ready', 'info', `monitor attached (${sensor.backend})`, ready);
 
-  const stats = () => ({ ...counters, ...model.counters, ...prefix('sensor_', sensor.stats()), ...prefix('rules_', classifier.stats()) });
+  const sensorNow = sensor;
+  const stats = () => ({
+    ...counters,
+    ...model.counters,
+    ...model.handoffs.counters,
+    ...guard.counters,
+    secret_inodes: model.identity.size,
+    ...prefix('sensor_', sensorNow.stats()),
+    ...prefix('rules_', classifier.stats()),
+  });
   let stopped = false;
   return {
     model,
-    sensor,
+    sensor: sensorNow,
     get classifier() {
       return classifier;
     },
@@ -220,11 +340,13 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       classifier = await loadClassifier(next);
     },
     monitorEvent,
+    signalSender: (sig, waitMs = 300) => guard.senderOf(sig, waitMs),
     async stop() {
       if (stopped) return;
       stopped = true;
-      await sensor.stop();
+      await sensorNow.stop();
       model.tick();
+      loss.flush();
       clearInterval(ticker);
       monitorEvent('monitor.stop', 'info', 'monitor stopped', { counters: stats() });
     },

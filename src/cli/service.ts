@@ -51,6 +51,8 @@ export function renderUnit(o: { user: boolean; node: string; bin: string; config
     '[Unit]',
     'Description=Warden runtime security monitor for AI coding agents',
     'After=local-fs.target network.target',
+    // a monitor an agent kills comes back however often it is killed (each kill is in the log)
+    'StartLimitIntervalSec=0',
     '',
     '[Service]',
     'Type=simple',
@@ -58,8 +60,13 @@ export function renderUnit(o: { user: boolean; node: string; bin: string; config
     // SIGTERM: warden flushes the audit log and exits 0; give it time to finish compressing.
     'KillSignal=SIGTERM',
     'TimeoutStopSec=20s',
-    'Restart=on-failure',
-    'RestartSec=2s',
+    // always: a monitor stopped by anyone but systemd (SIGKILL from a root agent, a crash, an
+    // exit) is started again; its sensor's pinned kernel state is taken over and the gap reported
+    'Restart=always',
+    'RestartSec=1s',
+    // the sensor restarts a killed monitor itself where there is no service manager; here
+    // systemd does, and the two must not race
+    'Environment=WARDEN_NO_RESPAWN=1',
   ];
   if (!o.user)
     lines.push(

@@ -8,8 +8,9 @@ import type { Sensor } from '../sensors/raw.js';
 import { lastSeqInLog } from '../sinks/audit-reader.js';
 import { createReporting, type MonitorControl, type Reporting } from '../sinks/control.js';
 import { loadClassifier } from './classifier.js';
-import { startMonitorCore, type MonitorCore } from './monitor-core.js';
+import { startMonitorCore, type CoreOptions, type MonitorCore } from './monitor-core.js';
 import { parseBackend } from './sensor-choice.js';
+import { pinInstance, reapStale, register, unregister, type PinInstance } from '../sensors/ebpf/pins.js';
 
 export { bpfUnavailable } from './monitor-core.js';
 
@@ -41,6 +42,8 @@ export interface MonitorStartOptions {
   log?: (msg: string) => void;
   /** Passed to the process model (latency benchmark). */
   observe?: (ev: UnstampedEvent, ns: bigint) => void;
+  /** Pinned kernel state for this monitor, decided once the outputs exist (it is named after the audit log). */
+  persist?: () => CoreOptions['persist'];
 }
 
 /** The whole monitor of `warden watch`: core pipeline, dispatcher, control seam, outputs. */
@@ -80,7 +83,14 @@ export async function startMonitor(cfg: WatchConfig, opts: MonitorStartOptions):
   for (const s of made.sinks) dispatcher.addSink(s);
   if (made.startSeq) dispatcher.continueFrom(made.startSeq);
   try {
-    core = await startMonitorCore(cfg, { backend: opts.backend, log: opts.log, observe: opts.observe, classifier, emit: (ev) => dispatcher.emit(ev) });
+    core = await startMonitorCore(cfg, {
+      backend: opts.backend,
+      log: opts.log,
+      observe: opts.observe,
+      classifier,
+      emit: (ev) => dispatcher.emit(ev),
+      persist: opts.persist?.(),
+    });
   } catch (err) {
     // The outputs were opened (an API socket keeps the process alive): close them, then fail.
     await dispatcher.flush().catch(() => undefined);
@@ -109,12 +119,26 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
   let reporting: Reporting | undefined;
   // SIGINT/SIGTERM during start-up (the sensor takes a second or more to attach) must still end
   // with a flushed log and monitor.stop, not the default exit 143: the request is kept until the
-  // monitor is up.
+  // monitor is up. Once it is, a stop request sent from inside an agent's tree is refused (the
+  // kernel sensor says who sent it; the guard has already reported it as an alert).
   let stopRequested: () => void = () => undefined;
   const stopping = new Promise<void>((resolve) => (stopRequested = resolve));
-  const onStopSignal = () => stopRequested();
+  let monitorUp: Monitor | undefined;
+  const onStopSignal = (name: NodeJS.Signals) => {
+    const m = monitorUp;
+    if (!m) return stopRequested();
+    const signo = name === 'SIGINT' ? 2 : 15;
+    void m.core.signalSender(signo).then((g) => {
+      if (g?.agent) {
+        log(`${name} from pid ${g.sender} (${g.comm}) in ${g.agent.name} session ${g.agent.session} refused`);
+        return;
+      }
+      stopRequested();
+    });
+  };
   process.on('SIGINT', onStopSignal);
   process.on('SIGTERM', onStopSignal);
+  let inst: PinInstance | undefined;
   const monitor = await startMonitor(cfg, {
     backend: opts.backend,
     log,
@@ -126,7 +150,19 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
       return { sinks: [reporting.sink], startSeq: log ? await lastSeqInLog(log).catch(() => 0) : 0 };
     },
     closeSinks: async () => reporting?.close(),
+    persist: () => {
+      const auditLog = reporting?.endpoints.auditLog;
+      if (!cfg.sensor.persist || !auditLog || process.getuid?.() !== 0) return undefined;
+      inst = pinInstance(auditLog);
+      reapStale(inst.id);
+      register(inst, auditLog);
+      // the sensor restarts a killed monitor with this command line (node, its flags, bin/warden, the arguments)
+      const argv = [process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
+      const respawn = cfg.sensor.respawn && process.env.WARDEN_NO_RESPAWN !== '1';
+      return { pinDir: inst.pinDir, spool: inst.spool, registry: inst.registry, auditLog, respawn: respawn ? { argv, log: `${inst.spool.slice(0, -6)}.log` } : undefined };
+    },
   });
+  monitorUp = monitor;
   const m = monitor.model;
   const ep = reporting!.endpoints;
   log(
@@ -161,6 +197,8 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
   process.off('SIGTERM', onStopSignal);
   process.off('SIGHUP', onHup);
   log('stopping: draining the sensor and flushing events');
+  // first: the sensor must know this is a stop, not a death, even if its "q" is lost
+  if (inst) unregister(inst);
   await monitor.stop();
   await reporting!.close();
   return 0;

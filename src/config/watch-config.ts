@@ -177,8 +177,16 @@ export const watchConfigSchema = z.strictObject({
       perf_rb_pages: z.number().int().positive().optional(),
       /** Fold consecutive identical opens of one process within this many ms into a count (0 = report every open). */
       fold_opens_ms: z.number().int().nonnegative().default(1000),
-      /** Also report file opens that failed (ENOENT etc.). */
+      /** Also report file opens that failed (ENOENT etc.; failed opens of secret and persistence names always are). */
       failed_opens: z.boolean().default(false),
+      /**
+       * Keep the compiled sensor's kernel state pinned (bpffs) while a monitor with an audit log
+       * runs: a monitor or sensor that is killed leaves the kernel side recording, and the
+       * next monitor on the same log takes it over (the gap and who killed it are reported).
+       */
+      persist: z.boolean().default(true),
+      /** Restart a monitor that was killed (its sensor starts it again with the same command line). */
+      respawn: z.boolean().default(true),
     })
     .prefault({}),
 });

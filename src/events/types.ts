@@ -38,8 +38,12 @@ export interface AgentRef {
   session: string;
   /** The agent root's working directory when detected: its project directory. */
   cwd?: string;
-  /** HOME of the agent root (from its environment), for `~/` paths in rules. */
+  /** The home of the agent's user (passwd), for `~/` paths in rules. */
   home?: string;
+  /** HOME in the agent root's environment, when it differs from `home`. */
+  env_home?: string;
+  /** Its project directories: `cwd` at the agent's start, then those its own processes cd into. */
+  workspaces?: string[];
 }
 
 /** The acting process. */
@@ -51,6 +55,10 @@ export interface ProcRef {
   cwd: string;
   uid: number;
   comm?: string;
+  /** Why this program is not the tool its name says (written by an agent, run from a temporary directory). */
+  tool_untrusted?: string;
+  /** The executable the kernel loaded, when `exe` (the path executed) names something else. */
+  real_exe?: string;
 }
 
 /**
@@ -72,7 +80,8 @@ export type FileOp =
   | 'setxattr'
   | 'mkdir'
   | 'rmdir'
-  | 'utimes';
+  | 'utimes'
+  | 'lookup';
 
 export interface FileInfo {
   path: string;
@@ -88,6 +97,12 @@ export interface FileInfo {
   xattr?: string;
   /** Result of the syscall when known: 0 or positive = success, negative errno otherwise. */
   ret?: number;
+  /** The path as the process passed it (made absolute), when it is not `path`. */
+  requested?: string;
+  /** `inode`: `path` is a known secret or persistence file identified by device and inode. */
+  identified_by?: 'inode';
+  /** The kernel's path of the file, when `path` names it by inode. */
+  resolved?: string;
 }
 
 export interface NetInfo {

@@ -62,11 +62,69 @@ export function interpreterScript(argv: readonly string[], python: boolean): str
   return undefined;
 }
 
+/** Whether a command name is one of the built-in agents' (a launcher script named like one is held, not rejected). */
+export function isBuiltinAgentName(name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(BUILTIN_BINARIES, name);
+}
+
+/** Options of env(1) that take a separate value. */
+const ENV_VALUED = new Set(['-u', '--unset', '-C', '--chdir', '-S', '--split-string', '-P']);
+
+/**
+ * The command a launcher runs: `env [-i] [-u N] [VAR=val]... CMD ARGS` (what a
+ * `#!/usr/bin/env node` shebang becomes), `nohup`, `setsid`, `nice [-n N]`, `exec -a NAME`.
+ * undefined when argv is not a launcher or names no command.
+ */
+export function launchedCommand(argv: readonly string[]): string[] | undefined {
+  const a0 = basename(argv[0] ?? '');
+  if (a0 === 'env') {
+    for (let i = 1; i < argv.length; i++) {
+      const a = argv[i]!;
+      if (a === '--') return argv.length > i + 1 ? argv.slice(i + 1) : undefined;
+      if (a === '-S' || a === '--split-string') {
+        // `#!/usr/bin/env -S node --flag`: the string is split into words
+        const words = (argv[i + 1] ?? '').split(/\s+/).filter(Boolean);
+        return [...words, ...argv.slice(i + 2)];
+      }
+      if (a.startsWith('-S') && a.length > 2) return [...a.slice(2).split(/\s+/).filter(Boolean), ...argv.slice(i + 1)];
+      if (ENV_VALUED.has(a)) {
+        i++;
+        continue;
+      }
+      if (a.startsWith('-') || /^[A-Za-z_][A-Za-z0-9_]*=/.test(a)) continue;
+      return argv.slice(i);
+    }
+    return undefined;
+  }
+  if (a0 === 'nohup' || a0 === 'setsid') return argv.length > 1 ? argv.slice(argv[1] === '-f' || argv[1] === '-w' ? 2 : 1) : undefined;
+  if (a0 === 'nice') {
+    let i = 1;
+    if (argv[i] === '-n') i += 2;
+    else if (/^-n?\d+$/.test(argv[i] ?? '')) i++;
+    return argv.length > i ? argv.slice(i) : undefined;
+  }
+  return undefined;
+}
+
 export class AgentMatcher {
   constructor(private readonly custom: readonly AgentSignature[] = []) {}
 
-  /** Returns the agent name if the process is an agent root, else undefined. */
+  /** Returns the agent name if the process is an agent root (or a launcher running one), else undefined. */
   match(id: ProcessIdentity): string | undefined {
+    const direct = this.matchOne(id);
+    if (direct) return direct;
+    // through launchers (env of a shebang line, nohup...): at most two levels
+    let argv: readonly string[] | undefined = id.argv;
+    for (let depth = 0; depth < 2; depth++) {
+      argv = argv ? launchedCommand(argv) : undefined;
+      if (!argv || argv.length === 0) return undefined;
+      const name = this.matchOne({ argv });
+      if (name) return name;
+    }
+    return undefined;
+  }
+
+  private matchOne(id: ProcessIdentity): string | undefined {
     const argv0 = id.argv[0] ?? id.comm ?? '';
     const names = new Set<string>([basename(argv0)]);
     if (id.exe) names.add(basename(id.exe));

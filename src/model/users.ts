@@ -3,6 +3,12 @@ import fs from 'node:fs';
 
 let cache: Map<number, string> | undefined;
 
+/** Every home directory in /etc/passwd of root and of users (uid 1000 and up). */
+export function userHomes(): string[] {
+  homeOf(0);
+  return [...cache!.entries()].filter(([uid, h]) => (uid === 0 || uid >= 1000) && h.startsWith('/') && h !== '/' && !h.startsWith('/nonexist')).map(([, h]) => h);
+}
+
 export function homeOf(uid: number): string | undefined {
   if (!cache) {
     cache = new Map();

@@ -212,8 +212,14 @@ function exceptionCel(fields: string[], comps: string[], tuple: unknown[], listN
         throw new Error(`unknown comparison '${comp}' (use =, !=, <, <=, >, >=, in, under, glob, startsWith, endsWith, contains, matches)`);
     }
   });
+  // An exception that trusts a program by its name never trusts one an agent wrote itself or
+  // runs from a temporary directory (proc.tool_untrusted, set by the process model).
+  if (fields.some((f) => PROGRAM_FIELDS.has(f))) terms.push('!has(proc.tool_untrusted)');
   return terms.map((t) => `(${t})`).join(' && ');
 }
+
+/** Fields that name the program that acted. */
+const PROGRAM_FIELDS = new Set(['proc.tool', 'proc.name', 'proc.exe', 'proc.argv0', 'proc.comm', 'proc.script']);
 
 function requireMeta(m: MergedCommon, what: string): void {
   if (!m.severity) throw errAt(m.loc, 'id', what, 'severity is required (alert, warn or info)');

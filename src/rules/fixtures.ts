@@ -79,6 +79,7 @@ const FILE_OPS: Record<string, string> = {
   'file.setxattr': 'setxattr',
   'file.mkdir': 'mkdir',
   'file.utimes': 'utimes',
+  'file.lookup': 'lookup',
 };
 
 export function loadFixtureFile(file: string): FixtureFile {

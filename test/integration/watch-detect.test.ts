@@ -79,7 +79,8 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('agent detection (kernel sensor %s)
     expect(r.code).toBe(0);
     const start = await w.waitFor((e) => e.kind === 'agent.start' && e.agent?.root_pid === r.pid, 10_000, 'renamed agent');
     expect(start.data?.detected_by).toBe('rename');
-    await w.waitFor((e) => e.kind === 'file.open' && e.file?.path === '/etc/os-release' && e.agent?.root_pid === r.pid, 10_000, 'read after rename');
+    // /etc/os-release is a symlink: `path` is the file the kernel opened, `requested` what was asked for
+    await w.waitFor((e) => e.kind === 'file.open' && (e.file?.requested ?? e.file?.path) === '/etc/os-release' && e.agent?.root_pid === r.pid, 10_000, 'read after rename');
   });
 
   it('uses custom signatures from the config (binary and argument regex)', async () => {

@@ -135,3 +135,26 @@ describe('%r unescaping', () => {
     expect([...unescapeR('a\\x00b\\xffc')]).toEqual([0x61, 0, 0x62, 0xff, 0x63]);
   });
 });
+
+describe('bpftrace records of the privilege and namespace calls, and renames', () => {
+  it('decodes setid, setns, unshare, userfaultfd, socket and a comm rename', () => {
+    const records: RawRecord[] = [];
+    const p = new BpftraceParser('tok', (r) => records.push(r), () => {});
+    const S = '\x1f';
+    const line = (fields: Array<string | number>) => fields.join(S) + `${S}tok\n`;
+    p.push(line(['h', 5, 10, 11, 117, 0, 0, 1000, 1000, 0, 0]));
+    p.push(line(['n', 5, 10, 11, 3, 0x40000000, 0]));
+    p.push(line(['x', 5, 10, 11, 0x10020000, 0, 0]));
+    p.push(line(['f', 5, 10, 11, 0, 4]));
+    p.push(line(['o', 5, 10, 11, 17, 3, 768, 5]));
+    p.push(line(['R', 5, 10, 11, 'claude']));
+    expect(records).toMatchObject([
+      { t: 'setid', call: 'setresuid', ret: 0, before: { uid: 1000, euid: 1000 }, after: { uid: 0, euid: 0 } },
+      { t: 'setns', fd: 3, nstype: 0x40000000, ret: 0 },
+      { t: 'unshare', flags: 0x10020000, via: 'unshare' },
+      { t: 'userfaultfd', ret: 4 },
+      { t: 'socket', family: 17, type: 3, protocol: 768, ret: 5 },
+      { t: 'rename', pid: 10, tid: 11, comm: 'claude' },
+    ]);
+  });
+});

@@ -3,17 +3,18 @@ import { describe, expect, it } from 'vitest';
 import { EbpfDecoder, F, HDR_SIZE, REC, decodeSockaddr, ipv6ToString } from '../../src/sensors/ebpf/decoder.js';
 import type { RawRecord, SensorSignal } from '../../src/sensors/raw.js';
 
-/** Encodes one record as the loader writes it: [u32 len][80-byte header][strings]. */
-function frame(o: { type: number; flags?: number; pid?: number; tid?: number; ns?: bigint; a?: number[]; s?: Array<Buffer | string> }): Buffer {
+/** Encodes one record as the loader writes it: [u32 len][88-byte header][six strings]. */
+function frame(o: { type: number; flags?: number; pid?: number; tid?: number; root?: number; ns?: bigint; a?: number[]; s?: Array<Buffer | string> }): Buffer {
   const strs = (o.s ?? []).map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x));
   const h = Buffer.alloc(HDR_SIZE);
   h.writeUInt16LE(o.type, 0);
   h.writeUInt16LE(o.flags ?? 0, 2);
   h.writeUInt32LE(o.pid ?? 100, 4);
   h.writeUInt32LE(o.tid ?? o.pid ?? 100, 8);
-  for (let i = 0; i < 3; i++) h.writeUInt16LE(strs[i]?.length ?? 0, 12 + i * 2);
-  h.writeBigUInt64LE(o.ns ?? 123456789n, 24);
-  (o.a ?? []).forEach((v, i) => h.writeBigInt64LE(BigInt(v), 32 + i * 8));
+  h.writeUInt32LE(o.root ?? 0, 12);
+  for (let i = 0; i < 6; i++) h.writeUInt16LE(strs[i]?.length ?? 0, 16 + i * 2);
+  h.writeBigUInt64LE(o.ns ?? 123456789n, 32);
+  (o.a ?? []).forEach((v, i) => h.writeBigInt64LE(BigInt(v), 40 + i * 8));
   const body = Buffer.concat([h, ...strs]);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(body.length);
@@ -37,17 +38,18 @@ function sockaddrIn(port: number, ip: number[]): Buffer {
 }
 
 describe('ebpf record decoder', () => {
-  it('decodes an exec with exact argv, LD_PRELOAD and candidate flag', () => {
+  it('decodes an exec with exact argv, its environment, cwd, real executable and candidate flag', () => {
     const { d, records } = decoder();
     const argv = ['claude', '', 'a b', 'x\ny\x1fz'];
     d.push(
       frame({
         type: REC.EXEC,
-        flags: F.CANDIDATE | F.LDPRELOAD,
+        flags: F.CANDIDATE,
         pid: 42,
         tid: 43,
-        a: [1, 1000, 0, 43],
-        s: ['/usr/bin/claude', argv.join('\0') + '\0', '/tmp/evil.so'],
+        root: 42,
+        a: [1, 1000, 0, 43, 2],
+        s: ['/usr/bin/claude', argv.join('\0') + '\0', 'LD_PRELOAD=/tmp/evil.so\0HTTPS_PROXY=http://u:p@h:3128\0', '/home/dev/proj', '', '/usr/lib/claude/bin'],
       }),
     );
     expect(records).toEqual([
@@ -56,25 +58,82 @@ describe('ebpf record decoder', () => {
         ns: 123456789n,
         pid: 42,
         tid: 43,
+        root: 42,
         ppid: 1,
         uid: 1000,
         euid: 0,
+        gen: 2,
         filename: '/usr/bin/claude',
         argv,
         argvTruncated: undefined,
+        env: { LD_PRELOAD: '/tmp/evil.so', HTTPS_PROXY: 'http://u:p@h:3128' },
+        envTruncated: undefined,
         ldPreload: '/tmp/evil.so',
+        cwd: '/home/dev/proj',
+        realExe: '/usr/lib/claude/bin',
         candidate: true,
+        handoff: undefined,
       },
     ]);
   });
 
   it('keeps an empty LD_PRELOAD distinct from none, and marks a cut argv', () => {
     const { d, records } = decoder();
-    d.push(frame({ type: REC.EXEC, flags: F.LDPRELOAD | F.TRUNC1 | F.ARGV_MORE, a: [1, 0, 0, 100], s: ['/bin/x', 'x\0abc'] }));
+    d.push(frame({ type: REC.EXEC, flags: F.TRUNC1 | F.ARGV_MORE, a: [1, 0, 0, 100], s: ['/bin/x', 'x\0abc', 'LD_PRELOAD=\0'] }));
     d.push(frame({ type: REC.EXEC, a: [1, 0, 0, 100], s: ['/bin/x', 'x\0'] }));
     expect(records[0]).toMatchObject({ ldPreload: '', argvTruncated: true, argv: ['x', 'abc'] });
     expect(records[1]).toMatchObject({ argv: ['x'] });
     expect((records[1] as { ldPreload?: string }).ldPreload).toBeUndefined();
+  });
+
+  it('decodes opens with the kernel path, inode, protected and watched flags, and the base of a failed relative open', () => {
+    const { d, records } = decoder();
+    d.push(frame({ type: REC.OPEN, flags: F.EXIT | F.PROTECTED, a: [4, 0, 0, 3, 0x800001, 1234], s: ['.ssh/id_ed25519', '', '', '', '/root/.ssh/id_ed25519'] }));
+    d.push(frame({ type: REC.OPEN, flags: F.EXIT | F.WATCHED, a: [-100, 0, 0, -2], s: ['config', '', '/root/.oci'] }));
+    d.push(frame({ type: REC.OPEN, flags: F.EXIT | F.UNREAD0, a: [-100, 0, 0, 3, 1, 2], s: ['', '', '', '', '/etc/hostname'] }));
+    expect(records).toMatchObject([
+      { t: 'open', path: '.ssh/id_ed25519', dfd: 4, kpath: '/root/.ssh/id_ed25519', dev: 0x800001, ino: 1234, protected: true },
+      { t: 'open', path: 'config', ret: -2, base: '/root/.oci', watched: true },
+      { t: 'open', path: '', unreadable: true, kpath: '/etc/hostname' },
+    ]);
+  });
+
+  it('decodes path operations reported at exit with their result and the kernel\'s base directories', () => {
+    const { d, records } = decoder();
+    d.push(frame({ type: REC.UNLINK, flags: F.EXIT, a: [4, 0, 0], s: ['main.o', '', '/home/dev/proj/build'] }));
+    d.push(frame({ type: REC.FRENAME, flags: F.EXIT, a: [-100, 0, 5, -13], s: ['.bashrc', 'x', '/root', '/tmp'] }));
+    d.push(frame({ type: REC.CHMOD, flags: F.EXIT, a: [7, 0o755, 0], s: ['', '', '/tmp/tool'] }));
+    d.push(frame({ type: REC.LOOKUP, flags: F.EXIT | F.WATCHED, a: [332, -100, -2], s: ['.azure', '', '/root'] }));
+    expect(records).toMatchObject([
+      { t: 'unlink', dfd: 4, path: 'main.o', ret: 0, base: '/home/dev/proj/build' },
+      { t: 'frename', newpath: '.bashrc', oldpath: 'x', ret: -13, base: '/root', base2: '/tmp' },
+      { t: 'chmod', dfd: 7, mode: 0o755, path: '', base: '/tmp/tool' },
+      { t: 'lookup', call: 'statx', ret: -2, path: '.azure', base: '/root' },
+    ]);
+  });
+
+  it('decodes privilege, namespace, packet socket and guard records', () => {
+    const { d, records } = decoder();
+    const before = Buffer.alloc(16);
+    before.writeUInt32LE(1000, 0);
+    before.writeUInt32LE(1000, 4);
+    d.push(frame({ type: REC.SETID, flags: F.EXIT, a: [117, 0, 0, 0, 0, 0], s: [before] }));
+    d.push(frame({ type: REC.SETNS, flags: F.EXIT, a: [3, 0x40000000, 0, 4026531840, 0x6e736673] }));
+    d.push(frame({ type: REC.UNSHARE, flags: F.EXIT, a: [0x10000000, 0, 0] }));
+    d.push(frame({ type: REC.USERFAULTFD, flags: F.EXIT, a: [0, 5] }));
+    d.push(frame({ type: REC.SOCKET, flags: F.EXIT, a: [17, 3, 768, 4] }));
+    const anc = Buffer.alloc(8 * 20);
+    anc.writeUInt32LE(77, 0);
+    Buffer.from('bash').copy(anc, 4);
+    d.push(frame({ type: REC.SIGNAL, pid: 66, root: 60, a: [9, 500, 1, 0, 0, 12], s: ['kill', anc] }));
+    expect(records).toMatchObject([
+      { t: 'setid', call: 'setresuid', args: [0, 0, 0], ret: 0, before: { uid: 1000, euid: 1000 }, after: { uid: 0, euid: 0 } },
+      { t: 'setns', fd: 3, nstype: 0x40000000, nsInode: 4026531840 },
+      { t: 'unshare', flags: 0x10000000, via: 'unshare' },
+      { t: 'userfaultfd', ret: 5 },
+      { t: 'socket', family: 17, type: 3, protocol: 768 },
+      { t: 'signal', pid: 66, root: 60, sig: 9, target: 500, role: 'monitor', seq: 12, comm: 'kill', ancestry: [{ pid: 77, comm: 'bash' }] },
+    ]);
   });
 
   it('decodes paths holding newlines and unit separators intact', () => {
@@ -139,14 +198,14 @@ describe('ebpf record decoder', () => {
     d.push(frame({ type: REC.CONNECT, a: [3, 1, 16], s: [sockaddrIn(8080, [127, 0, 0, 1])] }));
     d.push(frame({ type: REC.SEND, a: [4, 29], s: [sockaddrIn(53, [127, 0, 0, 53]), Buffer.from('query')] }));
     d.push(frame({ type: REC.SEND, a: [4, 10], s: [sockaddrIn(9999, [127, 0, 0, 1])] }));
-    d.push(frame({ type: REC.DNS_ANSWER, a: [4, 5], s: [Buffer.from('reply')] }));
+    d.push(frame({ type: REC.DNS_ANSWER, a: [4, 5], s: [Buffer.from('reply'), sockaddrIn(53, [10, 0, 0, 1])] }));
     d.push(frame({ type: REC.BIND, a: [5, 1], s: [sockaddrIn(0, [0, 0, 0, 0])] }));
     d.push(frame({ type: REC.LISTEN, a: [5, 1, 4444, 128] }));
     expect(records).toMatchObject([
       { t: 'connect', fd: 3, family: 2, socktype: 1, port: 8080, ip: '127.0.0.1' },
       { t: 'send', fd: 4, family: 2, port: 53, len: 29, ip: '127.0.0.53', payload: Buffer.from('query') },
       { t: 'send', port: 9999, payload: undefined },
-      { t: 'dns_answer', payload: Buffer.from('reply') },
+      { t: 'dns_answer', payload: Buffer.from('reply'), srcIp: '10.0.0.1', srcPort: 53 },
       { t: 'bind', family: 2, port: 0, ip: '0.0.0.0' },
       { t: 'listen', port: 4444, backlog: 128 },
     ]);
@@ -154,13 +213,15 @@ describe('ebpf record decoder', () => {
 
   it('passes loader records as signals', () => {
     const { d, signals, ready } = decoder();
-    d.push(frame({ type: REC.READY, a: [1500, 1] }));
-    d.push(frame({ type: REC.LOSS, a: [7, 7] }));
+    d.push(frame({ type: REC.READY, a: [1500, 2] }));
+    d.push(frame({ type: REC.LOSS, a: [7, 7, 0, 0, 0] }));
+    d.push(frame({ type: REC.LOSS, a: [3, 10, 4000, REC.UTIMES, 2] }));
     d.push(frame({ type: REC.CTL, a: [1, 55, 0] }));
     expect(ready()).toBe(1500);
     expect(signals).toEqual([
-      { s: 'lost', count: 7, source: 'kernel' },
-      { s: 'ctl', op: 'track', pid: 55 },
+      { s: 'lost', count: 7, source: 'kernel', root: undefined, kind: undefined, why: 'dropped' },
+      { s: 'lost', count: 3, source: 'kernel', root: 4000, kind: 'utimes', why: 'rate_limited' },
+      { s: 'ctl', op: 'track', pid: 55, result: 0 },
     ]);
   });
 
@@ -181,7 +242,7 @@ describe('ebpf record decoder', () => {
   it('counts and reports malformed records, and keeps going after one', () => {
     const { d, records, signals } = decoder();
     const bad = frame({ type: REC.OPEN, s: ['abc'] });
-    bad.writeUInt16LE(200, 4 + 12); // string length beyond the record
+    bad.writeUInt16LE(200, 4 + 16); // string length beyond the record
     d.push(Buffer.concat([bad, frame({ type: 77 }), frame({ type: REC.OPEN, a: [-100, 0, 0, 3], s: ['/ok'] })]));
     expect(d.malformed).toBe(2);
     expect(signals.filter((s) => s.s === 'parse_error')).toHaveLength(2);
@@ -218,7 +279,7 @@ describe('ebpf record decoder', () => {
             flags: fc.integer({ min: 0, max: 0xffff }),
             pid: fc.integer({ min: 0, max: 0xffffffff }),
             a: fc.array(fc.integer(), { minLength: 6, maxLength: 6 }),
-            s: fc.array(fc.uint8Array({ maxLength: 64 }).map((u) => Buffer.from(u)), { maxLength: 3 }),
+            s: fc.array(fc.uint8Array({ maxLength: 64 }).map((u) => Buffer.from(u)), { maxLength: 6 }),
           }),
           { maxLength: 10 },
         ),

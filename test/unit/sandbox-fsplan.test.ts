@@ -176,3 +176,23 @@ describe('protected paths after the run', () => {
     fs.rmSync(outside, { recursive: true, force: true });
   });
 });
+
+describe('workspace scan', () => {
+  it('does not descend into virtual environments and dependency trees (no truncation warning for a .venv project)', () => {
+    const ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'warden-venv-')));
+    try {
+      fs.writeFileSync(path.join(ws, '.env'), 'A=1');
+      const deep = path.join(ws, '.venv/lib/python3.11/site-packages/pkg/sub/a/b/c/d/e/f');
+      fs.mkdirSync(deep, { recursive: true });
+      fs.writeFileSync(path.join(ws, '.venv/pyvenv.cfg'), 'home = /usr/bin\n');
+      fs.writeFileSync(path.join(deep, '.env'), 'X=1');
+      for (let i = 0; i < 50; i++) fs.mkdirSync(path.join(ws, '.venv/lib/python3.11/site-packages', `p${i}`, 'x'), { recursive: true });
+      const p = planFilesystem({ policy: defaultRunPolicy(), workspace: ws, homes: [], identity: { uid: 0, gids: [0] } });
+      expect(p.warnings.filter((w) => /scan/.test(w))).toEqual([]);
+      expect(p.hidden).toContain(path.join(ws, '.env'));
+      expect(p.scan.dirs).toBeLessThan(10);
+    } finally {
+      fs.rmSync(ws, { recursive: true, force: true });
+    }
+  });
+});

@@ -45,7 +45,14 @@ const SPEC: Record<string, [number, boolean]> = {
   J: [4, true],
   u: [4, false],
   r: [4, false],
+  h: [10, false],
+  n: [6, false],
+  x: [6, false],
+  f: [5, false],
+  o: [7, false],
 };
+
+const SETID_CALLS: Record<number, string> = { 105: 'setuid', 106: 'setgid', 113: 'setreuid', 114: 'setregid', 117: 'setresuid', 119: 'setresgid', 122: 'setfsuid', 123: 'setfsgid' };
 
 interface Pending {
   argv: string[];
@@ -206,17 +213,39 @@ export class BpftraceParser {
     }
   }
 
+  /**
+   * Routes a record: the ready and control lines, the pieces that make up a later record
+   * (argv, LD_PRELOAD, long-string continuations, second paths, DNS payloads), the exec, the
+   * process records, then the records that carry one string (files, network, the rest).
+   */
   private dispatch(type: string, f: string[], str: string): void {
     const num = (i: number): number => {
       const v = Number(f[i]);
       if (!Number.isFinite(v)) throw new Error('bad number');
       return v;
     };
+    if (this.control(type, num)) return;
+    if (this.piece(type, num, str)) return;
+    if (type === 'E') return this.exec(f, num, str);
+    if (this.processRecord(type, f, num)) return;
+    this.stringRecord(type, f, num, str);
+  }
+
+  private control(type: string, num: (i: number) => number): boolean {
     switch (type) {
       case '^':
-        return this.onSignal({ s: 'ready', backend: 'bpftrace', attachMs: 0, missing: [] });
+        this.onSignal({ s: 'ready', backend: 'bpftrace', attachMs: 0, missing: [] });
+        return true;
       case '!':
-        return this.onSignal({ s: 'ctl', op: num(0) === 1 ? 'track' : 'untrack', pid: num(1) });
+        this.onSignal({ s: 'ctl', op: num(0) === 1 ? 'track' : 'untrack', pid: num(1) });
+        return true;
+    }
+    return false;
+  }
+
+  /** Parts of a record printed before it: argv, LD_PRELOAD, continuations, second paths, DNS payloads. */
+  private piece(type: string, num: (i: number) => number, str: string): boolean {
+    switch (type) {
       case 'A': {
         const p = this.pend(num(0));
         const idx = num(1);
@@ -227,81 +256,37 @@ export class BpftraceParser {
           for (const k of [...p.cont.keys()]) if (k >= 100) p.cont.delete(k);
         }
         if (idx < 1024) p.argv[idx] = str;
-        return;
+        return true;
       }
       case 'a':
         this.pend(num(0)).argvTruncated = true;
-        return;
+        return true;
       case 'V':
         this.pend(num(0)).ldPreload = latin1ToUtf8(str.slice('LD_PRELOAD='.length));
-        return;
+        return true;
       case '+': {
         const p = this.pend(num(0));
         const field = num(1);
         const idx = num(2);
-        if (idx < 1 || idx > MAX_CONT) return;
+        if (idx < 1 || idx > MAX_CONT) return true;
         let pieces = p.cont.get(field);
         if (!pieces) p.cont.set(field, (pieces = []));
         pieces[idx] = str;
-        return;
+        return true;
       }
-      case 'E': {
-        const oldTid = num(2);
-        const p = this.pending.get(oldTid);
-        this.pending.delete(oldTid);
-        let argv: string[] | undefined;
-        let argvTruncated = p?.argvTruncated ?? false;
-        if (p && p.argv.length > 0) {
-          argv = Array.from(p.argv, (a, i) => {
-            const r = this.full(p, 100 + i, a ?? '');
-            if (r.truncated) argvTruncated = true;
-            return r.s;
-          });
-        }
-        return this.onRecord({
-          t: 'exec',
-          ns: BigInt(f[0]!),
-          pid: num(1),
-          tid: oldTid,
-          ppid: num(3),
-          uid: num(4),
-          euid: num(5),
-          candidate: num(6) === 1,
-          filename: latin1ToUtf8(str),
-          argv,
-          argvTruncated: argvTruncated || undefined,
-          ldPreload: p?.ldPreload,
-        });
-      }
-      case 'F':
-        return this.onRecord({ t: 'fork', ns: BigInt(f[0]!), pid: num(1), tid: num(1), ppid: num(2) });
-      case 'X': {
-        const raw = num(2);
-        return this.onRecord({
-          t: 'exit',
-          ns: BigInt(f[0]!),
-          pid: num(1),
-          tid: num(1),
-          code: (raw >> 8) & 0xff,
-          signal: raw & 0x7f,
-          durationNs: BigInt(f[3]!),
-        });
-      }
-      case 'R':
-        return this.onRecord({ t: 'rename', ns: BigInt(f[0]!), pid: num(1), tid: num(2), comm: latin1ToUtf8(str) });
       case 'm':
       case 'k': {
         const tid = num(0);
         const r = this.full(this.pending.get(tid), 1, str);
         this.pend(tid).second = { dfd: num(1), text: r.s, truncated: r.truncated };
-        return;
+        return true;
       }
       case 'y':
       case 'z': {
         const tid = num(0);
         const r = this.full(this.pending.get(tid), 1, str);
         this.pend(tid).second = { dfd: -100, text: r.s, truncated: r.truncated };
-        return;
+        return true;
       }
       case 'Q': {
         // DNS query payload, after the 'S' record it belongs to.
@@ -317,9 +302,83 @@ export class BpftraceParser {
           p.dnsParts = [];
           this.onRecord(send);
         }
-        return;
+        return true;
       }
     }
+    return false;
+  }
+
+  private exec(f: string[], num: (i: number) => number, str: string): void {
+    const oldTid = num(2);
+    const p = this.pending.get(oldTid);
+    this.pending.delete(oldTid);
+    let argv: string[] | undefined;
+    let argvTruncated = p?.argvTruncated ?? false;
+    if (p && p.argv.length > 0) {
+      argv = Array.from(p.argv, (a, i) => {
+        const r = this.full(p, 100 + i, a ?? '');
+        if (r.truncated) argvTruncated = true;
+        return r.s;
+      });
+    }
+    this.onRecord({
+      t: 'exec',
+      ns: BigInt(f[0]!),
+      pid: num(1),
+      tid: oldTid,
+      ppid: num(3),
+      uid: num(4),
+      euid: num(5),
+      candidate: num(6) === 1,
+      filename: latin1ToUtf8(str),
+      argv,
+      argvTruncated: argvTruncated || undefined,
+      ldPreload: p?.ldPreload,
+    });
+  }
+
+  /** fork, exit, and the records of privilege and namespace calls (no string). */
+  private processRecord(type: string, f: string[], num: (i: number) => number): boolean {
+    const base = () => ({ ns: BigInt(f[0]!), pid: num(1), tid: num(2) });
+    switch (type) {
+      case 'F':
+        this.onRecord({ t: 'fork', ns: BigInt(f[0]!), pid: num(1), tid: num(1), ppid: num(2) });
+        return true;
+      case 'X': {
+        const raw = num(2);
+        this.onRecord({ t: 'exit', ns: BigInt(f[0]!), pid: num(1), tid: num(1), code: (raw >> 8) & 0xff, signal: raw & 0x7f, durationNs: BigInt(f[3]!) });
+        return true;
+      }
+      case 'h':
+        this.onRecord({
+          t: 'setid',
+          ...base(),
+          call: SETID_CALLS[num(3)] ?? `syscall_${num(3)}`,
+          args: [num(5)],
+          ret: num(4),
+          // the model only needs uid/euid; gid/egid are not read by this backend
+          before: { uid: num(6), euid: num(7), gid: -1, egid: -1 },
+          after: { uid: num(8), euid: num(9) },
+        });
+        return true;
+      case 'n':
+        this.onRecord({ t: 'setns', ...base(), fd: num(3), nstype: num(4), ret: num(5) });
+        return true;
+      case 'x':
+        this.onRecord({ t: 'unshare', ...base(), flags: num(3), ret: num(4), via: num(5) === 1 ? 'clone' : 'unshare' });
+        return true;
+      case 'f':
+        this.onRecord({ t: 'userfaultfd', ...base(), flags: num(3), ret: num(4) });
+        return true;
+      case 'o':
+        this.onRecord({ t: 'socket', ...base(), family: num(3), type: num(4), protocol: num(5), ret: num(6) });
+        return true;
+    }
+    return false;
+  }
+
+  /** Records whose last field is a string (a path, an address), with its continuation pieces and second path. */
+  private stringRecord(type: string, f: string[], num: (i: number) => number, str: string): void {
     const tid = num(2);
     const base = { ns: BigInt(f[0]!), pid: num(1), tid };
     const p = this.pending.get(tid);
@@ -337,6 +396,8 @@ export class BpftraceParser {
     }
     const tr = main.truncated || second?.truncated || undefined;
     switch (type) {
+      case 'R':
+        return this.onRecord({ t: 'rename', ...base, comm: main.s });
       case 'O':
         return this.onRecord({ t: 'open', ...base, dfd: num(3), flags: num(4), mode: num(5), ret: num(6), path: main.s, truncated: tr });
       case 'M':

@@ -392,7 +392,7 @@ ${cont('@mkp[tid]', '0')}    printf("D${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}
       else if ($sa != 0 && $fam == 10) { printf("S${S}%llu${S}%d${S}%d${S}%d${S}10${S}%d${S}%d${S}%s${T}", nsecs, pid, tid, args->fd, $port, ${blen}, ntop(10, ((struct sockaddr_in6 *)$sa)->sin6_addr.in6_u.u6_addr8)); }
       else if ($fam == 2) { printf("S${S}%llu${S}%d${S}%d${S}%d${S}2${S}%d${S}%d${S}%s${T}", nsecs, pid, tid, args->fd, $port, ${blen}, ntop(2, $s->sk->__sk_common.skc_daddr)); }
       else { printf("S${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${S}-${T}", nsecs, pid, tid, args->fd, $fam, $port, ${blen}); }
-      if ($port == 53) { @qb[tid] = (uint64)(${bufp}); @ql[tid] = ${blen}; }
+      if ($port == 53) { @qb[tid] = (uint64)(${bufp}); @ql[tid] = ${blen}; @dq[pid, args->fd] = 1; }
     }
   }`,
     );
@@ -416,7 +416,7 @@ ${cont('@mkp[tid]', '0')}    printf("D${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}
       [enter],
       TR,
       `  $s = ${sock('args->fd')};
-  if ($s->type == 2 && bswap($s->sk->__sk_common.skc_dport) == 53) { @rb[tid] = (uint64)(${bufp}); }`,
+  if ($s->type == 2 && (bswap($s->sk->__sk_common.skc_dport) == 53 || @dq[pid, args->fd])) { @rb[tid] = (uint64)(${bufp}); }`,
     );
     probe(
       [exit],
@@ -450,6 +450,44 @@ ${cont('@mkp[tid]', '0')}    printf("D${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}
   probe(['syscalls:sys_enter_ptrace'], TR, `  printf("G${S}%llu${S}%d${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, args->request, args->pid);`);
   probe(['syscalls:sys_enter_memfd_create'], TR, `  printf("J${S}%llu${S}%d${S}%d${S}%d${S}%s${T}", nsecs, pid, tid, args->flags, str(args->uname));`);
   probe(['syscalls:sys_enter_io_uring_setup'], TR, `  printf("u${S}%llu${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, args->entries);`);
+
+  // ---- privileges, namespaces, packet sockets, userfaultfd (entry stashed, result at exit) ----
+  const setid: Array<[string, number, string]> = [
+    ['setuid', 105, 'uid'],
+    ['setgid', 106, 'gid'],
+    ['setreuid', 113, 'ruid'],
+    ['setregid', 114, 'rgid'],
+    ['setresuid', 117, 'ruid'],
+    ['setresgid', 119, 'rgid'],
+    ['setfsuid', 122, 'uid'],
+    ['setfsgid', 123, 'gid'],
+  ];
+  for (const [name, nr, arg] of setid) {
+    probe([`syscalls:sys_enter_${name}`], TR, `  @sn[tid] = ${nr}; @sa[tid] = args->${arg}; @sb[tid] = (uint64)curtask->cred->uid.val | ((uint64)curtask->cred->euid.val << 32);`);
+  }
+  probe(
+    setid.map(([name]) => `syscalls:sys_exit_${name}`),
+    '@sn[tid]',
+    `  printf("h${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @sn[tid], args->ret, @sa[tid], @sb[tid] & 0xffffffff, @sb[tid] >> 32, curtask->cred->uid.val, curtask->cred->euid.val);
+  delete(@sn[tid]); delete(@sa[tid]); delete(@sb[tid]);`,
+  );
+  probe(['syscalls:sys_enter_setns'], TR, `  @nf[tid] = args->fd + 1; @nt[tid] = args->flags;`);
+  probe(['syscalls:sys_exit_setns'], '@nf[tid]', `  printf("n${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @nf[tid] - 1, @nt[tid], args->ret);
+  delete(@nf[tid]); delete(@nt[tid]);`);
+  probe(['syscalls:sys_enter_unshare'], TR, `  @uf[tid] = args->unshare_flags | 0x100000000;`);
+  probe(['syscalls:sys_enter_clone'], `${TR} && (args->clone_flags & 0x7E020080)`, `  @uf[tid] = (args->clone_flags & 0xffffffff) | 0x300000000;`);
+  probe(['syscalls:sys_exit_unshare', 'syscalls:sys_exit_clone'], '@uf[tid]', `  printf("x${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @uf[tid] & 0xffffffff, args->ret, (@uf[tid] >> 33));
+  delete(@uf[tid]);`);
+  probe(['syscalls:sys_enter_userfaultfd'], TR, `  @ff[tid] = args->flags | 0x100000000;`);
+  probe(['syscalls:sys_exit_userfaultfd'], '@ff[tid]', `  printf("f${S}%llu${S}%d${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @ff[tid] & 0xffffffff, args->ret);
+  delete(@ff[tid]);`);
+  probe(
+    ['syscalls:sys_enter_socket'],
+    `${TR} && (args->family == 17 || (args->type & 0xf) == 3 || (args->type & 0xf) == 10)`,
+    `  @kf[tid] = args->family + 1; @kt[tid] = args->type; @kp[tid] = args->protocol;`,
+  );
+  probe(['syscalls:sys_exit_socket'], '@kf[tid]', `  printf("o${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @kf[tid] - 1, @kt[tid], @kp[tid], args->ret);
+  delete(@kf[tid]); delete(@kt[tid]); delete(@kp[tid]);`);
 
   return { text: out.join('\n\n') + '\n', missing };
 }

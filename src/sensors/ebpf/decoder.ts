@@ -1,14 +1,15 @@
 // Decodes the compiled sensor's stdout (native/sensor/sensor.h): a stream of
-// [u32 length][record] frames, each record an 80-byte header plus up to three byte
+// [u32 length][record] frames, each record an 88-byte header plus up to six byte
 // strings whose lengths are in the header. Strings are exact bytes (no escaping, no
 // separators), decoded as UTF-8 once. Never throws on input: a record that does not
 // make sense is counted, reported as a parse error and dropped.
-import type { RawRecord, SensorSignal } from '../raw.js';
+import type { KernelPaths, RawRecord, SensorSignal } from '../raw.js';
 
-export const SENSOR_ABI = 1;
-export const HDR_SIZE = 80;
-/** Larger than any record the kernel or the loader can write (exec: 80 + 4096 + 16384 + 512). */
-export const MAX_RECORD = 1 << 16;
+export const SENSOR_ABI = 2;
+export const HDR_SIZE = 88;
+export const NSTR = 6;
+/** Larger than any record the kernel or the loader can write (exec: 88 + 4096 + 16384 + 2048 + 2 x 4352). */
+export const MAX_RECORD = 1 << 17;
 
 export const REC = {
   EXEC: 1,
@@ -37,11 +38,19 @@ export const REC = {
   PTRACE: 24,
   MEMFD: 25,
   IO_URING: 26,
+  SETID: 27,
+  SETNS: 28,
+  UNSHARE: 29,
+  USERFAULTFD: 30,
+  SOCKET: 31,
+  LOOKUP: 32,
+  SIGNAL: 33,
   READY: 100,
   LOSS: 101,
   CTL: 102,
   LOG: 103,
   STATS: 104,
+  ROOT: 105,
 } as const;
 
 export const F = {
@@ -52,8 +61,46 @@ export const F = {
   UNREAD0: 1 << 4,
   UNREAD1: 1 << 5,
   ARGV_MORE: 1 << 6,
-  LDPRELOAD: 1 << 7,
+  HANDOFF: 1 << 7,
+  EXIT: 1 << 8,
+  PROTECTED: 1 << 9,
+  WATCHED: 1 << 10,
+  DETACHED: 1 << 11,
+  DELETED: 1 << 12,
+  KTRUNC: 1 << 13,
 } as const;
+
+/** x86_64 syscall numbers of the calls whose records name them. */
+export const SYSCALL_NAMES: Record<number, string> = {
+  4: 'stat',
+  6: 'lstat',
+  21: 'access',
+  89: 'readlink',
+  105: 'setuid',
+  106: 'setgid',
+  113: 'setreuid',
+  114: 'setregid',
+  117: 'setresuid',
+  119: 'setresgid',
+  122: 'setfsuid',
+  123: 'setfsgid',
+  262: 'newfstatat',
+  267: 'readlinkat',
+  269: 'faccessat',
+  332: 'statx',
+  439: 'faccessat2',
+};
+
+const LOSS_WHY = ['dropped', 'shed', 'rate_limited'] as const;
+const ROLES = ['other', 'monitor', 'sensor'] as const;
+
+/** Record type number -> raw record kind, for loss reports. */
+export const REC_KIND: Record<number, string> = {
+  1: 'exec', 2: 'fork', 3: 'exit', 4: 'rename', 5: 'open', 6: 'repeat', 7: 'frename', 8: 'unlink', 9: 'symlink',
+  10: 'link', 11: 'truncate', 12: 'chmod', 13: 'chown', 14: 'setxattr', 15: 'mkdir', 16: 'utimes', 17: 'chdir',
+  18: 'fchdir', 19: 'connect', 20: 'send', 21: 'dns_answer', 22: 'bind', 23: 'listen', 24: 'ptrace', 25: 'memfd',
+  26: 'io_uring', 27: 'setid', 28: 'setns', 29: 'unshare', 30: 'userfaultfd', 31: 'socket', 32: 'lookup', 33: 'signal',
+};
 
 /** Loader counters reported in its last record. */
 export interface LoaderStats {
@@ -61,13 +108,15 @@ export interface LoaderStats {
   readFailures: number;
   kernelRecords: number;
   loaderRecords: number;
+  shed: number;
+  rateLimited: number;
 }
 
 export interface DecoderHooks {
   record(r: RawRecord): void;
   signal(s: SensorSignal): void;
-  /** The loader's READY record (attach time in µs, ABI). */
-  ready?(attachUs: number, abi: number, missing: string[]): void;
+  /** The loader's READY record (attach time in µs, ABI, whether pinned state was adopted). */
+  ready?(attachUs: number, abi: number, missing: string[], adopted: boolean, gapNs: number): void;
   stats?(s: LoaderStats): void;
   log?(msg: string): void;
 }
@@ -77,6 +126,7 @@ interface Header {
   flags: number;
   pid: number;
   tid: number;
+  root: number;
   ns: bigint;
   a: number[];
   s: Buffer[];
@@ -147,6 +197,52 @@ export function decodeSockaddr(b: Buffer): SockAddr | undefined {
 
 class Malformed extends Error {}
 
+/** Fields every record of one header shares, and string helpers. */
+interface Ctx {
+  h: Header;
+  base: { ns: bigint; pid: number; tid: number; root?: number };
+  str(i: number): string;
+  trunc(mask: number): true | undefined;
+  /** The string in slot i, or undefined when empty. */
+  opt(i: number): string | undefined;
+}
+
+/** base/base2 (slots 2, 3), unreadable path arguments and partial kernel paths. */
+function kpaths(c: Ctx): KernelPaths {
+  const f = c.h.flags;
+  const k: KernelPaths = {};
+  const b = c.opt(2);
+  if (b !== undefined) k.base = b;
+  const b2 = c.opt(3);
+  if (b2 !== undefined) k.base2 = b2;
+  if (f & (F.UNREAD0 | F.UNREAD1)) k.unreadable = true;
+  if (f & (F.KTRUNC | F.DETACHED)) k.kpathPartial = true;
+  return k;
+}
+
+/** The selected environment block: "NAME=value\0NAME=value\0...". */
+export function parseEnvBlock(b: Buffer): Record<string, string> | undefined {
+  if (b.length === 0) return undefined;
+  const env: Record<string, string> = {};
+  for (const kv of b.toString('utf8').split('\0')) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return env;
+}
+
+function parseAncestry(b: Buffer): Array<{ pid: number; comm: string }> {
+  const out: Array<{ pid: number; comm: string }> = [];
+  for (let o = 0; o + 20 <= b.length; o += 20) {
+    const pid = b.readUInt32LE(o);
+    if (!pid) break;
+    const c = b.subarray(o + 4, o + 20);
+    const nul = c.indexOf(0);
+    out.push({ pid, comm: (nul < 0 ? c : c.subarray(0, nul)).toString('utf8') });
+  }
+  return out;
+}
+
 export class EbpfDecoder {
   private buf: Buffer = Buffer.alloc(0);
   parsed = 0;
@@ -204,176 +300,310 @@ export class EbpfDecoder {
   }
 
   private header(rec: Buffer): Header {
-    const l0 = rec.readUInt16LE(12);
-    const l1 = rec.readUInt16LE(14);
-    const l2 = rec.readUInt16LE(16);
-    if (HDR_SIZE + l0 + l1 + l2 !== rec.length) throw new Malformed(`string lengths ${l0}+${l1}+${l2} do not fill ${rec.length - HDR_SIZE} bytes`);
+    const lens: number[] = new Array(NSTR);
+    let total = 0;
+    for (let i = 0; i < NSTR; i++) total += lens[i] = rec.readUInt16LE(16 + i * 2);
+    if (HDR_SIZE + total !== rec.length) throw new Malformed(`string lengths ${lens.join('+')} do not fill ${rec.length - HDR_SIZE} bytes`);
     // signed 64-bit as Number without BigInt (exact below 2^53, which every field is)
     const a: number[] = new Array(6);
-    for (let i = 0; i < 6; i++) a[i] = rec.readInt32LE(36 + i * 8) * 4294967296 + rec.readUInt32LE(32 + i * 8);
-    const s0 = rec.subarray(HDR_SIZE, HDR_SIZE + l0);
-    const s1 = rec.subarray(HDR_SIZE + l0, HDR_SIZE + l0 + l1);
-    const s2 = rec.subarray(HDR_SIZE + l0 + l1, HDR_SIZE + l0 + l1 + l2);
+    for (let i = 0; i < 6; i++) a[i] = rec.readInt32LE(44 + i * 8) * 4294967296 + rec.readUInt32LE(40 + i * 8);
+    const s: Buffer[] = new Array(NSTR);
+    let o = HDR_SIZE;
+    for (let i = 0; i < NSTR; i++) {
+      s[i] = rec.subarray(o, o + lens[i]!);
+      o += lens[i]!;
+    }
     return {
       type: rec.readUInt16LE(0),
       flags: rec.readUInt16LE(2),
       pid: rec.readUInt32LE(4),
       tid: rec.readUInt32LE(8),
-      ns: rec.readBigUInt64LE(24),
+      root: rec.readUInt32LE(12),
+      ns: rec.readBigUInt64LE(32),
       a,
-      s: [s0, s1, s2],
+      s,
     };
   }
 
+  /** Routes a record to its family: processes, files, network, privileges, the loader's own. */
   private dispatch(h: Header): void {
+    if (h.type >= 100) return this.loaderRecord(h);
+    if (h.pid === 0) throw new Malformed('pid 0');
+    const s = h.s;
+    const c: Ctx = {
+      h,
+      base: h.root ? { ns: h.ns, pid: h.pid, tid: h.tid, root: h.root } : { ns: h.ns, pid: h.pid, tid: h.tid },
+      str: (i) => s[i]!.toString('utf8'),
+      trunc: (mask) => ((h.flags & mask) !== 0 ? true : undefined),
+      opt: (i) => (s[i]!.length ? s[i]!.toString('utf8') : undefined),
+    };
+    // each family returns undefined for a type that is not its own, false for a record that
+    // is its own but says nothing to report (a connect to AF_UNSPEC...)
+    const r = this.processRecord(c) ?? this.fileRecord(c) ?? this.netRecord(c) ?? this.privilegeRecord(c);
+    if (r === undefined) throw new Malformed(`unknown record type ${h.type}`);
+    if (r !== false) this.hooks.record(r);
+  }
+
+  /** exec, fork, exit, comm rename, signals to the monitor. undefined: not this family. */
+  private processRecord(c: Ctx): RawRecord | false | undefined {
+    const { h, base } = c;
     const { a, s, flags } = h;
-    // The common fields are written out in each literal (not spread from one object): a
-    // spread copies property by property at run time, for every record.
-    const ns = h.ns;
-    const pid = h.pid;
-    const tid = h.tid;
-    const str = (i: number) => s[i]!.toString('utf8');
-    const trunc = (mask: number) => ((flags & mask) !== 0 ? true : undefined);
-    const out = (r: RawRecord) => this.hooks.record(r);
-    if (h.pid === 0 && h.type < 100) throw new Malformed('pid 0');
     switch (h.type) {
       case REC.EXEC: {
         const parts = s[1]!.length ? s[1]!.toString('utf8').split('\0') : [];
         // the argument area ends with the last argument's NUL
         if (parts.length && parts[parts.length - 1] === '' && !(flags & F.TRUNC1)) parts.pop();
-        return out({
+        const env = parseEnvBlock(s[2]!);
+        return {
           t: 'exec',
-          ns,
-          pid,
+          ...base,
           tid: a[3]!,
           ppid: a[0]!,
           uid: a[1]!,
           euid: a[2]!,
-          filename: str(0),
+          gen: a[4]!,
+          filename: c.str(0),
           argv: parts.length ? parts : undefined,
-          argvTruncated: trunc(F.TRUNC1),
-          ldPreload: flags & F.LDPRELOAD ? str(2) : undefined,
+          argvTruncated: c.trunc(F.TRUNC1),
+          env,
+          envTruncated: c.trunc(F.TRUNC2),
+          ldPreload: env?.LD_PRELOAD,
+          cwd: c.opt(3),
+          realExe: c.opt(5),
           candidate: (flags & F.CANDIDATE) !== 0,
-        });
+          handoff: (flags & F.HANDOFF) !== 0 || undefined,
+        };
       }
       case REC.FORK:
-        return out({ t: 'fork', ns, pid, tid, ppid: a[0]! });
+        return { t: 'fork', ...base, ppid: a[0]!, handoff: (flags & F.HANDOFF) !== 0 || undefined, candidate: (flags & F.CANDIDATE) !== 0 || undefined };
       case REC.EXIT:
-        return out({ t: 'exit', ns, pid, tid, code: (a[0]! >> 8) & 0xff, signal: a[0]! & 0x7f, durationNs: BigInt(a[1]!) });
+        return { t: 'exit', ...base, code: (a[0]! >> 8) & 0xff, signal: a[0]! & 0x7f, durationNs: BigInt(a[1]!) };
       case REC.RENAME:
-        return out({ t: 'rename', ns, pid, tid, comm: str(0) });
+        return { t: 'rename', ...base, comm: c.str(0) };
+      case REC.SIGNAL:
+        return {
+          t: 'signal',
+          ...base,
+          sig: a[0]!,
+          target: a[1]!,
+          role: ROLES[a[2]!] ?? 'other',
+          uid: a[3]!,
+          code: a[4]!,
+          seq: a[5]!,
+          comm: c.str(0),
+          ancestry: parseAncestry(s[1]!),
+        };
+    }
+    return undefined;
+  }
+
+  /** Opens, path operations, lookups, cwd changes. */
+  private fileRecord(c: Ctx): RawRecord | false | undefined {
+    const { h, base } = c;
+    const { a, flags } = h;
+    const atExit = (flags & F.EXIT) !== 0;
+    const ret = (i: number) => (atExit ? a[i]! : undefined);
+    switch (h.type) {
       case REC.OPEN:
-        return out({ t: 'open', ns, pid, tid, dfd: a[0]!, flags: a[1]!, mode: a[2]!, ret: a[3]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return {
+          t: 'open',
+          ...base,
+          ...kpaths(c),
+          dfd: a[0]!,
+          flags: a[1]!,
+          mode: a[2]!,
+          ret: a[3]!,
+          dev: a[4]! || undefined,
+          ino: a[5]! || undefined,
+          path: c.str(0),
+          truncated: c.trunc(F.TRUNC0),
+          kpath: c.opt(4),
+          protected: (flags & F.PROTECTED) !== 0 || undefined,
+          watched: (flags & F.WATCHED) !== 0 || undefined,
+          deleted: (flags & F.DELETED) !== 0 || undefined,
+        };
       case REC.REPEAT:
-        return out({ t: 'repeat', ns, pid, tid, count: a[0]! });
+        return { t: 'repeat', ...base, count: a[0]! };
       case REC.FRENAME:
-        return out({
+        return {
           t: 'frename',
-          ns,
-          pid,
-          tid,
+          ...base,
+          ...kpaths(c),
           newdfd: a[0]!,
           flags: a[1]!,
           olddfd: a[2]!,
-          newpath: str(0),
-          oldpath: str(1),
-          truncated: trunc(F.TRUNC0 | F.TRUNC1),
-        });
+          ret: ret(3),
+          newpath: c.str(0),
+          oldpath: c.str(1),
+          truncated: c.trunc(F.TRUNC0 | F.TRUNC1),
+        };
       case REC.UNLINK:
-        return out({ t: 'unlink', ns, pid, tid, dfd: a[0]!, flags: a[1]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return { t: 'unlink', ...base, ...kpaths(c), dfd: a[0]!, flags: a[1]!, ret: ret(2), path: c.str(0), truncated: c.trunc(F.TRUNC0) };
       case REC.SYMLINK:
-        return out({ t: 'symlink', ns, pid, tid, newdfd: a[0]!, path: str(0), target: str(1), truncated: trunc(F.TRUNC0 | F.TRUNC1) });
+        return { t: 'symlink', ...base, ...kpaths(c), newdfd: a[0]!, ret: ret(1), path: c.str(0), target: c.str(1), truncated: c.trunc(F.TRUNC0 | F.TRUNC1) };
       case REC.LINK:
-        return out({
+        return {
           t: 'link',
-          ns,
-          pid,
-          tid,
+          ...base,
+          ...kpaths(c),
           newdfd: a[0]!,
           flags: a[1]!,
           olddfd: a[2]!,
-          path: str(0),
-          oldpath: str(1),
-          truncated: trunc(F.TRUNC0 | F.TRUNC1),
-        });
+          ret: ret(3),
+          path: c.str(0),
+          oldpath: c.str(1),
+          truncated: c.trunc(F.TRUNC0 | F.TRUNC1),
+        };
       case REC.TRUNCATE:
-        return out({ t: 'truncate', ns, pid, tid, fd: a[0]!, length: a[1]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return { t: 'truncate', ...base, ...kpaths(c), fd: a[0]!, length: a[1]!, ret: ret(2), path: c.str(0), truncated: c.trunc(F.TRUNC0) };
       case REC.CHMOD:
-        return out({ t: 'chmod', ns, pid, tid, dfd: a[0]!, mode: a[1]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return { t: 'chmod', ...base, ...kpaths(c), dfd: a[0]!, mode: a[1]!, ret: ret(2), path: c.str(0), truncated: c.trunc(F.TRUNC0) };
       case REC.CHOWN:
-        return out({ t: 'chown', ns, pid, tid, dfd: a[0]!, uid: a[1]!, gid: a[2]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return { t: 'chown', ...base, ...kpaths(c), dfd: a[0]!, uid: a[1]!, gid: a[2]!, ret: ret(3), path: c.str(0), truncated: c.trunc(F.TRUNC0) };
       case REC.SETXATTR:
-        return out({ t: 'setxattr', ns, pid, tid, fd: a[0]!, path: str(0), name: str(1), truncated: trunc(F.TRUNC0) });
+        return { t: 'setxattr', ...base, ...kpaths(c), fd: a[0]!, ret: ret(1), path: c.str(0), name: c.str(1), truncated: c.trunc(F.TRUNC0) };
       case REC.MKDIR:
-        return out({ t: 'mkdir', ns, pid, tid, dfd: a[0]!, mode: a[1]!, ret: a[2]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return { t: 'mkdir', ...base, ...kpaths(c), dfd: a[0]!, mode: a[1]!, ret: a[2]!, path: c.str(0), truncated: c.trunc(F.TRUNC0) };
       case REC.UTIMES:
-        return out({ t: 'utimes', ns, pid, tid, dfd: a[0]!, path: str(0), truncated: trunc(F.TRUNC0) });
+        return { t: 'utimes', ...base, ...kpaths(c), dfd: a[0]!, ret: ret(1), path: c.str(0), truncated: c.trunc(F.TRUNC0) };
+      case REC.LOOKUP:
+        return {
+          t: 'lookup',
+          ...base,
+          ...kpaths(c),
+          call: SYSCALL_NAMES[a[0]!] ?? `syscall_${a[0]}`,
+          dfd: a[1]!,
+          ret: a[2]!,
+          path: c.str(0),
+          truncated: c.trunc(F.TRUNC0),
+        };
       case REC.CHDIR:
-        return out({ t: 'chdir', ns, pid, tid, path: str(0), truncated: trunc(F.TRUNC0) });
+        return { t: 'chdir', ...base, path: c.str(0), truncated: c.trunc(F.TRUNC0), kcwd: c.opt(4) };
       case REC.FCHDIR:
-        return out({ t: 'fchdir', ns, pid, tid, fd: a[0]! });
+        return { t: 'fchdir', ...base, fd: a[0]!, kcwd: c.opt(4) };
+    }
+    return undefined;
+  }
+
+  /** connect, UDP sends (DNS queries), DNS answers, bind, listen, raw and packet sockets. */
+  private netRecord(c: Ctx): RawRecord | false | undefined {
+    const { h, base } = c;
+    const { a, s, flags } = h;
+    const atExit = (flags & F.EXIT) !== 0;
+    switch (h.type) {
       case REC.CONNECT: {
         const sa = decodeSockaddr(s[0]!);
-        if (!sa) return; // connect(fd, NULL/short): nothing to report
-        if (sa.family !== 1 && sa.family !== 2 && sa.family !== 10) return; // AF_UNSPEC (disconnect), netlink...
-        return out({
+        const unreadable = (flags & F.UNREAD0) !== 0 || undefined;
+        // connect(fd, NULL/short) or AF_UNSPEC (disconnect), netlink...: nothing to report,
+        // unless the address could not be read at all (that is itself worth a warning)
+        if (!sa && !unreadable) return false;
+        if (sa && sa.family !== 1 && sa.family !== 2 && sa.family !== 10) return false;
+        return {
           t: 'connect',
-          ns,
-          pid,
-          tid,
+          ...base,
           fd: a[0]!,
-          family: sa.family,
+          family: sa?.family ?? 0,
           socktype: a[1]!,
-          port: sa.port,
-          ip: sa.ip,
-          unixPath: sa.unixPath,
-          abstract: sa.family === 1 ? sa.abstract : undefined,
-        });
+          port: sa?.port ?? 0,
+          ip: sa?.ip,
+          unixPath: sa?.unixPath,
+          abstract: sa?.family === 1 ? sa.abstract : undefined,
+          ret: atExit ? a[3]! : undefined,
+          peerPid: atExit && a[4]! ? a[4]! : undefined,
+          localPort: atExit && a[5]! ? a[5]! : undefined,
+          unreadable,
+        };
       }
       case REC.SEND: {
         const sa = decodeSockaddr(s[0]!) ?? { family: 0, port: 0 };
-        return out({
+        return {
           t: 'send',
-          ns,
-          pid,
-          tid,
+          ...base,
           fd: a[0]!,
           family: sa.family,
           port: sa.port,
           len: a[1]!,
           ip: sa.ip,
           payload: sa.port === 53 ? Buffer.from(s[1]!) : undefined,
-        });
+          ret: atExit ? a[2]! : undefined,
+          unreadable: (flags & (F.UNREAD0 | F.UNREAD1)) !== 0 || undefined,
+        };
       }
-      case REC.DNS_ANSWER:
-        return out({ t: 'dns_answer', ns, pid, tid, payload: Buffer.from(s[0]!) });
+      case REC.DNS_ANSWER: {
+        const src = s[1]!.length ? decodeSockaddr(s[1]!) : undefined;
+        return { t: 'dns_answer', ...base, payload: Buffer.from(s[0]!), srcIp: src?.ip, srcPort: src?.port || undefined };
+      }
       case REC.BIND: {
         const sa = decodeSockaddr(s[0]!);
-        if (!sa || (sa.family !== 2 && sa.family !== 10)) return;
-        return out({ t: 'bind', ns, pid, tid, fd: a[0]!, family: sa.family, socktype: a[1]!, port: sa.port, ip: sa.ip ?? '' });
+        if (!sa || (sa.family !== 2 && sa.family !== 10)) return false;
+        return { t: 'bind', ...base, fd: a[0]!, family: sa.family, socktype: a[1]!, port: sa.port, ip: sa.ip ?? '' };
       }
       case REC.LISTEN:
-        return out({ t: 'listen', ns, pid, tid, fd: a[0]!, socktype: a[1]!, port: a[2]!, backlog: a[3]! });
+        return { t: 'listen', ...base, fd: a[0]!, socktype: a[1]!, port: a[2]!, backlog: a[3]! };
+      case REC.SOCKET:
+        return { t: 'socket', ...base, family: a[0]!, type: a[1]!, protocol: a[2]!, ret: a[3]! };
+    }
+    return undefined;
+  }
+
+  /** Privilege changes, namespaces, and the exploit primitives (ptrace, memfd, io_uring, userfaultfd). */
+  private privilegeRecord(c: Ctx): RawRecord | false | undefined {
+    const { h, base } = c;
+    const { a, s } = h;
+    switch (h.type) {
+      case REC.SETID: {
+        const b = s[0]!;
+        const before = b.length >= 16 ? { uid: b.readUInt32LE(0), euid: b.readUInt32LE(4), gid: b.readUInt32LE(8), egid: b.readUInt32LE(12) } : undefined;
+        const nr = a[0]!;
+        const nargs = nr === 117 || nr === 119 ? 3 : nr === 113 || nr === 114 ? 2 : 1;
+        // a[5] = uid << 32 | euid, both unsigned: split without losing bits above 2^53
+        const after = { uid: Math.floor(a[5]! / 4294967296) >>> 0, euid: a[5]! >>> 0 };
+        return { t: 'setid', ...base, call: SYSCALL_NAMES[nr] ?? `syscall_${nr}`, args: a.slice(1, 1 + nargs), ret: a[4]!, before, after };
+      }
+      case REC.SETNS:
+        return { t: 'setns', ...base, fd: a[0]!, nstype: a[1]!, ret: a[2]!, nsInode: a[3]! || undefined, fsMagic: a[4]! || undefined };
+      case REC.UNSHARE:
+        return { t: 'unshare', ...base, flags: a[0]!, ret: a[1]!, via: a[2] === 1 ? 'clone' : a[2] === 2 ? 'clone3' : 'unshare' };
+      case REC.USERFAULTFD:
+        return { t: 'userfaultfd', ...base, flags: a[0]!, ret: a[1]! };
       case REC.PTRACE:
-        return out({ t: 'ptrace', ns, pid, tid, request: a[0]!, target: a[1]! });
+        return { t: 'ptrace', ...base, request: a[0]!, target: a[1]! };
       case REC.MEMFD:
-        return out({ t: 'memfd', ns, pid, tid, flags: a[0]!, name: str(0) });
+        return { t: 'memfd', ...base, flags: a[0]!, ret: h.flags & F.EXIT ? a[1]! : undefined, name: c.str(0) };
       case REC.IO_URING:
-        return out({ t: 'io_uring', ns, pid, tid, entries: a[0]! });
+        return { t: 'io_uring', ...base, entries: a[0]! };
+    }
+    return undefined;
+  }
+
+  /** What the loader itself writes: ready, loss, command acknowledgements, log lines, counters. */
+  private loaderRecord(h: Header): void {
+    const { a, s } = h;
+    const str = (i: number) => s[i]!.toString('utf8');
+    switch (h.type) {
       case REC.READY:
-        this.hooks.ready?.(a[0]!, a[1]!, s[0]!.length ? str(0).split(',') : []);
+        this.hooks.ready?.(a[0]!, a[1]!, s[0]!.length ? str(0).split(',') : [], a[3] === 1, a[4]!);
         return;
-      case REC.LOSS:
+      case REC.LOSS: {
         if (a[0]! <= 0) throw new Malformed(`loss count ${a[0]}`);
-        return this.hooks.signal({ s: 'lost', count: a[0]!, source: 'kernel' });
-      case REC.CTL:
-        return this.hooks.signal({ s: 'ctl', op: a[0] === 1 ? 'track' : 'untrack', pid: a[1]! });
+        const why = LOSS_WHY[a[4]!] ?? 'dropped';
+        const root = a[2]! || undefined;
+        const kind = REC_KIND[a[3]!] ?? (a[3] ? `type_${a[3]}` : undefined);
+        return this.hooks.signal({ s: 'lost', count: a[0]!, source: 'kernel', root, kind, why });
+      }
+      case REC.CTL: {
+        const op = (['track', 'untrack', 'server', 'unserver'] as const)[a[0]! - 1] ?? 'track';
+        return this.hooks.signal({ s: 'ctl', op, pid: a[1]!, result: a[2]! });
+      }
       case REC.LOG:
+        if (a[0]) return this.hooks.signal({ s: 'replayed', count: a[0] });
         this.hooks.log?.(str(0));
         return;
       case REC.STATS:
-        this.hooks.stats?.({ compat: a[0]!, readFailures: a[1]!, kernelRecords: a[2]!, loaderRecords: a[3]! });
+        this.hooks.stats?.({ compat: a[0]!, readFailures: a[1]!, kernelRecords: a[2]!, loaderRecords: a[3]!, shed: a[4]!, rateLimited: a[5]! });
         return;
+      case REC.ROOT:
+        return this.hooks.signal({ s: 'root', root: a[0]!, startNs: BigInt(a[1]!), name: str(0), session: str(1), cwd: str(2), home: str(3) });
     }
     throw new Malformed(`unknown record type ${h.type}`);
   }

@@ -1,7 +1,9 @@
 // The compiled kernel sensor: runs native/build/warden-sensor (libbpf + CO-RE BPF,
-// native/sensor/), decodes its binary record stream into raw records, sends track/untrack
-// commands on its stdin, and restarts it if it dies (re-seeded with the pids the model
-// still tracks). Loss, malformed records and restarts are signals, never swallowed.
+// native/sensor/), decodes its binary record stream into raw records, sends commands on its
+// stdin (track/untrack, hand-off servers, protected inodes, signal acknowledgements), and
+// restarts it if it dies (re-seeded with the pids the model still tracks; with pinned state
+// the new one adopts the kernel side, records written meanwhile included). Loss, malformed
+// records and restarts are signals, never swallowed.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -81,6 +83,24 @@ export interface EbpfSensorOptions {
   seedsOnRestart: () => number[];
   maxRestartsPerMinute?: number;
   binary?: string;
+  /** Environment variables exec records carry (names; values are read only for these). */
+  envNames?: string[];
+  /** Path components whose failed opens and lookups are reported. */
+  watchedNames?: string[];
+  /**
+   * Pinned state (bpffs directory): the kernel side outlives this process and its loader;
+   * a loader started later with the same directory adopts it. Absent: the kernel side dies
+   * with the loader, and the loader with the monitor.
+   */
+  pinDir?: string;
+  /** Where the loader writes records it could not deliver to a dying monitor. */
+  spool?: string;
+  /** The monitor's registry entry (removed before a clean stop: its absence means "stopped"). */
+  registry?: string;
+  /** The monitor's command line, restarted by the loader when the monitor is killed. */
+  respawn?: { argv: string[]; log?: string };
+  /** A monitor stopped by a signal (not its terminal's Ctrl-Z) is continued at once (`warden watch`). */
+  undoStops?: boolean;
 }
 
 /** pids passed on the command line; the rest follow on stdin before any record is read. */
@@ -90,11 +110,12 @@ export class EbpfSensor implements Sensor {
   readonly backend = 'ebpf' as const;
   readonly blindSpots: string[] = [
     'file and network activity through io_uring (only io_uring_setup is reported)',
-    'paths are as the process passed them (symlinks not resolved)',
     '32-bit (ia32) system calls (syscall tracepoints do not report them)',
   ];
   missing: string[] = [];
   attachMs = 0;
+  /** The last start took over pinned kernel state left by a sensor that died. */
+  adopted = false;
   private child: ChildProcess | undefined;
   private decoder: EbpfDecoder | undefined;
   private stopping = false;
@@ -112,6 +133,16 @@ export class EbpfSensor implements Sensor {
 
   private args(seeds: number[]): string[] {
     const a = ['--monitor-pid', String(process.pid), '--fold-ms', String(this.o.foldOpensMs ?? 1000)];
+    for (const n of this.o.envNames ?? []) if (/^[A-Za-z_][A-Za-z0-9_]{0,30}$/.test(n)) a.push('--env-name', n);
+    for (const n of this.o.watchedNames ?? []) if (n.length > 0 && n.length <= 31 && !n.includes('/')) a.push('--watched-name', n);
+    if (this.o.pinDir) a.push('--pin', this.o.pinDir);
+    if (this.o.spool) a.push('--spool', this.o.spool);
+    if (this.o.registry) a.push('--registry', this.o.registry);
+    if (this.o.respawn) {
+      for (const x of this.o.respawn.argv) a.push('--respawn-arg', x);
+      if (this.o.respawn.log) a.push('--respawn-log', this.o.respawn.log);
+    }
+    if (this.o.undoStops) a.push('--undo-stops');
     if (this.o.failedOpens) a.push('--failed-opens');
     if (this.o.wakeUs !== undefined) a.push('--wake-us', String(this.o.wakeUs));
     for (const n of new Set(this.o.execNames)) if (n.length > 0 && n.length <= 31) a.push('--exec-name', n);
@@ -125,7 +156,9 @@ export class EbpfSensor implements Sensor {
   private async spawnOnce(seeds: number[]): Promise<void> {
     const started = Date.now();
     const bin = this.o.binary ?? sensorBinary();
-    const child = spawn(bin, this.args(seeds), { stdio: ['pipe', 'pipe', 'pipe'] });
+    // its own session: a Ctrl-C in the monitor's terminal is the monitor's to act on (it stops the
+    // loader through stdin); the loader ignores it anyway
+    const child = spawn(bin, this.args(seeds), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child = child;
     for (const s of seeds.slice(MAX_ARG_SEEDS)) child.stdin!.write(`t ${s}\n`);
     child.stdin!.on('error', () => {}); // EPIPE when it died: reported through 'exit'
@@ -148,12 +181,13 @@ export class EbpfSensor implements Sensor {
           if (s.s === 'ctl') this.counters.ctl++;
           this.o.sink.signal(s);
         },
-        ready: (_us, _abi, missing) => {
+        ready: (_us, _abi, missing, adopted, gapNs) => {
           if (ready) return;
           ready = true;
           this.attachMs = Date.now() - started;
           this.missing = missing;
-          this.o.sink.signal({ s: 'ready', backend: 'ebpf', attachMs: this.attachMs, missing });
+          this.adopted = adopted;
+          this.o.sink.signal({ s: 'ready', backend: 'ebpf', attachMs: this.attachMs, missing, adopted, gapMs: adopted ? Math.round(gapNs / 1e6) : undefined });
           resolve();
         },
         stats: (s) => {
@@ -207,15 +241,48 @@ export class EbpfSensor implements Sensor {
     if (c?.stdin && !c.stdin.destroyed) c.stdin.write(line);
   }
 
-  track(pid: number): void {
-    this.command(`t ${pid}\n`);
+  track(pid: number, root?: number): void {
+    this.command(`t ${pid} ${root ?? pid}\n`);
   }
 
-  untrack(pid: number): void {
-    this.command(`u ${pid}\n`);
+  untrack(pid: number, gen?: number): void {
+    this.command(gen === undefined ? `u ${pid}\n` : `u ${pid} ${gen}\n`);
   }
 
-  /** Closes the loader's stdin: it drains the ring buffer, writes its counters and exits. */
+  serve(pid: number, root: number): void {
+    this.command(`s ${pid} ${root}\n`);
+  }
+
+  unserve(pid: number): void {
+    this.command(`S ${pid}\n`);
+  }
+
+  protect(dev: number, ino: number): void {
+    this.command(`p ${dev} ${ino}\n`);
+  }
+
+  ackSignal(seq: number): void {
+    this.command(`a ${seq}\n`);
+  }
+
+  rememberSession(root: number, startNs: bigint, name: string, session: string, cwd: string, home: string): void {
+    const clean = (x: string) => x.replace(/[\t\n]/g, ' ');
+    this.command(`r ${root} ${startNs} ${clean(name).replace(/ /g, '_') || 'agent'} ${clean(session)}\t${clean(cwd)}\t${clean(home)}\n`);
+  }
+
+  forgetSession(root: number): void {
+    this.command(`R ${root}\n`);
+  }
+
+  /** The loader's pid (the guard reports signals to it; the monitor watches it is not stopped). */
+  get loaderPid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /**
+   * Says "q" (a clean stop: the pinned state goes) and closes the loader's stdin: it drains
+   * the ring buffers, writes its counters and exits. EOF without "q" would be the monitor's death.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     const child = this.child;
@@ -234,7 +301,7 @@ export class EbpfSensor implements Sensor {
       }, 3000);
       // 'close' fires after stdout has ended: every record the loader wrote was decoded.
       child.once('close', finish);
-      child.stdin!.end();
+      child.stdin!.end('q\n');
     });
   }
 
@@ -244,6 +311,8 @@ export class EbpfSensor implements Sensor {
       s.compat_syscalls = this.loader.compat;
       s.read_failures = this.loader.readFailures;
       s.kernel_records = this.loader.kernelRecords;
+      s.shed = this.loader.shed;
+      s.rate_limited = this.loader.rateLimited;
     }
     return s;
   }

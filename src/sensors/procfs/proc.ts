@@ -139,6 +139,23 @@ export function readEnvVar(pid: number, name: string): string | undefined {
   return undefined;
 }
 
+/** Several variables of the process's initial environment (only the names asked for). */
+export function readEnv(pid: number, names: readonly string[]): Record<string, string> | undefined {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(`${PROC}/${pid}/environ`);
+  } catch {
+    return undefined;
+  }
+  const want = new Set(names);
+  const out: Record<string, string> = {};
+  for (const entry of buf.toString('utf8').split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq > 0 && want.has(entry.slice(0, eq))) out[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return out;
+}
+
 /** Direct children of a process (all threads' children lists). */
 export function readChildren(pid: number): number[] {
   const out = new Set<number>();
