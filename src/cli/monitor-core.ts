@@ -11,11 +11,13 @@ import { AgentMatcher, type AgentSignature } from '../model/agents.js';
 import { EXEC_ENV_NAMES } from '../model/exec-env.js';
 import { watchedNames } from '../model/identity.js';
 import { ProcessModel } from '../model/process-model.js';
+import type { CgroupNode } from '../util/cgroup/node.js';
 import { BpftraceSensor } from '../sensors/bpftrace/sensor.js';
 import { EbpfSensor } from '../sensors/ebpf/sensor.js';
 import { ProcfsPoller } from '../sensors/procfs/poller.js';
 import type { RawRecord, Sensor, SensorSignal } from '../sensors/raw.js';
 import { loadClassifier, type Classifier } from './classifier.js';
+import { createGovernance, type Governance } from './governance.js';
 import { Guard } from './guard.js';
 import { ReplayFilter } from './replayed.js';
 import { LossReporter } from './loss.js';
@@ -56,6 +58,8 @@ export interface CoreOptions {
   trackCgroups?: string[];
   /** Passed to the process model (latency benchmark). */
   observe?: (ev: UnstampedEvent, ns: bigint) => void;
+  /** The cgroup that is an agent's session already (`warden run`: the sandbox's). */
+  sessionCgroup?: (ref: AgentRef) => CgroupNode | undefined;
   /** Rules already loaded from cfg (watch validates them before opening any output). */
   classifier?: Classifier;
   /** Pinned kernel state and the command line to restart a killed monitor (compiled sensor). */
@@ -79,6 +83,8 @@ export interface GuardSignal {
 export interface MonitorCore {
   model: ProcessModel;
   sensor: Sensor;
+  /** Governor and rule actions (kill, freeze, resume, limits). */
+  governance: Governance;
   readonly classifier: Classifier;
   counters: Record<string, number>;
   /** Why the monitor is degraded (no kernel sensor), if it is. */
@@ -144,8 +150,15 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       else if (e.severity === 'warn') counters.by_warn!++;
       if (e.agent) model.noteSeverity(e.agent.session, e.severity);
       opts.emit(e);
+      governance.observe(e);
     });
   };
+  const governance = createGovernance(cfg, {
+    emit: (e) => classify(e),
+    actionFor: (id) => classifier.actionFor?.(id),
+    log,
+    sessionCgroup: opts.sessionCgroup,
+  });
   const model = new ProcessModel({
     matcher: new AgentMatcher(customSignatures(cfg)),
     emit: classify,
@@ -322,6 +335,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
     ...model.counters,
     ...model.handoffs.counters,
     ...guard.counters,
+    ...governance.stats(),
     secret_inodes: model.identity.size,
     ...prefix('sensor_', sensorNow.stats()),
     ...prefix('rules_', classifier.stats()),
@@ -330,6 +344,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
   return {
     model,
     sensor: sensorNow,
+    governance,
     get classifier() {
       return classifier;
     },
@@ -345,6 +360,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       if (stopped) return;
       stopped = true;
       await sensorNow.stop();
+      governance.stop();
       model.tick();
       loss.flush();
       clearInterval(ticker);

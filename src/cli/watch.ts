@@ -76,7 +76,12 @@ export async function startMonitor(cfg: WatchConfig, opts: MonitorStartOptions):
       }
     },
     emit: (ev) => dispatcher.emit(ev),
+    kill: async (session, o) => governed((g) => g.kill(session, o?.by ?? { via: 'API' }, o?.pid)),
+    freeze: async (session, frozen, o) => governed((g) => g.freeze(session, frozen, o?.by ?? { via: 'API' }, o?.pid)),
+    limit: async (session, l, o) => governed((g) => g.setLimit(session, { memoryHigh: l.memory_high, memoryMax: l.memory_max }, o?.by ?? { via: 'API' })),
+    governor: (session) => core?.governance.info(session) ?? [],
   };
+  const governed = (f: (g: MonitorCore['governance']) => { ok: boolean; error?: string }) => (core ? f(core.governance) : { ok: false, error: 'the monitor is starting' });
   // Invalid rules refuse the start before any output exists (no audit file, no API socket).
   const classifier = await loadClassifier(cfg);
   const made = await opts.makeSinks(ctl);

@@ -27,6 +27,8 @@ export const GOVERNOR_MODES = ['warn', 'throttle', 'kill'] as const;
 
 const governorLimits = z
   .strictObject({
+    /** What happens at the limit for this agent (default: governor.mode). */
+    mode: z.enum(GOVERNOR_MODES).optional(),
     memory_high: size.optional(),
     memory_max: size.optional(),
     /** Relative CPU share, 100 = an ordinary process's. */

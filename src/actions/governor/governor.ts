@@ -82,6 +82,8 @@ export interface GovernorOptions {
   now?(): number;
   /** Start the periodic sampling (tests drive tick() themselves). */
   timers?: boolean;
+  /** A cgroup that already is the session's (`warden run`: the sandbox's); else one is made. */
+  sessionCgroup?(ref: AgentRef): CgroupNode | undefined;
 }
 
 export class Governor {
@@ -107,10 +109,6 @@ export class Governor {
     }
   }
 
-  get mode(): GovernorMode {
-    return this.o.settings.mode;
-  }
-
   // ---- inputs ---------------------------------------------------------------------------
 
   /** Every classified event of the pipeline passes here; the governor picks what concerns it. */
@@ -124,9 +122,12 @@ export class Governor {
 
   /** A `warden run` sandbox as a session: its cgroups are given, its processes already in them. */
   adoptSandbox(ref: AgentRef, node: CgroupNode, limits: SessionLimits): void {
+    // A policy's memory limit is the session's hard limit; the soft one keeps below it.
+    const max = node.memory().maxBytes;
+    if (max !== undefined) limits = { ...limits, memoryMax: max, memoryHigh: Math.min(limits.memoryHigh, Math.round(max * 0.75)) };
     const s = this.newSession(ref, limits);
     try {
-      s.cg = adoptSandboxCgroups(node, limits, this.mode);
+      s.cg = adoptSandboxCgroups(node, limits.mode);
     } catch (err) {
       s.unenforced = (err as Error).message;
     }
@@ -151,6 +152,8 @@ export class Governor {
 
   private startSession(ref: AgentRef, parentSession?: string): void {
     if (this.sessions.has(ref.session)) return;
+    const given = this.o.sessionCgroup?.(ref);
+    if (given) return this.adoptSandbox(ref, given, this.o.settings.limitsFor(ref.name));
     const s = this.newSession(ref, this.o.settings.limitsFor(ref.name));
     if (!this.o.settings.enabled) {
       // Sessions are still known, so rule actions and the API can kill and freeze them.
@@ -166,7 +169,7 @@ export class Governor {
     let skipped: Array<{ pid: number; why: string }> = [];
     try {
       const parent = parentSession ? this.sessions.get(parentSession)?.cg : undefined;
-      s.cg = parent ? this.nestedCgroups(parent, ref.session, s.limits) : createSessionCgroups(this.layout, ref.session, s.limits, this.mode);
+      s.cg = parent ? this.nestedCgroups(parent, ref.session, s.limits) : createSessionCgroups(this.layout, ref.session, s.limits, s.limits.mode);
       ({ moved, skipped } = moveTree(s.cg, ref.root_pid, this.ownDirs));
       this.counters.moved += moved;
       const rootSkipped = skipped.find((x) => x.pid === ref.root_pid);
@@ -188,7 +191,7 @@ export class Governor {
   private nestedCgroups(parent: SessionCgroups, id: string, limits: SessionLimits): SessionCgroups {
     const session = parent.session.child(`s-${safeName(id)}`).node;
     const cg: SessionCgroups = { session, main: session, tools: new Map(), missing: parent.missing, owned: true };
-    applyLimits(cg, limits, this.mode);
+    applyLimits(cg, limits, limits.mode);
     cg.main = session.child('agent').node;
     return cg;
   }
@@ -197,11 +200,11 @@ export class Governor {
     const l = s.limits;
     const by = s.cg?.session.enforcer('memory');
     const what = s.cg
-      ? `memory ${fmtBytes(l.memoryHigh)} soft / ${fmtBytes(l.memoryMax)} hard${by ? ` (cgroup ${by})` : ' (not enforced: no memory controller)'}, pids ${l.pids ?? 'unlimited'}, mode ${this.mode}`
+      ? `memory ${fmtBytes(l.memoryHigh)} soft / ${fmtBytes(l.memoryMax)} hard${by ? ` (cgroup ${by})` : ' (not enforced: no memory controller)'}, pids ${l.pids ?? 'unlimited'}, mode ${s.limits.mode}`
       : `not enforced (${s.unenforced}); memory is still measured against ${fmtBytes(l.memoryHigh)} / ${fmtBytes(l.memoryMax)}`;
     this.emit(s, 'resource.session', 'info', `${s.ref.name} session governed: ${what}${moved ? `; ${moved} processes moved into its cgroup` : ''}`, {
       data: {
-        mode: this.mode,
+        mode: s.limits.mode,
         memory_high: l.memoryHigh,
         memory_max: l.memoryMax,
         cpu_weight: l.cpuWeight,
@@ -295,7 +298,7 @@ export class Governor {
   }
 
   private onTier(s: GovSession, tier: number, usage: number): void {
-    const mode = this.mode;
+    const mode = s.limits.mode;
     const tool = this.isolateTool(s, usage);
     const toolData = tool ? { pid: tool.pid, argv: tool.argv, cgroup: tool.node.identity ?? tool.node.dirs[0]?.dir, limit_bytes: tool.limitBytes } : undefined;
     const base = { tier, usage_bytes: usage, memory_high: s.limits.memoryHigh, memory_max: s.limits.memoryMax, mode, tool: toolData ?? null };
@@ -329,11 +332,11 @@ export class Governor {
     const existing = [...s.cg.tools.values()].find((t) => t.state !== 'killed' && subtreeOf(snap, t.pid).includes(choice.pid));
     if (existing) return existing;
     const argv = proc.readCmdline(choice.pid) ?? [];
-    if (this.mode === 'warn') return { pid: choice.pid, argv, node: s.cg.session };
+    if (s.limits.mode === 'warn') return { pid: choice.pid, argv, node: s.cg.session };
     const inOther = new Set<number>();
     for (const t of s.cg.tools.values()) for (const p of t.node.procsDeep()) inOther.add(p);
     const pids = subtreeOf(snap, choice.pid).filter((p) => !inOther.has(p));
-    const t = splitTool(s.cg, { pid: choice.pid, argv, pids }, { mode: this.mode, headroom: s.limits.memoryHigh - usage });
+    const t = splitTool(s.cg, { pid: choice.pid, argv, pids }, { mode: s.limits.mode, headroom: s.limits.memoryHigh - usage });
     this.counters.tools++;
     return t;
   }
@@ -369,19 +372,19 @@ export class Governor {
       if (t.state === 'killed' || t.state === 'frozen') continue;
       const m = t.node.memory();
       const name = `\`${shortArgv(t.argv)}\` (pid ${t.pid})`;
-      const data = { tool: { pid: t.pid, argv: t.argv, cgroup: t.node.identity ?? t.node.dirs[0]?.dir, limit_bytes: t.limitBytes }, usage_bytes: s.usage, memory_high: s.limits.memoryHigh, mode: this.mode };
+      const data = { tool: { pid: t.pid, argv: t.argv, cgroup: t.node.identity ?? t.node.dirs[0]?.dir, limit_bytes: t.limitBytes }, usage_bytes: s.usage, memory_high: s.limits.memoryHigh, mode: s.limits.mode };
       const v2 = t.node.enforcer('memory') === 'v2';
       const oom = (m.oomKills ?? 0) > t.seen.oomKills;
       const hit = v2 ? (m.limitHits ?? 0) > t.seen.limitHits || (t.limitBytes !== undefined && (m.usageBytes ?? 0) >= t.limitBytes * 0.98) : !!m.underOom;
       t.seen = { limitHits: m.limitHits ?? 0, oomKills: m.oomKills ?? 0 };
-      if (this.mode === 'kill' && (hit || oom)) {
+      if (s.limits.mode === 'kill' && (hit || oom)) {
         const msg = `${name} was killed: it took ${s.ref.name}'s memory to its limit (${fmtBytes(s.limits.memoryHigh)}); ${s.ref.name} keeps running`;
         if (!oom) tellTool(t.pid, `${msg}. Run it with less memory, or ask the user to raise the limit.`);
         const n = oom ? 0 : t.node.kill();
         t.state = 'killed';
         this.counters.kills++;
         this.emitAlert(s, 'resource.kill', 'warden.resource_memory', msg, { proc: procRefOf(t.pid), data: { ...data, by: oom ? 'kernel' : 'warden', processes: n } });
-      } else if (this.mode === 'throttle' && hit && t.state === 'running') {
+      } else if (s.limits.mode === 'throttle' && hit && t.state === 'running') {
         t.state = v2 ? 'throttled' : 'paused';
         this.counters.pauses++;
         const what = v2 ? 'is slowed down (memory.high)' : 'is paused';
@@ -437,7 +440,7 @@ export class Governor {
   private onBurn(ev: UnstampedEvent): void {
     const s = this.sessions.get(ev.agent!.session);
     const pid = ev.proc!.pid;
-    if (!s || !s.cg || this.mode === 'warn' || pid === s.ref.root_pid) return;
+    if (!s || !s.cg || s.limits.mode === 'warn' || pid === s.ref.root_pid) return;
     const snap = this.sessionSnapshot(s);
     if (!snap.some((p) => p.pid === pid)) return;
     const argv = ev.proc!.argv;
@@ -445,8 +448,8 @@ export class Governor {
     const inOther = new Set<number>();
     for (const t of s.cg.tools.values()) for (const p of t.node.procsDeep()) inOther.add(p);
     const t = s.cg.tools.get(pid) ?? splitTool(s.cg, { pid, argv, pids: subtreeOf(snap, pid).filter((p) => !inOther.has(p)) }, { mode: 'warn', headroom: 0 });
-    const data = { tool: { pid, argv, cgroup: t.node.identity ?? t.node.dirs[0]?.dir }, rule: ev.rule, cpu_share: ev.data?.cpu_share, mode: this.mode };
-    if (this.mode === 'kill') {
+    const data = { tool: { pid, argv, cgroup: t.node.identity ?? t.node.dirs[0]?.dir }, rule: ev.rule, cpu_share: ev.data?.cpu_share, mode: s.limits.mode };
+    if (s.limits.mode === 'kill') {
       const msg = `${name} was killed: it kept a CPU core busy without doing any I/O (${ev.rule ?? 'cpu burn'}); ${s.ref.name} keeps running`;
       tellTool(pid, msg);
       const n = t.node.kill();
@@ -490,7 +493,7 @@ export class Governor {
       const p = cg?.session.pidsState();
       out.push({
         session: s.ref.session,
-        mode: this.mode,
+        mode: s.limits.mode,
         frozen: s.frozen,
         memory: { usage: s.usage, high: s.limits.memoryHigh, max: s.limits.memoryMax, peak: s.peak, enforced_by: cg?.session.enforcer('memory') },
         cpu: { cores: s.cpuCores !== undefined ? round(s.cpuCores) : undefined, weight: s.limits.cpuWeight, cpus: s.limits.cpus },
@@ -563,8 +566,8 @@ export class Governor {
     try {
       if (s.cg?.session.enforcer('memory')) {
         s.cg.session.setMemory({ max });
-        if (s.cg.session.enforcer('memory') === 'v2' && this.mode === 'throttle') s.cg.session.setMemory({ high });
-        if (s.sessionPaused || s.cg.session.enforcer('memory') === 'v1') s.cg.session.setMemory({ oomKillDisable: this.mode === 'throttle' });
+        if (s.cg.session.enforcer('memory') === 'v2' && s.limits.mode === 'throttle') s.cg.session.setMemory({ high });
+        if (s.sessionPaused || s.cg.session.enforcer('memory') === 'v1') s.cg.session.setMemory({ oomKillDisable: s.limits.mode === 'throttle' });
         for (const t of s.cg.tools.values()) {
           moveToolLimit(t, high - old.memoryHigh);
           if (t.state === 'paused' || t.state === 'throttled') t.state = 'running';

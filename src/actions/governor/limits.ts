@@ -8,6 +8,8 @@ import { parseSize } from '../../util/size.js';
 export type GovernorMode = 'warn' | 'throttle' | 'kill';
 
 export interface SessionLimits {
+  /** What happens at the limit (governor.mode, or the agent's own `mode`). */
+  mode: GovernorMode;
   /** Soft limit: tiers are measured against it; throttle/kill act when it is reached. */
   memoryHigh: number;
   /** Hard limit: the kernel's (the OOM killer, or a pause in throttle mode). */
@@ -45,7 +47,7 @@ export function governorSettings(cfg: WatchConfig): GovernorSettings {
     leakMinGrowth: parseSize(g.leak.min_growth),
     burnWindowMs: g.cpu_burn.window_s * 1000,
     burnMinShare: g.cpu_burn.min_share,
-    limitsFor: (agent) => resolveLimits(agent, g.defaults, g.agents[agent]),
+    limitsFor: (agent) => resolveLimits(agent, g.defaults, g.agents[agent], g.mode),
   };
 }
 
@@ -53,7 +55,7 @@ export function governorSettings(cfg: WatchConfig): GovernorSettings {
  * Built-in per agent, overridden by `defaults` (for every agent) and by the agent's own entry.
  * A soft limit above the hard one is lowered to it.
  */
-export function resolveLimits(agent: string, defaults: LimitEntry, own?: LimitEntry): SessionLimits {
+export function resolveLimits(agent: string, defaults: LimitEntry, own?: LimitEntry, mode: GovernorMode = 'warn'): SessionLimits {
   const builtin = AGENTS.some((a) => a.name === agent) ? agentLimits(agent) : DEFAULT_AGENT_LIMITS;
   const pick = <K extends keyof LimitEntry>(k: K): LimitEntry[K] => own?.[k] ?? defaults[k];
   const max = parseSize(pick('memory_max') ?? builtin.memoryMax);
@@ -62,6 +64,7 @@ export function resolveLimits(agent: string, defaults: LimitEntry, own?: LimitEn
   const ratio = parseSize(builtin.memoryHigh) / parseSize(builtin.memoryMax);
   const high = highGiven !== undefined ? parseSize(highGiven) : pick('memory_max') !== undefined ? Math.round(max * ratio) : parseSize(builtin.memoryHigh);
   return {
+    mode: pick('mode') ?? mode,
     memoryHigh: Math.min(high, max),
     memoryMax: max,
     cpuWeight: pick('cpu_weight') ?? builtin.cpuWeight,

@@ -66,11 +66,11 @@ export function createSessionCgroups(layout: CgroupLayout, sessionId: string, li
   return cg;
 }
 
-/** The session of a `warden run`: the sandbox's cgroups, with the governor's limits on top. */
-export function adoptSandboxCgroups(node: CgroupNode, limits: SessionLimits, mode: GovernorMode): SessionCgroups {
-  const cg: SessionCgroups = { session: node, main: node, tools: new Map(), missing: [], owned: false };
-  applyLimits(cg, limits, mode);
-  return cg;
+/** The session of a `warden run`: the sandbox's cgroups, limited by its policy. */
+export function adoptSandboxCgroups(node: CgroupNode, mode: GovernorMode): SessionCgroups {
+  // The run policy's limits stay the kernel's; throttle mode on v1 only turns the OOM kill into a pause.
+  if (node.enforcer('memory') === 'v1') node.setMemory({ oomKillDisable: mode === 'throttle' });
+  return { session: node, main: node, tools: new Map(), missing: [], owned: false };
 }
 
 /**
