@@ -292,6 +292,10 @@ export class Governor {
     return tool ? { tool: { pid: tool.pid, argv: proc.readCmdline(tool.pid) ?? [], rss_bytes: tool.subtree } } : { tool: null };
   }
 
+  private sessionPids(s: GovSession): Set<number> {
+    return new Set([...(s.cg ? s.cg.session.procsDeep() : []), ...treePids(s.ref.root_pid)]);
+  }
+
   private sessionSnapshot(s: GovSession): ProcSnap[] {
     const pids = s.cg ? s.cg.session.procsDeep() : treePids(s.ref.root_pid);
     return snapshot(pids.length ? pids : treePids(s.ref.root_pid));
@@ -383,14 +387,14 @@ export class Governor {
         const n = oom ? 0 : t.node.kill();
         t.state = 'killed';
         this.counters.kills++;
-        this.emitAlert(s, 'resource.kill', 'warden.resource_memory', msg, { proc: procRefOf(t.pid), data: { ...data, by: oom ? 'kernel' : 'warden', processes: n } });
+        this.emitAlert(s, 'resource.kill', 'warden.resource_memory', msg, { proc: t.ref ?? procRefOf(t.pid), data: { ...data, by: oom ? 'kernel' : 'warden', processes: n } });
       } else if (s.limits.mode === 'throttle' && hit && t.state === 'running') {
         t.state = v2 ? 'throttled' : 'paused';
         this.counters.pauses++;
         const what = v2 ? 'is slowed down (memory.high)' : 'is paused';
         const msg = `${name} ${what}: it took ${s.ref.name}'s memory to its limit (${fmtBytes(s.limits.memoryHigh)}). The user can raise the limit or kill it (warden top)`;
         tellTool(t.pid, msg);
-        this.emitAlert(s, 'resource.throttle', 'warden.resource_memory', msg, { proc: procRefOf(t.pid), data: { ...data, how: v2 ? 'memory.high' : 'paused' } });
+        this.emitAlert(s, 'resource.throttle', 'warden.resource_memory', msg, { proc: t.ref ?? procRefOf(t.pid), data: { ...data, how: v2 ? 'memory.high' : 'paused' } });
       } else if (t.state === 'paused' && !m.underOom) t.state = 'running';
     }
   }
@@ -404,7 +408,8 @@ export class Governor {
         const st = proc.readStat(pid);
         if (!st) continue;
         alive.add(pid);
-        const r = this.burn.sample(pid, st.startTicks, { t, cpuMs: (st.utime + st.stime) * 10, io: proc.readIo(pid) });
+        const sch = proc.readSchedstat(pid);
+        const r = this.burn.sample(pid, st.startTicks, { t, cpuMs: (st.utime + st.stime) * 10, demandMs: sch ? (sch.runNs + sch.waitNs) / 1e6 : undefined, io: proc.readIo(pid) });
         if (r) this.reportCpu(s, r);
       }
     }
@@ -418,10 +423,11 @@ export class Governor {
     const io = r.io;
     const stdout = proc.readFdPath(r.pid, 1);
     const ref = procRefOf(r.pid);
-    this.emit(s, 'resource.cpu', 'info', `${ref ? shortArgv(ref.argv) : r.pid} used ${Math.round(r.share * 100)} % of a core for ${Math.round(secs)} s`, {
+    this.emit(s, 'resource.cpu', 'info', `${ref ? shortArgv(ref.argv) : r.pid} kept ${Math.round(r.share * 100)} % of a core busy for ${Math.round(secs)} s (ran ${Math.round(r.used * 100)} %, waited the rest)`, {
       proc: ref,
       data: {
         cpu_share: round(r.share),
+        used_share: round(r.used),
         window_s: round(secs),
         ...(io
           ? {
@@ -516,10 +522,13 @@ export class Governor {
     if (!s) return { ok: false, error: `no governed session ${session}` };
     if (pid !== undefined && pid !== s.ref.root_pid) {
       const t = s.cg?.tools.get(pid);
+      // Only a process of this session: a pid from the API (or a reused one) is checked against its tree and cgroup.
+      if (!t && !this.sessionPids(s).has(pid)) return { ok: false, error: `${pid} is not a process of session ${session}` };
+      const ref = t?.ref ?? procRefOf(pid);
       const n = t ? (tellTool(pid, `killed by ${by.via}`), t.node.kill()) : killTree(pid);
       if (t) t.state = 'killed';
       this.counters.kills++;
-      this.action(s, 'action.kill', `killed ${t ? 'tool' : 'process'} ${pid} of ${s.ref.name} (${n} processes) at the request of ${by.via}`, by, cause, { target: t ? 'tool' : 'process', pid, processes: n }, procRefOf(pid));
+      this.action(s, 'action.kill', `killed ${t ? 'tool' : 'process'} ${pid} of ${s.ref.name} (${n} processes) at the request of ${by.via}`, by, cause, { target: t ? 'tool' : 'process', pid, processes: n }, ref);
       return { ok: true, processes: n };
     }
     return this.tellAndKillSession(s, `killed at the request of ${by.via}`, 'action.kill', {}, by, cause);

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { detectLayoutSafe, ownDir, planControllers, type CgroupLayout, type Controller } from '../../util/cgroup/layout.js';
 import { CgroupNode } from '../../util/cgroup/node.js';
 import type { GovernorMode, SessionLimits } from './limits.js';
-import { cgroupPaths, notMovable, treePids } from './procs.js';
+import type { ProcRef } from '../../events/types.js';
+import { cgroupPaths, notMovable, procRefOf, treePids } from './procs.js';
 
 export const SESSIONS_DIR = 'warden.governor';
 const MIN_TOOL_LIMIT = 1024 * 1024;
@@ -16,6 +17,8 @@ const MIN_TOOL_LIMIT = 1024 * 1024;
 export interface ToolCgroup {
   pid: number;
   argv: string[];
+  /** The tool's process as it was when it got its cgroup (reports outlive it). */
+  ref?: ProcRef;
   node: CgroupNode;
   /** Controllers the tool's cgroup could not get (v2 with processes in the parent). */
   missing: Controller[];
@@ -132,7 +135,7 @@ export function splitTool(
   const existing = cg.tools.get(tool.pid);
   if (existing) return existing;
   const { node, missing } = cg.session.child(`tool-${tool.pid}`);
-  const t: ToolCgroup = { pid: tool.pid, argv: tool.argv, node, missing, state: 'running', seen: { limitHits: 0, oomKills: 0 } };
+  const t: ToolCgroup = { pid: tool.pid, argv: tool.argv, ref: procRefOf(tool.pid), node, missing, state: 'running', seen: { limitHits: 0, oomKills: 0 } };
   if (o.mode !== 'warn' && node.enforcer('memory')) {
     const limit = Math.max(MIN_TOOL_LIMIT, Math.round(o.headroom));
     t.limitBytes = limit;

@@ -67,6 +67,20 @@ export interface ProcIo {
   writeBytes: number;
 }
 
+/**
+ * /proc/<pid>/schedstat of the main thread: ns on a CPU and ns waiting for one. Their sum is
+ * what the task asked for, which a busy machine does not hide (it only moves run to wait).
+ */
+export function readSchedstat(pid: number): { runNs: number; waitNs: number } | undefined {
+  try {
+    const [run, wait] = fs.readFileSync(`${PROC}/${pid}/schedstat`, 'latin1').split(' ');
+    const r = { runNs: Number(run), waitNs: Number(wait) };
+    return Number.isFinite(r.runNs) && Number.isFinite(r.waitNs) ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** /proc/<pid>/io (root, or the process's own user). */
 export function readIo(pid: number): ProcIo | undefined {
   let s: string;
