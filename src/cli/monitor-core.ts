@@ -4,7 +4,7 @@
 // the dispatcher and reporting; `warden run --monitor` points it at one sandbox and its audit file.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import type { WatchConfig } from '../config/watch-config.js';
+import { configSource, type WatchConfig } from '../config/watch-config.js';
 import { isoFromMonoNs, nowIso } from '../events/time.js';
 import type { AgentRef, UnstampedEvent } from '../events/types.js';
 import { AgentMatcher, type AgentSignature } from '../model/agents.js';
@@ -58,6 +58,8 @@ export interface CoreOptions {
   trackCgroups?: string[];
   /** Passed to the process model (latency benchmark). */
   observe?: (ev: UnstampedEvent, ns: bigint) => void;
+  /** Files of Warden's own that protect closes to agents (the audit log). */
+  ownFiles?: string[];
   /** The cgroup that is an agent's session already (`warden run`: the sandbox's). */
   sessionCgroup?: (ref: AgentRef) => CgroupNode | undefined;
   /** Rules already loaded from cfg (watch validates them before opening any output). */
@@ -150,15 +152,18 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       else if (e.severity === 'warn') counters.by_warn!++;
       if (e.agent) model.noteSeverity(e.agent.session, e.severity);
       opts.emit(e);
-      governance.observe(e);
+      governance?.observe(e);
     });
   };
-  const governance = createGovernance(cfg, {
+  let governance: Governance | undefined;
+  governance = await createGovernance(cfg, {
     emit: (e) => classify(e),
     actionFor: (id) => classifier.actionFor?.(id),
     log,
     sessionCgroup: opts.sessionCgroup,
+    ownFiles: [configSource(cfg)?.file, ...cfg.rules.files, ...(opts.ownFiles ?? [])].filter((f): f is string => !!f),
   });
+  const gov = governance;
   const model = new ProcessModel({
     matcher: new AgentMatcher(customSignatures(cfg)),
     emit: classify,
@@ -298,6 +303,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
     chosen = await startSensor(requested, makers, seeds, log);
   } catch (err) {
     clearInterval(ticker);
+    await gov.stop();
     throw err;
   }
   sensor = chosen.sensor;
@@ -335,7 +341,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
     ...model.counters,
     ...model.handoffs.counters,
     ...guard.counters,
-    ...governance.stats(),
+    ...gov.stats(),
     secret_inodes: model.identity.size,
     ...prefix('sensor_', sensorNow.stats()),
     ...prefix('rules_', classifier.stats()),
@@ -344,7 +350,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
   return {
     model,
     sensor: sensorNow,
-    governance,
+    governance: gov,
     get classifier() {
       return classifier;
     },
@@ -360,7 +366,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       if (stopped) return;
       stopped = true;
       await sensorNow.stop();
-      governance.stop();
+      await gov.stop();
       model.tick();
       loss.flush();
       clearInterval(ticker);

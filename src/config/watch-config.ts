@@ -27,8 +27,8 @@ export const GOVERNOR_MODES = ['warn', 'throttle', 'kill'] as const;
 
 const governorLimits = z
   .strictObject({
-    /** What happens at the limit for this agent (default: governor.mode). */
-    mode: z.enum(GOVERNOR_MODES).optional(),
+    /** What happens at the limit for this agent (default: governor.mode); `off`: not governed. */
+    mode: z.enum([...GOVERNOR_MODES, 'off']).optional(),
     memory_high: size.optional(),
     memory_max: size.optional(),
     /** Relative CPU share, 100 = an ordinary process's. */
@@ -94,6 +94,8 @@ export const watchConfigSchema = z.strictObject({
         enabled: z.boolean().default(true),
         /** More paths to protect (same patterns as the rules' secret_paths: ~/x, /abs, **\/x). */
         paths: z.array(z.string().min(1)).default([]),
+        /** The built-in secret list too (false: only `paths`, and Warden's own files). */
+        builtin: z.boolean().default(true),
         /** A decision not made within this time is allowed (fail-open) and reported as an alert. */
         decision_timeout_ms: z.number().int().min(10).max(10_000).default(250),
         /** Seconds between rescans for protected files that appeared or were replaced. */

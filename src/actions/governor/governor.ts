@@ -155,9 +155,9 @@ export class Governor {
     const given = this.o.sessionCgroup?.(ref);
     if (given) return this.adoptSandbox(ref, given, this.o.settings.limitsFor(ref.name));
     const s = this.newSession(ref, this.o.settings.limitsFor(ref.name));
-    if (!this.o.settings.enabled) {
+    if (!this.o.settings.enabled || s.limits.mode === 'off') {
       // Sessions are still known, so rule actions and the API can kill and freeze them.
-      s.unenforced = 'governor.enabled is false';
+      s.unenforced = s.limits.mode === 'off' ? `governor mode off for ${ref.name}` : 'governor.enabled is false';
       return;
     }
     if (this.cgroupsUnavailable) {
@@ -510,6 +510,27 @@ export class Governor {
       });
     }
     return out;
+  }
+
+  /** The session whose governor cgroup directory has this name. */
+  refByDir(name: string): AgentRef | undefined {
+    for (const s of this.sessions.values()) if (safeName(s.ref.session) === name || `s-${safeName(s.ref.session)}` === name) return s.ref;
+    return undefined;
+  }
+
+  refByRoot(root: number): AgentRef | undefined {
+    for (const s of this.sessions.values()) if (s.ref.root_pid === root) return s.ref;
+    return undefined;
+  }
+
+  /** Roots of live sessions whose processes are not in a cgroup of ours. */
+  rootsWithoutCgroup(): number[] {
+    return [...this.sessions.values()].filter((s) => !s.cg && s.endedAt === undefined).map((s) => s.ref.root_pid);
+  }
+
+  /** This monitor's session directories per hierarchy, as /proc/PID/cgroup shows them. */
+  get sessionDirs(): string[] {
+    return this.ownDirs;
   }
 
   has(session: string): boolean {

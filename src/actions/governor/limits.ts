@@ -5,10 +5,10 @@ import { agentLimits, DEFAULT_AGENT_LIMITS, AGENTS } from '../../agents/catalog.
 import type { WatchConfig } from '../../config/watch-config.js';
 import { parseSize } from '../../util/size.js';
 
-export type GovernorMode = 'warn' | 'throttle' | 'kill';
+export type GovernorMode = 'warn' | 'throttle' | 'kill' | 'off';
 
 export interface SessionLimits {
-  /** What happens at the limit (governor.mode, or the agent's own `mode`). */
+  /** What happens at the limit (governor.mode, or the agent's own `mode`; `off`: not governed). */
   mode: GovernorMode;
   /** Soft limit: tiers are measured against it; throttle/kill act when it is reached. */
   memoryHigh: number;

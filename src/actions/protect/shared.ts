@@ -42,4 +42,9 @@ export interface WorkerNote {
   /** The agent root it descends from, when found by ancestry. */
   root?: number;
   ts: number;
+  /** The refused process, read before the answer (it is usually gone by the time this arrives). */
+  argv?: string[];
+  exe?: string;
+  ppid?: number;
+  uid?: number;
 }

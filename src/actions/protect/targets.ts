@@ -33,8 +33,8 @@ export function knownHomes(extra: Iterable<string> = []): string[] {
 }
 
 /** Every existing path the patterns name, for these homes and project directories. */
-export function secretTargets(o: { homes: string[]; projects: string[]; extra: string[] }): Target[] {
-  const patterns = [...SECRET_PATHS.map((e) => e.pattern), ...o.extra];
+export function secretTargets(o: { homes: string[]; projects: string[]; extra: string[]; builtin?: boolean }): Target[] {
+  const patterns = [...(o.builtin === false ? [] : SECRET_PATHS.map((e) => e.pattern)), ...o.extra];
   const out = new Map<string, Target>();
   const add = (p: string, why: string) => {
     if (out.has(p)) return;

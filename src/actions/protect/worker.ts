@@ -78,6 +78,20 @@ function ancestorRoot(pid: number): number | undefined {
   return undefined;
 }
 
+function describe(pid: number): Pick<WorkerNote, 'argv' | 'exe' | 'ppid' | 'uid'> {
+  const out: Pick<WorkerNote, 'argv' | 'exe' | 'ppid' | 'uid'> = {};
+  try {
+    out.argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter((a, i, all) => a !== '' || i < all.length - 1);
+    out.exe = fs.readlinkSync(`/proc/${pid}/exe`);
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+    out.ppid = Number(/^PPid:\s+(\d+)/m.exec(st)?.[1]);
+    out.uid = Number(/^Uid:\s+(\d+)/m.exec(st)?.[1]);
+  } catch {
+    /* gone already */
+  }
+  return out;
+}
+
 function decide(pid: number): { verdict: number; session?: string; root?: number } {
   if (pid === d.selfPid) return { verdict: FAN.ALLOW };
   const session = sessionOf(pid);
@@ -108,6 +122,8 @@ function handle(efd: number, pid: number): void {
     Atomics.add(ctrl, C.ERRORS, 1);
     r = { verdict: FAN.ALLOW };
   }
+  // Who is refused, read while the process still waits on us (it exits right after a refusal).
+  const who = r.verdict === FAN.DENY ? describe(pid) : undefined;
   if (Atomics.compareExchange(ctrl, C.GEN, g, 0) === g) {
     fan.write(d.fd, response(resp, efd, r.verdict), 8);
     Atomics.add(ctrl, r.verdict === FAN.DENY ? C.DENIED : C.ALLOWED, 1);
@@ -124,7 +140,7 @@ function handle(efd: number, pid: number): void {
     } catch {
       /* unknown */
     }
-    const note: WorkerNote = { pid, path, session: r.session, root: r.root, ts: Date.now() };
+    const note: WorkerNote = { pid, path, session: r.session, root: r.root, ts: Date.now(), ...who };
     notes.postMessage(note);
   }
   fan.close(efd);
