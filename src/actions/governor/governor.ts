@@ -317,8 +317,10 @@ export class Governor {
     }
     // At the limit, throttle or kill.
     if (tool) {
-      // The tool's own cgroup acts (a v1 pause, a v2 throttle or OOM kill); checkTools reports it.
-      this.checkTools(s);
+      // The tool's own cgroup acts (a v1 pause, a v2 throttle or OOM kill); checkTools reports
+      // it. In kill mode the tool that took the session to its limit goes now, not at its next
+      // allocation.
+      this.checkTools(s, tool.pid);
       return;
     }
     if (mode === 'kill') {
@@ -365,7 +367,7 @@ export class Governor {
   }
 
   /** Pauses, throttles and OOM kills of the tools' cgroups, and tools that ended. */
-  private checkTools(s: GovSession): void {
+  private checkTools(s: GovSession, atLimit?: number): void {
     const cg = s.cg!;
     for (const t of [...cg.tools.values()]) {
       if (!t.node.populated()) {
@@ -379,7 +381,9 @@ export class Governor {
       const data = { tool: { pid: t.pid, argv: t.argv, cgroup: t.node.identity ?? t.node.dirs[0]?.dir, limit_bytes: t.limitBytes }, usage_bytes: s.usage, memory_high: s.limits.memoryHigh, mode: s.limits.mode };
       const v2 = t.node.enforcer('memory') === 'v2';
       const oom = (m.oomKills ?? 0) > t.seen.oomKills;
-      const hit = v2 ? (m.limitHits ?? 0) > t.seen.limitHits || (t.limitBytes !== undefined && (m.usageBytes ?? 0) >= t.limitBytes * 0.98) : !!m.underOom;
+      const hit =
+        (t.pid === atLimit && s.limits.mode === 'kill') ||
+        (v2 ? (m.limitHits ?? 0) > t.seen.limitHits || (t.limitBytes !== undefined && (m.usageBytes ?? 0) >= t.limitBytes * 0.98) : !!m.underOom);
       t.seen = { limitHits: m.limitHits ?? 0, oomKills: m.oomKills ?? 0 };
       if (s.limits.mode === 'kill' && (hit || oom)) {
         const msg = `${name} was killed: it took ${s.ref.name}'s memory to its limit (${fmtBytes(s.limits.memoryHigh)}); ${s.ref.name} keeps running`;
