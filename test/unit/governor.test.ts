@@ -11,6 +11,7 @@ import { resolveLimits } from '../../src/actions/governor/limits.js';
 import { createSessionCgroups, splitTool } from '../../src/actions/governor/session-cgroups.js';
 import { crossedTiers } from '../../src/actions/governor/tiers.js';
 import { pickTool } from '../../src/actions/governor/tool.js';
+import { notMovable, parseCgroupLines } from '../../src/actions/governor/procs.js';
 import { watchConfigSchema } from '../../src/config/watch-config.js';
 import { governorSettings } from '../../src/actions/governor/limits.js';
 import { detectCgroups } from '../../src/util/cgroup/layout.js';
@@ -184,5 +185,23 @@ describe('session and tool cgroups', () => {
     expect(read(`${mem}/tool-999998/memory.limit_in_bytes`)).toBe(String(30 * MB));
     expect(read(`${mem}/tool-999998/memory.oom_control`)).toBe('1');
     expect(t.node.identity).toBe(`${root}/sys/fs/cgroup/unified/warden.governor/codex-2-y/tool-999998`);
+  });
+
+  it("never moves a process out of a cgroup that is not Warden's or an ancestor of it (limits someone else set)", () => {
+    const layout = {
+      v1: [
+        { version: 1 as const, mount: '/sys/fs/cgroup/memory', own: '/process_api/warden', controllers: ['memory'] },
+        { version: 1 as const, mount: '/sys/fs/cgroup/pids', own: '/', controllers: ['pids'] },
+      ],
+      v2: { version: 2 as const, mount: '/sys/fs/cgroup/unified', own: '/', controllers: [] },
+    };
+    const lines = (mem: string) => parseCgroupLines(`8:pids:/\n6:freezer:/elsewhere\n4:memory:${mem}\n0::/\n`);
+    expect(notMovable(lines('/process_api/warden'), [], layout)).toBeUndefined();
+    expect(notMovable(lines('/process_api/warden/job'), [], layout)).toBeUndefined();
+    expect(notMovable(lines('/'), [], layout)).toBeUndefined();
+    expect(notMovable(lines('/process_api/other'), [], layout)).toMatch(/outside Warden's/);
+    expect(notMovable(lines('/process_api/warden/warden-abc'), [], layout)).toMatch(/sandbox/);
+    expect(notMovable(lines('/process_api/warden/warden.governor/x/agent'), ['/process_api/warden/warden.governor/'], layout)).toBeUndefined();
+    expect(notMovable(lines('/process_api/warden/warden.governor/x/agent'), ['/mine/warden.governor/'], layout)).toMatch(/another monitor/);
   });
 });

@@ -170,7 +170,7 @@ export class Governor {
     try {
       const parent = parentSession ? this.sessions.get(parentSession)?.cg : undefined;
       s.cg = parent ? this.nestedCgroups(parent, ref.session, s.limits) : createSessionCgroups(this.layout, ref.session, s.limits, s.limits.mode);
-      ({ moved, skipped } = moveTree(s.cg, ref.root_pid, this.ownDirs));
+      ({ moved, skipped } = moveTree(s.cg, ref.root_pid, this.ownDirs, this.layout));
       this.counters.moved += moved;
       const rootSkipped = skipped.find((x) => x.pid === ref.root_pid);
       if (rootSkipped) {

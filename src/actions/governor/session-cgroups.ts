@@ -9,7 +9,7 @@ import { detectLayoutSafe, ownDir, planControllers, type CgroupLayout, type Cont
 import { CgroupNode } from '../../util/cgroup/node.js';
 import type { GovernorMode, SessionLimits } from './limits.js';
 import type { ProcRef } from '../../events/types.js';
-import { cgroupPaths, notMovable, procRefOf, treePids } from './procs.js';
+import { cgroupLines, notMovable, procRefOf, treePids } from './procs.js';
 
 export const SESSIONS_DIR = 'warden.governor';
 const MIN_TOOL_LIMIT = 1024 * 1024;
@@ -96,7 +96,7 @@ export function applyLimits(cg: SessionCgroups, l: SessionLimits, mode: Governor
  * Moves the agent's tree into its leaf, again until no new process appears (the tree forks
  * while it is being moved). Returns how many were moved and why others were not.
  */
-export function moveTree(cg: SessionCgroups, root: number, ownDirs: string[]): { moved: number; skipped: Array<{ pid: number; why: string }> } {
+export function moveTree(cg: SessionCgroups, root: number, ownDirs: string[], layout?: CgroupLayout): { moved: number; skipped: Array<{ pid: number; why: string }> } {
   let moved = 0;
   const skipped: Array<{ pid: number; why: string }> = [];
   const done = new Set<number>();
@@ -107,9 +107,9 @@ export function moveTree(cg: SessionCgroups, root: number, ownDirs: string[]): {
     if (!pids.length) break;
     for (const pid of pids) {
       done.add(pid);
-      const paths = cgroupPaths(pid);
-      if (!paths) continue;
-      const why = notMovable(paths, ownDirs);
+      const lines = cgroupLines(pid);
+      if (!lines) continue;
+      const why = notMovable(lines, ownDirs, layout);
       if (why) {
         skipped.push({ pid, why });
         continue;
