@@ -93,6 +93,12 @@ describe.skipIf(!root)('governor and rule actions in warden watch (issue #14)', 
     return a;
   }
 
+  /** The agent's output arrives through a pipe the event loop reads: wait (bounded) for it. */
+  const said = async (a: Agent, re: RegExp, ms = 10_000): Promise<string> => {
+    const end = Date.now() + ms;
+    while (!re.test(a.out()) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    return a.out();
+  };
   const mine = (a: Agent) => (e: WardenEvent) => e.agent?.root_pid === a.pid;
   const sessionOf = async (a: Agent) => (await w.waitFor((e) => mine(a)(e) && e.kind === 'resource.session', 30_000, `resource.session of ${a.pid}`)).agent!.session;
   const cli = (...args: string[]) => spawnSync(process.execPath, [WARDEN, ...args], { env: { ...process.env, XDG_RUNTIME_DIR: w.dir }, encoding: 'utf8', timeout: 20_000 });
@@ -122,7 +128,7 @@ describe.skipIf(!root)('governor and rule actions in warden watch (issue #14)', 
     const paused = await w.waitFor((e) => mine(a)(e) && e.kind === 'resource.throttle', 60_000, 'resource.throttle');
     expect(paused.data?.how).toMatch(/paused|memory\.high/);
     expect(a.child.exitCode).toBeNull();
-    expect(a.out()).toMatch(/warden: .*alloc\.py.*(is paused|slowed)/);
+    expect(await said(a, /warden: .*alloc\.py.*(is paused|slowed)/)).toMatch(/warden: .*alloc\.py.*(is paused|slowed)/);
     const list = JSON.parse(cli('governor', 'list', '--json').stdout.split('\n').find((l) => l.includes(s))!) as { tools: Array<{ state: string }> };
     expect(list.tools[0]?.state).toMatch(/paused|throttled/);
     const r = cli('governor', 'limit', s, '--high', '400MB', '--max', '500MB');
@@ -167,7 +173,7 @@ describe.skipIf(!root)('governor and rule actions in warden watch (issue #14)', 
     expect(killed.data).toMatchObject({ target: 'process' });
     const frozen = await w.waitFor((e) => mine(a)(e) && e.kind === 'action.freeze', 30_000, 'action.freeze');
     expect(frozen.rule).toBe('user_freeze_marker');
-    expect(a.out()).toMatch(/killed 137/);
+    expect(await said(a, /killed 137/)).toMatch(/killed 137/);
     expect(a.child.exitCode).toBeNull();
     // the marker sleep would have ended long ago; the frozen session has not gone on
     spawnSync('pkill', ['-f', '-x', 'sleep 2345']);
