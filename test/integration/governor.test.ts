@@ -88,7 +88,7 @@ describe.skipIf(!root)('governor and rule actions in warden watch (issue #14)', 
     let out = '';
     c.stdout!.on('data', (d) => (out += d));
     c.stderr!.on('data', (d) => (out += d));
-    const a: Agent = { child: c, pid: c.pid!, out: () => out, done: new Promise((r) => c.on('exit', (code) => r(code))) };
+    const a: Agent = { child: c, pid: c.pid!, out: () => out, done: new Promise((r) => c.on('close', (code) => r(code))) };
     agents.push(a);
     return a;
   }

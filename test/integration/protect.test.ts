@@ -17,7 +17,7 @@ function agentRun(name: string, script: string, cwd: string): Promise<{ code: nu
     let out = '';
     c.stdout!.on('data', (d) => (out += d));
     c.stderr!.on('data', (d) => (out += d));
-    c.on('exit', (code) => resolve({ code, out, pid: c.pid! }));
+    c.on('close', (code) => resolve({ code, out, pid: c.pid! }));
   });
 }
 
