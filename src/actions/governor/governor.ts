@@ -6,7 +6,7 @@
 // and leaks are reported; processes that keep a core busy are reported for the rules to judge
 // (resource.cpu). It only acts on what it is told by events (agent.start/exit, classified
 // resource.cpu) and by the user (API); it reports `resource.*` and `action.*` events.
-import type { AgentRef, Severity, UnstampedEvent } from '../../events/types.js';
+import type { AgentRef, ProcRef, Severity, UnstampedEvent } from '../../events/types.js';
 import { nowIso } from '../../events/time.js';
 import * as proc from '../../sensors/procfs/proc.js';
 import { detectLayoutSafe, type CgroupLayout } from '../../util/cgroup/layout.js';
@@ -56,6 +56,8 @@ export interface GovernedInfo {
 
 interface GovSession {
   ref: AgentRef;
+  /** The agent's process, read when the session started: the `proc` of session-wide events. */
+  rootProc: ProcRef;
   limits: SessionLimits;
   cg?: SessionCgroups;
   unenforced?: string;
@@ -138,6 +140,7 @@ export class Governor {
     const st = this.o.settings;
     const s: GovSession = {
       ref,
+      rootProc: procRefOf(ref.root_pid) ?? { pid: ref.root_pid, ppid: 0, exe: '', argv: [], cwd: ref.cwd ?? '', uid: -1 },
       limits,
       tiers: { level: 0 },
       leak: new LeakDetector(st.leakWindowMs, st.leakMinGrowth),
@@ -645,7 +648,8 @@ export class Governor {
 
   private emit(s: GovSession, kind: string, severity: Severity, message: string, extra: Partial<UnstampedEvent> = {}): void {
     const ev: UnstampedEvent = { ts: nowIso(), kind, severity, agent: s.ref, message, ...extra };
-    if (ev.proc === undefined) delete ev.proc;
+    // Anything attributed to an agent names a process: the tool, else the agent itself.
+    ev.proc ??= s.rootProc;
     if (severity !== 'info') {
       ev.rule ??= 'warden.resource';
       ev.category ??= 'impact';
@@ -673,8 +677,7 @@ export class Governor {
       ev.category = cause.category ?? 'impact';
       ev.mitre = cause.mitre ?? [];
     }
-    const p = procRef ?? cause?.proc;
-    if (p) ev.proc = p;
+    ev.proc = procRef ?? cause?.proc ?? s.rootProc;
     this.o.emit(ev);
   }
 }

@@ -139,7 +139,7 @@ export class Protector {
       data: { how: 'fanotify', pid: n.pid },
     };
     if (agent) ev.agent = agent;
-    if (proc) ev.proc = proc;
+    ev.proc = proc ?? { pid: n.pid, ppid: 0, exe: '', argv: [], cwd: '', uid: -1 };
     this.o.emit(ev);
   }
 
