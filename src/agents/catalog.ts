@@ -61,7 +61,23 @@ export interface AgentInfo {
   keyEnv: string[];
   /** Hosts of its API, login, telemetry and updates. */
   hosts: string[];
+  /**
+   * What the governor gives one session of it by default (`governor.agents` overrides):
+   * memory where it is slowed or stopped (soft) and where the kernel stops it (hard), CPU
+   * weight (100 = an ordinary process's share), processes.
+   */
+  limits?: AgentLimits;
 }
+
+export interface AgentLimits {
+  memoryHigh: string;
+  memoryMax: string;
+  cpuWeight: number;
+  pids: number;
+}
+
+/** Limits of an agent without its own entry (and of custom agents from the watch config). */
+export const DEFAULT_AGENT_LIMITS: AgentLimits = { memoryHigh: '2GB', memoryMax: '3GB', cpuWeight: 100, pids: 4096 };
 
 export const AGENTS: readonly AgentInfo[] = [
   {
@@ -81,6 +97,7 @@ export const AGENTS: readonly AgentInfo[] = [
     // (no update hosts: storage.googleapis.com and registry.npmjs.org accept uploads from anyone;
     // the profile turns self-updates off)
     hosts: ['api.anthropic.com', 'console.anthropic.com', 'platform.claude.com', 'claude.ai', 'statsig.anthropic.com', 'sentry.io'],
+    limits: { memoryHigh: '3GB', memoryMax: '4GB', cpuWeight: 100, pids: 4096 },
   },
   {
     name: 'codex',
@@ -96,6 +113,7 @@ export const AGENTS: readonly AgentInfo[] = [
     packages: ['@openai/codex'],
     keyEnv: ['OPENAI_*', 'CODEX_*'],
     hosts: ['api.openai.com', 'chatgpt.com', 'auth.openai.com', 'ab.chatgpt.com'],
+    limits: { memoryHigh: '1.5GB', memoryMax: '2GB', cpuWeight: 100, pids: 4096 },
   },
   {
     name: 'gemini',
@@ -110,6 +128,7 @@ export const AGENTS: readonly AgentInfo[] = [
     packages: ['@google/gemini-cli'],
     keyEnv: ['GEMINI_*', 'GOOGLE_API_KEY', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_APPLICATION_CREDENTIALS'],
     hosts: ['generativelanguage.googleapis.com', 'cloudcode-pa.googleapis.com', 'oauth2.googleapis.com', 'play.googleapis.com'],
+    limits: { memoryHigh: '2GB', memoryMax: '3GB', cpuWeight: 100, pids: 4096 },
   },
   {
     name: 'cursor-agent',
@@ -122,6 +141,7 @@ export const AGENTS: readonly AgentInfo[] = [
     binaries: ['cursor-agent'],
     keyEnv: ['CURSOR_*'],
     hosts: ['api2.cursor.sh', 'api.cursor.com', 'repo42.cursor.sh', 'downloads.cursor.com'],
+    limits: { memoryHigh: '3GB', memoryMax: '4GB', cpuWeight: 100, pids: 4096 },
   },
   {
     name: 'aider',
@@ -232,6 +252,11 @@ export const AGENTS: readonly AgentInfo[] = [
     hosts: [],
   },
 ];
+
+/** The governor's default limits for an agent session name. */
+export function agentLimits(name: string): AgentLimits {
+  return AGENTS.find((a) => a.name === name)?.limits ?? DEFAULT_AGENT_LIMITS;
+}
 
 export function agentInfo(name: string): AgentInfo | undefined {
   return AGENTS.find((a) => a.name === name);

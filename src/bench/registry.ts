@@ -10,6 +10,7 @@ export async function loadBenches(): Promise<Bench[]> {
     import('./inspect.js'),
     import('./rules.js'),
     import('./atomics.js'),
+    import('./governor.js'),
   ];
   const list = await Promise.all(mods);
   return list.map((m) => m.default);

@@ -3,10 +3,13 @@
 import { configSource, type WatchConfig } from '../config/watch-config.js';
 import type { UnstampedEvent } from '../events/types.js';
 import { loadRuleEngine } from '../rules/index.js';
+import type { RuleAction } from '../rules/schema.js';
 
 export interface Classifier {
   process(ev: UnstampedEvent, emit: (e: UnstampedEvent) => void): void;
   stats(): Record<string, number>;
+  /** The action a rule asks for (kill | kill_session | freeze | deny), if any. */
+  actionFor?(id: string): RuleAction | undefined;
 }
 
 /** Throws ConfigError (file, line, rule) when the rules are invalid: the monitor must not start. */

@@ -4,18 +4,20 @@
 // the dispatcher and reporting; `warden run --monitor` points it at one sandbox and its audit file.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import type { WatchConfig } from '../config/watch-config.js';
+import { configSource, type WatchConfig } from '../config/watch-config.js';
 import { isoFromMonoNs, nowIso } from '../events/time.js';
 import type { AgentRef, UnstampedEvent } from '../events/types.js';
 import { AgentMatcher, type AgentSignature } from '../model/agents.js';
 import { EXEC_ENV_NAMES } from '../model/exec-env.js';
 import { watchedNames } from '../model/identity.js';
 import { ProcessModel } from '../model/process-model.js';
+import type { CgroupNode } from '../util/cgroup/node.js';
 import { BpftraceSensor } from '../sensors/bpftrace/sensor.js';
 import { EbpfSensor } from '../sensors/ebpf/sensor.js';
 import { ProcfsPoller } from '../sensors/procfs/poller.js';
 import type { RawRecord, Sensor, SensorSignal } from '../sensors/raw.js';
 import { loadClassifier, type Classifier } from './classifier.js';
+import { createGovernance, type Governance } from './governance.js';
 import { Guard } from './guard.js';
 import { ReplayFilter } from './replayed.js';
 import { LossReporter } from './loss.js';
@@ -56,6 +58,10 @@ export interface CoreOptions {
   trackCgroups?: string[];
   /** Passed to the process model (latency benchmark). */
   observe?: (ev: UnstampedEvent, ns: bigint) => void;
+  /** Files of Warden's own that protect closes to agents (the audit log). */
+  ownFiles?: string[];
+  /** The cgroup that is an agent's session already (`warden run`: the sandbox's). */
+  sessionCgroup?: (ref: AgentRef) => CgroupNode | undefined;
   /** Rules already loaded from cfg (watch validates them before opening any output). */
   classifier?: Classifier;
   /** Pinned kernel state and the command line to restart a killed monitor (compiled sensor). */
@@ -79,6 +85,8 @@ export interface GuardSignal {
 export interface MonitorCore {
   model: ProcessModel;
   sensor: Sensor;
+  /** Governor and rule actions (kill, freeze, resume, limits). */
+  governance: Governance;
   readonly classifier: Classifier;
   counters: Record<string, number>;
   /** Why the monitor is degraded (no kernel sensor), if it is. */
@@ -144,8 +152,18 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       else if (e.severity === 'warn') counters.by_warn!++;
       if (e.agent) model.noteSeverity(e.agent.session, e.severity);
       opts.emit(e);
+      governance?.observe(e);
     });
   };
+  let governance: Governance | undefined;
+  governance = await createGovernance(cfg, {
+    emit: (e) => classify(e),
+    actionFor: (id) => classifier.actionFor?.(id),
+    log,
+    sessionCgroup: opts.sessionCgroup,
+    ownFiles: [configSource(cfg)?.file, ...cfg.rules.files, ...(opts.ownFiles ?? [])].filter((f): f is string => !!f),
+  });
+  const gov = governance;
   const model = new ProcessModel({
     matcher: new AgentMatcher(customSignatures(cfg)),
     emit: classify,
@@ -285,6 +303,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
     chosen = await startSensor(requested, makers, seeds, log);
   } catch (err) {
     clearInterval(ticker);
+    await gov.stop();
     throw err;
   }
   sensor = chosen.sensor;
@@ -322,6 +341,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
     ...model.counters,
     ...model.handoffs.counters,
     ...guard.counters,
+    ...gov.stats(),
     secret_inodes: model.identity.size,
     ...prefix('sensor_', sensorNow.stats()),
     ...prefix('rules_', classifier.stats()),
@@ -330,6 +350,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
   return {
     model,
     sensor: sensorNow,
+    governance: gov,
     get classifier() {
       return classifier;
     },
@@ -345,6 +366,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       if (stopped) return;
       stopped = true;
       await sensorNow.stop();
+      await gov.stop();
       model.tick();
       loss.flush();
       clearInterval(ticker);

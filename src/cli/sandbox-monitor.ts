@@ -15,6 +15,8 @@ export function createSandboxMonitor(cfg: WatchConfig = watchConfigSchema.parse(
       core = await startMonitorCore(cfg, {
         hostAgents: false,
         trackCgroups: target.cgroupV2 ? [target.cgroupV2] : [],
+        // the run's agent is governed in the sandbox's own cgroup (its processes start there)
+        sessionCgroup: () => target.cgroup,
         emit: (ev) => {
           if (!isLauncher(ev.proc)) target.emit(ev);
         },

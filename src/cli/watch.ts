@@ -42,6 +42,8 @@ export interface MonitorStartOptions {
   log?: (msg: string) => void;
   /** Passed to the process model (latency benchmark). */
   observe?: (ev: UnstampedEvent, ns: bigint) => void;
+  /** Warden's own files to close to agents (protect), decided once the outputs exist. */
+  ownFiles?: () => string[];
   /** Pinned kernel state for this monitor, decided once the outputs exist (it is named after the audit log). */
   persist?: () => CoreOptions['persist'];
 }
@@ -76,7 +78,12 @@ export async function startMonitor(cfg: WatchConfig, opts: MonitorStartOptions):
       }
     },
     emit: (ev) => dispatcher.emit(ev),
+    kill: async (session, o) => governed((g) => g.kill(session, o?.by ?? { via: 'API' }, o?.pid)),
+    freeze: async (session, frozen, o) => governed((g) => g.freeze(session, frozen, o?.by ?? { via: 'API' }, o?.pid)),
+    limit: async (session, l, o) => governed((g) => g.setLimit(session, { memoryHigh: l.memory_high, memoryMax: l.memory_max }, o?.by ?? { via: 'API' })),
+    governor: (session) => core?.governance.info(session) ?? [],
   };
+  const governed = (f: (g: MonitorCore['governance']) => { ok: boolean; error?: string }) => (core ? f(core.governance) : { ok: false, error: 'the monitor is starting' });
   // Invalid rules refuse the start before any output exists (no audit file, no API socket).
   const classifier = await loadClassifier(cfg);
   const made = await opts.makeSinks(ctl);
@@ -90,6 +97,7 @@ export async function startMonitor(cfg: WatchConfig, opts: MonitorStartOptions):
       classifier,
       emit: (ev) => dispatcher.emit(ev),
       persist: opts.persist?.(),
+      ownFiles: opts.ownFiles?.(),
     });
   } catch (err) {
     // The outputs were opened (an API socket keeps the process alive): close them, then fail.
@@ -150,6 +158,7 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
       return { sinks: [reporting.sink], startSeq: log ? await lastSeqInLog(log).catch(() => 0) : 0 };
     },
     closeSinks: async () => reporting?.close(),
+    ownFiles: () => [reporting?.endpoints.auditLog].filter((f): f is string => !!f),
     persist: () => {
       const auditLog = reporting?.endpoints.auditLog;
       if (!cfg.sensor.persist || !auditLog || process.getuid?.() !== 0) return undefined;

@@ -23,6 +23,21 @@ const delivery = {
   max_backoff_ms: z.number().int().min(10).max(3_600_000).default(30_000),
 };
 
+export const GOVERNOR_MODES = ['warn', 'throttle', 'kill'] as const;
+
+const governorLimits = z
+  .strictObject({
+    /** What happens at the limit for this agent (default: governor.mode); `off`: not governed. */
+    mode: z.enum([...GOVERNOR_MODES, 'off']).optional(),
+    memory_high: size.optional(),
+    memory_max: size.optional(),
+    /** Relative CPU share, 100 = an ordinary process's. */
+    cpu_weight: z.number().int().min(1).max(10_000).optional(),
+    /** A cap in cores (e.g. 1.5). */
+    cpus: z.number().positive().max(1024).optional(),
+    pids: z.number().int().positive().optional(),
+  });
+
 export const agentEntry = z.strictObject({
   name: z.string().min(1),
   binary: z.string().min(1),
@@ -43,10 +58,51 @@ export const watchConfigSchema = z.strictObject({
   network: z.strictObject({ allow: z.array(z.string()).default([]) }).prefault({}),
   governor: z
     .strictObject({
-      mode: z.enum(['warn', 'throttle', 'kill']).default('warn'),
-      defaults: z.strictObject({ memory_high: size.optional(), memory_max: size.optional() }).prefault({}),
+      /** Per-session cgroups, limits and tiers (needs root and cgroups to enforce; reports without them). */
+      enabled: z.boolean().default(true),
+      mode: z.enum(GOVERNOR_MODES).default('warn'),
+      /** Limits of every agent without an entry in `agents` (else the built-in ones per agent). */
+      defaults: governorLimits.prefault({}),
+      /** Limits per agent session name (claude, codex, gemini, cursor-agent, ...). */
+      agents: z.record(z.string(), governorLimits).default({}),
+      /** How often memory is read (ms). */
+      interval_ms: z.number().int().min(20).max(60_000).default(250),
+      leak: z
+        .strictObject({
+          /** Memory that only grew during this many seconds, by at least min_growth, is a leak. */
+          window_s: z.number().positive().max(86_400).default(120),
+          min_growth: size.default('256MB'),
+        })
+        .prefault({}),
+      cpu_burn: z
+        .strictObject({
+          /** A process using at least min_share of a core for window_s seconds is reported (resource.cpu). */
+          window_s: z.number().positive().max(3600).default(5),
+          min_share: z.number().min(0.05).max(1).default(0.9),
+        })
+        .prefault({}),
     })
     .prefault({}),
+  /**
+   * Kernel-refused reads: opens of protected secrets by processes of an agent's tree are refused
+   * (fanotify permission events), and Warden's own config, rules and audit log are closed to them.
+   */
+  protect: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        enabled: z.boolean().default(true),
+        /** More paths to protect (same patterns as the rules' secret_paths: ~/x, /abs, **\/x). */
+        paths: z.array(z.string().min(1)).default([]),
+        /** The built-in secret list too (false: only `paths`, and Warden's own files). */
+        builtin: z.boolean().default(true),
+        /** A decision not made within this time is allowed (fail-open) and reported as an alert. */
+        decision_timeout_ms: z.number().int().min(10).max(10_000).default(250),
+        /** Seconds between rescans for protected files that appeared or were replaced. */
+        rescan_s: z.number().positive().max(3600).default(10),
+      }),
+    ])
+    .default(false),
   output: z
     .strictObject({
       file: z.string().optional(),

@@ -3,6 +3,7 @@
 // templates are checked, and each variant carries the gates the engine tests first and the
 // raw-JSON literals the replay prefilter uses. All errors are ConfigErrors naming file, line
 // and rule.
+import type { RuleAction } from './schema.js';
 import { isScalar, type Node } from 'yaml';
 import { ConfigError, formatKey } from '../config/load.js';
 import { severityRank, type Category, type Severity } from '../events/types.js';
@@ -25,7 +26,7 @@ export interface RuleMeta {
   mitre: string[];
   kinds: string[];
   knownSafe: ReadonlySet<string>;
-  action?: 'kill' | 'freeze' | 'deny';
+  action?: RuleAction;
   enabled: boolean;
   source: string;
   tags: string[];

@@ -2,6 +2,7 @@
 // indexed by its kind, feeds sequence and threshold state, and emits derived events
 // (alert.sequence, alert.threshold, rule.error). A rule that throws is disabled and
 // reported once; processing continues.
+import type { RuleAction } from './schema.js';
 import { severityRank, type Severity, type UnstampedEvent } from '../events/types.js';
 import { R } from './cel.js';
 import { stepLits, type CompiledSet, type CRule, type CSequence, type CThreshold, type RuleMeta, type Variant } from './compile.js';
@@ -19,7 +20,7 @@ export interface RuleInfo {
   enabled: boolean;
   source: string;
   description: string;
-  action?: 'kill' | 'freeze' | 'deny';
+  action?: RuleAction;
   known_safe_for: string[];
   tags: string[];
 }
@@ -37,7 +38,7 @@ export interface RuleEngine {
    */
   lineFilter(): LineFilter;
   /** The action (kill | freeze | deny) configured for a rule id, if any. */
-  actionFor(id: string): 'kill' | 'freeze' | 'deny' | undefined;
+  actionFor(id: string): RuleAction | undefined;
 }
 
 export interface LineFilter {
@@ -488,7 +489,7 @@ export class Engine implements RuleEngine {
     }));
   }
 
-  actionFor(id: string): 'kill' | 'freeze' | 'deny' | undefined {
+  actionFor(id: string): RuleAction | undefined {
     const all: RuleMeta[] = [...this.set.rules, ...this.set.sequences, ...this.set.thresholds];
     return all.find((r) => r.id === id)?.action;
   }

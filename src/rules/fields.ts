@@ -401,6 +401,23 @@ export const KNOWN_KINDS: readonly string[] = [
   'sandbox.start',
   'sandbox.exit',
   'sandbox.deny',
+  'resource.session',
+  'resource.warn',
+  'resource.throttle',
+  'resource.kill',
+  'resource.oom',
+  'resource.leak',
+  'resource.cpu',
+  'action.kill',
+  'action.freeze',
+  'action.resume',
+  'action.limit',
+  'action.deny',
+  'action.failed',
+  'monitor.protect',
+  'monitor.protect_timeout',
+  'monitor.protect_failed',
+  'monitor.protect_gap',
 ];
 
 /** Kinds the rule engine itself emits; rules never apply to them. */

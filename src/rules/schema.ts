@@ -13,7 +13,9 @@ const window = z.union([
   z.number().positive(),
   z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)?$/, 'expected a duration like 30, 30s, 5m or 1h'),
 ]);
-const action = z.enum(['kill', 'freeze', 'deny']);
+export const RULE_ACTIONS = ['kill', 'kill_session', 'freeze', 'deny'] as const;
+const action = z.enum(RULE_ACTIONS);
+export type RuleAction = (typeof RULE_ACTIONS)[number];
 const mode = z.enum(['append', 'replace']);
 
 export const exceptionSchema = z.strictObject({

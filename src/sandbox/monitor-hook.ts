@@ -5,6 +5,7 @@
 // The implementation is wired by the CLI (src/cli/sandbox-monitor.ts: sensor + model +
 // rules); the sandbox only knows this interface.
 import type { UnstampedEvent } from '../events/types.js';
+import type { CgroupNode } from '../util/cgroup/node.js';
 
 export interface MonitorTarget {
   sandboxId: string;
@@ -14,6 +15,8 @@ export interface MonitorTarget {
    * not create one (no cgroup2 mount, or not root).
    */
   cgroupV2?: string;
+  /** The sandbox's cgroups: the governed session of the run (its limits are the policy's). */
+  cgroup?: CgroupNode;
   /** The confined command (names the session: an agent name, or the command's basename). */
   argv?: string[];
   /** Events from the sensor, already attributed to this sandbox by the caller's emit. */

@@ -124,7 +124,7 @@ export async function createResources(o: RunOptions, s: Setup, res: Resources, e
     res.record.update({ network: { mode: policy.network.mode, provider: 'egress', record: res.net.record } });
 
   if (o.monitor) {
-    await o.monitor.attach({ sandboxId: s.id, cgroupV2: res.cg.identity, argv: o.argv, emit: (e) => o.emit?.({ ...e, sandbox: e.sandbox ?? sandbox }) });
+    await o.monitor.attach({ sandboxId: s.id, cgroupV2: res.cg.identity, cgroup: res.cg.node, argv: o.argv, emit: (e) => o.emit?.({ ...e, sandbox: e.sandbox ?? sandbox }) });
     res.monitorAttached = true;
   }
   if (s.closedFds.length) ev({ kind: 'sandbox.deny', severity: 'info', message: `inherited descriptors closed: ${s.closedFds.join(', ')}`, data: { reason: 'inherited_fd', fds: s.closedFds } });

@@ -22,8 +22,8 @@ import { IngestServer, ingestPathFor } from './ingest.js';
 import { peerCred, samePeerAlive, type PeerCred } from './peercred.js';
 import type { EventRing } from './ring.js';
 
-export const READ_METHODS = ['ping', 'sessions.list', 'events.query', 'events.subscribe', 'events.unsubscribe', 'stats.get'] as const;
-export const MUTATING_METHODS = ['alerts.ack', 'rules.reload', 'session.kill', 'session.freeze'] as const;
+export const READ_METHODS = ['ping', 'sessions.list', 'governor.list', 'events.query', 'events.subscribe', 'events.unsubscribe', 'stats.get'] as const;
+export const MUTATING_METHODS = ['alerts.ack', 'rules.reload', 'session.kill', 'session.freeze', 'session.resume', 'session.limit'] as const;
 
 /** JSON-RPC error codes: the standard ones, and ours in the implementation-defined range. */
 export const RPC = {
@@ -256,19 +256,43 @@ export class ApiServer {
         return this.ack(conn, params);
       case 'rules.reload':
         return this.ctx.ctl.reloadRules();
+      case 'governor.list':
+        if (!this.ctx.ctl.governor) throw new RpcFailure(RPC.UNSUPPORTED, 'this monitor has no governor');
+        return this.ctx.ctl.governor(typeof params.session === 'string' ? params.session : undefined);
       case 'session.kill': {
         const session = this.sessionParam(params);
         if (!this.ctx.ctl.kill) throw new RpcFailure(RPC.UNSUPPORTED, 'this monitor cannot kill sessions');
-        return this.ctx.ctl.kill(session);
+        return this.ctx.ctl.kill(session, this.target(conn, method, params));
       }
-      case 'session.freeze': {
+      case 'session.freeze':
+      case 'session.resume': {
         const session = this.sessionParam(params);
         if (!this.ctx.ctl.freeze) throw new RpcFailure(RPC.UNSUPPORTED, 'this monitor cannot freeze sessions');
-        return this.ctx.ctl.freeze(session, params.frozen !== false);
+        return this.ctx.ctl.freeze(session, method === 'session.freeze' && params.frozen !== false, this.target(conn, method, params));
+      }
+      case 'session.limit': {
+        const session = this.sessionParam(params);
+        if (!this.ctx.ctl.limit) throw new RpcFailure(RPC.UNSUPPORTED, 'this monitor cannot change limits');
+        const size = (k: string) => {
+          const v = params[k];
+          if (v === undefined) return undefined;
+          if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new RpcFailure(RPC.INVALID_PARAMS, `${k} must be a positive integer (bytes)`);
+          return v;
+        };
+        const l = { memory_high: size('memory_high'), memory_max: size('memory_max') };
+        if (l.memory_high === undefined && l.memory_max === undefined) throw new RpcFailure(RPC.INVALID_PARAMS, 'memory_high or memory_max (bytes) is required');
+        return this.ctx.ctl.limit(session, l, this.target(conn, method, params));
       }
       default:
         throw new RpcFailure(RPC.METHOD_NOT_FOUND, `no method ${method}`);
     }
+  }
+
+  /** The optional `pid` (one tool of the session) and who asked (the peer). */
+  private target(conn: Conn, method: string, params: Record<string, unknown>): { pid?: number; by: { pid?: number; uid?: number; via: string } } {
+    const pid = params.pid;
+    if (pid !== undefined && (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 0)) throw new RpcFailure(RPC.INVALID_PARAMS, 'pid must be a positive integer');
+    return { ...(pid !== undefined ? { pid } : {}), by: { pid: conn.cred?.pid, uid: conn.cred?.uid, via: `API ${method}${conn.cred ? ` from pid ${conn.cred.pid}` : ''}` } };
   }
 
   private sessionParam(params: Record<string, unknown>): string {

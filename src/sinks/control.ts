@@ -20,7 +20,7 @@ export interface SessionInfo {
   counts: Record<Severity, number>;
 }
 
-export type ActionResult = { ok: boolean; error?: string };
+export type ActionResult = { ok: boolean; error?: string; [k: string]: unknown };
 
 export interface MonitorControl {
   sessions(): SessionInfo[];
@@ -36,9 +36,21 @@ export interface MonitorControl {
   reloadRules(): Promise<ActionResult>;
   /** Emits an event through the dispatcher (sink failures, refused API calls, acknowledgements). */
   emit(ev: UnstampedEvent): void;
-  /** Later: stop / freeze an agent session. Absent = the API answers "not supported". */
-  kill?(session: string): Promise<ActionResult>;
-  freeze?(session: string, frozen: boolean): Promise<ActionResult>;
+  /**
+   * Kill / freeze (or resume) an agent session through its cgroup, or one process (`pid`: a
+   * runaway tool of it). Absent = the API answers "not supported". `by` is the API peer.
+   */
+  kill?(session: string, o?: ControlTarget): Promise<ActionResult>;
+  freeze?(session: string, frozen: boolean, o?: ControlTarget): Promise<ActionResult>;
+  /** Raises (or lowers) a session's memory limits (bytes). */
+  limit?(session: string, l: { memory_high?: number; memory_max?: number }, o?: ControlTarget): Promise<ActionResult>;
+  /** Each governed session's memory, CPU and pids against its limits, and its runaway tools. */
+  governor?(session?: string): unknown[];
+}
+
+export interface ControlTarget {
+  pid?: number;
+  by?: { pid?: number; uid?: number; via: string };
 }
 
 export interface ReportingOptions {

@@ -53,7 +53,8 @@ beforeAll(async () => {
     reloadRules: async () => (calls.push('reload'), { ok: true }),
     emit: (ev) => void d.emit(ev),
     kill: async (s) => (calls.push(`kill:${s}`), { ok: true }),
-    freeze: async (s) => (calls.push(`freeze:${s}`), { ok: true }),
+    freeze: async (s, frozen) => (calls.push(`${frozen ? 'freeze' : 'resume'}:${s}`), { ok: true }),
+    limit: async (s) => (calls.push(`limit:${s}`), { ok: true }),
   };
   d.addSink({ name: 'test', write: (e) => void seen.push(e), flush: async () => {}, close: async () => {} });
   rep = await createReporting(watchConfigSchema.parse({ output: { file: path.join(tmp, 'events.ndjson') }, api: { socket: sock }, sinks: { notify: { enabled: false } } }), ctl);
@@ -81,7 +82,7 @@ describe('control API vs. an agent process tree', () => {
 const c = await connectApi(process.argv[2]);
 const out = { pid: process.pid, ppid: process.ppid, results: {} };
 for (const m of ${JSON.stringify([...MUTATING_METHODS])}) {
-  try { out.results[m] = { ok: await c.call(m, { session: 's-agent', seq: 1 }) }; }
+  try { out.results[m] = { ok: await c.call(m, { session: 's-agent', seq: 1, memory_high: 1048576 }) }; }
   catch (e) { out.results[m] = { code: e.code, message: e.message }; }
 }
 try { out.ping = await c.call('ping'); } catch (e) { out.ping = { error: e.message }; }
@@ -134,9 +135,9 @@ c.close();
 
   it('accepts the same calls from a process outside any agent tree', async () => {
     const c = await connectApi(sock);
-    for (const m of MUTATING_METHODS) await c.call(m, { session: 's-agent', seq: 1 });
+    for (const m of MUTATING_METHODS) await c.call(m, { session: 's-agent', seq: 1, memory_high: 1048576 });
     c.close();
-    expect(calls).toEqual(['reload', 'kill:s-agent', 'freeze:s-agent']);
+    expect(calls).toEqual(['reload', 'kill:s-agent', 'freeze:s-agent', 'resume:s-agent', 'limit:s-agent']);
   });
 
   it('refuses a mutation from a connection whose process has exited (pid reuse guard)', async () => {

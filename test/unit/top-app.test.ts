@@ -156,4 +156,25 @@ describe('warden top screen', () => {
     await press('A');
     expect(frame()).toContain('select an alert or warning');
   });
+
+  it("shows the governor's usage against the soft limit and a frozen session; F, X X and + call the API for the filtered session", async () => {
+    const { press, frame, source } = await mount();
+    const gib = 1024 ** 3;
+    source.governed.set('claude-4242-x', { session: 'claude-4242-x', mode: 'throttle', frozen: true, memory: { usage: 1.5 * gib, high: 3 * gib, max: 4 * gib }, cpu: {}, pids: {}, tools: [] });
+    const calls: Array<[string, Record<string, unknown>]> = [];
+    source.govern = async (m, p) => {
+      calls.push([m, p]);
+      return `${m} ok`;
+    };
+    await press('a'); // the agent filter picks a session
+    expect(frame()).toMatch(/1\.5G\/3\.0G|1\.5 ?GiB\/3\.0 ?GiB/);
+    expect(frame()).toContain('FROZEN');
+    await press('F');
+    await press('X');
+    expect(frame()).toContain('press X again');
+    await press('X');
+    await press('+');
+    expect(calls.map((c) => c[0])).toEqual(['session.resume', 'session.kill', 'session.limit']);
+    expect(calls[2]![1]).toMatchObject({ session: 'claude-4242-x', memory_high: 3.75 * gib, memory_max: 5 * gib });
+  });
 });

@@ -96,6 +96,7 @@ export function App({ source, socket, initial, size: fallback }: AppProps): Reac
     setSearch(v);
   };
 
+  const confirmKill = useRef<string | undefined>(undefined);
   const say = (m: string) => {
     setMessage(m);
     setTimeout(() => setMessage((x) => (x === m ? undefined : x)), 4000);
@@ -193,6 +194,29 @@ export function App({ source, socket, initial, size: fallback }: AppProps): Reac
     if (input === '/') return setSearching({ text: filters.text ?? '', before: filters.text });
     if (input === 'c') return setFilters((f) => ({ routine: f.routine }));
     if (input === 'n') return setFilters((f) => ({ ...f, routine: !f.routine }));
+    // Governor actions on the session of the agent filter, else of the selected event.
+    if (input === 'F' || input === 'X' || input === '+') {
+      const target = store.sessions.find((x) => x.session === filters.agent)?.session ?? here?.agent?.session;
+      if (!target) return say('choose a session first (a: agent filter, or select one of its events)');
+      const gov = source.governed.get(target);
+      if (input === 'F') {
+        void source.govern(gov?.frozen ? 'session.resume' : 'session.freeze', { session: target }).then(say);
+        return;
+      }
+      if (input === 'X') {
+        if (confirmKill.current !== target) {
+          confirmKill.current = target;
+          return say(`press X again to kill every process of ${agentLabel(target)}`);
+        }
+        confirmKill.current = undefined;
+        void source.govern('session.kill', { session: target }).then(say);
+        return;
+      }
+      if (!gov) return say(`${agentLabel(target)} is not governed`);
+      // + raises both limits by a quarter; a tool paused at the limit resumes.
+      void source.govern('session.limit', { session: target, memory_high: Math.round(gov.memory.high * 1.25), memory_max: Math.round(gov.memory.max * 1.25) }).then(say);
+      return;
+    }
     if (input === 'A') {
       if (!here || here.severity === 'info') return say('select an alert or warning to acknowledge it');
       void source.ack(here.seq).then(say);
@@ -257,7 +281,7 @@ export function App({ source, socket, initial, size: fallback }: AppProps): Reac
 function footerKeys(view: View): string {
   if (view === 'detail') return 'Esc back · ↑↓ previous/next event · A acknowledge · q quit';
   if (view === 'egress') return 'e/Esc back · ↑↓ scroll · q quit';
-  return '? help · ↑↓ select · Enter detail · s severity · a agent · k kind · / search · c clear · n routine · e egress · q quit';
+  return '? help · ↑↓ select · Enter detail · s severity · a agent · k kind · / search · c clear · n routine · e egress · F freeze · X kill · + limit · q quit';
 }
 
 function Header({ source, width }: { source: TopSource; width: number }): React.ReactElement {
@@ -299,7 +323,7 @@ function Sessions({ source, sessions, total, width, height, agentFilter }: { sou
       <Text dimColor>{cut(sessionHeader(c), width)}</Text>
       {total === 0 ? <Text dimColor>{cut('  no agent sessions yet (claude, codex, gemini, cursor-agent, aider, … are found when they start)', width)}</Text> : null}
       {shown.map((s) => {
-        const cells = sessionCells(s, c, source.memory.get(s.root_pid));
+        const cells = sessionCells(s, c, source.memory.get(s.root_pid), Date.now(), source.governed.get(s.session));
         const mark = agentFilter === s.session || agentFilter === s.name ? '▶ ' : '  ';
         return (
           <Text key={s.session} dimColor={!s.alive} wrap="truncate">
@@ -433,7 +457,7 @@ function Egress({ source, width, height, top }: { source: TopSource; width: numb
 
 function Help({ width, height, socket }: { width: number; height: number; socket: string }): React.ReactElement {
   const lines = [
-    'warden top — live view of the agents Warden monitors (reads the monitor API; changes nothing unless you press A)',
+    'warden top — live view of the agents Warden monitors (reads the monitor API; changes nothing unless you press A, F, X or +)',
     '',
     '  ↑ ↓ PgUp PgDn Home   move in the event stream (moving up pauses it)',
     '  End, G, space        follow the live stream again (space also pauses)',
@@ -447,11 +471,14 @@ function Help({ width, height, socket }: { width: number; height: number; socket
     '  n                    show/hide routine events (library and locale loads, forks): hidden by default',
     '  e                    egress view: hosts allowed/denied per sandbox, destinations per agent',
     '  A                    acknowledge the selected alert (recorded as an alert.ack event)',
+    '  F                    freeze / resume the session (agent filter, else the selected event\'s)',
+    '  X X                  kill every process of that session (press twice)',
+    '  +                    raise that session\'s memory limits by a quarter (a paused tool resumes)',
     '  ?                    this help (any key closes it)',
     '  q, Ctrl-C            quit',
     '',
     `Monitor API: ${socket}`,
-    'Memory is the resident memory of the agent process tree, against its cgroup limit when one is set.',
+    'Memory is the session cgroup\'s usage against its soft limit when the governor has one, else the tree\'s resident memory.',
   ];
   return (
     <Box flexDirection="column" height={height}>

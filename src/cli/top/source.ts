@@ -4,6 +4,7 @@
 // state, and only when the user asks for it.
 import fs from 'node:fs';
 import { connectApi, RpcError, type ApiClient } from '../../sinks/api-client.js';
+import type { GovernedInfo } from '../../actions/governor/governor.js';
 import type { WardenEvent } from '../../events/types.js';
 import type { SessionInfo } from '../../sinks/control.js';
 import { treeMemory, type TreeMemory } from './procmem.js';
@@ -71,6 +72,8 @@ export class TopSource {
   readonly store: TopStore;
   status: SourceStatus = { connected: false };
   memory = new Map<number, TreeMemory>();
+  /** The governor's view of each session (usage against its limits, frozen), by session id. */
+  governed = new Map<string, GovernedInfo>();
   private client: ApiClient | undefined;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
@@ -160,6 +163,8 @@ export class TopSource {
       const [sessions, stats] = await Promise.all([c.call<SessionInfo[]>('sessions.list'), c.call<Record<string, number>>('stats.get')]);
       this.store.setSessions(sessions);
       this.store.setStats(stats);
+      const gov = await c.call<GovernedInfo[]>('governor.list').catch(() => [] as GovernedInfo[]);
+      this.governed = new Map(gov.map((g) => [g.session, g]));
       this.changed();
     } catch {
       /* the close handler reports a lost connection */
@@ -174,7 +179,21 @@ export class TopSource {
     this.changed();
   }
 
-  /** Acknowledges an alert (the one state change top makes, on the user's request). */
+  /** The governor's user actions: freeze, resume, kill a session, raise its memory limits. */
+  async govern(method: 'session.freeze' | 'session.resume' | 'session.kill' | 'session.limit', params: Record<string, unknown>): Promise<string> {
+    const c = this.client;
+    if (!c) return 'not connected';
+    const what = method.slice('session.'.length);
+    try {
+      const r = await c.call<{ ok: boolean; error?: string }>(method, params);
+      void this.poll();
+      return r.ok ? `${what}: ${String(params.session)} done` : `${what} failed: ${r.error ?? '?'}`;
+    } catch (err) {
+      return `${what} failed: ${(err as Error).message}`;
+    }
+  }
+
+  /** Acknowledges an alert (on the user's request). */
   async ack(seq: number): Promise<string> {
     const c = this.client;
     if (!c) return 'not connected';

@@ -1,6 +1,7 @@
 // Layout arithmetic and row building for `warden top`, kept out of the React components so it
 // can be tested without a terminal: which rows fit, which slice of the stream is on screen,
 // and the text of each table row.
+import type { GovernedInfo } from '../../actions/governor/governor.js';
 import type { SessionInfo } from '../../sinks/control.js';
 import type { WardenEvent } from '../../events/types.js';
 import type { EgressRow } from './egress.js';
@@ -82,16 +83,19 @@ export interface SessionCells {
   cwd: string;
 }
 
-export function sessionCells(s: SessionInfo, c: SessionColumns, mem: TreeMemory | undefined, now = Date.now()): SessionCells {
+export function sessionCells(s: SessionInfo, c: SessionColumns, mem: TreeMemory | undefined, now = Date.now(), gov?: GovernedInfo): SessionCells {
+  // A tool of the session the governor paused, throttled or froze shows in the state column.
+  const held = gov?.tools.find((t) => t.state === 'paused' || t.state === 'throttled' || t.state === 'frozen');
+  const govMem = gov?.memory.usage !== undefined ? `${bytes(gov.memory.usage)}/${bytes(gov.memory.high)}` : undefined;
   return {
     tool: fit(s.name, c.tool),
     pid: fit(String(s.root_pid), c.pid),
     up: fit(s.alive ? duration(now - Date.parse(s.started)) : '-', c.up),
-    mem: fit(memoryText(mem, s.alive), c.mem),
+    mem: fit(s.alive && govMem ? govMem : memoryText(mem, s.alive), c.mem),
     alert: fit(String(s.counts.alert ?? 0), c.n),
     warn: fit(String(s.counts.warn ?? 0), c.n),
     info: fit(String(s.counts.info ?? 0), c.n),
-    state: fit(s.alive ? 'running' : 'ended', c.state),
+    state: fit(!s.alive ? 'ended' : gov?.frozen ? 'FROZEN' : (held?.state ?? 'running'), c.state),
     cwd: cutLeft(s.cwd ?? '', c.cwd),
   };
 }

@@ -24,7 +24,11 @@ export interface ProcStat {
   pgrp: number;
   /** Start time in clock ticks since boot. */
   startTicks: number;
-  /** Thread-group id (from /proc/<pid>/status when needed). */
+  /** CPU time in user and kernel mode, clock ticks. */
+  utime: number;
+  stime: number;
+  /** Resident set size in pages. */
+  rssPages: number;
 }
 
 export function readStat(pid: number): ProcStat | undefined {
@@ -46,7 +50,51 @@ export function readStat(pid: number): ProcStat | undefined {
     ppid: Number(rest[1]),
     pgrp: Number(rest[2]),
     startTicks: Number(rest[19]),
+    utime: Number(rest[11]),
+    stime: Number(rest[12]),
+    rssPages: Number(rest[21]),
   };
+}
+
+export interface ProcIo {
+  /** Bytes passed to read/write calls (any file, pipe, socket or device). */
+  rchar: number;
+  wchar: number;
+  syscr: number;
+  syscw: number;
+  /** Bytes that went to or came from storage. */
+  readBytes: number;
+  writeBytes: number;
+}
+
+/**
+ * /proc/<pid>/schedstat of the main thread: ns on a CPU and ns waiting for one. Their sum is
+ * what the task asked for, which a busy machine does not hide (it only moves run to wait).
+ */
+export function readSchedstat(pid: number): { runNs: number; waitNs: number } | undefined {
+  try {
+    const [run, wait] = fs.readFileSync(`${PROC}/${pid}/schedstat`, 'latin1').split(' ');
+    const r = { runNs: Number(run), waitNs: Number(wait) };
+    return Number.isFinite(r.runNs) && Number.isFinite(r.waitNs) ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** /proc/<pid>/io (root, or the process's own user). */
+export function readIo(pid: number): ProcIo | undefined {
+  let s: string;
+  try {
+    s = fs.readFileSync(`${PROC}/${pid}/io`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const v: Record<string, number> = {};
+  for (const line of s.split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) v[line.slice(0, i)] = Number(line.slice(i + 1));
+  }
+  return { rchar: v.rchar ?? 0, wchar: v.wchar ?? 0, syscr: v.syscr ?? 0, syscw: v.syscw ?? 0, readBytes: v.read_bytes ?? 0, writeBytes: v.write_bytes ?? 0 };
 }
 
 export function readCmdline(pid: number): string[] | undefined {
