@@ -198,24 +198,36 @@ static void print_logs(struct msg *m) {
 
 /** Warden's runtime directory, as src/util/xdg.ts runtimeDir() computes it. */
 static void runtime_dir(char *out, size_t n) {
+  // A relative path is no runtime directory (XDG base directory spec): it would be the caller's
+  // current directory, a workspace the sandbox writes.
   const char *x = getenv("XDG_RUNTIME_DIR");
-  if (x && *x) snprintf(out, n, "%s/warden", x);
+  if (x && *x == '/') snprintf(out, n, "%s/warden", x);
   else if (getuid() == 0) snprintf(out, n, "/run/warden");
   else {
     const char *t = getenv("TMPDIR");
-    // os.tmpdir(): TMPDIR without its trailing slash, else /tmp
+    // tmpDir(): TMPDIR when absolute, without its trailing slash, else /tmp
     char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", t && *t ? t : "/tmp");
+    snprintf(tmp, sizeof tmp, "%s", t && *t == '/' ? t : "/tmp");
     size_t l = strlen(tmp);
     if (l > 1 && tmp[l - 1] == '/') tmp[l - 1] = 0;
     snprintf(out, n, "%s/warden-%u", tmp, (unsigned)getuid());
   }
 }
 
-/** Connects to the supervisor's socket, checking it is this user's; -1 when there is none. */
-static int connect_supervisor(const char *sock) {
+/**
+ * The runtime directory is this user's own: a directory (not a symlink), owned by the user,
+ * writable by nobody else (as state.ts ensureOwnDir demands). Otherwise whoever planted it (a
+ * symlink in /tmp to a directory a sandbox writes) chooses which socket answers.
+ */
+static int own_dir(const char *dir) {
   struct stat st;
-  if (lstat(sock, &st) || !S_ISSOCK(st.st_mode) || st.st_uid != getuid()) return -1;
+  return !lstat(dir, &st) && S_ISDIR(st.st_mode) && st.st_uid == getuid() && !(st.st_mode & 022);
+}
+
+/** Connects to the supervisor's socket, checking it is this user's; -1 when there is none. */
+static int connect_supervisor(const char *dir, const char *sock) {
+  struct stat st;
+  if (!own_dir(dir) || lstat(sock, &st) || !S_ISSOCK(st.st_mode) || st.st_uid != getuid()) return -1;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -520,7 +532,7 @@ int main(int argc, char **argv) {
   uint32_t h = 2166136261u;
   for (const char *c = g_repo; *c; c++) h = (h ^ (unsigned char)*c) * 16777619u;
   snprintf(sock, sizeof sock, "%s/supervisor-%08x.sock", rdir, h);
-  int fd = connect_supervisor(sock);
+  int fd = connect_supervisor(rdir, sock);
   if (fd < 0) {
     // The Node path starts one for the next runs once this run's sandbox was created (a
     // supervisor started for a run that cannot be sandboxed at all would only linger).

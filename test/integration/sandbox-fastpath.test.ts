@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NOBODY, REPO, scratch, warden, type RunOpts, type Scratch } from './helpers/warden-run.js';
+import { NOBODY, REPO, run, scratch, USER_UID, warden, type RunOpts, type Scratch } from './helpers/warden-run.js';
 
 const LAUNCHER = path.join(REPO, 'native/build/warden-launch');
 const built = fs.existsSync(LAUNCHER);
@@ -207,5 +207,50 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     } finally {
       trap.close();
     }
+  });
+
+  it('a runtime directory planted as a symlink (another user, /tmp) is never used: its socket gets no request', async () => {
+    // Another user made the runtime directory a symlink to a directory of their choosing, where
+    // a socket of this user's answers (in life: a sandbox of the user's with unix sockets allowed,
+    // in its workspace). The launcher must not take its launch.
+    const xdgTrap = path.join(s.root, 'xdg-planted');
+    const trapDir = path.join(s.root, 'trap-dir');
+    fs.mkdirSync(xdgTrap, { mode: 0o700 });
+    fs.mkdirSync(trapDir, { mode: 0o700 });
+    fs.symlinkSync(trapDir, path.join(xdgTrap, 'warden'));
+    fs.lchownSync(path.join(xdgTrap, 'warden'), 4444, 4444);
+    const got: Buffer[] = [];
+    const trap = net.createServer((c) => c.on('data', (d) => got.push(d)));
+    await new Promise<void>((r) => trap.listen(path.join(trapDir, socketName()), () => r()));
+    try {
+      const r = await sh('echo ran', { env: { XDG_RUNTIME_DIR: xdgTrap }, timeoutMs: 20_000 });
+      expect(Buffer.concat(got).length).toBe(0);
+      expect(r.stderr).toMatch(/is not a directory owned by uid 0/); // the Node path refuses it, and says so
+      expect(r.code).not.toBe(0);
+    } finally {
+      trap.close();
+    }
+  });
+
+  it('a launcher in another pid and mount namespace gets no plan made from the supervisor\'s view of the files', async () => {
+    // Root in `unshare -mpf`: a secret on a mount only that namespace has. The launcher's pid there
+    // (2, 3...) is another process here (kthreadd): the supervisor must see through the kernel who called.
+    const ws = path.join(s.root, 'ws-ns');
+    const home = path.join(s.root, 'home-ns');
+    for (const d of [ws, path.join(ws, 'sub'), home]) {
+      fs.mkdirSync(d, { recursive: true });
+      fs.chownSync(d, USER_UID, USER_UID);
+    }
+    const env = { ...o.env, HOME: home };
+    // The caller's supervisor answers (started again if it went idle during the tests before).
+    expect((await warden(['run', '--', 'true'], { ...o, cwd: ws, env })).code).toBe(0);
+    expect(await until(() => fs.existsSync(path.join(xdg, 'warden', socketName())), 15_000)).toBe(true);
+    const script = `mount -t tmpfs -o mode=755 tmpfs sub && echo FAKE-SECRET-other-ns > sub/.env && chmod 644 sub/.env && ${REPO}/bin/warden run -- /bin/sh -c 'cat sub/.env; echo end'`;
+    const r = await run(['unshare', '-m', '-p', '-f', '--mount-proc', '/bin/sh', '-c', script], { cwd: ws, env });
+    expect(r.stdout).toContain('end');
+    expect(r.stdout).not.toContain('FAKE-SECRET');
+    // control: the secret is there in that namespace
+    const c = await run(['unshare', '-m', '/bin/sh', '-c', `mount -t tmpfs tmpfs sub && echo FAKE-SECRET-other-ns > sub/.env && cat sub/.env`], { cwd: ws, env });
+    expect(c.stdout).toContain('FAKE-SECRET-other-ns');
   });
 });
