@@ -331,12 +331,15 @@ static void exec_bwrap(struct plan *p, int status_w, int seccomp_fd, int args_fd
     close(fd);
   }
   if (p->drop && (setgroups(0, NULL) || setresgid(p->gid, p->gid, p->gid) || setresuid(p->uid, p->uid, p->uid))) _exit(125);
-  // Every source to a high number first: a source may sit on another's slot.
+  // Every source to a high number first, above every slot: a source may sit on another's slot,
+  // and one already on its own slot would keep O_CLOEXEC through dup2 (pass_fds up to 1023 put
+  // the slots at 1024 and up).
   int nsrc = 3 + npins;
   int src[nsrc];
   int raw[] = {status_w, seccomp_fd, args_fd};
+  int high = p->base + nsrc > 1024 ? p->base + nsrc : 1024;
   for (int i = 0; i < nsrc; i++) {
-    src[i] = fcntl(i < 3 ? raw[i] : pins[i - 3], F_DUPFD_CLOEXEC, 1024);
+    src[i] = fcntl(i < 3 ? raw[i] : pins[i - 3], F_DUPFD_CLOEXEC, high);
     if (src[i] < 0) _exit(125);
   }
   for (int fd = 3; fd < p->base; fd++) {

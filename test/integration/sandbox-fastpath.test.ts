@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NOBODY, REPO, run, scratch, USER_UID, warden, type RunOpts, type Scratch } from './helpers/warden-run.js';
+import { NOBODY, REPO, run, scratch, USER_UID, warden, WARDEN, type RunOpts, type Scratch } from './helpers/warden-run.js';
 
 const LAUNCHER = path.join(REPO, 'native/build/warden-launch');
 const built = fs.existsSync(LAUNCHER);
@@ -252,5 +252,15 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     // control: the secret is there in that namespace
     const c = await run(['unshare', '-m', '/bin/sh', '-c', `mount -t tmpfs tmpfs sub && echo FAKE-SECRET-other-ns > sub/.env && cat sub/.env`], { cwd: ws, env });
     expect(c.stdout).toContain('FAKE-SECRET-other-ns');
+  });
+
+  it('pass_fds up to 1023 reach the command both ways (the launcher\'s own slots then start at 1024)', async () => {
+    const policy = s.policy('process: { pass_fds: [1023] }\n');
+    const file = s.write('fd-1023.txt', 'through descriptor 1023');
+    for (const fast of ['1', '0']) {
+      const r = await run(['/bin/bash', '-c', `exec 1023<${file}; ${WARDEN} run --policy ${policy} -- /bin/bash -c 'cat <&1023'`], { ...o, env: { ...o.env, WARDEN_FAST: fast } });
+      expect(r.stdout, `fast=${fast}: ${r.stderr}`).toBe('through descriptor 1023');
+      expect(r.code).toBe(0);
+    }
   });
 });
