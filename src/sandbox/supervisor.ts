@@ -211,6 +211,10 @@ async function serveRun(conn: Conn, o: SupervisorOptions): Promise<void> {
   if (!peer || peer.uid !== process.getuid?.()) return conn.send([['r', 'fallback'], ['why', 'the peer credentials of the caller cannot be read or are not this user']]);
   if (!req.pid || peer.pid !== req.pid) return conn.send([['r', 'fallback'], ['why', 'another pid namespace than the supervisor']]);
   if ((['mnt', 'pid', 'user'] as const).some((ns) => nsOf(req.pid!, ns) !== nsOf('self', ns))) return conn.send([['r', 'fallback'], ['why', 'another namespace than the supervisor']]);
+  // What the supervisor does for a run (open --audit, make cgroups and views) it does with its
+  // own privileges: a caller with fewer (root without capabilities, under no_new_privs, a
+  // seccomp filter or an LSM profile of its own) would have it do what it could not.
+  if (privilegesOf(req.pid) !== privilegesOf('self')) return conn.send([['r', 'fallback'], ['why', 'other credentials, capabilities or confinement than the supervisor']]);
   const mine = new Set(process.getgroups?.() ?? []);
   if (new Set(req.groups).size !== mine.size || req.groups.some((g) => !mine.has(g))) return conn.send([['r', 'fallback'], ['why', 'other supplementary groups']]);
   let close: (() => Promise<void>) | undefined;
@@ -242,6 +246,27 @@ async function serveRun(conn: Conn, o: SupervisorOptions): Promise<void> {
     conn.send([['r', 'exit'], ...flush(), ['log', message], ['code', String(e.name === 'ConfigError' ? 2 : (e.exitCode ?? 1))]]);
   } finally {
     await close?.().catch(() => undefined);
+  }
+}
+
+const PRIVILEGE_LINES = ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Seccomp', 'Seccomp_filters'];
+
+/** A process's identity, capabilities and confinement (/proc/PID/status and its LSM label), or undefined. */
+export function privilegesOf(pid: number | 'self'): string | undefined {
+  try {
+    const lines = fs
+      .readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .filter((l) => PRIVILEGE_LINES.includes(l.slice(0, l.indexOf(':'))));
+    let label = '';
+    try {
+      label = fs.readFileSync(`/proc/${pid}/attr/current`, 'utf8');
+    } catch {
+      /* no LSM */
+    }
+    return [...lines, label].join('\n');
+  } catch {
+    return undefined;
   }
 }
 

@@ -263,4 +263,18 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
       expect(r.code).toBe(0);
     }
   });
+
+  it('a caller with fewer privileges (root without capabilities) has the supervisor do nothing it could not: --audit on a file it cannot write', async () => {
+    const victim = path.join(s.root, 'victim-audit');
+    fs.writeFileSync(victim, '');
+    fs.chownSync(victim, USER_UID, USER_UID);
+    fs.chmodSync(victim, 0o600);
+    const capless = (argv: string[]) => run(['setpriv', '--inh-caps=-all', '--bounding-set=-all', '--', ...argv], o);
+    // control: it cannot write the file itself
+    expect((await capless(['/bin/sh', '-c', `echo x >> ${victim} && echo WROTE`])).stdout).not.toContain('WROTE');
+    expect(await until(() => fs.existsSync(path.join(xdg, 'warden', socketName())), 15_000)).toBe(true);
+    const r = await capless([WARDEN, 'run', '--audit', victim, '--', '/bin/sh', '-c', 'echo "$(id)"']);
+    expect(r.stderr).toContain('cannot open it');
+    expect(fs.readFileSync(victim, 'utf8')).toBe('');
+  });
 });
