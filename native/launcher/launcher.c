@@ -28,7 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_FIELDS 65536
 #define MAX_FRAME (64u << 20)
 
 extern char **environ;
@@ -150,12 +149,17 @@ static int recv_frame(int fd, struct msg *m) {
   m->data = malloc(n + 1);
   if (!m->data || read_all(fd, m->data, n)) return -1;
   m->data[n] = 0;
-  m->tag = calloc(MAX_FIELDS, sizeof(char *));
-  m->val = calloc(MAX_FIELDS, sizeof(char *));
+  // As many fields as the frame holds: a fixed cap would cut the tail off a long answer, and
+  // the tail is what says how to run (base, drop to the sandbox's uid, timeout).
+  size_t fields = 0;
+  for (size_t k = 0; k < n; k++) fields += !m->data[k];
+  fields = fields / 2 + 1;
+  m->tag = calloc(fields, sizeof(char *));
+  m->val = calloc(fields, sizeof(char *));
   if (!m->tag || !m->val) return -1;
   m->n = 0;
   size_t i = 0;
-  while (i < n && m->n < MAX_FIELDS) {
+  while (i < n && (size_t)m->n < fields) {
     m->tag[m->n] = m->data + i;
     i += strlen(m->data + i) + 1;
     if (i >= n + 1) return -1;

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeFrame, first, FrameReader, type Fields } from '../../src/sandbox/wire.js';
 import { NOBODY, REPO, run, scratch, USER_UID, warden, WARDEN, type RunOpts, type Scratch } from './helpers/warden-run.js';
 
 const LAUNCHER = path.join(REPO, 'native/build/warden-launch');
@@ -276,5 +277,31 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     const r = await capless([WARDEN, 'run', '--audit', victim, '--', '/bin/sh', '-c', 'echo "$(id)"']);
     expect(r.stderr).toContain('cannot open it');
     expect(fs.readFileSync(victim, 'utf8')).toBe('');
+  });
+
+  it('an answer of more than 65,536 fields is read whole, not cut: the launch ends with the uid to drop to', async () => {
+    // A supervisor of this user's (the test's) that answers a launch whose fields before `drop`
+    // fill exactly 65,536: a launcher reading a fixed number of fields loses `drop` and starts bwrap as root.
+    const dir = path.join(s.root, 'xdg-long');
+    fs.mkdirSync(path.join(dir, 'warden'), { recursive: true, mode: 0o700 });
+    const head: Fields = [['r', 'launch'], ['bwrap', '/usr/bin/bwrap'], ...['--unshare-user', '--ro-bind', '/', '/', '--dev', '/dev'].map((a): [string, string] => ['o', a])];
+    const tail: Fields = [['c', '--'], ['c', '/usr/bin/id'], ['c', '-u'], ['seccomp', ''], ['base', '3']];
+    const pad = Array.from({ length: 65_536 - head.length - tail.length }, (): [string, string] => ['x', '']);
+    const answers: Fields[] = [[...head, ...pad, ...tail, ['drop', `${NOBODY} ${NOBODY}`]], [['r', 'done'], ['code', '0']]];
+    const server = net.createServer((c) => {
+      const reader = new FrameReader();
+      let i = 0;
+      c.on('data', (d) => {
+        for (const f of reader.push(d)) if (first(f, 'r') !== 'started' && i < answers.length) c.write(encodeFrame(answers[i++]!));
+      });
+      c.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(path.join(dir, 'warden', socketName()), () => r()));
+    try {
+      const r = await warden(['run', '--', 'true'], { ...o, env: { ...o.env, XDG_RUNTIME_DIR: dir } });
+      expect(r.stdout.trim(), r.stderr).toBe(String(NOBODY));
+    } finally {
+      server.close();
+    }
   });
 });
