@@ -304,4 +304,25 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
       server.close();
     }
   });
+
+  it("the supervisor keeps none of the starting run's environment beyond Warden's own settings (no tokens, no size)", async () => {
+    const dir = path.join(s.root, 'xdg-env');
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const sock = path.join(dir, 'warden', socketName());
+    const env = { ...o.env, XDG_RUNTIME_DIR: dir, FAKE_API_TOKEN: 'tok-supervisor-env-secret', WARDEN_SUPERVISOR_IDLE_MS: '5000' };
+    expect((await sh('true', { env })).code).toBe(0); // cold: the Node path starts the supervisor
+    expect(await until(() => fs.existsSync(sock), 15_000)).toBe(true);
+    const pid = fs.readdirSync('/proc').find((p) => {
+      try {
+        return /^\d+$/.test(p) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').includes(`supervisor --socket ${sock}`);
+      } catch {
+        return false;
+      }
+    });
+    expect(pid).toBeDefined();
+    const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    expect(environ.some((e) => e.includes('tok-supervisor-env-secret'))).toBe(false);
+    expect(environ).toContain(`XDG_RUNTIME_DIR=${dir}`);
+    expect(environ).toContain('WARDEN_SUPERVISOR_IDLE_MS=5000');
+  });
 });
