@@ -28,7 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_FIELDS 65536
 #define MAX_FRAME (64u << 20)
 
 extern char **environ;
@@ -150,12 +149,17 @@ static int recv_frame(int fd, struct msg *m) {
   m->data = malloc(n + 1);
   if (!m->data || read_all(fd, m->data, n)) return -1;
   m->data[n] = 0;
-  m->tag = calloc(MAX_FIELDS, sizeof(char *));
-  m->val = calloc(MAX_FIELDS, sizeof(char *));
+  // As many fields as the frame holds: a fixed cap would cut the tail off a long answer, and
+  // the tail is what says how to run (base, drop to the sandbox's uid, timeout).
+  size_t fields = 0;
+  for (size_t k = 0; k < n; k++) fields += !m->data[k];
+  fields = fields / 2 + 1;
+  m->tag = calloc(fields, sizeof(char *));
+  m->val = calloc(fields, sizeof(char *));
   if (!m->tag || !m->val) return -1;
   m->n = 0;
   size_t i = 0;
-  while (i < n && m->n < MAX_FIELDS) {
+  while (i < n && (size_t)m->n < fields) {
     m->tag[m->n] = m->data + i;
     i += strlen(m->data + i) + 1;
     if (i >= n + 1) return -1;
@@ -198,24 +202,36 @@ static void print_logs(struct msg *m) {
 
 /** Warden's runtime directory, as src/util/xdg.ts runtimeDir() computes it. */
 static void runtime_dir(char *out, size_t n) {
+  // A relative path is no runtime directory (XDG base directory spec): it would be the caller's
+  // current directory, a workspace the sandbox writes.
   const char *x = getenv("XDG_RUNTIME_DIR");
-  if (x && *x) snprintf(out, n, "%s/warden", x);
+  if (x && *x == '/') snprintf(out, n, "%s/warden", x);
   else if (getuid() == 0) snprintf(out, n, "/run/warden");
   else {
     const char *t = getenv("TMPDIR");
-    // os.tmpdir(): TMPDIR without its trailing slash, else /tmp
+    // tmpDir(): TMPDIR when absolute, without its trailing slash, else /tmp
     char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", t && *t ? t : "/tmp");
+    snprintf(tmp, sizeof tmp, "%s", t && *t == '/' ? t : "/tmp");
     size_t l = strlen(tmp);
     if (l > 1 && tmp[l - 1] == '/') tmp[l - 1] = 0;
     snprintf(out, n, "%s/warden-%u", tmp, (unsigned)getuid());
   }
 }
 
-/** Connects to the supervisor's socket, checking it is this user's; -1 when there is none. */
-static int connect_supervisor(const char *sock) {
+/**
+ * The runtime directory is this user's own: a directory (not a symlink), owned by the user,
+ * writable by nobody else (as state.ts ensureOwnDir demands). Otherwise whoever planted it (a
+ * symlink in /tmp to a directory a sandbox writes) chooses which socket answers.
+ */
+static int own_dir(const char *dir) {
   struct stat st;
-  if (lstat(sock, &st) || !S_ISSOCK(st.st_mode) || st.st_uid != getuid()) return -1;
+  return !lstat(dir, &st) && S_ISDIR(st.st_mode) && st.st_uid == getuid() && !(st.st_mode & 022);
+}
+
+/** Connects to the supervisor's socket, checking it is this user's; -1 when there is none. */
+static int connect_supervisor(const char *dir, const char *sock) {
+  struct stat st;
+  if (!own_dir(dir) || lstat(sock, &st) || !S_ISSOCK(st.st_mode) || st.st_uid != getuid()) return -1;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -319,12 +335,15 @@ static void exec_bwrap(struct plan *p, int status_w, int seccomp_fd, int args_fd
     close(fd);
   }
   if (p->drop && (setgroups(0, NULL) || setresgid(p->gid, p->gid, p->gid) || setresuid(p->uid, p->uid, p->uid))) _exit(125);
-  // Every source to a high number first: a source may sit on another's slot.
+  // Every source to a high number first, above every slot: a source may sit on another's slot,
+  // and one already on its own slot would keep O_CLOEXEC through dup2 (pass_fds up to 1023 put
+  // the slots at 1024 and up).
   int nsrc = 3 + npins;
   int src[nsrc];
   int raw[] = {status_w, seccomp_fd, args_fd};
+  int high = p->base + nsrc > 1024 ? p->base + nsrc : 1024;
   for (int i = 0; i < nsrc; i++) {
-    src[i] = fcntl(i < 3 ? raw[i] : pins[i - 3], F_DUPFD_CLOEXEC, 1024);
+    src[i] = fcntl(i < 3 ? raw[i] : pins[i - 3], F_DUPFD_CLOEXEC, high);
     if (src[i] < 0) _exit(125);
   }
   for (int fd = 3; fd < p->base; fd++) {
@@ -520,7 +539,7 @@ int main(int argc, char **argv) {
   uint32_t h = 2166136261u;
   for (const char *c = g_repo; *c; c++) h = (h ^ (unsigned char)*c) * 16777619u;
   snprintf(sock, sizeof sock, "%s/supervisor-%08x.sock", rdir, h);
-  int fd = connect_supervisor(sock);
+  int fd = connect_supervisor(rdir, sock);
   if (fd < 0) {
     // The Node path starts one for the next runs once this run's sandbox was created (a
     // supervisor started for a run that cannot be sandboxed at all would only linger).

@@ -167,9 +167,11 @@ function startSupervisor(): void {
   const socket = process.env.WARDEN_SUPERVISOR_SOCKET;
   const entry = process.argv[1];
   if (!socket || !entry) return;
-  const env = { ...process.env };
-  delete env.WARDEN_SUPERVISOR_SOCKET;
-  delete env.NODE_EXTRA_CA_CERTS;
+  // Only what locates Warden's own directories and settings: each run's environment is the
+  // caller's (the supervisor plans with it), and this one's would stay for the supervisor's whole
+  // life (its tokens, and a huge environment slowing every later run's swap of it).
+  const keep = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'XDG_RUNTIME_DIR', 'XDG_STATE_HOME', 'XDG_CONFIG_HOME'];
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => keep.includes(k) || (k.startsWith('WARDEN_') && k !== 'WARDEN_SUPERVISOR_SOCKET' && k !== 'WARDEN_NODE_EXTRA_CA_CERTS')));
   try {
     spawn(process.execPath, [entry, 'supervisor', '--socket', socket], { detached: true, stdio: 'ignore', cwd: '/', env }).unref();
   } catch {

@@ -20,6 +20,7 @@ import type { LaunchPlan } from './run-launch.js';
 import { ensureStateDir, mountDirFor, stateDir } from './state.js';
 import { SIGNUM } from './supervise.js';
 import { encodeFrame, every, first, FrameReader, type Fields } from './wire.js';
+import { peerCred } from '../sinks/peercred.js';
 
 export const DEFAULT_IDLE_MS = 120_000;
 
@@ -202,8 +203,18 @@ async function serveRun(conn: Conn, o: SupervisorOptions): Promise<void> {
   const pending: string[] = [];
   const flush = (): Fields => pending.splice(0).map((m) => ['log', m]);
   // The plan is made from this process's view of the system: a caller in other namespaces, or
-  // with other groups, takes the Node path.
-  if (!req.pid || (['mnt', 'pid', 'user'] as const).some((ns) => nsOf(req.pid!, ns) !== nsOf('self', ns))) return conn.send([['r', 'fallback'], ['why', 'another namespace than the supervisor']]);
+  // with other groups, takes the Node path. Which process the caller is comes from the kernel
+  // (SO_PEERCRED, in this pid namespace), never from what it says: a launcher in another pid
+  // namespace sends its pid there, which here is another process (kthreadd for pid 2), whose
+  // namespaces are ours.
+  const peer = await peerCred(conn.sock);
+  if (!peer || peer.uid !== process.getuid?.()) return conn.send([['r', 'fallback'], ['why', 'the peer credentials of the caller cannot be read or are not this user']]);
+  if (!req.pid || peer.pid !== req.pid) return conn.send([['r', 'fallback'], ['why', 'another pid namespace than the supervisor']]);
+  if ((['mnt', 'pid', 'user'] as const).some((ns) => nsOf(req.pid!, ns) !== nsOf('self', ns))) return conn.send([['r', 'fallback'], ['why', 'another namespace than the supervisor']]);
+  // What the supervisor does for a run (open --audit, make cgroups and views) it does with its
+  // own privileges: a caller with fewer (root without capabilities, under no_new_privs, a
+  // seccomp filter or an LSM profile of its own) would have it do what it could not.
+  if (privilegesOf(req.pid) !== privilegesOf('self')) return conn.send([['r', 'fallback'], ['why', 'other credentials, capabilities or confinement than the supervisor']]);
   const mine = new Set(process.getgroups?.() ?? []);
   if (new Set(req.groups).size !== mine.size || req.groups.some((g) => !mine.has(g))) return conn.send([['r', 'fallback'], ['why', 'other supplementary groups']]);
   let close: (() => Promise<void>) | undefined;
@@ -235,6 +246,27 @@ async function serveRun(conn: Conn, o: SupervisorOptions): Promise<void> {
     conn.send([['r', 'exit'], ...flush(), ['log', message], ['code', String(e.name === 'ConfigError' ? 2 : (e.exitCode ?? 1))]]);
   } finally {
     await close?.().catch(() => undefined);
+  }
+}
+
+const PRIVILEGE_LINES = ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Seccomp', 'Seccomp_filters'];
+
+/** A process's identity, capabilities and confinement (/proc/PID/status and its LSM label), or undefined. */
+export function privilegesOf(pid: number | 'self'): string | undefined {
+  try {
+    const lines = fs
+      .readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .filter((l) => PRIVILEGE_LINES.includes(l.slice(0, l.indexOf(':'))));
+    let label = '';
+    try {
+      label = fs.readFileSync(`/proc/${pid}/attr/current`, 'utf8');
+    } catch {
+      /* no LSM */
+    }
+    return [...lines, label].join('\n');
+  } catch {
+    return undefined;
   }
 }
 

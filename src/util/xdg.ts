@@ -4,28 +4,44 @@ import os from 'node:os';
 import path from 'node:path';
 
 const isRoot = () => process.getuid?.() === 0;
+/**
+ * A variable naming a directory, when it is an absolute path. A relative one is ignored (as the
+ * XDG base directory spec says): it would be resolved against the current directory, the
+ * workspace, which the sandbox writes (crash records, the supervisor's socket there).
+ */
+const absolute = (name: string): string | undefined => {
+  const v = process.env[name];
+  return v && path.isAbsolute(v) ? v : undefined;
+};
+
+/** TMPDIR when absolute, else /tmp (native/launcher/launcher.c computes the same). */
+export function tmpDir(): string {
+  const t = absolute('TMPDIR');
+  if (!t) return '/tmp';
+  return t.length > 1 ? t.replace(/\/$/, '') : t;
+}
 /** HOME as process.env says (os.homedir() reads the environment Node started with). */
 const home = () => process.env.HOME || os.homedir();
 
 export function stateDir(): string {
-  const x = process.env.XDG_STATE_HOME;
+  const x = absolute('XDG_STATE_HOME');
   if (x) return path.join(x, 'warden');
   if (isRoot()) return '/var/lib/warden';
   return path.join(home(), '.local', 'state', 'warden');
 }
 
 export function configDir(): string {
-  const x = process.env.XDG_CONFIG_HOME;
+  const x = absolute('XDG_CONFIG_HOME');
   if (x) return path.join(x, 'warden');
   if (isRoot()) return '/etc/warden';
   return path.join(home(), '.config', 'warden');
 }
 
 export function runtimeDir(): string {
-  const x = process.env.XDG_RUNTIME_DIR;
+  const x = absolute('XDG_RUNTIME_DIR');
   if (x) return path.join(x, 'warden');
   if (isRoot()) return '/run/warden';
-  return path.join(os.tmpdir(), `warden-${process.getuid?.() ?? 'user'}`);
+  return path.join(tmpDir(), `warden-${process.getuid?.() ?? 'user'}`);
 }
 
 export function defaultAuditLog(): string {

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NOBODY, REPO, scratch, warden, type RunOpts, type Scratch } from './helpers/warden-run.js';
+import { encodeFrame, first, FrameReader, type Fields } from '../../src/sandbox/wire.js';
+import { NOBODY, REPO, run, scratch, USER_UID, warden, WARDEN, type RunOpts, type Scratch } from './helpers/warden-run.js';
 
 const LAUNCHER = path.join(REPO, 'native/build/warden-launch');
 const built = fs.existsSync(LAUNCHER);
@@ -207,5 +208,121 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     } finally {
       trap.close();
     }
+  });
+
+  it('a runtime directory planted as a symlink (another user, /tmp) is never used: its socket gets no request', async () => {
+    // Another user made the runtime directory a symlink to a directory of their choosing, where
+    // a socket of this user's answers (in life: a sandbox of the user's with unix sockets allowed,
+    // in its workspace). The launcher must not take its launch.
+    const xdgTrap = path.join(s.root, 'xdg-planted');
+    const trapDir = path.join(s.root, 'trap-dir');
+    fs.mkdirSync(xdgTrap, { mode: 0o700 });
+    fs.mkdirSync(trapDir, { mode: 0o700 });
+    fs.symlinkSync(trapDir, path.join(xdgTrap, 'warden'));
+    fs.lchownSync(path.join(xdgTrap, 'warden'), 4444, 4444);
+    const got: Buffer[] = [];
+    const trap = net.createServer((c) => c.on('data', (d) => got.push(d)));
+    await new Promise<void>((r) => trap.listen(path.join(trapDir, socketName()), () => r()));
+    try {
+      const r = await sh('echo ran', { env: { XDG_RUNTIME_DIR: xdgTrap }, timeoutMs: 20_000 });
+      expect(Buffer.concat(got).length).toBe(0);
+      expect(r.stderr).toMatch(/is not a directory owned by uid 0/); // the Node path refuses it, and says so
+      expect(r.code).not.toBe(0);
+    } finally {
+      trap.close();
+    }
+  });
+
+  it('a launcher in another pid and mount namespace gets no plan made from the supervisor\'s view of the files', async () => {
+    // Root in `unshare -mpf`: a secret on a mount only that namespace has. The launcher's pid there
+    // (2, 3...) is another process here (kthreadd): the supervisor must see through the kernel who called.
+    const ws = path.join(s.root, 'ws-ns');
+    const home = path.join(s.root, 'home-ns');
+    for (const d of [ws, path.join(ws, 'sub'), home]) {
+      fs.mkdirSync(d, { recursive: true });
+      fs.chownSync(d, USER_UID, USER_UID);
+    }
+    const env = { ...o.env, HOME: home };
+    // The caller's supervisor answers (started again if it went idle during the tests before).
+    expect((await warden(['run', '--', 'true'], { ...o, cwd: ws, env })).code).toBe(0);
+    expect(await until(() => fs.existsSync(path.join(xdg, 'warden', socketName())), 15_000)).toBe(true);
+    const script = `mount -t tmpfs -o mode=755 tmpfs sub && echo FAKE-SECRET-other-ns > sub/.env && chmod 644 sub/.env && ${REPO}/bin/warden run -- /bin/sh -c 'cat sub/.env; echo end'`;
+    const r = await run(['unshare', '-m', '-p', '-f', '--mount-proc', '/bin/sh', '-c', script], { cwd: ws, env });
+    expect(r.stdout).toContain('end');
+    expect(r.stdout).not.toContain('FAKE-SECRET');
+    // control: the secret is there in that namespace
+    const c = await run(['unshare', '-m', '/bin/sh', '-c', `mount -t tmpfs tmpfs sub && echo FAKE-SECRET-other-ns > sub/.env && cat sub/.env`], { cwd: ws, env });
+    expect(c.stdout).toContain('FAKE-SECRET-other-ns');
+  });
+
+  it('pass_fds up to 1023 reach the command both ways (the launcher\'s own slots then start at 1024)', async () => {
+    const policy = s.policy('process: { pass_fds: [1023] }\n');
+    const file = s.write('fd-1023.txt', 'through descriptor 1023');
+    for (const fast of ['1', '0']) {
+      const r = await run(['/bin/bash', '-c', `exec 1023<${file}; ${WARDEN} run --policy ${policy} -- /bin/bash -c 'cat <&1023'`], { ...o, env: { ...o.env, WARDEN_FAST: fast } });
+      expect(r.stdout, `fast=${fast}: ${r.stderr}`).toBe('through descriptor 1023');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('a caller with fewer privileges (root without capabilities) has the supervisor do nothing it could not: --audit on a file it cannot write', async () => {
+    const victim = path.join(s.root, 'victim-audit');
+    fs.writeFileSync(victim, '');
+    fs.chownSync(victim, USER_UID, USER_UID);
+    fs.chmodSync(victim, 0o600);
+    const capless = (argv: string[]) => run(['setpriv', '--inh-caps=-all', '--bounding-set=-all', '--', ...argv], o);
+    // control: it cannot write the file itself
+    expect((await capless(['/bin/sh', '-c', `echo x >> ${victim} && echo WROTE`])).stdout).not.toContain('WROTE');
+    expect(await until(() => fs.existsSync(path.join(xdg, 'warden', socketName())), 15_000)).toBe(true);
+    const r = await capless([WARDEN, 'run', '--audit', victim, '--', '/bin/sh', '-c', 'echo "$(id)"']);
+    expect(r.stderr).toContain('cannot open it');
+    expect(fs.readFileSync(victim, 'utf8')).toBe('');
+  });
+
+  it('an answer of more than 65,536 fields is read whole, not cut: the launch ends with the uid to drop to', async () => {
+    // A supervisor of this user's (the test's) that answers a launch whose fields before `drop`
+    // fill exactly 65,536: a launcher reading a fixed number of fields loses `drop` and starts bwrap as root.
+    const dir = path.join(s.root, 'xdg-long');
+    fs.mkdirSync(path.join(dir, 'warden'), { recursive: true, mode: 0o700 });
+    const head: Fields = [['r', 'launch'], ['bwrap', '/usr/bin/bwrap'], ...['--unshare-user', '--ro-bind', '/', '/', '--dev', '/dev'].map((a): [string, string] => ['o', a])];
+    const tail: Fields = [['c', '--'], ['c', '/usr/bin/id'], ['c', '-u'], ['seccomp', ''], ['base', '3']];
+    const pad = Array.from({ length: 65_536 - head.length - tail.length }, (): [string, string] => ['x', '']);
+    const answers: Fields[] = [[...head, ...pad, ...tail, ['drop', `${NOBODY} ${NOBODY}`]], [['r', 'done'], ['code', '0']]];
+    const server = net.createServer((c) => {
+      const reader = new FrameReader();
+      let i = 0;
+      c.on('data', (d) => {
+        for (const f of reader.push(d)) if (first(f, 'r') !== 'started' && i < answers.length) c.write(encodeFrame(answers[i++]!));
+      });
+      c.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(path.join(dir, 'warden', socketName()), () => r()));
+    try {
+      const r = await warden(['run', '--', 'true'], { ...o, env: { ...o.env, XDG_RUNTIME_DIR: dir } });
+      expect(r.stdout.trim(), r.stderr).toBe(String(NOBODY));
+    } finally {
+      server.close();
+    }
+  });
+
+  it("the supervisor keeps none of the starting run's environment beyond Warden's own settings (no tokens, no size)", async () => {
+    const dir = path.join(s.root, 'xdg-env');
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const sock = path.join(dir, 'warden', socketName());
+    const env = { ...o.env, XDG_RUNTIME_DIR: dir, FAKE_API_TOKEN: 'tok-supervisor-env-secret', WARDEN_SUPERVISOR_IDLE_MS: '5000' };
+    expect((await sh('true', { env })).code).toBe(0); // cold: the Node path starts the supervisor
+    expect(await until(() => fs.existsSync(sock), 15_000)).toBe(true);
+    const pid = fs.readdirSync('/proc').find((p) => {
+      try {
+        return /^\d+$/.test(p) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').includes(`supervisor --socket ${sock}`);
+      } catch {
+        return false;
+      }
+    });
+    expect(pid).toBeDefined();
+    const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    expect(environ.some((e) => e.includes('tok-supervisor-env-secret'))).toBe(false);
+    expect(environ).toContain(`XDG_RUNTIME_DIR=${dir}`);
+    expect(environ).toContain('WARDEN_SUPERVISOR_IDLE_MS=5000');
   });
 });
