@@ -421,6 +421,9 @@ struct run {
 
 /** Passes a signal to the command's process group (as supervise.ts does). */
 static void forward(struct run *r, int sig) {
+  // bwrap may not have written its status yet (the command can already be running): its
+  // namespace init is then found as bwrap's own child.
+  if (!r->init) r->init = command_pid(r->child);
   if (!r->cmd) r->cmd = command_pid(r->init);
   if (r->cmd) {
     pid_t g = pgrp_of(r->cmd);
