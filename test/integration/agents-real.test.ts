@@ -9,6 +9,7 @@
 // session, and raises no alert; without a network namespace of its
 // own the CLI is started in an empty one (`unshare -n`, which execs it in place) so that nothing
 // leaves the machine.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +35,8 @@ beforeAll(() => {
 });
 afterAll(() => {
   for (const p of panes) p.kill();
+  // codex leaves its app-server daemon running (under watch nothing confines it): ended with the scratch home
+  spawnSync('pkill', ['-f', path.join(s.home, '.codex')]);
   s.cleanup();
 });
 
