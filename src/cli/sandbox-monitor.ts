@@ -18,8 +18,9 @@ export function createSandboxMonitor(cfg: WatchConfig = watchConfigSchema.parse(
         // the run's agent is governed in the sandbox's own cgroup (its processes start there)
         sessionCgroup: () => target.cgroup,
         emit: (ev) => {
-          // the governor's events name the session's first process, which is the launcher here
-          if (!isLauncher(ev.proc) || ev.kind.startsWith('resource.') || ev.kind.startsWith('action.')) target.emit(ev);
+          if (!isLauncher(ev.proc)) target.emit(ev);
+          // the governor's events name the session's first process, which is the launcher here: kept, without it
+          else if (ev.kind.startsWith('resource.') || ev.kind.startsWith('action.')) target.emit({ ...ev, proc: undefined });
         },
       });
     },
