@@ -570,7 +570,14 @@ export async function runEvidence(opts: EvidenceOptions = {}): Promise<EvidenceR
       };
     });
     const first = sessions[0];
-    const lost = events.filter((e) => e.kind === 'monitor.loss').reduce((n, e) => n + Number(e.data?.['lost'] ?? 0), 0);
+    // Records dropped for want of buffer space; repeats the sensor sheds by design under a flood
+    // (rate_limited, shed: the kinds rules need are kept) are reported by monitor.loss, not lost here.
+    const lost = events
+      .filter((e) => e.kind === 'monitor.loss')
+      .reduce((n, e) => {
+        const why = e.data?.['by_reason'] as Record<string, number> | undefined;
+        return n + Number(why ? (why.dropped ?? 0) : (e.data?.['lost'] ?? 0));
+      }, 0);
     return {
       results,
       notRun,
