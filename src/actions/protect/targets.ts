@@ -38,16 +38,7 @@ export function secretTargets(o: { homes: string[]; projects: string[]; extra: s
   const out = new Map<string, Target>();
   const add = (p: string, why: string) => {
     if (out.has(p)) return;
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(p);
-    } catch {
-      return;
-    }
-    if (st.isDirectory()) {
-      out.set(p, { path: p, dir: true, why });
-      for (const sub of subdirs(p)) if (!out.has(sub)) out.set(sub, { path: sub, dir: true, why });
-    } else if (st.isFile() || st.isSocket()) out.set(p, { path: p, dir: false, why });
+    for (const t of targetsAt(p, why, (st) => st.isFile() || st.isSocket())) if (!out.has(t.path)) out.set(t.path, t);
   };
   const projectFiles: Array<[RegExp, string]> = [];
   for (const pat of patterns) {
@@ -62,21 +53,19 @@ export function secretTargets(o: { homes: string[]; projects: string[]; extra: s
 
 /** Warden's own files: closed to agents (read and write) like the secrets. */
 export function ownTargets(files: Array<string | undefined>): Target[] {
-  const out: Target[] = [];
-  for (const f of files) {
-    if (!f) continue;
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(f);
-    } catch {
-      continue;
-    }
-    if (st.isDirectory()) {
-      out.push({ path: f, dir: true, why: 'warden' });
-      for (const sub of subdirs(f)) out.push({ path: sub, dir: true, why: 'warden' });
-    } else out.push({ path: f, dir: false, why: 'warden' });
+  return files.flatMap((f) => (f ? targetsAt(f, 'warden', () => true) : []));
+}
+
+/** What protecting one existing path means: itself, and every directory below a directory; nothing when it is gone. */
+function targetsAt(p: string, why: string, fileKind: (st: fs.Stats) => boolean): Target[] {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    return [];
   }
-  return out;
+  if (st.isDirectory()) return [{ path: p, dir: true, why }, ...subdirs(p).map((sub) => ({ path: sub, dir: true, why }))];
+  return fileKind(st) ? [{ path: p, dir: false, why }] : [];
 }
 
 /** The audit log and its rotated files (events.ndjson, events.ndjson.1, .2.gz ...). */
