@@ -54,6 +54,27 @@ describe('warden run: exit status', () => {
   });
 });
 
+/** The state letter (S, T…) of the `sleep <marker>` process, or undefined while there is none. */
+function stateOf(marker: string): string | undefined {
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8') !== `sleep\0${marker}\0`) continue;
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}
+
+/** Polls cond every 50 ms for up to 10 s. */
+async function until(cond: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+  return cond();
+}
+
 describe('warden run: signals', () => {
   it('SIGTERM to warden reaches the command, which may handle it', async () => {
     const r = await interact(`trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done`, (pid) => process.kill(pid, 'SIGTERM'));
@@ -62,35 +83,25 @@ describe('warden run: signals', () => {
   });
 
   it('SIGINT to warden interrupts the command (130 when it does not handle it)', async () => {
-    const r = await interact(`echo ready; exec sleep 30`, (pid) => process.kill(pid, 'SIGINT'));
+    const marker = `30.${process.pid}`;
+    const r = await interact(`echo ready; exec sleep ${marker}`, (pid) => {
+      void until(() => stateOf(marker) !== undefined).then(() => process.kill(pid, 'SIGINT'));
+    });
     expect(r.code).toBe(130);
   });
 
   it('SIGINT (Ctrl-C) reaches the whole foreground group: a shell waiting for a child ends with 130', async () => {
     // The shell alone defers SIGINT until its child ends; the child must get it too, as on a terminal.
-    const r = await interact(`echo ready; sleep 100; echo after`, (pid) => process.kill(pid, 'SIGINT'));
+    // Sent once the child runs: a SIGINT between the echo and the fork is deferred by a plain shell too.
+    const marker = `100.${process.pid}`;
+    const r = await interact(`echo ready; sleep ${marker}; echo after`, (pid) => {
+      void until(() => stateOf(marker) !== undefined).then(() => process.kill(pid, 'SIGINT'));
+    });
     expect(r.stdout).not.toContain('after');
     expect(r.code).toBe(130);
   });
 
   it('SIGTSTP (Ctrl-Z) stops the command too, and SIGCONT (fg) resumes it', async () => {
-    const stateOf = (marker: string): string | undefined => {
-      for (const d of fs.readdirSync('/proc')) {
-        if (!/^\d+$/.test(d)) continue;
-        try {
-          if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8') !== `sleep\0${marker}\0`) continue;
-          const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-          return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-        } catch {
-          /* gone */
-        }
-      }
-      return undefined;
-    };
-    const until = async (cond: () => boolean) => {
-      for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
-      return cond();
-    };
     const marker = `77.${process.pid}`;
     let stopped = false;
     let resumed = false;
