@@ -29,7 +29,10 @@ export function tmuxAvailable(): boolean {
 /** Runs `command` (a shell command line) in a new detached tmux session. */
 export function startPane(command: string, opts: { cols?: number; rows?: number; env?: Record<string, string> } = {}): Pane {
   const server = `warden-test-${crypto.randomBytes(4).toString('hex')}`;
-  const t = (...args: string[]) => execFileSync('tmux', ['-L', server, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+  // A person's terminal, not CI's: CLIs that see CI, CONTINUOUS_INTEGRATION or CI_* (gemini, through
+  // is-in-ci) refuse to start interactively. The private server takes its environment from here.
+  const termEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'CI' && k !== 'CONTINUOUS_INTEGRATION' && !k.startsWith('CI_')));
+  const t = (...args: string[]) => execFileSync('tmux', ['-L', server, '-f', '/dev/null', ...args], { encoding: 'utf8', env: termEnv });
   const env = Object.entries(opts.env ?? {}).map(([k, v]) => `export ${k}=${shq(v)}; `).join('');
   // The pane keeps the shell after the command so its exit status stays readable.
   const line = `${env}${command}; echo "[exit=$?]"; sleep 600`;
