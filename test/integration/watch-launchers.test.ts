@@ -105,10 +105,15 @@ d.unref();
   });
 
   const startsOf = (pid: number) => events.filter((e) => e.kind === 'agent.start' && e.agent?.root_pid === pid);
+  /** For a failure message: how often each missed pid started, and what the monitor saw of it. */
+  const explain = (missed: number[]) =>
+    missed
+      .map((p) => `${p}: ${startsOf(p).length} starts; ` + events.filter((e) => e.proc?.pid === p || e.proc?.ppid === p).map((e) => `${e.kind} ${e.proc?.pid} ${e.proc?.exe} ${e.agent?.session ?? '-'}`).join(' | '))
+      .join('\n');
 
   it(`sees every one of ${STARTS} quick codex starts (#!/usr/bin/env node wrapper + native binary), as one session each`, () => {
     const missed = codexPids.filter((p) => startsOf(p).length !== 1);
-    expect(missed, `starts not seen once: ${missed.join(', ')}`).toEqual([]);
+    expect(missed, `starts not seen once:\n${explain(missed)}`).toEqual([]);
     for (const pid of codexPids) {
       const session = startsOf(pid)[0]!.agent!.session;
       expect(startsOf(pid)[0]!.agent!.name).toBe('codex');
@@ -121,7 +126,7 @@ d.unref();
 
   it(`sees every one of ${STARTS} gemini starts (a node CLI that relaunches itself), as one session each`, () => {
     const missed = geminiPids.filter((p) => startsOf(p).length !== 1);
-    expect(missed, `starts not seen once: ${missed.join(', ')}`).toEqual([]);
+    expect(missed, `starts not seen once:\n${explain(missed)}`).toEqual([]);
     for (const pid of geminiPids) {
       const session = startsOf(pid)[0]!.agent!.session;
       const relaunched = events.filter((e) => e.kind === 'process.exec' && e.agent?.session === session && e.proc?.argv.includes('--max-old-space-size=256'));

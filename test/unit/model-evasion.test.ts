@@ -125,6 +125,15 @@ describe('one session per agent start (pids far above any live one, so /proc has
     expect(native?.agent?.session).toBe(starts[0]!.agent!.session);
   });
 
+  it('a launcher gone before its command line was read is decided on its next image (bpftrace: no argv for a first exec)', () => {
+    const { m, events } = model();
+    m.record({ ...exec({ pid: 4_000_021, argv: ['x'], filename: '/opt/codex/bin/codex' }), argv: undefined } as RawRecord);
+    expect(events.filter((e) => e.kind === 'agent.start')).toHaveLength(0);
+    m.record(exec({ pid: 4_000_021, argv: ['node', '/opt/codex/bin/codex', '--version'], filename: '/usr/bin/node', gen: 2 }));
+    const starts = events.filter((e) => e.kind === 'agent.start');
+    expect(starts.map((e) => [e.agent!.name, e.agent!.root_pid])).toEqual([['codex', 4_000_021]]);
+  });
+
   it('another agent started inside a tree is its own session, with the outer session home', () => {
     const { m, events } = model();
     m.record(exec({ pid: 4_000_011, argv: ['claude'], env: { HOME: '/home/dev' } }));

@@ -185,8 +185,10 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
   probe(['syscalls:sys_exit_execve', 'syscalls:sys_exit_execveat'], '', `  delete(@ix[tid]);`);
 
   // Untracked execs whose comm (basename of the executed file) or argv[0] names an agent,
-  // or that run an interpreter (node, python: agent CLIs are scripts), become provisional:
-  // user space reads their command line and untracks them if they are not agents.
+  // or that run an interpreter (node, python: agent CLIs are scripts), become provisional
+  // (@t = 2): user space reads their command line and untracks them if they are not agents.
+  // Every exec of a provisional process is a candidate, not only the first: a launcher
+  // (`#!/usr/bin/env node`) that exits before user space reads it is decided on its next image.
   const cands = [
     ...o.candidateComms.map((c) => `comm == ${quote(c.slice(0, 15))}`),
     ...o.candidatePrefixes.map((p) => `strncmp(comm, ${quote(p)}, ${p.length}) == 0`),
@@ -196,18 +198,17 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
     ['sched:sched_process_exec'],
     `!@t[pid] && ${pidNot(o.monitorPid)}`,
     `  ${inCg.length ? `if (${inCg.join(' || ')}) { @t[pid] = 1; }
-  else ` : ''}if (${cands.length ? cands.join(' || ') : '0'}) { @t[pid] = 2; @cand[pid] = 1; }
+  else ` : ''}if (${cands.length ? cands.join(' || ') : '0'}) { @t[pid] = 2; }
   else {
     $a0 = str(uptr(curtask->mm->arg_start));
-    if (${argv0.length ? argv0.join(' || ') : '0'}) { @t[pid] = 2; @cand[pid] = 1; }
+    if (${argv0.length ? argv0.join(' || ') : '0'}) { @t[pid] = 2; }
   }`,
   );
   probe(
     ['sched:sched_process_exec'],
     `@t[pid] && ${pidNot(o.monitorPid)}`,
     `  printf("E${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${S}%s${T}", nsecs, pid, args->old_pid,
-    curtask->real_parent->tgid, uid, curtask->cred->euid.val, @cand[pid], str(args->filename));
-  delete(@cand[pid]);`,
+    curtask->real_parent->tgid, uid, curtask->cred->euid.val, @t[pid] == 2 ? 1 : 0, str(args->filename));`,
   );
 
   const renames = o.renameComms.map((c) => `args->newcomm == ${quote(c.slice(0, 15))}`);
