@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -290,7 +291,7 @@ static int hexval(char c) {
 
 struct plan {
   const char *bwrap;
-  char **opts, **cmd, **env, **pins, **cgroups, **pass;
+  char **opts, **cmd, **env, **pins, **cgroups, **pass, **ns;
   int base;
   int drop, uid, gid;
   long timeout_ms, grace_ms;
@@ -306,6 +307,7 @@ static int read_plan(struct msg *m, struct plan *p) {
   p->pins = all(m, "pin");
   p->cgroups = all(m, "cg");
   p->pass = all(m, "pass");
+  p->ns = all(m, "ns");
   const char *base = get(m, "base"), *drop = get(m, "drop"), *to = get(m, "timeout"), *gr = get(m, "grace"), *sc = get(m, "seccomp");
   if (!p->bwrap || !base || !sc) return -1;
   p->base = atoi(base);
@@ -334,14 +336,24 @@ static void exec_bwrap(struct plan *p, int status_w, int seccomp_fd, int args_fd
     if (fd < 0 || write(fd, pid, (size_t)pl) != pl) _exit(125);
     close(fd);
   }
+  // The network provider's namespaces (an allowlist run's), entered before the identity drops:
+  // as `ip netns exec` / `nsenter -U -n` do on the Node path.
+  for (char **n = p->ns; *n; n++) {
+    int fd = open(*n, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, 0)) {
+      dprintf(2, "warden: cannot enter the sandbox's network namespace %s: %s\n", *n, strerror(errno));
+      _exit(125);
+    }
+    close(fd);
+  }
   if (p->drop && (setgroups(0, NULL) || setresgid(p->gid, p->gid, p->gid) || setresuid(p->uid, p->uid, p->uid))) _exit(125);
-  // Every source to a high number first, above every slot: a source may sit on another's slot,
-  // and one already on its own slot would keep O_CLOEXEC through dup2 (pass_fds up to 1023 put
-  // the slots at 1024 and up).
+  // Every source to a number above every slot first: a source may sit on another's slot, and
+  // one already on its own slot would keep O_CLOEXEC through dup2. Not a fixed 1024: with the
+  // common soft limit of 1024 descriptors (a user's login shell) that number cannot be had.
   int nsrc = 3 + npins;
   int src[nsrc];
   int raw[] = {status_w, seccomp_fd, args_fd};
-  int high = p->base + nsrc > 1024 ? p->base + nsrc : 1024;
+  int high = p->base + nsrc;
   for (int i = 0; i < nsrc; i++) {
     src[i] = fcntl(i < 3 ? raw[i] : pins[i - 3], F_DUPFD_CLOEXEC, high);
     if (src[i] < 0) _exit(125);
@@ -447,8 +459,19 @@ static long now_ms(void) {
 
 static const int FORWARDED[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGTSTP, SIGCONT};
 
-/** Waits for bwrap, passing signals on and stopping it at the timeout. Returns its wait status. */
-static int supervise(struct run *r, int status_r, struct plan *p, int *timed_out, long *duration) {
+/** A frame from the supervisor while the run goes on: its messages (a denied connection) printed as they come. */
+static void live_frame(int *sup) {
+  struct msg m;
+  if (recv_frame(*sup, &m)) {
+    *sup = -1; // gone: the end of the run says so
+    return;
+  }
+  const char *r = get(&m, "r");
+  if (r && !strcmp(r, "log")) print_logs(&m);
+}
+
+/** Waits for bwrap, passing signals on, printing the supervisor's messages, and stopping it at the timeout. Returns its wait status. */
+static int supervise(struct run *r, int status_r, int sup, struct plan *p, int *timed_out, long *duration) {
   int sp[2];
   if (pipe2(sp, O_CLOEXEC | O_NONBLOCK)) return -1;
   sigpipe_w = sp[1];
@@ -466,8 +489,9 @@ static int supervise(struct run *r, int status_r, struct plan *p, int *timed_out
     if (kill_at >= 0) wait = kill_at - t;
     if (wait < 0 && wait != -1) wait = 0;
     if (exited) wait = 2000; // bwrap is gone: its status descriptor closes with its last holder
-    struct pollfd f[2] = {{.fd = sp[0], .events = POLLIN}, {.fd = status_open ? status_r : -1, .events = POLLIN}};
-    int n = poll(f, 2, (int)wait);
+    struct pollfd f[3] = {{.fd = sp[0], .events = POLLIN}, {.fd = status_open ? status_r : -1, .events = POLLIN}, {.fd = sup, .events = POLLIN}};
+    int n = poll(f, 3, (int)wait);
+    if (n > 0 && f[2].revents) live_frame(&sup);
     if (n == 0 && exited) break;
     if (f[1].revents) {
       ssize_t k = read(status_r, sbuf + slen, sizeof sbuf - 1 - slen);
@@ -640,7 +664,7 @@ int main(int argc, char **argv) {
       field(&started, "r", "started");
       field(&started, "pid", pidb);
       send_frame(fd, &started);
-      wstatus = supervise(&r, st[0], &p, &timed_out, &duration);
+      wstatus = supervise(&r, st[0], fd, &p, &timed_out, &duration);
     }
   }
   char b[32];
@@ -660,7 +684,11 @@ int main(int argc, char **argv) {
   snprintf(b, sizeof b, "%ld", duration);
   field(&end, "ms", b);
   struct msg fin;
-  if (send_frame(fd, &end) || recv_frame(fd, &fin)) {
+  int lost = send_frame(fd, &end);
+  const char *kind;
+  // Messages sent while the run ended come before the answer.
+  while (!lost && !(lost = recv_frame(fd, &fin)) && (kind = get(&fin, "r")) && !strcmp(kind, "log")) print_logs(&fin);
+  if (lost) {
     // The supervisor died: its crash record makes the next run do the checks it could not.
     dprintf(2, "warden: the supervisor went away; the checks after the run are left to the next warden run\n");
     if (timed_out) return 124;

@@ -76,22 +76,7 @@ export async function runRun(command: string[], opts: RunCliOptions): Promise<nu
     }
 
     // A running `warden watch` gets the sandbox's egress decisions too (sinks/ingest.ts).
-    if (policy.network.mode === 'allowlist') {
-      const { monitorFeed } = await import('../sinks/ingest-client.js');
-      const feed = monitorFeed();
-      if (feed) {
-        const audit = emit;
-        emit = (e) => {
-          audit?.(e);
-          feed.emit(e);
-        };
-        const prev = closeAudit;
-        closeAudit = async () => {
-          await feed.close();
-          await prev?.();
-        };
-      }
-    }
+    if (policy.network.mode === 'allowlist') ({ emit, close: closeAudit } = (await import('../sinks/ingest-client.js')).withMonitorFeed(emit, closeAudit));
 
     const { networkProvider, NetworkUnavailable } = await import('../sandbox/network.js');
     let network;

@@ -1,8 +1,9 @@
 // `warden supervisor --socket PATH`: the resident process behind `warden run`'s fast path
 // (sandbox/supervisor.ts), started by the native launcher when none answers. This side decides
 // which runs it serves: the policy as `warden run` makes it (run.ts), for the options the fast
-// path covers; everything else (--audit, --monitor, --learn, --print-policy, agent profiles,
-// network allowlist) is sent back to the Node path.
+// path covers (network none, full and allowlist without credentials or request rules, --audit,
+// --policy); everything else (--monitor, --learn, --print-policy, --policy-ref, agent profiles)
+// is sent back to the Node path.
 import fs from 'node:fs';
 import path from 'node:path';
 import { agentForCommand } from '../agents/catalog.js';
@@ -11,7 +12,11 @@ import { networkProvider } from '../sandbox/network.js';
 import { defaultRunPolicy, type NetworkMode } from '../sandbox/policy.js';
 import { asCaller, serveSupervisor, type FastRequest, type Resolved } from '../sandbox/supervisor.js';
 import { openAudit } from './run.js';
+import { withMonitorFeed } from '../sinks/ingest-client.js';
+import { SpareNetworks } from '../sandbox/spare-networks.js';
+import { stateDir } from '../sandbox/state.js';
 import type { NetworkProvider } from '../sandbox/network-provider.js';
+import type { RunOptions } from '../sandbox/run-types.js';
 import { parseRunArgs } from './run-args.js';
 
 /**
@@ -41,7 +46,7 @@ export function servableFile(file: string, cwd: string): boolean {
 }
 
 /** The run a request asks for, when the fast path serves it; a number is an exit code (nothing run). */
-export async function resolveFast(req: FastRequest, providers: Record<'none' | 'full', NetworkProvider>, log: (m: string) => void = () => {}): Promise<Resolved | number> {
+export async function resolveFast(req: FastRequest, providerFor: (mode: NetworkMode) => Promise<NetworkProvider>, log: (m: string) => void = () => {}): Promise<Resolved | number> {
   const parsed = parseRunArgs(req.args);
   if (!parsed || !parsed.command.length) return 'fallback';
   const { opts, command } = parsed;
@@ -54,17 +59,25 @@ export async function resolveFast(req: FastRequest, providers: Record<'none' | '
   const agent = opts.agent ?? 'auto';
   if (agent !== 'none' && (agent !== 'auto' || agentForCommand(command))) return 'fallback';
   if (opts.network !== undefined) {
-    if (opts.network !== 'none' && opts.network !== 'full') return 'fallback';
+    if (!['none', 'full', 'allowlist'].includes(opts.network)) return 'fallback'; // the Node path says what is wrong
     policy.network.mode = opts.network as NetworkMode;
   }
   const mode = policy.network.mode;
-  if (mode !== 'none' && mode !== 'full') return 'fallback';
-  if (!opts.audit) return { policy, argv: command, quiet: !!opts.quiet, network: providers[mode] };
-  // The command's descriptors are the launcher's: seen through /proc (same user).
-  const fdStat = (fd: number) => fs.statSync(`/proc/${req.pid ?? 0}/fd/${fd}`);
-  const audit = await openAudit(opts.audit, policy, { cwd: req.cwd, home: req.env.HOME, fdStat, say: log });
-  if (typeof audit === 'number') return audit;
-  return { policy, argv: command, quiet: !!opts.quiet, network: providers[mode], emit: audit.emit, close: audit.close };
+  // Credentials and request rules hand descriptors of the provider's to bwrap (a CA, surrogate files): the Node path.
+  if (mode === 'allowlist' && (policy.credentials.length > 0 || Object.keys(policy.network.rules ?? {}).length > 0)) return 'fallback';
+  const network = await providerFor(mode);
+  let emit: RunOptions['emit'];
+  let close: (() => Promise<void>) | undefined;
+  if (opts.audit) {
+    // The command's descriptors are the launcher's: seen through /proc (same user).
+    const fdStat = (fd: number) => fs.statSync(`/proc/${req.pid ?? 0}/fd/${fd}`);
+    const audit = await openAudit(opts.audit, policy, { cwd: req.cwd, home: req.env.HOME, fdStat, say: log });
+    if (typeof audit === 'number') return audit;
+    ({ emit, close } = audit);
+  }
+  // A running `warden watch` gets the sandbox's egress decisions too, as from the Node path.
+  if (mode === 'allowlist') ({ emit, close } = withMonitorFeed(emit, close, req.env));
+  return { policy, argv: command, quiet: !!opts.quiet, network, emit, close };
 }
 
 export async function runSupervisor(args: string[]): Promise<number> {
@@ -77,8 +90,11 @@ export async function runSupervisor(args: string[]): Promise<number> {
   // Descriptors the starting run passed on (pass_fds) are not ours to keep open for minutes.
   const { closeInheritedFds } = await import('../sandbox/runner.js');
   closeInheritedFds([]);
-  const providers = { none: await networkProvider('none'), full: await networkProvider('full') };
+  // Providers made once (the egress module is loaded at the first allowlist run).
+  const providers = new Map<NetworkMode, Promise<NetworkProvider>>();
+  const providerFor = (mode: NetworkMode) => providers.get(mode) ?? providers.set(mode, networkProvider(mode)).get(mode)!;
   const idle = Number(process.env.WARDEN_SUPERVISOR_IDLE_MS);
-  await serveSupervisor({ socket, idleMs: idle > 0 ? idle : undefined, resolve: (req, log) => resolveFast(req, providers, log) });
+  const spares = new SpareNetworks(stateDir(), undefined, 2);
+  await serveSupervisor({ socket, idleMs: idle > 0 ? idle : undefined, spares, resolve: (req, log) => resolveFast(req, providerFor, log) });
   return 0;
 }

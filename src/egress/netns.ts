@@ -115,7 +115,30 @@ export async function removeRootNetns(sandboxId: string, sbxIp?: string): Promis
   if (ip) await run(['conntrack', '-D', '-s', ip], undefined, 5000).catch(() => {});
 }
 
+/** Namespaces made ahead of their run (the supervisor's spares), by the sandbox id that takes them. */
+const spares = new Map<string, RootNetns>();
+
+/** A namespace for the run that will have `sandboxId`, made now: createRootNetns(sandboxId) takes it. */
+export async function makeSpareRootNetns(sandboxId: string): Promise<RootNetns> {
+  const ns = await createRootNetns(sandboxId);
+  spares.set(sandboxId, ns);
+  return ns;
+}
+
+/** Removes a spare no run took (a taken one is its run's to remove). */
+export async function dropSpareRootNetns(sandboxId: string): Promise<void> {
+  const ns = spares.get(sandboxId);
+  spares.delete(sandboxId);
+  await ns?.cleanup();
+}
+
 export async function createRootNetns(sandboxId: string): Promise<RootNetns> {
+  // Made ahead for this run: used once, by this run only, and removed with it.
+  const spare = spares.get(sandboxId);
+  if (spare) {
+    spares.delete(sandboxId);
+    if (fs.existsSync(`/run/netns/${spare.ns}`)) return spare;
+  }
   const { ns, vethHost, vethSbx, hash: suffix } = egressNames(sandboxId);
   if (fs.existsSync(`/run/netns/${ns}`)) await removeRootNetns(sandboxId);
   const { host, sbx } = await pickSubnet();

@@ -7,14 +7,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type dgram from 'node:dgram';
-import type { NetworkContext, NetworkProvider, PreparedNetwork } from '../sandbox/network-provider.js';
+import type { NetworkContext, NetworkProvider, PreparedNetwork, SpareNetwork } from '../sandbox/network-provider.js';
 import { runtimeDir } from '../util/xdg.js';
 import { DnsResponder, serveUdp } from './dns-responder.js';
 import { FrameReader, frame, hardClose, readHeader } from './framing.js';
 import {
   createRootNetns,
+  dropSpareRootNetns,
   egressNames,
   killStaleRelay,
+  makeSpareRootNetns,
   removeRootNetns,
   resolvConf,
   ROOTLESS_NAMESERVER,
@@ -216,7 +218,7 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
   let denials: http.Server | undefined;
   let table: string | undefined;
   let done = false;
-  const cleanup = async () => {
+  const cleanup = async (later?: (release: () => Promise<void>) => void) => {
     if (done) return;
     done = true;
     core.policyWatch?.stop();
@@ -229,9 +231,16 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
     }
     closeServer(denials);
     core.inside?.close();
-    if (table) await nftDeleteTable(table).catch(() => {});
-    await ns?.cleanup();
     core.record.close();
+    // Nothing of the sandbox is left to use them: the table and namespace can go after the answer.
+    const t = table;
+    const n = ns;
+    const release = async () => {
+      if (t) await nftDeleteTable(t).catch(() => {});
+      await n?.cleanup();
+    };
+    if (later) later(release);
+    else await release();
   };
   try {
     ns = await createRootNetns(core.ctx.sandboxId);
@@ -273,6 +282,7 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
     });
     return {
       commandPrefix: ['ip', 'netns', 'exec', ns.ns],
+      namespaces: [nsPath],
       bwrapArgs: (slots) => ['--ro-bind', `/etc/netns/${nsName}/resolv.conf`, '/etc/resolv.conf', ...inside.bwrapArgs(slots)],
       fds: inside.fds,
       env: inside.env,
@@ -366,6 +376,7 @@ async function prepareRootless(core: Core, o: AllowlistOptions): Promise<Prepare
     core.record.info('egress.ready', 'info', `egress allowlist ready (rootless mode, relay pid ${pid})`, { mode: 'rootless', relay_pid: pid, ...endpoints, ...inside.summary });
     return {
       commandPrefix: ['nsenter', '-t', String(pid), '-U', '-n', '--preserve-credentials', '--'],
+      namespaces: [`/proc/${pid}/ns/user`, `/proc/${pid}/ns/net`],
       // Hide the relay sockets: they must only be reached through the relay.
       bwrapArgs: (slots) => ['--ro-bind', resolvFile, '/etc/resolv.conf', '--tmpfs', dir, ...inside.bwrapArgs(slots)],
       fds: inside.fds,
@@ -423,6 +434,16 @@ export function allowlistProvider(o: AllowlistOptions = {}): NetworkProvider {
       if (os.platform() !== 'linux') throw new Error('network mode allowlist needs Linux');
       return prepareRootless(core, o);
     },
+    // The root design's namespace and veth, the slow part of a run's set-up (~200 ms of `ip`
+    // calls), made ahead; the proxy, DNS and nft table stay per run (they carry its allowlist).
+    ...(process.getuid?.() === 0
+      ? {
+          async makeSpare(sandboxId: string): Promise<SpareNetwork> {
+            const ns = await makeSpareRootNetns(sandboxId);
+            return { record: { mode: 'root', netns: ns.ns, sbxIp: ns.sbxIp } satisfies StaleRecord, drop: () => dropSpareRootNetns(sandboxId) };
+          },
+        }
+      : {}),
   };
 }
 

@@ -51,6 +51,11 @@ export interface PreparedNetwork {
   /** Prefix for the bwrap command line, e.g. ['ip', 'netns', 'exec', NS] (root mode). */
   commandPrefix: string[];
   /**
+   * The same way in as namespace files to enter in this order (setns), for the native launcher
+   * of the fast path, which enters them itself rather than through a prefix command.
+   */
+  namespaces?: string[];
+  /**
    * Extra bwrap arguments (binds of resolv.conf, relay sockets...), placed after Warden's own
    * mounts. Must not include --unshare-net when the provider made the netns. The function form
    * gets the descriptor numbers `fds` were given inside bwrap (for --bind-fd, --file...).
@@ -66,8 +71,13 @@ export interface PreparedNetwork {
   needsUnixSockets?: boolean;
   /** Loopback-only endpoints on the host (not reachable from the sandbox), e.g. { denials: 'http://127.0.0.1:PORT/TOKEN/denials' }. */
   endpoints?: Record<string, string>;
-  /** Tear everything down; must be idempotent and safe after a crash of the child. */
-  cleanup(): Promise<void>;
+  /**
+   * Tear everything down; must be idempotent and safe after a crash of the child. With `later`,
+   * only what the run's outcome depends on is done now (the proxy closed, its records flushed);
+   * removing the kernel objects (namespace, nft table) is handed to `later` to do off the
+   * caller's critical path.
+   */
+  cleanup(later?: (release: () => Promise<void>) => void): Promise<void>;
   /** Live policy update (allowlist reload without restart). Throws on an invalid entry and keeps the old list. */
   updateAllow?(allow: string[]): void;
   /** JSON-serialisable; stored in the crash record and given back to cleanupStale(). */
@@ -77,6 +87,19 @@ export interface PreparedNetwork {
 export interface NetworkProvider {
   readonly mode: 'none' | 'full' | 'allowlist';
   prepare(ctx: NetworkContext): Promise<PreparedNetwork>;
+  /**
+   * Makes the slow part of a network ahead of its run (the supervisor's spares): a later
+   * prepare() with ctx.sandboxId = `sandboxId` adopts it. Absent where the provider has none.
+   */
+  makeSpare?(sandboxId: string): Promise<SpareNetwork>;
+}
+
+/** A network made ahead of the run that will have its sandbox id; used by one run only. */
+export interface SpareNetwork {
+  /** For the crash record (as PreparedNetwork.record). */
+  record: unknown;
+  /** Removes it when no run took it. */
+  drop(): Promise<void>;
 }
 
 /** Shape of src/egress/index.ts. */

@@ -62,7 +62,8 @@ export function recordRun(s: Setup, layout: CgroupLayout, networkMode: string, o
     created: new Date().toISOString(),
     workspace: s.workspace,
     cgroups: { dirs: parents.map((p) => path.join(p, cgName)) },
-    network: { mode: networkMode },
+    // The provider named before prepare(): a crash in the middle leaves what its names find.
+    network: networkMode === 'allowlist' ? { mode: networkMode, provider: 'egress' } : { mode: networkMode },
     protected: s.plan.protectedEntries,
     // Views shared by the runs of a cached plan belong to the supervisor, not to this record.
     mounts: s.plan.views.length && ownViews ? s.mountDir : undefined,
@@ -227,8 +228,9 @@ export async function teardown(o: RunOptions, s: Setup, res: Resources, ev: Emit
   if (res.layersMade) await step("the agent's state", () => reportLayers(finishLayers(res.layersMade!, s.id), res.layersMade!.layers[0]!.dir, ev, log, denials, o.learn));
   res.layersMade = undefined;
   let netLeft = false;
+  let release: (() => Promise<void>) | undefined;
   if (res.net)
-    await res.net.cleanup().catch((err: Error) => {
+    await res.net.cleanup(o.releaseLater && ((r) => (release = r))).catch((err: Error) => {
       netLeft = true;
       log(`network cleanup: ${err.message}; the next warden run retries`);
     });
@@ -248,13 +250,28 @@ export async function teardown(o: RunOptions, s: Setup, res: Resources, ev: Emit
   });
   res.mountDir = undefined;
   await step('run directory', () => res.runDir && fs.rmSync(res.runDir, { recursive: true, force: true }));
-  if (left.length || netLeft || mountsLeft.length) {
+  const othersLeft = left.length > 0 || mountsLeft.length > 0;
+  if (othersLeft || netLeft || release) {
     if (left.length) log(`could not remove cgroups ${left.join(', ')}; the next warden run retries`);
     if (mountsLeft.length) log(`could not remove ${mountsLeft.join(', ')}; the next warden run retries`);
     // Keep the record for what is left only: the protected paths were checked just now.
-    res.record.update({ cgroups: { dirs: left }, network: netLeft ? res.record.record.network : undefined, protected: [], mounts: mountsLeft.length ? res.record.record.mounts : undefined });
+    res.record.update({ cgroups: { dirs: left }, network: netLeft || release ? res.record.record.network : undefined, protected: [], mounts: mountsLeft.length ? res.record.record.mounts : undefined });
   } else res.record.remove();
+  if (release) releaseAfter(o, res.record, release, othersLeft);
   return violations;
+}
+
+/** The network removed after the run's answer; its record goes with it (or stays for the next run to retry). */
+function releaseAfter(o: RunOptions, record: RecordFile, release: () => Promise<void>, othersLeft: boolean): void {
+  o.releaseLater!(async () => {
+    try {
+      await release();
+    } catch {
+      return; // the record keeps the network: the next run's cleanup retries
+    }
+    if (othersLeft) record.update({ network: undefined });
+    else record.remove();
+  });
 }
 
 /** Protected paths as planned, and what appeared during the run (home startup files, repositories). */

@@ -30,6 +30,8 @@ export interface LaunchPlan {
   cgroupProcs: string[];
   /** The network provider's command prefix (the Node driver's way into its namespace). */
   netPrefix: string[];
+  /** The same namespaces as files to enter (the native launcher's way in); empty when there are none or the provider gave none. */
+  netJoin: string[];
   /** Host identity to change to before bwrap starts. */
   drop?: { uid: number; gid: number };
 }
@@ -72,6 +74,7 @@ export function planLaunch(o: RunOptions, s: Setup, res: Resources, emptyFile: s
     base,
     cgroupProcs: cg.procsFiles,
     netPrefix: net.commandPrefix,
+    netJoin: net.namespaces ?? [],
     drop: s.ident.drop ? { uid: s.ident.uid, gid: s.ident.gid } : undefined,
   };
 }

@@ -38,6 +38,14 @@ export interface RunOptions {
   sandboxCreated?: () => void;
   /** The sandbox's cgroups go below this process's (the caller of the supervisor); default: this process's. */
   cgroupOf?: number;
+  /** The sandbox id, when the caller made something for it ahead (the supervisor's spare network); default: a new one. */
+  id?: string;
+  /**
+   * Takes the removal of the run's network (namespace, nft table) to finish after the run's
+   * answer: the supervisor, whose launcher is waiting. The crash record keeps the network until
+   * it is done. Default: removed before the run ends.
+   */
+  releaseLater?: (release: () => Promise<void>) => void;
 }
 
 /** One run: its plan, its id and the descriptors closed before it. */

@@ -95,7 +95,7 @@ export function beginRun(opts: RunOptions, tty: boolean): RunContext {
       opts.emit?.(e);
     },
   };
-  const id = newSandboxId();
+  const id = opts.id ?? newSandboxId();
   const sandbox = { id };
   const ev: EmitSandbox = (e) => o.emit?.({ ts: new Date().toISOString(), sandbox, ...e } as UnstampedEvent);
   return { o, id, log, denials, ev };

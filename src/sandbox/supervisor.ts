@@ -21,6 +21,7 @@ import { ensureStateDir, mountDirFor, stateDir } from './state.js';
 import { SIGNUM } from './supervise.js';
 import { encodeFrame, every, first, FrameReader, type Fields } from './wire.js';
 import { peerCred } from '../sinks/peercred.js';
+import type { SpareNetworks } from './spare-networks.js';
 
 export const DEFAULT_IDLE_MS = 120_000;
 
@@ -41,6 +42,8 @@ export type Resolved =
 
 export interface SupervisorOptions {
   socket: string;
+  /** Allowlist networks made ahead (none: each run makes its own). */
+  spares?: SpareNetworks;
   idleMs?: number;
   /** Decides the policy of a request (and opens its audit log); a number is an exit code. */
   resolve(req: FastRequest, log: (m: string) => void): Promise<Resolved | number>;
@@ -143,6 +146,7 @@ export function launchFields(bwrap: string, l: LaunchPlan, policy: RunPolicy): F
   f.push(['seccomp', l.seccomp.program.toString('hex')]);
   for (const p of l.pins) f.push(['pin', p]);
   for (const c of l.cgroupProcs) f.push(['cg', c]);
+  for (const n of l.netJoin) f.push(['ns', n]);
   for (const p of l.passFds) f.push(['pass', String(p)]);
   f.push(['base', String(l.base)]);
   if (l.drop) f.push(['drop', `${l.drop.uid} ${l.drop.gid}`]);
@@ -151,18 +155,24 @@ export function launchFields(bwrap: string, l: LaunchPlan, policy: RunPolicy): F
   return f;
 }
 
-/** bwrap started and watched by the launcher at the other end of `conn`. */
-function remoteDriver(conn: Conn, setup: Setup, policy: RunPolicy, flush: () => Fields): Driver {
+/**
+ * bwrap started and watched by the launcher at the other end of `conn`. While it runs, messages
+ * (a denied connection) go to the launcher as they come (`live`), not at the end.
+ */
+function remoteDriver(conn: Conn, setup: Setup, policy: RunPolicy, flush: () => Fields, live: (on: boolean) => void): Driver {
   return {
     async start(l, _res, started): Promise<Ended> {
-      // What only a process of the provider could do (a network namespace to enter) is not served here.
-      if (l.netPrefix.length || l.providerFds.length) throw new Fallback('a network provider with a namespace to enter');
+      // Descriptors of this process (TLS inspection's CA, credential files) cannot be handed over;
+      // a namespace is entered by the launcher only when the provider names it as a file.
+      if (l.providerFds.length) throw new Fallback('a network provider with descriptors to pass (credentials, request rules)');
+      if (l.netPrefix.length && !l.netJoin.length) throw new Fallback('a network provider with a namespace to enter');
       conn.send([...launchFields(setup.bwrap, l, policy), ...flush()]);
       let msg = await conn.next();
       if (first(msg, 'r') === 'abort') throw new Fallback('the launcher gave up');
       if (first(msg, 'r') === 'started') {
         started(Number(first(msg, 'pid')) || undefined);
-        msg = await conn.next();
+        live(true);
+        msg = await conn.next().finally(() => live(false));
       }
       if (first(msg, 'r') !== 'exit') throw new Error('the launcher sent something unexpected');
       const error = first(msg, 'error');
@@ -196,12 +206,14 @@ function cachedSetup(req: FastRequest, policy: RunPolicy, id: string, log: (m: s
 // koffi and the mount API: loaded at the first run that shows the sandbox directories it does not own.
 const views = async () => (await import('./view-mounts.js')).viewMounter;
 
-/** Serves one launcher: plan, launch, outcome. */
-async function serveRun(conn: Conn, o: SupervisorOptions): Promise<void> {
+/** Serves one launcher: plan, launch, outcome. `later` takes work to finish after the answer. */
+async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<void>) => void): Promise<void> {
   const t0 = performance.now();
   const req = parseRequest(await conn.next());
   const pending: string[] = [];
   const flush = (): Fields => pending.splice(0).map((m) => ['log', m]);
+  let live = false;
+  const say = (m: string) => (live ? conn.send([['r', 'log'], ['log', m]]) : pending.push(m));
   // The plan is made from this process's view of the system: a caller in other namespaces, or
   // with other groups, takes the Node path. Which process the caller is comes from the kernel
   // (SO_PEERCRED, in this pid namespace), never from what it says: a launcher in another pid
@@ -218,12 +230,15 @@ async function serveRun(conn: Conn, o: SupervisorOptions): Promise<void> {
   const mine = new Set(process.getgroups?.() ?? []);
   if (new Set(req.groups).size !== mine.size || req.groups.some((g) => !mine.has(g))) return conn.send([['r', 'fallback'], ['why', 'other supplementary groups']]);
   let close: (() => Promise<void>) | undefined;
+  let spare: string | undefined;
   try {
-    const r = await o.resolve(req, (m) => pending.push(m));
+    const r = await o.resolve(req, say);
     if (r === 'fallback') return conn.send([['r', 'fallback'], ['why', 'options the fast path does not serve']]);
     if (typeof r === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(r)]]);
     close = r.close;
-    const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, emit: r.emit, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: (m) => pending.push(m) }, req.tty);
+    spare = r.policy.network.mode === 'allowlist' ? o.spares?.take(r.network) : undefined;
+    const releaseLater = (release: () => Promise<void>) => later(release());
+    const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, emit: r.emit, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: say, id: spare, releaseLater }, req.tty);
     const plan = (log: (m: string) => void) =>
       asCaller(req, (): Setup | number => {
         precheckRun();
@@ -235,7 +250,7 @@ async function serveRun(conn: Conn, o: SupervisorOptions): Promise<void> {
       });
     const setup = plan(run.log);
     if (typeof setup === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(setup)]]);
-    const code = await runPlanned(run, setup, (s) => remoteDriver(conn, s, r.policy, flush), t0, () => plan(() => {}));
+    const code = await runPlanned(run, setup, (s) => remoteDriver(conn, s, r.policy, flush, (on) => (live = on)), t0, () => plan(() => {}));
     await close?.();
     close = undefined;
     conn.send([['r', 'done'], ...flush(), ['code', String(code)]]);
@@ -246,6 +261,7 @@ async function serveRun(conn: Conn, o: SupervisorOptions): Promise<void> {
     conn.send([['r', 'exit'], ...flush(), ['log', message], ['code', String(e.name === 'ConfigError' ? 2 : (e.exitCode ?? 1))]]);
   } finally {
     await close?.().catch(() => undefined);
+    if (spare) later(o.spares!.ended(spare));
   }
 }
 
@@ -299,7 +315,7 @@ export async function serveSupervisor(o: SupervisorOptions): Promise<void> {
     active++;
     clearTimeout(idle);
     const conn = new Conn(sock);
-    serveRun(conn, o)
+    serveRun(conn, o, later)
       .catch((err: Error) => log(`run: ${err.message}`))
       .finally(() => {
         sock.end();
@@ -310,6 +326,12 @@ export async function serveSupervisor(o: SupervisorOptions): Promise<void> {
   const arm = () => {
     clearTimeout(idle);
     if (active === 0) idle = setTimeout(stop, idleMs);
+  };
+  // What runs finish after their answer (a network's removal): waited for before the supervisor ends.
+  const background = new Set<Promise<void>>();
+  const later = (work: Promise<void>) => {
+    const p = work.catch((err: Error) => log(`after a run: ${err.message}`)).finally(() => background.delete(p));
+    background.add(p);
   };
   let stopping = false;
   function stop(): void {
@@ -340,6 +362,8 @@ export async function serveSupervisor(o: SupervisorOptions): Promise<void> {
   server.once('close', () => clearInterval(watch));
   for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(s, stop);
   await new Promise<void>((resolve) => server.once('close', () => resolve()));
+  await o.spares?.stop();
+  await Promise.all(background);
 }
 
 function alive(socket: string): Promise<boolean> {

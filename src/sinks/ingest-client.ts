@@ -24,6 +24,29 @@ export interface MonitorFeed {
   close(): Promise<void>;
 }
 
+/**
+ * A run's event sink and its close, with a running monitor fed too when one listens (both the
+ * Node path and the supervisor of the fast path send an allowlist run's decisions there).
+ */
+export function withMonitorFeed(
+  emit: ((e: UnstampedEvent) => void) | undefined,
+  close: (() => Promise<void>) | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): { emit: ((e: UnstampedEvent) => void) | undefined; close: (() => Promise<void>) | undefined } {
+  const feed = monitorFeed(ingestCandidates(env));
+  if (!feed) return { emit, close };
+  return {
+    emit: (e) => {
+      emit?.(e);
+      feed.emit(e);
+    },
+    close: async () => {
+      await feed.close();
+      await close?.();
+    },
+  };
+}
+
 export function monitorFeed(paths = ingestCandidates()): MonitorFeed | undefined {
   const live = paths.filter((p) => {
     try {

@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, first, FrameReader, type Fields } from '../../src/sandbox/wire.js';
@@ -253,6 +254,56 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     // control: the secret is there in that namespace
     const c = await run(['unshare', '-m', '/bin/sh', '-c', `mount -t tmpfs tmpfs sub && echo FAKE-SECRET-other-ns > sub/.env && cat sub/.env`], { cwd: ws, env });
     expect(c.stdout).toContain('FAKE-SECRET-other-ns');
+  });
+
+  it("a caller with the common soft limit of 1,024 descriptors (a login shell's) is started by the launcher", async () => {
+    // The launcher once moved its descriptors to 1024 and up, which such a limit refuses: every fast run failed to start.
+    const r = await run(['prlimit', '--nofile=1024:4096', WARDEN, 'run', '--', '/bin/sh', '-c', 'echo started; ulimit -n'], { ...o, env: { ...o.env, WARDEN_TIMING: '1' } });
+    expect(r.stderr).not.toMatch(/fast path not taken/);
+    expect(r.stdout, r.stderr).toBe('started\n1024\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('allowlist runs are started by the launcher in the namespace the supervisor made; a denial is told while the command runs, and the namespace goes after the run', async () => {
+    const audit = path.join(s.root, `allow-${crypto.randomUUID()}.ndjson`);
+    const marker = path.join(s.ws, `allow-${crypto.randomUUID()}`);
+    let pid = 0;
+    const pending = sh(`getent hosts denied.example; echo rc=$?; touch ${path.basename(marker)}; sleep 2`, { args: ['--network', 'allowlist', '--audit', audit], onSpawn: (p) => (pid = p) });
+    expect(await until(() => fs.existsSync(marker), 20_000)).toBe(true);
+    expect(exeOf(pid)).toBe(fs.realpathSync(LAUNCHER));
+    const r = await pending;
+    expect(r.stdout).toBe('rc=2\n');
+    expect(r.stderr).toMatch(/denied connection to denied\.example \(not-listed\)/);
+    expect(r.code).toBe(0);
+    const events = fs.readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; rule?: string; data?: Record<string, unknown> });
+    const ns = events.find((e) => e.kind === 'egress.ready')?.data?.netns as string;
+    expect(ns).toMatch(/^warden-/);
+    expect(events.some((e) => e.rule === 'egress.dns_not_listed')).toBe(true);
+    // removed after the answer, in the background
+    expect(await until(() => !fs.existsSync(`/run/netns/${ns}`), 15_000)).toBe(true);
+    // a second run: made ahead (a spare) or not, it gets a namespace of its own
+    const again = await sh('getent hosts denied.example; echo rc=$?', { args: ['--network', 'allowlist', '--audit', `${audit}.2`] });
+    expect(again.stdout).toBe('rc=2\n');
+    const ns2 = fs.readFileSync(`${audit}.2`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; data?: Record<string, unknown> }).find((e) => e.kind === 'egress.ready')?.data?.netns;
+    expect(ns2).toMatch(/^warden-/);
+    expect(ns2).not.toBe(ns);
+  });
+
+  it('rootless allowlist runs (a normal user) are started by the launcher too, entering the relay\'s namespaces', async () => {
+    // Both where nobody can reach them (the scratch root is root's, 0700).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-xdg-nobody-'));
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-ws-nobody-'));
+    for (const d of [dir, ws]) fs.chownSync(d, NOBODY, NOBODY);
+    const env = { HOME: ws, XDG_RUNTIME_DIR: dir, WARDEN_FAST: '1', WARDEN_SUPERVISOR_IDLE_MS: '20000' };
+    const script = ['run', '--network', 'allowlist', '--', '/bin/sh', '-c', 'getent hosts denied.example; echo rc=$?'];
+    expect((await warden(script, { cwd: ws, uid: NOBODY, env })).stdout).toBe('rc=2\n'); // cold: Node path, starts the supervisor
+    expect(await until(() => fs.existsSync(path.join(dir, 'warden', socketName())), 15_000)).toBe(true);
+    const r = await warden(script, { cwd: ws, uid: NOBODY, env: { ...env, WARDEN_TIMING: '1' } });
+    expect(r.stderr).not.toMatch(/fast path not taken/);
+    expect(r.stdout, r.stderr).toBe('rc=2\n');
+    expect(r.stderr).toMatch(/denied connection to denied\.example/);
+    expect(r.code).toBe(0);
+    for (const d of [dir, ws]) fs.rmSync(d, { recursive: true, force: true }); // its supervisor sees its socket gone and ends
   });
 
   it('pass_fds up to 1023 reach the command both ways (the launcher\'s own slots then start at 1024)', async () => {

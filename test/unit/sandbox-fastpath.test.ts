@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveFast } from '../../src/cli/supervisor.js';
+import type { NetworkMode } from '../../src/sandbox/policy.js';
 import { networkProvider } from '../../src/sandbox/network.js';
 import { defaultRunPolicy } from '../../src/sandbox/policy.js';
 import type { LaunchPlan } from '../../src/sandbox/run-launch.js';
@@ -44,7 +45,7 @@ describe('wire frames', () => {
 
 describe('which runs the supervisor serves', () => {
   const req = (args: string[]): FastRequest => ({ args, cwd: '/', env: {}, tty: false, groups: [] });
-  const providers = async () => ({ none: await networkProvider('none'), full: await networkProvider('full') });
+  const providers = async () => (mode: NetworkMode) => networkProvider(mode);
 
   it('plain runs, network none or full, quiet', async () => {
     const p = await providers();
@@ -56,6 +57,11 @@ describe('which runs the supervisor serves', () => {
     }
     const full = await resolveFast(req(['--network', 'full', '-q', '--', 'curl', 'x']), p);
     expect(typeof full === 'object' && full.network.mode === 'full' && full.quiet).toBe(true);
+  });
+
+  it('allowlist runs (the launcher enters the namespace the supervisor made)', async () => {
+    const r = await resolveFast(req(['--network', 'allowlist', '--', 'true']), await providers());
+    expect(typeof r === 'object' && r.network.mode).toBe('allowlist');
   });
 
   it('everything that needs more than a launch goes to the Node path', async () => {
@@ -71,7 +77,6 @@ describe('which runs the supervisor serves', () => {
       ['--learn', '--', 'true'],
       ['--print-policy', '--', 'true'],
       ['--policy-ref', 'origin/main:.warden/policy.yaml', '--', 'true'], // the trusted policy is read by the Node path
-      ['--network', 'allowlist', '--', 'true'],
       ['--network', 'bogus', '--', 'true'],
       ['--agent', 'claude', '--', 'true'],
       ['--', 'claude', '-p', 'hi'], // agent found from the command
@@ -88,7 +93,8 @@ describe('which runs the supervisor serves', () => {
       fs.writeFileSync(path.join(dir, 'q.yaml'), 'network:\n  mode: full\n');
       const p = await providers();
       const at = (args: string[]) => resolveFast({ ...req(args), cwd: dir }, p);
-      expect(await at(['--policy', 'p.yaml', '--', 'true'])).toBe('fallback');
+      const allow = await at(['--policy', 'p.yaml', '--', 'true']);
+      expect(typeof allow === 'object' && allow.policy.network.allow).toEqual(['example.com']);
       const q = await at(['--policy', 'q.yaml', '--', 'true']);
       expect(typeof q === 'object' && q.policy.network.mode).toBe('full');
       await expect(at(['--policy', 'missing.yaml', '--', 'true'])).rejects.toThrow();
@@ -112,7 +118,7 @@ describe('which runs the supervisor serves', () => {
 });
 
 describe('the launch sent to the launcher', () => {
-  it('splits bwrap options (sent through a descriptor) from the command, and carries descriptors, identity, timeout', () => {
+  it('splits bwrap options (sent through a descriptor) from the command, and carries descriptors, identity, namespaces to enter, timeout', () => {
     const l = {
       args: ['--unshare-net', '--bind-fd', '6', '/w', '--', 'sh', '-c', 'echo --'],
       pins: ['/w'],
@@ -122,7 +128,8 @@ describe('the launch sent to the launcher', () => {
       passFds: [3],
       base: 4,
       cgroupProcs: ['/sys/fs/cgroup/pids/warden-x/cgroup.procs'],
-      netPrefix: [],
+      netPrefix: ['ip', 'netns', 'exec', 'warden-x'],
+      netJoin: ['/run/netns/warden-x'],
       drop: { uid: 1000, gid: 1000 },
     } as unknown as LaunchPlan;
     const policy = defaultRunPolicy();
@@ -133,6 +140,7 @@ describe('the launch sent to the launcher', () => {
     expect(every(f, 'env')).toEqual(['PATH=/bin', 'A=x=y']);
     expect(first(f, 'seccomp')).toBe('0102ff');
     expect([first(f, 'base'), first(f, 'drop'), first(f, 'timeout'), every(f, 'pass'), every(f, 'pin'), every(f, 'cg')]).toEqual(['4', '1000 1000', '5000', ['3'], ['/w'], ['/sys/fs/cgroup/pids/warden-x/cgroup.procs']]);
+    expect(every(f, 'ns')).toEqual(['/run/netns/warden-x']);
   });
 });
 
