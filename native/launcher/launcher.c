@@ -338,10 +338,18 @@ static void exec_bwrap(struct plan *p, int status_w, int seccomp_fd, int args_fd
   }
   // The network provider's namespaces (an allowlist run's), entered before the identity drops:
   // as `ip netns exec` / `nsenter -U -n` do on the Node path.
+  // Each is "INODE PATH": the namespace must still be the one the supervisor made.
   for (char **n = p->ns; *n; n++) {
-    int fd = open(*n, O_RDONLY | O_CLOEXEC);
+    char *path = strchr(*n, ' ');
+    unsigned long long ino = strtoull(*n, NULL, 10);
+    struct stat st;
+    int fd = path ? open(path + 1, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd >= 0 && (fstat(fd, &st) || (unsigned long long)st.st_ino != ino)) {
+      dprintf(2, "warden: the sandbox's network namespace %s is no longer the one prepared for it\n", path + 1);
+      _exit(125);
+    }
     if (fd < 0 || setns(fd, 0)) {
-      dprintf(2, "warden: cannot enter the sandbox's network namespace %s: %s\n", *n, strerror(errno));
+      dprintf(2, "warden: cannot enter the sandbox's network namespace %s: %s\n", path ? path + 1 : *n, strerror(errno));
       _exit(125);
     }
     close(fd);

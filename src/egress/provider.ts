@@ -282,7 +282,7 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
     });
     return {
       commandPrefix: ['ip', 'netns', 'exec', ns.ns],
-      namespaces: [nsPath],
+      namespaces: [{ path: nsPath, ino: fs.statSync(nsPath).ino }],
       bwrapArgs: (slots) => ['--ro-bind', `/etc/netns/${nsName}/resolv.conf`, '/etc/resolv.conf', ...inside.bwrapArgs(slots)],
       fds: inside.fds,
       env: inside.env,
@@ -358,6 +358,8 @@ async function prepareRootless(core: Core, o: AllowlistOptions): Promise<Prepare
     await listen(dnsServer, { path: dnsSocket });
     rl = await startRootlessNetns({ relayMain: relayMainPath(), tcpSocket, dnsSocket, tag: egressNames(core.ctx.sandboxId).relayTag });
     const pid = rl.pid;
+    // Taken while the relay is known to be alive (it just answered).
+    const relayNamespaces = ['user', 'net'].map((n) => ({ path: `/proc/${pid}/ns/${n}`, ino: fs.statSync(`/proc/${pid}/ns/${n}`).ino }));
     core.netnsInode = () => {
       try {
         return fs.statSync(`/proc/${pid}/ns/net`).ino;
@@ -376,7 +378,7 @@ async function prepareRootless(core: Core, o: AllowlistOptions): Promise<Prepare
     core.record.info('egress.ready', 'info', `egress allowlist ready (rootless mode, relay pid ${pid})`, { mode: 'rootless', relay_pid: pid, ...endpoints, ...inside.summary });
     return {
       commandPrefix: ['nsenter', '-t', String(pid), '-U', '-n', '--preserve-credentials', '--'],
-      namespaces: [`/proc/${pid}/ns/user`, `/proc/${pid}/ns/net`],
+      namespaces: relayNamespaces,
       // Hide the relay sockets: they must only be reached through the relay.
       bwrapArgs: (slots) => ['--ro-bind', resolvFile, '/etc/resolv.conf', '--tmpfs', dir, ...inside.bwrapArgs(slots)],
       fds: inside.fds,

@@ -52,9 +52,11 @@ export interface PreparedNetwork {
   commandPrefix: string[];
   /**
    * The same way in as namespace files to enter in this order (setns), for the native launcher
-   * of the fast path, which enters them itself rather than through a prefix command.
+   * of the fast path, which enters them itself rather than through a prefix command; with the
+   * inode each had when it was made, which the launcher checks (a /proc/PID path whose process
+   * died and whose pid was reused names another namespace).
    */
-  namespaces?: string[];
+  namespaces?: Array<{ path: string; ino: number }>;
   /**
    * Extra bwrap arguments (binds of resolv.conf, relay sockets...), placed after Warden's own
    * mounts. Must not include --unshare-net when the provider made the netns. The function form

@@ -30,8 +30,8 @@ export interface LaunchPlan {
   cgroupProcs: string[];
   /** The network provider's command prefix (the Node driver's way into its namespace). */
   netPrefix: string[];
-  /** The same namespaces as files to enter (the native launcher's way in); empty when there are none or the provider gave none. */
-  netJoin: string[];
+  /** The same namespaces as files to enter, with their inodes (the native launcher's way in); empty when there are none or the provider gave none. */
+  netJoin: Array<{ path: string; ino: number }>;
   /** Host identity to change to before bwrap starts. */
   drop?: { uid: number; gid: number };
 }

@@ -146,7 +146,7 @@ export function launchFields(bwrap: string, l: LaunchPlan, policy: RunPolicy): F
   f.push(['seccomp', l.seccomp.program.toString('hex')]);
   for (const p of l.pins) f.push(['pin', p]);
   for (const c of l.cgroupProcs) f.push(['cg', c]);
-  for (const n of l.netJoin) f.push(['ns', n]);
+  for (const n of l.netJoin) f.push(['ns', `${n.ino} ${n.path}`]);
   for (const p of l.passFds) f.push(['pass', String(p)]);
   f.push(['base', String(l.base)]);
   if (l.drop) f.push(['drop', `${l.drop.uid} ${l.drop.gid}`]);

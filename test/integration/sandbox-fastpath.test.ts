@@ -356,6 +356,38 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     }
   });
 
+  it('a namespace to enter that is no longer the one prepared (its process gone, the pid reused) is never entered', async () => {
+    // A supervisor's answer naming a namespace by a path whose inode is not the one it had: the launcher refuses, runs nothing.
+    const dir = path.join(s.root, `xdg-ns-${crypto.randomUUID()}`);
+    fs.mkdirSync(path.join(dir, 'warden'), { recursive: true, mode: 0o700 });
+    const host = fs.statSync('/proc/self/ns/net').ino;
+    const launch = (ino: number): Fields => [['r', 'launch'], ['bwrap', '/usr/bin/bwrap'], ...['--ro-bind', '/', '/', '--dev', '/dev'].map((a): [string, string] => ['o', a]), ['c', '--'], ['c', '/bin/echo'], ['c', 'ran'], ['seccomp', ''], ['base', '3'], ['ns', `${ino} /proc/self/ns/net`]];
+    const serve = (answer: Fields) =>
+      net.createServer((c) => {
+        const reader = new FrameReader();
+        let i = 0;
+        const answers = [answer, [['r', 'done'], ['code', '0']] as Fields];
+        c.on('data', (d) => {
+          for (const f of reader.push(d)) if (first(f, 'r') !== 'started' && i < answers.length) c.write(encodeFrame(answers[i++]!));
+        });
+        c.on('error', () => {});
+      });
+    for (const [ino, ran] of [[host + 1, false], [host, true]] as const) {
+      const server = serve(launch(ino));
+      await new Promise<void>((r) => server.listen(path.join(dir, 'warden', socketName()), () => r()));
+      try {
+        const r = await warden(['run', '--', 'true'], { ...o, env: { ...o.env, XDG_RUNTIME_DIR: dir } });
+        if (ran) expect(r.stdout, r.stderr).toBe('ran\n'); // control: the right inode is entered
+        else {
+          expect(r.stdout).toBe('');
+          expect(r.stderr).toMatch(/no longer the one prepared/);
+        }
+      } finally {
+        await new Promise((r) => server.close(r));
+      }
+    }
+  });
+
   it("the supervisor keeps none of the starting run's environment beyond Warden's own settings (no tokens, no size)", async () => {
     const dir = path.join(s.root, 'xdg-env');
     fs.mkdirSync(dir, { mode: 0o700 });
