@@ -44,6 +44,10 @@ function fixture(): TopSource {
 }
 
 const tick = (ms = 150) => new Promise((r) => setTimeout(r, ms));
+/** Waits (up to 5 s) until `pred` holds: a render can take longer than a tick on a loaded machine. */
+async function until(pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !pred(); i++) await tick(50);
+}
 let cleanup: (() => void) | undefined;
 afterEach(() => cleanup?.());
 
@@ -167,13 +171,18 @@ describe('warden top screen', () => {
       return `${m} ok`;
     };
     await press('a'); // the agent filter picks a session
+    await until(() => frame().includes('FROZEN'));
     expect(frame()).toMatch(/1\.5G\/3\.0G|1\.5 ?GiB\/3\.0 ?GiB/);
     expect(frame()).toContain('FROZEN');
     await press('F');
+    await until(() => calls.length === 1);
     await press('X');
+    await until(() => frame().includes('press X again'));
     expect(frame()).toContain('press X again');
     await press('X');
+    await until(() => calls.length === 2);
     await press('+');
+    await until(() => calls.length === 3);
     expect(calls.map((c) => c[0])).toEqual(['session.resume', 'session.kill', 'session.limit']);
     expect(calls[2]![1]).toMatchObject({ session: 'claude-4242-x', memory_high: 3.75 * gib, memory_max: 5 * gib });
   });
