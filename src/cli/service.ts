@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadWatchConfig } from '../config/watch-config.js';
 import { UsageError } from './main.js';
+import { homeDir } from '../util/xdg.js';
 
 export const UNIT_NAME = 'warden.service';
 
@@ -30,7 +31,7 @@ export function systemdRunning(root = '/'): boolean {
 
 export function unitDir(user: boolean, env: NodeJS.ProcessEnv = process.env): string {
   if (!user) return '/etc/systemd/system';
-  const base = env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
+  const base = env.XDG_CONFIG_HOME || path.join(homeDir(env) ?? '/', '.config');
   return path.join(base, 'systemd', 'user');
 }
 

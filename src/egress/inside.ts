@@ -15,6 +15,7 @@ import { RequestRules } from './request-rules.js';
 import type { RunCa } from './tls/ca.js';
 import { Inspector } from './tls/inspector.js';
 import { hostTrust, INSIDE_BUNDLE, INSIDE_CA, insideBundle, trustEnv } from './tls/trust.js';
+import { homeDir } from '../util/xdg.js';
 
 export const INSIDE_SSH_DIR = '/run/warden-ssh';
 export const INSIDE_SSH_SOCK = `${INSIDE_SSH_DIR}/agent.sock`;
@@ -36,7 +37,7 @@ export interface Inside {
  * a surrogate file under it needs a fresh tmpfs to be created in.
  */
 function hiddenAncestor(p: string, env: NodeJS.ProcessEnv): string | undefined {
-  const homes = new Set([env.HOME, os.homedir()].filter((h): h is string => !!h));
+  const homes = new Set([env.HOME, homeDir({})].filter((h): h is string => !!h));
   for (const e of SECRET_PATHS) {
     if (!e.pattern.startsWith('~/') || e.pattern.includes('*')) continue;
     for (const h of homes) {

@@ -16,7 +16,7 @@ import type { RunPolicy } from './policy.js';
 import { mountDirFor, stateDir } from './state.js';
 import { formatProblem, usernsPrecheck } from './userns.js';
 import { writableBy } from './views.js';
-import { stateDir as stateDirOf } from '../util/xdg.js';
+import { homeDir, stateDir as stateDirOf } from '../util/xdg.js';
 
 export class SandboxSetupError extends Error {
   constructor(
@@ -101,7 +101,8 @@ export function compileSetup(o: Omit<CompileOptions, 'argv'>): RunSetup {
     if (err instanceof IdentityError) throw new SandboxSetupError(`${policy.source ? `${policy.source}: ` : ''}${err.message}`, 2);
     throw err;
   }
-  const callerHome = os.userInfo().homedir;
+  // A uid without a passwd entry (a container's arbitrary user) has no home there: HOME alone.
+  const callerHome = homeDir({});
   // The sandbox's HOME first: `~/` in the policy means the home the command will see.
   const sandboxHome = userOf(ident)?.home ?? process.env.HOME;
   const homes = [...new Set([sandboxHome, process.env.HOME, callerHome, ident.home].filter((h): h is string => !!h && h !== '/'))];
@@ -221,3 +222,4 @@ function sharedDir(sdir: string, hostRoot: boolean): string {
 export function userOf(ident: SandboxIdentity): { home: string; name: string } | undefined {
   return ident.drop && ident.home ? { home: ident.home, name: ident.name ?? String(ident.uid) } : undefined;
 }
+

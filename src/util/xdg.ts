@@ -20,8 +20,20 @@ export function tmpDir(): string {
   if (!t) return '/tmp';
   return t.length > 1 ? t.replace(/\/$/, '') : t;
 }
-/** HOME as process.env says (os.homedir() reads the environment Node started with). */
-const home = () => process.env.HOME || os.homedir();
+/**
+ * HOME as process.env says (os.homedir() reads the environment Node started with), else the
+ * passwd entry's; undefined for a uid with neither (a container's arbitrary user without HOME).
+ */
+export function homeDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.HOME) return env.HOME;
+  try {
+    return os.homedir() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+/** Without any home, Warden's state and configuration go to its private runtime directory. */
+const home = () => homeDir() ?? runtimeDir();
 
 export function stateDir(): string {
   const x = absolute('XDG_STATE_HOME');

@@ -3,9 +3,10 @@
 // configuration errors, nothing left behind.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NOBODY, PY, readEvents, residueOf, run, sandboxId, sandboxSh, scratch, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
+import { NOBODY, PY, readEvents, residueOf, run, sandboxId, sandboxSh, scratch, USER_UID, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
 
 let s: Scratch;
 beforeAll(() => {
@@ -189,6 +190,22 @@ describe('warden run: identity', () => {
       expect((start.data as { cgroups: { enforced_by: Record<string, string> } }).cgroups.enforced_by.memory).toBeDefined();
     } finally {
       own.cleanup();
+    }
+  });
+
+  it('a user without a passwd entry (a container\'s arbitrary uid), with HOME and without, both start-up paths', async () => {
+    // Such a uid once failed before anything ran: "uv_os_get_passwd returned ENOENT".
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-nopasswd-'));
+    fs.chownSync(ws, USER_UID, USER_UID);
+    try {
+      for (const fast of ['0', '1', '1'])
+        for (const home of [ws, undefined]) {
+          const r = await warden(['run', '--', '/bin/sh', '-c', 'id -u; echo ran'], { cwd: ws, uid: USER_UID, env: { HOME: home, WARDEN_FAST: fast, XDG_RUNTIME_DIR: undefined } });
+          expect(r.stdout, `fast=${fast} home=${home}: ${r.stderr}`).toBe(`${USER_UID}\nran\n`);
+          expect(r.code).toBe(0);
+        }
+    } finally {
+      fs.rmSync(ws, { recursive: true, force: true });
     }
   });
 

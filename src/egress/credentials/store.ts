@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { CredentialSpec } from '../../sandbox/policy.js';
 import { Policy } from '../policy.js';
 import { makeSurrogate } from './surrogate.js';
+import { homeDir } from '../../util/xdg.js';
 
 export interface Secret {
   /** Name in events: the variable, file path or `aws:NAME` (never the value). */
@@ -81,7 +82,7 @@ export class CredentialStore {
   /** Reads every credential; throws CredentialError naming the one that failed. */
   constructor(specs: CredentialSpec[], o: { env?: NodeJS.ProcessEnv; home?: string } = {}) {
     const env = o.env ?? process.env;
-    const home = o.home ?? env.HOME ?? os.homedir();
+    const home = o.home ?? homeDir(env) ?? '/';
     for (const c of specs) {
       if (c.sshKey) {
         this.ssh.push({ path: expandHome(c.sshKey, home), hosts: c.hosts });
