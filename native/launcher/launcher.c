@@ -584,7 +584,9 @@ int main(int argc, char **argv) {
 
   // The request: where, what, with which environment.
   struct buf req = {0};
-  field(&req, "v", "1");
+  // 2: enters the namespaces of `ns` fields (an older launcher would ignore them: the supervisor
+  // serves it no allowlist run).
+  field(&req, "v", "2");
   char cwd[PATH_MAX];
   if (!getcwd(cwd, sizeof cwd)) fallback();
   field(&req, "cwd", cwd);

@@ -27,6 +27,8 @@ export const DEFAULT_IDLE_MS = 120_000;
 
 /** A run the supervisor serves: what the launcher sent. */
 export interface FastRequest {
+  /** The launcher's protocol version (2: enters the namespaces it is given). */
+  version: number;
   args: string[];
   cwd: string;
   env: Record<string, string>;
@@ -108,6 +110,7 @@ export function parseRequest(f: Fields): FastRequest {
   }
   const pid = Number(first(f, 'pid'));
   return {
+    version: Number(first(f, 'v')) || 0,
     args: every(f, 'a'),
     cwd: first(f, 'cwd') ?? '/',
     env,
@@ -159,13 +162,15 @@ export function launchFields(bwrap: string, l: LaunchPlan, policy: RunPolicy): F
  * bwrap started and watched by the launcher at the other end of `conn`. While it runs, messages
  * (a denied connection) go to the launcher as they come (`live`), not at the end.
  */
-function remoteDriver(conn: Conn, setup: Setup, policy: RunPolicy, flush: () => Fields, live: (on: boolean) => void): Driver {
+function remoteDriver(conn: Conn, version: number, setup: Setup, policy: RunPolicy, flush: () => Fields, live: (on: boolean) => void): Driver {
   return {
     async start(l, _res, started): Promise<Ended> {
       // Descriptors of this process (TLS inspection's CA, credential files) cannot be handed over;
       // a namespace is entered by the launcher only when the provider names it as a file.
       if (l.providerFds.length) throw new Fallback('a network provider with descriptors to pass (credentials, request rules)');
       if (l.netPrefix.length && !l.netJoin.length) throw new Fallback('a network provider with a namespace to enter');
+      // A launcher of an older build would ignore the namespaces and start bwrap in its own.
+      if (l.netJoin.length && version < 2) throw new Fallback('a launcher too old to enter a network namespace (scripts/build-launcher.sh)');
       conn.send([...launchFields(setup.bwrap, l, policy), ...flush()]);
       let msg = await conn.next();
       if (first(msg, 'r') === 'abort') throw new Fallback('the launcher gave up');
@@ -236,6 +241,7 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
     if (r === 'fallback') return conn.send([['r', 'fallback'], ['why', 'options the fast path does not serve']]);
     if (typeof r === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(r)]]);
     close = r.close;
+    if (r.policy.network.mode === 'allowlist' && req.version < 2) return conn.send([['r', 'fallback'], ['why', 'a launcher too old to enter a network namespace (scripts/build-launcher.sh)']]);
     spare = r.policy.network.mode === 'allowlist' ? o.spares?.take(r.network) : undefined;
     const releaseLater = (release: () => Promise<void>) => later(release());
     const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, emit: r.emit, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: say, id: spare, releaseLater }, req.tty);
@@ -250,7 +256,7 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
       });
     const setup = plan(run.log);
     if (typeof setup === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(setup)]]);
-    const code = await runPlanned(run, setup, (s) => remoteDriver(conn, s, r.policy, flush, (on) => (live = on)), t0, () => plan(() => {}));
+    const code = await runPlanned(run, setup, (s) => remoteDriver(conn, req.version, s, r.policy, flush, (on) => (live = on)), t0, () => plan(() => {}));
     await close?.();
     close = undefined;
     conn.send([['r', 'done'], ...flush(), ['code', String(code)]]);

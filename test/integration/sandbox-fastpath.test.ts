@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeFrame, first, FrameReader, type Fields } from '../../src/sandbox/wire.js';
+import { encodeFrame, every, first, FrameReader, type Fields } from '../../src/sandbox/wire.js';
 import { NOBODY, REPO, run, scratch, USER_UID, warden, WARDEN, type RunOpts, type Scratch } from './helpers/warden-run.js';
 
 const LAUNCHER = path.join(REPO, 'native/build/warden-launch');
@@ -354,6 +354,32 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     } finally {
       server.close();
     }
+  });
+
+  it('an allowlist run is never handed to a launcher of an older build (it would ignore the namespace and start bwrap in its own)', async () => {
+    const ask = (version: string) =>
+      new Promise<Fields>((resolve, reject) => {
+        const c = net.connect(path.join(xdg, 'warden', socketName()));
+        const reader = new FrameReader();
+        c.on('data', (d) => {
+          for (const f of reader.push(d)) {
+            // a launch is not carried out: the supervisor is told and cleans up
+            if (first(f, 'r') === 'launch') c.end(encodeFrame([['r', 'abort']]));
+            else c.end();
+            resolve(f);
+          }
+        });
+        c.on('error', reject);
+        const env = Object.entries({ ...o.env, PATH: process.env.PATH }).map(([k, v]): [string, string] => ['env', `${k}=${v}`]);
+        const groups = (process.getgroups?.() ?? []).map((g): [string, string] => ['group', String(g)]);
+        c.write(encodeFrame([['v', version], ['cwd', s.ws], ...['--network', 'allowlist', '--', 'true'].map((a): [string, string] => ['a', a]), ...env, ['tty', '0'], ['pid', String(process.pid)], ...groups]));
+      });
+    const old = await ask('1');
+    expect(first(old, 'r')).toBe('fallback');
+    expect(first(old, 'why')).toMatch(/too old to enter a network namespace/);
+    const current = await ask('2');
+    expect(first(current, 'r'), first(current, 'why')).toBe('launch');
+    expect(every(current, 'ns').length).toBeGreaterThan(0);
   });
 
   it('a namespace to enter that is no longer the one prepared (its process gone, the pid reused) is never entered', async () => {

@@ -38,13 +38,13 @@ describe('wire frames', () => {
   });
 
   it('a request: arguments, directory, environment, terminal, groups', () => {
-    const req = parseRequest([['cwd', '/w'], ['a', '--'], ['a', 'true'], ['env', 'HOME=/h'], ['env', 'A=b=c'], ['env', 'junk'], ['tty', '1'], ['group', '0'], ['group', '27'], ['pid', '42']]);
-    expect(req).toEqual({ cwd: '/w', args: ['--', 'true'], env: { HOME: '/h', A: 'b=c' }, tty: true, groups: [0, 27], pid: 42 });
+    const req = parseRequest([['v', '2'], ['cwd', '/w'], ['a', '--'], ['a', 'true'], ['env', 'HOME=/h'], ['env', 'A=b=c'], ['env', 'junk'], ['tty', '1'], ['group', '0'], ['group', '27'], ['pid', '42']]);
+    expect(req).toEqual({ version: 2, cwd: '/w', args: ['--', 'true'], env: { HOME: '/h', A: 'b=c' }, tty: true, groups: [0, 27], pid: 42 });
   });
 });
 
 describe('which runs the supervisor serves', () => {
-  const req = (args: string[]): FastRequest => ({ args, cwd: '/', env: {}, tty: false, groups: [] });
+  const req = (args: string[]): FastRequest => ({ version: 2, args, cwd: '/', env: {}, tty: false, groups: [] });
   const providers = async () => (mode: NetworkMode) => networkProvider(mode);
 
   it('plain runs, network none or full, quiet', async () => {
@@ -147,9 +147,9 @@ describe('the launch sent to the launcher', () => {
 describe('the caller context', () => {
   it("plans with the caller's environment, then puts the supervisor's back, also after an error", () => {
     const before = { ...process.env };
-    const seen = asCaller({ args: [], cwd: '/', env: { HOME: '/caller-home', ONLY_CALLER: '1' }, tty: false, groups: [] }, () => ({ home: process.env.HOME, only: process.env.ONLY_CALLER, path: process.env.PATH }));
+    const seen = asCaller({ version: 2, args: [], cwd: '/', env: { HOME: '/caller-home', ONLY_CALLER: '1' }, tty: false, groups: [] }, () => ({ home: process.env.HOME, only: process.env.ONLY_CALLER, path: process.env.PATH }));
     expect(seen).toEqual({ home: '/caller-home', only: '1', path: undefined });
-    expect(() => asCaller({ args: [], cwd: '/', env: {}, tty: false, groups: [] }, () => { throw new Error('boom'); })).toThrow('boom');
+    expect(() => asCaller({ version: 2, args: [], cwd: '/', env: {}, tty: false, groups: [] }, () => { throw new Error('boom'); })).toThrow('boom');
     expect(process.env).toEqual(before);
   });
 });
