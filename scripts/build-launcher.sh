@@ -19,6 +19,7 @@ if cc -O2 -Wall -Wextra -Wno-unused-parameter -o "$BIN.tmp" "$SRC"; then
   mv "$BIN.tmp" "$BIN"
   echo "build-launcher: built $BIN"
 else
-  rm -f "$BIN.tmp"
+  # An older launcher left in place would be used with this build's supervisor: removed.
+  rm -f "$BIN.tmp" "$BIN"
   echo "build-launcher: the build failed; warden run uses the Node path" >&2
 fi

@@ -292,6 +292,7 @@ static int hexval(char c) {
 struct plan {
   const char *bwrap;
   char **opts, **cmd, **env, **pins, **cgroups, **pass, **ns;
+  const char *nsholder;
   int base;
   int drop, uid, gid;
   long timeout_ms, grace_ms;
@@ -308,6 +309,7 @@ static int read_plan(struct msg *m, struct plan *p) {
   p->cgroups = all(m, "cg");
   p->pass = all(m, "pass");
   p->ns = all(m, "ns");
+  p->nsholder = get(m, "nsholder");
   const char *base = get(m, "base"), *drop = get(m, "drop"), *to = get(m, "timeout"), *gr = get(m, "grace"), *sc = get(m, "seccomp");
   if (!p->bwrap || !base || !sc) return -1;
   p->base = atoi(base);
@@ -326,6 +328,23 @@ static int read_plan(struct msg *m, struct plan *p) {
   return 0;
 }
 
+/** A process's start time (clock ticks after boot, field 22 of /proc/PID/stat), 0 when it is gone. */
+static unsigned long long proc_start(pid_t pid) {
+  char path[64], b[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, b, sizeof b - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  b[n] = 0;
+  char *e = strrchr(b, ')');
+  unsigned long long start = 0;
+  // after ") ": state, then fields 4..21, then starttime (22)
+  if (!e || sscanf(e + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1) return 0;
+  return start;
+}
+
 /** In the child: join the cgroups, drop identity, lay the descriptors on their slots, exec bwrap. */
 static void exec_bwrap(struct plan *p, int status_w, int seccomp_fd, int args_fd, int *pins, int npins) {
   setsid();
@@ -338,21 +357,40 @@ static void exec_bwrap(struct plan *p, int status_w, int seccomp_fd, int args_fd
   }
   // The network provider's namespaces (an allowlist run's), entered before the identity drops:
   // as `ip netns exec` / `nsenter -U -n` do on the Node path.
-  // Each is "INODE PATH": the namespace must still be the one the supervisor made.
-  for (char **n = p->ns; *n; n++) {
-    char *path = strchr(*n, ' ');
-    unsigned long long ino = strtoull(*n, NULL, 10);
+  // Each is "INODE PATH": the namespace must still be the one the supervisor made. All are opened
+  // first; a holder process named by `nsholder` ("PID START") must then still be the same process
+  // (its start time): an inode number can be had again by a new namespace once the old one is freed.
+  int nns = 0;
+  while (p->ns[nns]) nns++;
+  int nsfd[nns + 1];
+  for (int i = 0; i < nns; i++) {
+    char *path = strchr(p->ns[i], ' ');
+    unsigned long long ino = strtoull(p->ns[i], NULL, 10);
     struct stat st;
-    int fd = path ? open(path + 1, O_RDONLY | O_CLOEXEC) : -1;
-    if (fd >= 0 && (fstat(fd, &st) || (unsigned long long)st.st_ino != ino)) {
+    nsfd[i] = path ? open(path + 1, O_RDONLY | O_CLOEXEC) : -1;
+    if (nsfd[i] < 0) {
+      dprintf(2, "warden: cannot open the sandbox's network namespace %s: %s\n", path ? path + 1 : p->ns[i], strerror(errno));
+      _exit(125);
+    }
+    if (fstat(nsfd[i], &st) || (unsigned long long)st.st_ino != ino) {
       dprintf(2, "warden: the sandbox's network namespace %s is no longer the one prepared for it\n", path + 1);
       _exit(125);
     }
-    if (fd < 0 || setns(fd, 0)) {
-      dprintf(2, "warden: cannot enter the sandbox's network namespace %s: %s\n", path ? path + 1 : *n, strerror(errno));
+  }
+  if (p->nsholder) {
+    int hp = 0;
+    unsigned long long want = 0;
+    if (sscanf(p->nsholder, "%d %llu", &hp, &want) != 2 || proc_start(hp) != want) {
+      dprintf(2, "warden: the process holding the sandbox's network namespace is gone\n");
       _exit(125);
     }
-    close(fd);
+  }
+  for (int i = 0; i < nns; i++) {
+    if (setns(nsfd[i], 0)) {
+      dprintf(2, "warden: cannot enter the sandbox's network namespace: %s\n", strerror(errno));
+      _exit(125);
+    }
+    close(nsfd[i]);
   }
   if (p->drop && (setgroups(0, NULL) || setresgid(p->gid, p->gid, p->gid) || setresuid(p->uid, p->uid, p->uid))) _exit(125);
   // Every source to a number above every slot first: a source may sit on another's slot, and
@@ -467,19 +505,20 @@ static long now_ms(void) {
 
 static const int FORWARDED[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGTSTP, SIGCONT};
 
-/** A frame from the supervisor while the run goes on: its messages (a denied connection) printed as they come. */
-static void live_frame(int *sup) {
+/**
+ * A frame from the supervisor while the run goes on: its messages (a denied connection) printed
+ * as they come. Returns -1 when the supervisor is gone.
+ */
+static int live_frame(int sup) {
   struct msg m;
-  if (recv_frame(*sup, &m)) {
-    *sup = -1; // gone: the end of the run says so
-    return;
-  }
+  if (recv_frame(sup, &m)) return -1;
   const char *r = get(&m, "r");
   if (r && !strcmp(r, "log")) print_logs(&m);
+  return 0;
 }
 
 /** Waits for bwrap, passing signals on, printing the supervisor's messages, and stopping it at the timeout. Returns its wait status. */
-static int supervise(struct run *r, int status_r, int sup, struct plan *p, int *timed_out, long *duration) {
+static int supervise(struct run *r, int status_r, int sup, struct plan *p, int *timed_out, int *orphaned, long *duration) {
   int sp[2];
   if (pipe2(sp, O_CLOEXEC | O_NONBLOCK)) return -1;
   sigpipe_w = sp[1];
@@ -499,7 +538,16 @@ static int supervise(struct run *r, int status_r, int sup, struct plan *p, int *
     if (exited) wait = 2000; // bwrap is gone: its status descriptor closes with its last holder
     struct pollfd f[3] = {{.fd = sp[0], .events = POLLIN}, {.fd = status_open ? status_r : -1, .events = POLLIN}, {.fd = sup, .events = POLLIN}};
     int n = poll(f, 3, (int)wait);
-    if (n > 0 && f[2].revents) live_frame(&sup);
+    if (n > 0 && f[2].revents && live_frame(sup)) {
+      // The supervisor died: the sandbox's proxy (allowlist) and the checks after the run went
+      // with it. Like the Node path's sandbox when Warden dies (--die-with-parent), it stops.
+      sup = -1;
+      *orphaned = 1;
+      if (!exited) {
+        kill(-r->child, SIGKILL);
+        kill(r->child, SIGKILL);
+      }
+    }
     if (n == 0 && exited) break;
     if (f[1].revents) {
       ssize_t k = read(status_r, sbuf + slen, sizeof sbuf - 1 - slen);
@@ -656,7 +704,7 @@ int main(int argc, char **argv) {
   int seccomp_fd = memfd_with(p.seccomp, p.seccomp_len), args_fd = memfd_with(ob, olen);
   int st[2];
   struct run r = {.exit_code = -1};
-  int timed_out = 0, wstatus = 0;
+  int timed_out = 0, orphaned = 0, wstatus = 0;
   long duration = 0;
   struct buf end = {0};
   field(&end, "r", "exit");
@@ -674,7 +722,7 @@ int main(int argc, char **argv) {
       field(&started, "r", "started");
       field(&started, "pid", pidb);
       send_frame(fd, &started);
-      wstatus = supervise(&r, st[0], fd, &p, &timed_out, &duration);
+      wstatus = supervise(&r, st[0], fd, &p, &timed_out, &orphaned, &duration);
     }
   }
   char b[32];
@@ -693,6 +741,10 @@ int main(int argc, char **argv) {
   field(&end, "timedout", timed_out ? "1" : "0");
   snprintf(b, sizeof b, "%ld", duration);
   field(&end, "ms", b);
+  if (orphaned) {
+    dprintf(2, "warden: the supervisor went away during the run: the sandbox was stopped; the checks after the run are left to the next warden run\n");
+    return 125;
+  }
   struct msg fin;
   int lost = send_frame(fd, &end);
   const char *kind;

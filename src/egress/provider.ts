@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type dgram from 'node:dgram';
 import type { NetworkContext, NetworkProvider, PreparedNetwork, SpareNetwork } from '../sandbox/network-provider.js';
 import { runtimeDir } from '../util/xdg.js';
+import { procStartTime } from '../util/proc-stat.js';
 import { DnsResponder, serveUdp } from './dns-responder.js';
 import { FrameReader, frame, hardClose, readHeader } from './framing.js';
 import {
@@ -235,9 +236,11 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
     // Nothing of the sandbox is left to use them: the table and namespace can go after the answer.
     const t = table;
     const n = ns;
+    // The namespace (the sandbox's only route out) before the table that redirects it: never a
+    // moment where a sandbox still running routes past the proxy.
     const release = async () => {
-      if (t) await nftDeleteTable(t).catch(() => {});
       await n?.cleanup();
+      if (t) await nftDeleteTable(t).catch(() => {});
     };
     if (later) later(release);
     else await release();
@@ -360,6 +363,7 @@ async function prepareRootless(core: Core, o: AllowlistOptions): Promise<Prepare
     const pid = rl.pid;
     // Taken while the relay is known to be alive (it just answered).
     const relayNamespaces = ['user', 'net'].map((n) => ({ path: `/proc/${pid}/ns/${n}`, ino: fs.statSync(`/proc/${pid}/ns/${n}`).ino }));
+    const relayHolder = { pid, start: procStartTime(pid) ?? 0 };
     core.netnsInode = () => {
       try {
         return fs.statSync(`/proc/${pid}/ns/net`).ino;
@@ -379,6 +383,7 @@ async function prepareRootless(core: Core, o: AllowlistOptions): Promise<Prepare
     return {
       commandPrefix: ['nsenter', '-t', String(pid), '-U', '-n', '--preserve-credentials', '--'],
       namespaces: relayNamespaces,
+      namespaceHolder: relayHolder,
       // Hide the relay sockets: they must only be reached through the relay.
       bwrapArgs: (slots) => ['--ro-bind', resolvFile, '/etc/resolv.conf', '--tmpfs', dir, ...inside.bwrapArgs(slots)],
       fds: inside.fds,
@@ -459,10 +464,12 @@ export async function cleanupStale(sandboxId: string, record: unknown): Promise<
   const r = (record ?? {}) as Partial<StaleRecord> & { dir?: string; sbxIp?: string };
   const names = egressNames(sandboxId);
   if (process.getuid?.() === 0) {
-    await nftDeleteTable(names.table).catch(() => {});
+    // The namespace first: its sandbox (if one is somehow still running) loses its route before its redirect.
     await removeRootNetns(sandboxId, r.sbxIp);
+    await nftDeleteTable(names.table).catch(() => {});
   }
   killStaleRelay(names.relayTag);
   // Only directories this module names (never whatever a damaged record points at).
   if (r.dir && /^(egress|warden-egress-.*)$/.test(path.basename(r.dir))) fs.rmSync(r.dir, { recursive: true, force: true });
 }
+

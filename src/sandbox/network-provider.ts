@@ -57,6 +57,8 @@ export interface PreparedNetwork {
    * died and whose pid was reused names another namespace).
    */
   namespaces?: Array<{ path: string; ino: number }>;
+  /** The process those namespaces are named through (/proc/PID/ns/…), with its start time: it must still be that process. */
+  namespaceHolder?: { pid: number; start: number };
   /**
    * Extra bwrap arguments (binds of resolv.conf, relay sockets...), placed after Warden's own
    * mounts. Must not include --unshare-net when the provider made the netns. The function form

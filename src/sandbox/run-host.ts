@@ -51,7 +51,8 @@ export function detectLayout(pid?: number): CgroupLayout {
 // ------------------------------------------------------------------ phase 2: record
 
 /** Crash recovery: what this run is about to create, written before it creates it. */
-export function recordRun(s: Setup, layout: CgroupLayout, networkMode: string, ownViews: boolean): RecordFile {
+export function recordRun(s: Setup, layout: CgroupLayout, networkMode: string, ownViews: boolean, holderPid?: number): RecordFile {
+  const holderStart = holderPid ? procStartTime(holderPid) : undefined;
   const cgName = `warden-${s.id}`;
   const parents = [...layout.v1.map((h) => path.join(h.mount, h.own)), ...(layout.v2 ? [path.join(layout.v2.mount, layout.v2.own)] : [])];
   return new RecordFile(s.sdir, {
@@ -68,6 +69,7 @@ export function recordRun(s: Setup, layout: CgroupLayout, networkMode: string, o
     // Views shared by the runs of a cached plan belong to the supervisor, not to this record.
     mounts: s.plan.views.length && ownViews ? s.mountDir : undefined,
     scratch: s.layers?.layers[0] ? path.dirname(s.layers.layers[0].scratch) : undefined,
+    holder: holderPid && holderStart !== undefined ? { pid: holderPid, start: holderStart } : undefined,
   });
 }
 

@@ -32,6 +32,8 @@ export interface LaunchPlan {
   netPrefix: string[];
   /** The same namespaces as files to enter, with their inodes (the native launcher's way in); empty when there are none or the provider gave none. */
   netJoin: Array<{ path: string; ino: number }>;
+  /** The process whose namespaces those are, with its start time, when they are named through /proc/PID. */
+  netHolder?: { pid: number; start: number };
   /** Host identity to change to before bwrap starts. */
   drop?: { uid: number; gid: number };
 }
@@ -75,6 +77,7 @@ export function planLaunch(o: RunOptions, s: Setup, res: Resources, emptyFile: s
     cgroupProcs: cg.procsFiles,
     netPrefix: net.commandPrefix,
     netJoin: net.namespaces ?? [],
+    netHolder: net.namespaceHolder,
     drop: s.ident.drop ? { uid: s.ident.uid, gid: s.ident.gid } : undefined,
   };
 }

@@ -40,6 +40,8 @@ export interface RunOptions {
   cgroupOf?: number;
   /** The sandbox id, when the caller made something for it ahead (the supervisor's spare network); default: a new one. */
   id?: string;
+  /** The process that starts and holds the sandbox when it is not this one (the fast path's launcher): in the crash record. */
+  holderPid?: number;
   /**
    * Takes the removal of the run's network (namespace, nft table) to finish after the run's
    * answer: the supervisor, whose launcher is waiting. The crash record keeps the network until

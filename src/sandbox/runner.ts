@@ -132,7 +132,7 @@ export async function runPlanned(run: RunContext, planned: Setup, driverFor: (s:
   }
   mark('stale cleanup');
   const driver = driverFor(setup);
-  const res: Resources = { layout, monitorAttached: false, openedFds: [], record: recordRun(setup, layout, o.policy.network.mode, true) };
+  const res: Resources = { layout, monitorAttached: false, openedFds: [], record: recordRun(setup, layout, o.policy.network.mode, true, o.holderPid) };
   try {
     await createResources(o, setup, res, ev);
     const l = planLaunch(o, setup, res, emptyFile, denials);

@@ -68,7 +68,7 @@ export class SpareNetworks {
       cgroups: { dirs: [] },
       network: { mode: 'allowlist', provider: 'egress' },
       protected: [],
-    });
+    }, 'spare');
     try {
       const net = await provider.makeSpare!(id);
       record.update({ network: { mode: 'allowlist', provider: 'egress', record: net.record } });

@@ -6,6 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { runtimeDir } from '../util/xdg.js';
+import { procStartTime } from '../util/proc-stat.js';
+
+export { procStartTime };
 import type { ProtectedEntry } from './fs-plan.js';
 
 export interface SandboxRecord {
@@ -23,6 +26,11 @@ export interface SandboxRecord {
   mounts?: string;
   /** The agent's scratch home (removed at cleanup). */
   scratch?: string;
+  /**
+   * The process that holds the sandbox when it is not Warden's own child (the fast path's
+   * launcher): while it lives, its sandbox may still run, and the record is not stale.
+   */
+  holder?: { pid: number; start: number };
 }
 
 export function stateDir(): string {
@@ -82,24 +90,22 @@ export function isZombie(pid: number): boolean {
   }
 }
 
-export function procStartTime(pid: number): number | undefined {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command (which may contain spaces and parentheses) start after the last ')'.
-    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[19]); // field 22: starttime
-  } catch {
-    return undefined;
-  }
+/** Whether process `pid` is still the one that started at `start` (and has not exited). */
+function alive(pid: number, start: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const now = procStartTime(pid);
+  return now !== undefined && now === start && !isZombie(pid);
 }
 
 export class RecordFile {
   readonly file: string;
+  /** `kind` "spare": the record of a network made ahead for the run with this id (its own file beside the run's). */
   constructor(
     dir: string,
     private rec: SandboxRecord,
+    kind?: 'spare',
   ) {
-    this.file = path.join(dir, `${rec.id}.json`);
+    this.file = path.join(dir, kind ? `${rec.id}.${kind}.json` : `${rec.id}.json`);
     this.write();
   }
 
@@ -156,12 +162,13 @@ export function claimStale(dir = stateDir()): StaleRecord[] {
       continue;
     }
     // Only records this code writes: an id of [a-z0-9] that matches the file name.
-    if (typeof rec.id !== 'string' || !/^[a-z0-9]{1,32}$/.test(rec.id) || (n !== `${rec.id}.json` && !n.startsWith(`${rec.id}.json.claimed-`))) continue;
+    const base = claimedBy ? n.slice(0, n.lastIndexOf('.claimed-')) : n;
+    if (typeof rec.id !== 'string' || !/^[a-z0-9]{1,32}$/.test(rec.id) || (base !== `${rec.id}.json` && base !== `${rec.id}.spare.json`)) continue;
     if (!Number.isInteger(rec.pid) || rec.pid <= 0) continue;
     if (rec.pid === process.pid) continue;
-    const start = procStartTime(rec.pid);
-    if (start !== undefined && start === rec.start && !isZombie(rec.pid)) continue; // that Warden is still running
-    const claimed = path.join(dir, `${rec.id}.json.claimed-${process.pid}`);
+    if (alive(rec.pid, rec.start)) continue; // that Warden is still running
+    if (rec.holder && alive(rec.holder.pid, rec.holder.start)) continue; // its sandbox may still run
+    const claimed = path.join(dir, `${base}.claimed-${process.pid}`);
     try {
       fs.renameSync(file, claimed);
     } catch {

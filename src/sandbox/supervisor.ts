@@ -150,6 +150,7 @@ export function launchFields(bwrap: string, l: LaunchPlan, policy: RunPolicy): F
   for (const p of l.pins) f.push(['pin', p]);
   for (const c of l.cgroupProcs) f.push(['cg', c]);
   for (const n of l.netJoin) f.push(['ns', `${n.ino} ${n.path}`]);
+  if (l.netHolder) f.push(['nsholder', `${l.netHolder.pid} ${l.netHolder.start}`]);
   for (const p of l.passFds) f.push(['pass', String(p)]);
   f.push(['base', String(l.base)]);
   if (l.drop) f.push(['drop', `${l.drop.uid} ${l.drop.gid}`]);
@@ -162,7 +163,7 @@ export function launchFields(bwrap: string, l: LaunchPlan, policy: RunPolicy): F
  * bwrap started and watched by the launcher at the other end of `conn`. While it runs, messages
  * (a denied connection) go to the launcher as they come (`live`), not at the end.
  */
-function remoteDriver(conn: Conn, version: number, setup: Setup, policy: RunPolicy, flush: () => Fields, live: (on: boolean) => void): Driver {
+function remoteDriver(conn: Conn, version: number, setup: Setup, policy: RunPolicy, flush: () => Fields, live: (on: boolean) => void, log: (m: string) => void): Driver {
   return {
     async start(l, _res, started): Promise<Ended> {
       // Descriptors of this process (TLS inspection's CA, credential files) cannot be handed over;
@@ -175,8 +176,10 @@ function remoteDriver(conn: Conn, version: number, setup: Setup, policy: RunPoli
       let msg = await conn.next();
       if (first(msg, 'r') === 'abort') throw new Fallback('the launcher gave up');
       if (first(msg, 'r') === 'started') {
-        started(Number(first(msg, 'pid')) || undefined);
+        const pid = Number(first(msg, 'pid')) || undefined;
+        started(pid);
         live(true);
+        if (pid) void checkNamespace(pid, l, setup.bwrap, log);
         msg = await conn.next().finally(() => live(false));
       }
       if (first(msg, 'r') !== 'exit') throw new Error('the launcher sent something unexpected');
@@ -192,6 +195,34 @@ function remoteDriver(conn: Conn, version: number, setup: Setup, policy: RunPoli
       };
     },
   };
+}
+
+/**
+ * bwrap, as the launcher started it, is in the network namespace planned for it; else (a
+ * launcher that did not enter it) it is stopped at once. Checked once the launcher's child has
+ * become bwrap (it enters the namespace before that exec); one already gone has nothing to check.
+ */
+async function checkNamespace(pid: number, l: LaunchPlan, bwrap: string, log: (m: string) => void): Promise<void> {
+  const net = l.netJoin.at(-1);
+  if (!net) return;
+  const want = fs.realpathSync(bwrap);
+  let ino: number | undefined;
+  for (let i = 0; i < 250 && ino === undefined; i++) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/exe`) === want) ino = fs.statSync(`/proc/${pid}/ns/net`).ino;
+      else await new Promise((r) => setTimeout(r, 20));
+    } catch {
+      return; // gone
+    }
+  }
+  if (ino === undefined || ino === net.ino) return;
+  for (const target of [-pid, pid])
+    try {
+      process.kill(target, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  log('the sandbox was not started in the network namespace prepared for it: it was stopped');
 }
 
 const plans = new PlanCache<RunSetup>();
@@ -244,7 +275,7 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
     if (r.policy.network.mode === 'allowlist' && req.version < 2) return conn.send([['r', 'fallback'], ['why', 'a launcher too old to enter a network namespace (scripts/build-launcher.sh)']]);
     spare = r.policy.network.mode === 'allowlist' ? o.spares?.take(r.network) : undefined;
     const releaseLater = (release: () => Promise<void>) => later(release());
-    const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, emit: r.emit, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: say, id: spare, releaseLater }, req.tty);
+    const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, emit: r.emit, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: say, id: spare, releaseLater, holderPid: req.pid }, req.tty);
     const plan = (log: (m: string) => void) =>
       asCaller(req, (): Setup | number => {
         precheckRun();
@@ -256,7 +287,7 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
       });
     const setup = plan(run.log);
     if (typeof setup === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(setup)]]);
-    const code = await runPlanned(run, setup, (s) => remoteDriver(conn, req.version, s, r.policy, flush, (on) => (live = on)), t0, () => plan(() => {}));
+    const code = await runPlanned(run, setup, (s) => remoteDriver(conn, req.version, s, r.policy, flush, (on) => (live = on), run.log), t0, () => plan(() => {}));
     await close?.();
     close = undefined;
     conn.send([['r', 'done'], ...flush(), ['code', String(code)]]);
@@ -331,7 +362,7 @@ export async function serveSupervisor(o: SupervisorOptions): Promise<void> {
   });
   const arm = () => {
     clearTimeout(idle);
-    if (active === 0) idle = setTimeout(stop, idleMs);
+    if (active === 0 && !stopping) idle = setTimeout(stop, idleMs);
   };
   // What runs finish after their answer (a network's removal): waited for before the supervisor ends.
   const background = new Set<Promise<void>>();

@@ -3,6 +3,7 @@
 // time so a pid that exits and is reused cannot inherit the credentials of the first process.
 import fs from 'node:fs';
 import type net from 'node:net';
+import { procStartTime } from '../util/proc-stat.js';
 
 export interface PeerCred {
   pid: number;
@@ -33,17 +34,6 @@ const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
 
 /** The start time of a process, or undefined if it is gone. */
-export function procStartTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19]; // field 22 = index 19 after state (field 3)
-  } catch {
-    return undefined;
-  }
-}
-
 /** Peer credentials of a connected unix socket, or undefined if they cannot be read. */
 export async function peerCred(sock: net.Socket): Promise<PeerCred | undefined> {
   const fn = await load();
@@ -53,10 +43,10 @@ export async function peerCred(sock: net.Socket): Promise<PeerCred | undefined> 
   const len = [12];
   if (fn(fd, SOL_SOCKET, SO_PEERCRED, out, len) !== 0) return undefined;
   const pid = out.pid ?? 0;
-  return { pid, uid: out.uid ?? -1, gid: out.gid ?? -1, startTime: pid > 0 ? procStartTime(pid) : undefined };
+  return { pid, uid: out.uid ?? -1, gid: out.gid ?? -1, startTime: pid > 0 ? procStartTime(pid)?.toString() : undefined };
 }
 
 /** True while the peer process is the same one that connected (not exited, pid not reused). */
 export function samePeerAlive(c: PeerCred): boolean {
-  return c.pid > 0 && c.startTime !== undefined && procStartTime(c.pid) === c.startTime;
+  return c.pid > 0 && c.startTime !== undefined && procStartTime(c.pid)?.toString() === c.startTime;
 }

@@ -6,7 +6,7 @@
 // that cannot be made (unwritable directory) is left to the audit log's own error reporting.
 import fs from 'node:fs';
 import { PlainError } from '../util/errors.js';
-import { procStartTime } from './peercred.js';
+import { procStartTime } from '../util/proc-stat.js';
 
 export class WriterLockError extends PlainError {}
 
@@ -25,7 +25,7 @@ function holder(lockPath: string): { pid: number; start: string } | undefined {
   const m = /^(\d+) (\d+)/.exec(text);
   if (!m) return undefined;
   const pid = Number(m[1]);
-  return procStartTime(pid) === m[2] ? { pid, start: m[2]! } : undefined;
+  return procStartTime(pid)?.toString() === m[2] ? { pid, start: m[2]! } : undefined;
 }
 
 /** Takes the writer lock of `file`; throws WriterLockError when a live process holds it. */

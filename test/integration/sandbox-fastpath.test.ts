@@ -36,6 +36,18 @@ function exeOf(pid: number): string | undefined {
   }
 }
 
+/** The pid of the supervisor serving `sock`, or 0. */
+function supervisorPid(sock: string): number {
+  const p = fs.readdirSync('/proc').find((d) => {
+    try {
+      return /^\d+$/.test(d) && fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').includes(`supervisor --socket ${sock}`);
+    } catch {
+      return false;
+    }
+  });
+  return Number(p ?? 0);
+}
+
 describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', () => {
   let s: Scratch;
   let xdg: string;
@@ -140,32 +152,47 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     expect(await until(() => records().length === 0, 10_000), records().join(' ')).toBe(true);
   });
 
-  it('a supervisor killed during a run: the command still ends with its status, the next run finishes the cleanup', async () => {
+  it('a supervisor killed during a run: the sandbox is stopped (its proxy and checks went with it), the launcher says so, the next run finishes the cleanup', async () => {
+    // As on the Node path, where the sandbox dies with Warden (--die-with-parent). A sandbox left
+    // running once outlived its supervisor: the next run took its record for stale and cleaned it
+    // up under it (checks done early, nft table removed before the namespace).
     const sock = path.join(xdg, 'warden', socketName());
     expect(await until(() => fs.existsSync(sock), 15_000)).toBe(true);
-    const supervisor = () =>
-      fs.readdirSync('/proc').find((p) => {
-        try {
-          return /^\d+$/.test(p) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').includes(`supervisor --socket ${sock}`);
-        } catch {
-          return false;
-        }
-      });
-    const pid = Number(supervisor());
+    const pid = supervisorPid(sock);
     expect(pid).toBeGreaterThan(0);
     const r = sh('touch sup-started; while [ ! -e sup-killed ]; do sleep 0.05; done; echo finished; exit 5');
     expect(await until(() => fs.existsSync(path.join(s.ws, 'sup-started')), 20_000)).toBe(true);
     process.kill(pid, 'SIGKILL');
-    fs.writeFileSync(path.join(s.ws, 'sup-killed'), '');
     const done = await r;
-    expect(done.stdout).toContain('finished');
-    expect(done.code).toBe(5);
-    expect(done.stderr).toContain('the supervisor went away');
+    fs.writeFileSync(path.join(s.ws, 'sup-killed'), '');
+    expect(done.stdout).not.toContain('finished');
+    expect(done.code).toBe(125);
+    expect(done.stderr).toContain('the supervisor went away during the run: the sandbox was stopped');
     const records = () => fs.readdirSync(path.join(xdg, 'warden/sandboxes')).filter((n) => n.endsWith('.json'));
     expect(records().length).toBe(1); // the run's crash record, of a dead supervisor
     const next = await sh('true');
     expect(next.stderr).toMatch(/cleaned up after sandbox/);
     expect(records()).toEqual([]);
+  });
+
+  it("an allowlist run's namespace and the supervisor's spares are cleaned up by the next run when the supervisor dies right after answering", async () => {
+    const sock = path.join(xdg, 'warden', socketName());
+    await sh('true'); // a supervisor for this test
+    expect(await until(() => fs.existsSync(sock), 15_000)).toBe(true);
+    const audit = path.join(s.root, `spare-${crypto.randomUUID()}.ndjson`);
+    await sh('true', { args: ['--network', 'allowlist'] }); // asks for spares
+    const dir = path.join(xdg, 'warden/sandboxes');
+    await until(() => fs.readdirSync(dir).some((n) => n.endsWith('.spare.json')), 15_000);
+    const r = await sh('true', { args: ['--network', 'allowlist', '--audit', audit] });
+    expect(r.code, r.stderr).toBe(0);
+    process.kill(supervisorPid(sock), 'SIGKILL'); // at once: the run's namespace may not be removed yet
+    const ns = fs.readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; data?: Record<string, unknown> }).find((e) => e.kind === 'egress.ready')?.data?.netns as string;
+    const spares = fs.readdirSync(dir).filter((n) => n.endsWith('.spare.json')).map((n) => (JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { network?: { record?: { netns?: string } } }).network?.record?.netns).filter((n): n is string => !!n);
+    const next = await sh('true', { env: { WARDEN_FAST: '0' } });
+    expect(next.code).toBe(0);
+    for (const n of [ns, ...spares]) expect(await until(() => !fs.existsSync(`/run/netns/${n}`), 10_000), n).toBe(true);
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith('.json'))).toEqual([]);
+    await sh('true'); // a supervisor again for the tests after this one
   });
 
   it("the sandbox cannot reach its supervisor's socket (control: it answers outside)", async () => {
