@@ -207,7 +207,7 @@ export class ActivityMapper {
     const file: FileInfo = { path, op, flags: list };
     // A known secret (or persistence file) by device and inode: named by what it is, however reached.
     if (r.protected || r.dev) {
-      const known = this.model.identity.lookup(r.dev, r.ino);
+      const known = this.model.identity.lookup(r.dev, r.ino, r.ns);
       if (known && known.path !== path) {
         file.path = known.path;
         file.identified_by = 'inode';

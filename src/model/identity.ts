@@ -27,6 +27,13 @@ export interface KnownFile {
   path: string;
   kind: 'secret' | 'persistence';
   dir: boolean;
+  /**
+   * When this inode was first seen under this path (monotonic ns, the sensor's clock); 0 when
+   * known from the first reading. An event from before it is not about this secret: a file
+   * written under a temporary name and then renamed over a secret (an atomic save) was not the
+   * secret when it was opened.
+   */
+  since: bigint;
 }
 
 /** Homes to look in: /root, /home/*, every user's home in /etc/passwd, and any home a session reported. */
@@ -80,21 +87,25 @@ export class SecretIdentity {
   /** Inodes handed to the sensor already (each is sent once). */
   private readonly sent = new Set<string>();
 
-  constructor(private readonly o: { homes?: () => Iterable<string>; protect?: (dev: number, ino: number) => void; now?: () => number } = {}) {}
+  constructor(private readonly o: { homes?: () => Iterable<string>; protect?: (dev: number, ino: number) => void; now?: () => number; clock?: () => bigint } = {}) {}
 
   get size(): number {
     return this.byInode.size;
   }
 
-  /** The known file with this kernel device and inode. */
-  lookup(dev: number | undefined, ino: number | undefined): KnownFile | undefined {
+  /** The known file with this kernel device and inode (at monotonic time `at`, when given). */
+  lookup(dev: number | undefined, ino: number | undefined, at?: bigint): KnownFile | undefined {
     if (!dev || !ino) return undefined;
-    return this.byInode.get(`${dev}:${ino}`);
+    const k = this.byInode.get(`${dev}:${ino}`);
+    return k && (at === undefined || k.since <= at) ? k : undefined;
   }
 
   /** Re-reads the lists from disk (at start, then when a protected directory changes and periodically). */
   refresh(): void {
     const next = new Map<string, KnownFile>();
+    const first = this.loadedAt === 0;
+    const now = first ? 0n : (this.o.clock ?? process.hrtime.bigint)();
+    const prev = this.byInode;
     const homes = hostHomes(this.o.homes?.() ?? []);
     const add = (p: string, kind: KnownFile['kind'], depth: number, follow: boolean) => {
       if (next.size >= MAX_TOTAL) return;
@@ -110,7 +121,8 @@ export class SecretIdentity {
       if (!dir && !st.isFile()) return;
       const key = `${kernelDev(st.dev)}:${st.ino}`;
       // the first name found is the canonical one (a secret listed under two patterns keeps the first)
-      if (!next.has(key)) next.set(key, { path: p, kind, dir });
+      const before = prev.get(key);
+      if (!next.has(key)) next.set(key, { path: p, kind, dir, since: before?.path === p ? before.since : now });
       if (!dir || depth >= MAX_DEPTH) return;
       let names: string[];
       try {

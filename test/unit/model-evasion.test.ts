@@ -234,3 +234,39 @@ describe('loss and signals, by session', () => {
     expect(out[1]).toMatchObject({ kind: 'monitor.signal', severity: 'info' });
   });
 });
+
+describe('secrets known by inode, as of the event', () => {
+  it('a file written under a temporary name and renamed over a secret (an atomic save) is not the secret at its open; a link made to a known secret is', async () => {
+    const { SecretIdentity } = await import('../../src/model/identity.js');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-ident-'));
+    try {
+      fs.mkdirSync(path.join(home, '.aws'));
+      const secret = path.join(home, '.aws', 'credentials');
+      fs.writeFileSync(secret, 'old');
+      let clock = 1000n;
+      const id = new SecretIdentity({ homes: () => [home], clock: () => clock });
+      id.refresh(); // at the start: known from then on
+      const dev = (p: string) => kernelDev(fs.statSync(p).dev);
+      const ino = (p: string) => fs.statSync(p).ino;
+      expect(id.lookup(dev(secret), ino(secret), 5n)?.path).toBe(secret);
+      // an atomic save: the temporary file is opened at t=2000, renamed over the secret, then found at t=3000
+      const tmp = `${secret}.tmp`;
+      fs.writeFileSync(tmp, 'new');
+      const tmpIno = ino(tmp);
+      fs.renameSync(tmp, secret);
+      clock = 3000n;
+      id.refresh();
+      expect(id.lookup(dev(secret), tmpIno, 2000n)).toBeUndefined(); // its open, before it was the secret
+      expect(id.lookup(dev(secret), tmpIno, 3500n)?.path).toBe(secret); // an open after: the secret
+      // a hard link to the known secret, opened later: the secret, named by what it is
+      const link = path.join(home, 'innocent');
+      fs.linkSync(secret, link);
+      expect(id.lookup(dev(link), ino(link), 4000n)?.path).toBe(secret);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
