@@ -34,7 +34,7 @@ export function createSandboxMonitor(cfg: WatchConfig = watchConfigSchema.parse(
 }
 
 /**
- * The launcher chain (cgroup join script, `ip netns exec`, setpriv, bwrap setting up the
+ * The launcher chain (cgroup join script, `nsenter` into the provider's namespace, setpriv, bwrap setting up the
  * mounts) runs before the confined command and is Warden's own doing: its activity would
  * only drown the command's and trip rules (bwrap creates symlinks and directories).
  */
@@ -43,5 +43,6 @@ function isLauncher(p: { exe: string; argv: string[] } | undefined): boolean {
   const exe = basename(p.exe);
   if (exe === 'bwrap' || exe === 'setpriv') return true;
   if (exe === 'ip' && p.argv[1] === 'netns') return true;
+  if (exe === 'nsenter' && p.argv.some((a) => a.startsWith('--net='))) return true;
   return p.argv[2] === 'warden-launch' || p.argv[3] === 'warden-launch';
 }

@@ -1,6 +1,7 @@
 // Network namespaces for the sandbox.
-// Root: `ip netns add`, a veth pair whose host end is the sandbox's only way out, and
-// /etc/netns/NAME/resolv.conf (ip netns exec binds it over /etc/resolv.conf).
+// Root: a namespace bound at /run/warden/netns/NAME (an unbindable mount: see NETNS_DIR), a veth
+// pair whose host end is the sandbox's only way out, and /etc/netns/NAME/resolv.conf (bound
+// over /etc/resolv.conf in the sandbox).
 // Rootless: `unshare -Ur` then `unshare -n` (two steps, so the namespace's /proc/net files
 // belong to the user namespace's root), an in-namespace veth as a route sink, nft, and the
 // relay, which stays the namespace's holder process.
@@ -8,12 +9,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { formatIPv4, parseStrictIPv4 } from './ip.js';
 import { netnsRuleset, run } from './nft.js';
 import { toolEnv } from '../util/sbin-path.js';
 
 export interface RootNetns {
   ns: string;
+  /** The namespace's handle (a bind mount of it), what `nsenter --net=` and the launcher enter. */
+  path: string;
   vethHost: string;
   vethSbx: string;
   hostIp: string;
@@ -93,6 +97,27 @@ export function capture(argv: string[], timeoutMs = 10_000): Promise<string> {
   });
 }
 
+/**
+ * Where the root design keeps its namespaces. Not /run/netns (`ip netns`): a namespace handle
+ * removed there while another bwrap was copying / (its `--ro-bind / /` takes every mount
+ * below) failed that sandbox's start ("Unable to apply mount flags: remount …/run/netns/…"),
+ * and Warden removes one after every allowlist run. This directory is an unbindable mount, which
+ * a recursive bind skips: no sandbox ever holds a copy of these handles.
+ */
+export const NETNS_DIR = '/run/warden/netns';
+
+/** The directory exists and is an unbindable mount (made so once per boot). */
+async function ensureNetnsDir(): Promise<void> {
+  fs.mkdirSync(NETNS_DIR, { recursive: true, mode: 0o755 });
+  const line = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .findLast((l) => l.split(' ')[4] === NETNS_DIR);
+  if (!line) await run(['mount', '--bind', NETNS_DIR, NETNS_DIR]);
+  // optional fields (shared:N, master:N, unbindable) come between the 6th field and the " - "
+  if (!line || !line.split(' - ')[0]!.split(' ').slice(6).includes('unbindable')) await run(['mount', '--make-unbindable', NETNS_DIR]);
+}
+
 /** Removes a root-mode namespace, its veth and conntrack entries (idempotent). */
 export async function removeRootNetns(sandboxId: string, sbxIp?: string): Promise<void> {
   const { ns, vethHost } = egressNames(sandboxId);
@@ -109,7 +134,13 @@ export async function removeRootNetns(sandboxId: string, sbxIp?: string): Promis
     }
   }
   await run(['ip', 'link', 'del', vethHost]).catch(() => {});
-  await run(['ip', 'netns', 'del', ns]).catch(() => {});
+  const handle = path.join(NETNS_DIR, ns);
+  if (fs.existsSync(handle)) {
+    await run(['umount', handle]).catch(() => {});
+    fs.rmSync(handle, { force: true });
+  }
+  // A crashed run of an older build kept its namespace in /run/netns.
+  if (fs.existsSync(`/run/netns/${ns}`)) await run(['ip', 'netns', 'del', ns]).catch(() => {});
   fs.rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
   // Entries of half-open connections would otherwise outlive the veth (NAT bindings for a reused tuple).
   if (ip) await run(['conntrack', '-D', '-s', ip], undefined, 5000).catch(() => {});
@@ -137,35 +168,32 @@ export async function createRootNetns(sandboxId: string): Promise<RootNetns> {
   const spare = spares.get(sandboxId);
   if (spare) {
     spares.delete(sandboxId);
-    if (fs.existsSync(`/run/netns/${spare.ns}`)) return spare;
+    if (fs.existsSync(spare.path)) return spare;
   }
   const { ns, vethHost, vethSbx, hash: suffix } = egressNames(sandboxId);
-  if (fs.existsSync(`/run/netns/${ns}`)) await removeRootNetns(sandboxId);
+  const handle = path.join(NETNS_DIR, ns);
+  if (fs.existsSync(handle) || fs.existsSync(`/run/netns/${ns}`)) await removeRootNetns(sandboxId);
+  await ensureNetnsDir();
   const { host, sbx } = await pickSubnet();
-  const steps: string[][] = [];
   const cleanup = () => removeRootNetns(sandboxId, sbx);
+  const inside = ['nsenter', `--net=${handle}`, '--'];
   try {
-    await run(['ip', 'netns', 'add', ns]);
-    steps.push(
-      ['ip', 'link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethSbx, 'netns', ns],
-      ['ip', 'addr', 'add', `${host}/30`, 'dev', vethHost],
-      ['ip', 'link', 'set', vethHost, 'up'],
-      ['ip', '-n', ns, 'addr', 'add', `${sbx}/30`, 'dev', vethSbx],
-      ['ip', '-n', ns, 'link', 'set', vethSbx, 'up'],
-      ['ip', '-n', ns, 'link', 'set', 'lo', 'up'],
-      ['ip', '-n', ns, 'route', 'add', 'default', 'via', host, 'dev', vethSbx],
-    );
-    for (const s of steps) await run(s);
+    fs.writeFileSync(handle, '', { flag: 'wx', mode: 0o444 });
+    await run(['unshare', `--net=${handle}`, 'true']);
+    // Made inside, the host end moved out to this process's namespace.
+    await run([...inside, 'ip', 'link', 'add', vethSbx, 'type', 'veth', 'peer', 'name', vethHost, 'netns', String(process.pid)]);
+    await run(['ip', '-batch', '-'], [`addr add ${host}/30 dev ${vethHost}`, `link set ${vethHost} up`, ''].join('\n'));
     // No IPv6 on either end: no link-local addresses, no router solicitations; IPv6 is dropped anyway.
     fs.writeFileSync(`/proc/sys/net/ipv6/conf/${vethHost}/disable_ipv6`, '1');
-    await run(['ip', 'netns', 'exec', ns, 'sh', '-c', `echo 1 > /proc/sys/net/ipv6/conf/${vethSbx}/disable_ipv6`]).catch(() => {});
+    const batch = [`addr add ${sbx}/30 dev ${vethSbx}`, `link set ${vethSbx} up`, 'link set lo up', `route add default via ${host} dev ${vethSbx}`, ''].join('\n');
+    await run([...inside, 'sh', '-c', 'ip -batch - && { echo 1 > "/proc/sys/net/ipv6/conf/$1/disable_ipv6" || true; }', 'sh', vethSbx], batch);
     fs.mkdirSync(`/etc/netns/${ns}`, { recursive: true });
     fs.writeFileSync(`/etc/netns/${ns}/resolv.conf`, resolvConf(host));
   } catch (e) {
     await cleanup();
     throw e;
   }
-  return { ns, vethHost, vethSbx, hostIp: host, sbxIp: sbx, suffix, cleanup };
+  return { ns, path: handle, vethHost, vethSbx, hostIp: host, sbxIp: sbx, suffix, cleanup };
 }
 
 export function resolvConf(nameserver: string): string {

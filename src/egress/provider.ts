@@ -247,7 +247,7 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
   };
   try {
     ns = await createRootNetns(core.ctx.sandboxId);
-    const nsPath = `/run/netns/${ns.ns}`;
+    const nsPath = ns.path;
     core.netnsInode = () => {
       try {
         return fs.statSync(nsPath).ino;
@@ -284,7 +284,7 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
       ...inside.summary,
     });
     return {
-      commandPrefix: ['ip', 'netns', 'exec', ns.ns],
+      commandPrefix: ['nsenter', `--net=${nsPath}`, '--'],
       namespaces: [{ path: nsPath, ino: fs.statSync(nsPath).ino }],
       bwrapArgs: (slots) => ['--ro-bind', `/etc/netns/${nsName}/resolv.conf`, '/etc/resolv.conf', ...inside.bwrapArgs(slots)],
       fds: inside.fds,

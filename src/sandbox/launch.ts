@@ -17,7 +17,7 @@ export interface LaunchSpec {
   args: string[];
   /** cgroup.procs files the launcher joins (as root) before anything else. */
   cgroupProcs: string[];
-  /** Network provider's prefix (e.g. `ip netns exec NS`). */
+  /** Network provider's prefix (e.g. `nsenter --net=HANDLE --`). */
   netPrefix: string[];
   /** Host identity to drop to, when Warden changes identity. */
   drop?: { uid: number; gid: number };

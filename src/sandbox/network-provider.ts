@@ -48,7 +48,7 @@ export interface NetworkContext {
 }
 
 export interface PreparedNetwork {
-  /** Prefix for the bwrap command line, e.g. ['ip', 'netns', 'exec', NS] (root mode). */
+  /** Prefix for the bwrap command line, e.g. ['nsenter', '--net=/run/warden/netns/NS', '--'] (root mode). */
   commandPrefix: string[];
   /**
    * The same way in as namespace files to enter in this order (setns), for the native launcher

@@ -234,7 +234,7 @@ function cachedSetup(req: FastRequest, policy: RunPolicy, id: string, log: (m: s
   // Variables a shell changes at every command say nothing about the plan.
   const env = Object.fromEntries(Object.entries(req.env).filter(([k]) => !['_', 'OLDPWD', 'SHLVL'].includes(k)));
   const key = PlanCache.key({ policy, cwd: req.cwd, env, uid: process.getuid?.(), groups: req.groups });
-  const transient = ['/run/netns', '/run/warden/mnt', path.join(runtimeDir(), 'mnt')];
+  const transient = ['/run/netns', '/run/warden/netns', '/run/warden/mnt', path.join(runtimeDir(), 'mnt')];
   const s = plans.get(key, mountsOf(req.pid ?? 'self', transient), (say) => compileSetup({ policy, cwd: req.cwd, ids: { scratch: PLAN_ID, views: PLAN_ID }, log: say }), log);
   return movedUnder(s, s.mountDir, mountDirFor(s.shared, id));
 }

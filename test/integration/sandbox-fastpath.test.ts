@@ -190,7 +190,7 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     const spares = fs.readdirSync(dir).filter((n) => n.endsWith('.spare.json')).map((n) => (JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { network?: { record?: { netns?: string } } }).network?.record?.netns).filter((n): n is string => !!n);
     const next = await sh('true', { env: { WARDEN_FAST: '0' } });
     expect(next.code).toBe(0);
-    for (const n of [ns, ...spares]) expect(await until(() => !fs.existsSync(`/run/netns/${n}`), 10_000), n).toBe(true);
+    for (const n of [ns, ...spares]) expect(await until(() => !fs.existsSync(`/run/warden/netns/${n}`), 10_000), n).toBe(true);
     expect(fs.readdirSync(dir).filter((n) => n.endsWith('.json'))).toEqual([]);
     await sh('true'); // a supervisor again for the tests after this one
   });
@@ -307,13 +307,42 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     expect(ns).toMatch(/^warden-/);
     expect(events.some((e) => e.rule === 'egress.dns_not_listed')).toBe(true);
     // removed after the answer, in the background
-    expect(await until(() => !fs.existsSync(`/run/netns/${ns}`), 15_000)).toBe(true);
+    expect(await until(() => !fs.existsSync(`/run/warden/netns/${ns}`), 15_000)).toBe(true);
     // a second run: made ahead (a spare) or not, it gets a namespace of its own
     const again = await sh('getent hosts denied.example; echo rc=$?', { args: ['--network', 'allowlist', '--audit', `${audit}.2`] });
     expect(again.stdout).toBe('rc=2\n');
     const ns2 = fs.readFileSync(`${audit}.2`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; data?: Record<string, unknown> }).find((e) => e.kind === 'egress.ready')?.data?.netns;
     expect(ns2).toMatch(/^warden-/);
     expect(ns2).not.toBe(ns);
+  });
+
+  it("making and removing Warden's namespaces never fails another sandbox's start", async () => {
+    // bwrap's --ro-bind / / copies every mount below / and remounts each read-only; a namespace
+    // handle in /run/netns (a shared mount: its removal propagates into every copy) removed
+    // meanwhile made that remount fail ("Unable to apply mount flags: remount …/run/netns/…").
+    // Handles now live in an unbindable, unshared mount: nothing of theirs propagates.
+    await sh('true', { args: ['--network', 'allowlist'] }); // the supervisor keeps spares from now on
+    const handles = () => fs.readdirSync('/run/warden/netns').filter((n) => n.startsWith('warden-'));
+    expect(await until(() => handles().length > 0, 15_000)).toBe(true);
+    const lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith('/run/warden/netns'));
+    expect(lines.length).toBeGreaterThan(1); // the directory and its handles
+    for (const l of lines) expect(l.split(' - ')[0], l).not.toMatch(/\bshared:/);
+    // and under churn: allowlist runs one after another (each takes a spare, a new one is made, its
+    // own is removed after it) while bare bwraps start, bounded by count and time
+    let churning = true;
+    const churn = (async () => {
+      for (let i = 0; i < 8; i++) await sh('true', { args: ['--network', 'allowlist'] });
+      churning = false;
+    })();
+    const failures: string[] = [];
+    let starts = 0;
+    for (const end = Date.now() + 90_000; churning && starts < 400 && Date.now() < end; starts++) {
+      const b = await run(['bwrap', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', 'true'], o);
+      if (b.code !== 0) failures.push(b.stderr);
+    }
+    await churn;
+    expect(starts).toBeGreaterThan(0);
+    expect(failures).toEqual([]);
   });
 
   it('rootless allowlist runs (a normal user) are started by the launcher too, entering the relay\'s namespaces', async () => {

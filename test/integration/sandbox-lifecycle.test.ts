@@ -108,7 +108,7 @@ describe('warden run leaves nothing behind', () => {
 
   it('the network namespace of a SIGKILLed allowlist sandbox is removed by the next start', async () => {
     const { id } = await startAndKill('network: { mode: allowlist, allow: [example.invalid] }\n', 'echo running; exec sleep 300', s.ws);
-    expect(residueOf(id, [xdg]).some((p) => p.startsWith('/run/netns/'))).toBe(true);
+    expect(residueOf(id, [xdg]).some((p) => p.startsWith('/run/warden/netns/'))).toBe(true);
     const r = await warden(['run', '--', 'true'], { cwd: s.ws, env: { XDG_RUNTIME_DIR: xdg } });
     expect(r.stderr).toContain(`cleaned up after sandbox ${id}`);
     expect(residueOf(id, [xdg])).toEqual([]);

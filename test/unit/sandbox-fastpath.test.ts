@@ -129,7 +129,7 @@ describe('the launch sent to the launcher', () => {
       base: 4,
       cgroupProcs: ['/sys/fs/cgroup/pids/warden-x/cgroup.procs'],
       netPrefix: ['ip', 'netns', 'exec', 'warden-x'],
-      netJoin: [{ path: '/run/netns/warden-x', ino: 4026532999 }],
+      netJoin: [{ path: '/run/warden/netns/warden-x', ino: 4026532999 }],
       drop: { uid: 1000, gid: 1000 },
     } as unknown as LaunchPlan;
     const policy = defaultRunPolicy();
@@ -140,7 +140,7 @@ describe('the launch sent to the launcher', () => {
     expect(every(f, 'env')).toEqual(['PATH=/bin', 'A=x=y']);
     expect(first(f, 'seccomp')).toBe('0102ff');
     expect([first(f, 'base'), first(f, 'drop'), first(f, 'timeout'), every(f, 'pass'), every(f, 'pin'), every(f, 'cg')]).toEqual(['4', '1000 1000', '5000', ['3'], ['/w'], ['/sys/fs/cgroup/pids/warden-x/cgroup.procs']]);
-    expect(every(f, 'ns')).toEqual(['4026532999 /run/netns/warden-x']);
+    expect(every(f, 'ns')).toEqual(['4026532999 /run/warden/netns/warden-x']);
   });
 });
 

@@ -181,11 +181,12 @@ export function residueOf(id: string, xdgDirs: string[] = []): string[] {
     } catch {
       /* none */
     }
-  try {
-    for (const n of fs.readdirSync('/run/netns')) if (n.includes(id)) out.push(`/run/netns/${n}`);
-  } catch {
-    /* none */
-  }
+  for (const d of ['/run/netns', '/run/warden/netns'])
+    try {
+      for (const n of fs.readdirSync(d)) if (n.includes(id)) out.push(`${d}/${n}`);
+    } catch {
+      /* none */
+    }
   return out.sort();
 }
 
