@@ -328,20 +328,28 @@ static int read_plan(struct msg *m, struct plan *p) {
   return 0;
 }
 
-/** A process's start time (clock ticks after boot, field 22 of /proc/PID/stat), 0 when it is gone. */
-static unsigned long long proc_start(pid_t pid) {
-  char path[64], b[1024];
+/** The fields of /proc/PID/stat after the command (from the state on), in `b`; NULL when the process is gone. */
+static const char *stat_fields(pid_t pid, char *b, size_t size) {
+  char path[64];
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, b, sizeof b - 1);
+  if (fd < 0) return NULL;
+  ssize_t n = read(fd, b, size - 1);
   close(fd);
-  if (n <= 0) return 0;
+  if (n <= 0) return NULL;
   b[n] = 0;
+  // the command (field 2) may hold spaces and parentheses: the fields after it follow the last ')'
   char *e = strrchr(b, ')');
+  return e && e[1] == ' ' ? e + 2 : NULL;
+}
+
+/** A process's start time (clock ticks after boot, field 22 of /proc/PID/stat), 0 when it is gone. */
+static unsigned long long proc_start(pid_t pid) {
+  char b[1024];
+  const char *f = stat_fields(pid, b, sizeof b);
   unsigned long long start = 0;
-  // after ") ": state, then fields 4..21, then starttime (22)
-  if (!e || sscanf(e + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1) return 0;
+  // state, then fields 4..21, then starttime (22)
+  if (!f || sscanf(f, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1) return 0;
   return start;
 }
 
@@ -458,17 +466,10 @@ static pid_t command_pid(pid_t init) {
 }
 
 static pid_t pgrp_of(pid_t pid) {
-  char path[64], b[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, b, sizeof b - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  b[n] = 0;
-  char *e = strrchr(b, ')');
+  char b[512];
+  const char *f = stat_fields(pid, b, sizeof b);
   int pg = 0;
-  if (!e || sscanf(e + 2, "%*c %*d %d", &pg) != 1) return 0;
+  if (!f || sscanf(f, "%*c %*d %d", &pg) != 1) return 0;
   return pg > 1 ? pg : 0;
 }
 

@@ -42,7 +42,6 @@ function isLauncher(p: { exe: string; argv: string[] } | undefined): boolean {
   if (!p) return false;
   const exe = basename(p.exe);
   if (exe === 'bwrap' || exe === 'setpriv') return true;
-  if (exe === 'ip' && p.argv[1] === 'netns') return true;
   if (exe === 'nsenter' && p.argv.some((a) => a.startsWith('--net='))) return true;
   return p.argv[2] === 'warden-launch' || p.argv[3] === 'warden-launch';
 }

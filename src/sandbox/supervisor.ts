@@ -163,15 +163,13 @@ export function launchFields(bwrap: string, l: LaunchPlan, policy: RunPolicy): F
  * bwrap started and watched by the launcher at the other end of `conn`. While it runs, messages
  * (a denied connection) go to the launcher as they come (`live`), not at the end.
  */
-function remoteDriver(conn: Conn, version: number, setup: Setup, policy: RunPolicy, flush: () => Fields, live: (on: boolean) => void, log: (m: string) => void): Driver {
+function remoteDriver(conn: Conn, setup: Setup, policy: RunPolicy, flush: () => Fields, live: (on: boolean) => void, log: (m: string) => void): Driver {
   return {
     async start(l, _res, started): Promise<Ended> {
       // Descriptors of this process (TLS inspection's CA, credential files) cannot be handed over;
       // a namespace is entered by the launcher only when the provider names it as a file.
       if (l.providerFds.length) throw new Fallback('a network provider with descriptors to pass (credentials, request rules)');
       if (l.netPrefix.length && !l.netJoin.length) throw new Fallback('a network provider with a namespace to enter');
-      // A launcher of an older build would ignore the namespaces and start bwrap in its own.
-      if (l.netJoin.length && version < 2) throw new Fallback('a launcher too old to enter a network namespace (scripts/build-launcher.sh)');
       conn.send([...launchFields(setup.bwrap, l, policy), ...flush()]);
       let msg = await conn.next();
       if (first(msg, 'r') === 'abort') throw new Fallback('the launcher gave up');
@@ -272,6 +270,7 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
     if (r === 'fallback') return conn.send([['r', 'fallback'], ['why', 'options the fast path does not serve']]);
     if (typeof r === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(r)]]);
     close = r.close;
+    // A launcher of an older build would ignore the namespaces and start bwrap in its own.
     if (r.policy.network.mode === 'allowlist' && req.version < 2) return conn.send([['r', 'fallback'], ['why', 'a launcher too old to enter a network namespace (scripts/build-launcher.sh)']]);
     spare = r.policy.network.mode === 'allowlist' ? o.spares?.take(r.network) : undefined;
     const releaseLater = (release: () => Promise<void>) => later(release());
@@ -287,7 +286,7 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
       });
     const setup = plan(run.log);
     if (typeof setup === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(setup)]]);
-    const code = await runPlanned(run, setup, (s) => remoteDriver(conn, req.version, s, r.policy, flush, (on) => (live = on), run.log), t0, () => plan(() => {}));
+    const code = await runPlanned(run, setup, (s) => remoteDriver(conn, s, r.policy, flush, (on) => (live = on), run.log), t0, () => plan(() => {}));
     await close?.();
     close = undefined;
     conn.send([['r', 'done'], ...flush(), ['code', String(code)]]);
