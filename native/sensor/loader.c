@@ -30,7 +30,7 @@
  *
  * Usage: warden-sensor [--monitor-pid N] [--fold-ms N] [--failed-opens]
  *          [--exec-name NAME]... [--agent-name NAME]... [--prefix P]... [--track PID]...
- *          [--cgroup DIR]... [--wake-us N] [--env-name NAME]... [--watched-name NAME]...
+ *          [--cgroup DIR]... [--wake-us N] [--batch-us N] [--env-name NAME]... [--watched-name NAME]...
  *          [--pin DIR] [--spool FILE] [--respawn-arg ARG]... [--respawn-log FILE]
  *          [--undo-stops] [--check] [--abi]
  *   --exec-name   comm that makes an untracked exec a candidate (agents, interpreters)
@@ -40,6 +40,9 @@
  *   --env-name    environment variable an exec record carries (security-relevant ones)
  *   --wake-us N   the kernel wakes this reader at most once per N µs (default 10000; see
  *                 wake_ns in sensor.bpf.c); while records flow it polls every 2N µs.
+ *   --batch-us N  records go to the monitor at most once per N µs while they flow (default
+ *                 40000; 0: at every wake-up); the first after a quiet spell, signals and the
+ *                 loader's own records go at once.
  *   --spool FILE  when the monitor dies, the kernel records last sent to it (1 MiB: its pipe
  *                 and buffers died with it) and those that could not be written go there;
  *                 the next loader with the same file sends them first
@@ -221,10 +224,17 @@ static void flush_out(void)
 	out_len = 0;
 }
 
+/* Set by a record the monitor must see at once (a signal to it, the loader's own replies). */
+static int out_urgent;
+
 static void emit(const void *rec, uint32_t size)
 {
 	if (out_len + 4 + size > OUT_CAP)
 		flush_out();
+	uint16_t type;
+	memcpy(&type, rec, 2);
+	if (type == REC_SIGNAL || type >= 100)
+		out_urgent = 1;
 	if (4 + (size_t)size > OUT_CAP)
 		return; /* larger than any record the kernel writes */
 	memcpy(out + out_len, &size, 4);
@@ -888,7 +898,7 @@ int main(int argc, char **argv)
 {
 	uint64_t t0 = mono_ns();
 	int fold_ms = 1000, failed = 0, check = 0;
-	long wake_us = 10000;
+	long wake_us = 10000, batch_us = 40000;
 	self_pid = getpid();
 	int ppid0 = getppid();
 
@@ -931,6 +941,8 @@ int main(int argc, char **argv)
 			fold_ms = atoi(v), i++;
 		else if (v && !strcmp(a, "--wake-us"))
 			wake_us = atol(v), i++;
+		else if (v && !strcmp(a, "--batch-us"))
+			batch_us = atol(v), i++;
 		else if (v && !strcmp(a, "--exec-name") && ne < 64)
 			enames[ne++] = v, i++;
 		else if (v && !strcmp(a, "--agent-name") && na < 64)
@@ -964,6 +976,8 @@ int main(int argc, char **argv)
 	}
 	if (wake_us < 0)
 		wake_us = 0;
+	if (batch_us < 0)
+		batch_us = 0;
 	if (check)
 		pin = NULL;
 	/* Without pinned state the sensor has no reason to outlive the monitor. With it, the
@@ -1174,8 +1188,18 @@ int main(int argc, char **argv)
 	 * loss check). */
 	int short_ms = wake_us ? (int)((2 * wake_us + 999) / 1000) : 250;
 	int timeout = 250;
+	const uint64_t batch_ns = (uint64_t)batch_us * 1000ULL;
+	uint64_t last_out = 0;
 	while (!stop_req && !monitor_gone) {
-		int n = poll(pfd, stdin_open ? 2 : 1, timeout);
+		/* records held for the batch go out by its deadline even if nothing else comes */
+		int wait = timeout;
+		if (out_len && batch_ns) {
+			uint64_t due = last_out + batch_ns, t = mono_ns();
+			int left = due > t ? (int)((due - t + 999999) / 1000000) : 0;
+			if (left < wait)
+				wait = left;
+		}
+		int n = poll(pfd, stdin_open ? 2 : 1, wait);
 		if (n < 0 && errno != EINTR)
 			break;
 		/* commands first: a death (EOF without "q") must be seen before records are consumed
@@ -1201,7 +1225,11 @@ int main(int argc, char **argv)
 				drops_seen = d;
 			report_loss();
 		}
-		flush_out();
+		if (out_len && (out_urgent || now - last_out >= batch_ns || out_len >= OUT_CAP / 4)) {
+			flush_out();
+			out_urgent = 0;
+			last_out = now;
+		}
 		if (getppid() != ppid0 && !pin)
 			break;
 	}

@@ -28,7 +28,7 @@
 #ifndef WARDEN_SENSOR_H
 #define WARDEN_SENSOR_H
 
-#define SENSOR_ABI 2
+#define SENSOR_ABI 3
 
 #define HDR_SIZE 88
 #define NSTR 6

@@ -15,6 +15,7 @@ import type { EventSink } from '../events/dispatcher.js';
 import type { UnstampedEvent, WardenEvent } from '../events/types.js';
 import { ebpfUnavailable } from '../cli/sensor-choice.js';
 import { bpfUnavailable, startMonitor } from '../cli/watch.js';
+import { PIN_ROOT, reapStale } from '../sensors/ebpf/pins.js';
 import { EbpfSensor } from '../sensors/ebpf/sensor.js';
 import type { RawRecord } from '../sensors/raw.js';
 import { percentile, ratio, type Bench, type BenchContext, type Figure } from './types.js';
@@ -73,6 +74,26 @@ function runWorkload(env: Env, n: { proc: number; open: number; conn: number; pa
       resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, cpu, pid: c.pid! });
     });
   });
+}
+
+/** Pinned sensor instances and running loaders on this host (before this bench starts any). */
+function foreignSensors(): number {
+  let pinned = 0;
+  try {
+    pinned = fs.readdirSync(PIN_ROOT).length;
+  } catch {
+    /* no bpffs state */
+  }
+  let loaders = 0;
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'warden-sensor') loaders++;
+    } catch {
+      /* gone */
+    }
+  }
+  return Math.max(pinned, loaders);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -309,6 +330,11 @@ const bench: Bench = {
     try {
       ctx.log(`workload: ${n.proc} processes, ${n.open} opens, ${n.conn} connects; ${reps} cycles (baseline, agent, not an agent) per mode; backends ${backends.join(', ')}`);
       await runWorkload(env, { proc: 50, open: 1000, conn: 10 }, false); // warm the page cache
+      // Kernel state of monitors that are gone (a killed test's) costs every traced syscall on
+      // the host: removed first, and what remains (other monitors running) is said.
+      reapStale();
+      const others = foreignSensors();
+      if (others) ctx.log(`note: ${others} other warden sensor instance(s) attached on this host; their cost is in every figure`);
       // One audit file per run (no rotation), so every event can be counted.
       const cfgFold = path.join(env.dir, 'fold.yaml');
       const agents = `agents:\n  - name: bench-agent\n    binary: ${AGENT}\n`;

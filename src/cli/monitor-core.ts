@@ -251,6 +251,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
         prefixes: hostAgents ? INTERPRETER_PREFIXES : [],
         failedOpens: cfg.sensor.failed_opens,
         foldOpensMs: cfg.sensor.fold_opens_ms,
+        batchMs: cfg.sensor.batch_ms,
         trackCgroups: opts.trackCgroups,
         seedsOnRestart: () => model.trackedPids(),
         envNames: [...EXEC_ENV_NAMES],

@@ -184,6 +184,12 @@ export const watchConfigSchema = z.strictObject({
       /** Also report file opens that failed (ENOENT etc.; failed opens of secret and persistence names always are). */
       failed_opens: z.boolean().default(false),
       /**
+       * While records flow, the compiled sensor hands them to the monitor at most once per this
+       * many ms (the first after a quiet spell, and signals to the monitor, at once): each hand-off
+       * costs the monitor CPU whatever it carries. 0: at every kernel wake-up (at most every 10 ms).
+       */
+      batch_ms: z.number().int().min(0).max(1000).default(40),
+      /**
        * Keep the compiled sensor's kernel state pinned (bpffs) while a monitor with an audit log
        * runs: a monitor or sensor that is killed leaves the kernel side recording, and the
        * next monitor on the same log takes it over (the gap and who killed it are reported).

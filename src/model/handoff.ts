@@ -355,9 +355,12 @@ export class Handoffs {
   }
 
   private lookupSshd(port: number): number | undefined {
+    // no sshd, no table: the TCP table holds every connection in TIME_WAIT (thousands under load)
+    const sshds = pidsNamed(['sshd']);
+    if (sshds.length === 0) return undefined;
     const listening = new Set(tcpTable().filter((e) => e.state === 0x0a && e.localPort === port).map((e) => e.inode));
     if (listening.size === 0) return undefined;
-    for (const pid of pidsNamed(['sshd'])) {
+    for (const pid of sshds) {
       for (const ino of socketInodes(pid)) if (listening.has(ino)) return pid;
     }
     return undefined;

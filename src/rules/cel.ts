@@ -474,6 +474,9 @@ export class Compiler {
   /** The event kind conditions are being specialised for (undefined: any). */
   private kind: string | undefined;
 
+  /** Parsed sources (the tree is only read by compile). */
+  private readonly parsed = new Map<string, Parsed>();
+
   constructor(private readonly env: CompileEnv) {}
 
   /** Compiles a condition that must be boolean, optionally specialised for one event kind. */
@@ -546,12 +549,17 @@ export class Compiler {
   }
 
   private parseAndCompile(src: string): Compiled {
-    let parsed: Parsed;
-    try {
-      parsed = parse(src);
-    } catch (err) {
-      const e = err as { location?: { start?: { offset?: number } }; rawMessage?: string; message: string };
-      throw new CelCompileError(`syntax error: ${e.rawMessage ?? e.message}`, e.location?.start?.offset);
+    // one condition is compiled for every event kind it can match (and macros for every
+    // condition that uses them): the parse, most of a rule set's start-up, is done once
+    let parsed = this.parsed.get(src);
+    if (!parsed) {
+      try {
+        parsed = parse(src);
+      } catch (err) {
+        const e = err as { location?: { start?: { offset?: number } }; rawMessage?: string; message: string };
+        throw new CelCompileError(`syntax error: ${e.rawMessage ?? e.message}`, e.location?.start?.offset);
+      }
+      this.parsed.set(src, parsed);
     }
     const savedPos = this.positions;
     const savedMacros = this.macroCalls;

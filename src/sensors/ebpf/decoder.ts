@@ -5,7 +5,7 @@
 // make sense is counted, reported as a parse error and dropped.
 import type { KernelPaths, RawRecord, SensorSignal } from '../raw.js';
 
-export const SENSOR_ABI = 2;
+export const SENSOR_ABI = 3;
 export const HDR_SIZE = 88;
 export const NSTR = 6;
 /** Larger than any record the kernel or the loader can write (exec: 88 + 4096 + 16384 + 2048 + 2 x 4352). */

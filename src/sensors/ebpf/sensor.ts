@@ -78,6 +78,8 @@ export interface EbpfSensorOptions {
   foldOpensMs?: number;
   /** The kernel wakes the loader at most once per this many µs (default 10000; 0 = per record). */
   wakeUs?: number;
+  /** Records reach the monitor at most once per this many ms while they flow (loader default 40). */
+  batchMs?: number;
   /** cgroup v2 directories whose processes are all tracked (sandboxes). */
   trackCgroups?: string[];
   seedsOnRestart: () => number[];
@@ -145,6 +147,7 @@ export class EbpfSensor implements Sensor {
     if (this.o.undoStops) a.push('--undo-stops');
     if (this.o.failedOpens) a.push('--failed-opens');
     if (this.o.wakeUs !== undefined) a.push('--wake-us', String(this.o.wakeUs));
+    if (this.o.batchMs !== undefined) a.push('--batch-us', String(this.o.batchMs * 1000));
     for (const n of new Set(this.o.execNames)) if (n.length > 0 && n.length <= 31) a.push('--exec-name', n);
     for (const n of new Set(this.o.agentNames)) if (n.length > 0 && n.length <= 31) a.push('--agent-name', n);
     for (const p of this.o.prefixes.slice(0, 4)) a.push('--prefix', p);
