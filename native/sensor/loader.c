@@ -1244,6 +1244,9 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 20 && monitor_alive(); i++)
 			usleep(50000);
 		int dead = !monitor_alive();
+		/* records held for the next batch never reached it: they go to the next monitor */
+		if (out_len)
+			on_write_failed(0);
 		write_spool(dead);
 		if (dead && respawn(rargs, nr, respawn_log) != 0 && nr)
 			fprintf(stderr, "warden-sensor: monitor died; not restarted (respawn limit)\n");
