@@ -40,9 +40,10 @@
  *   --env-name    environment variable an exec record carries (security-relevant ones)
  *   --wake-us N   the kernel wakes this reader at most once per N µs (default 10000; see
  *                 wake_ns in sensor.bpf.c); while records flow it polls every 2N µs.
- *   --batch-us N  records go to the monitor at most once per N µs while they flow (default
- *                 40000; 0: at every wake-up); the first after a quiet spell, signals and the
- *                 loader's own records go at once.
+ *   --batch-us N  kernel records are taken from the ring buffers and sent to the monitor at
+ *                 most once per N µs while they flow (default 40000; 0: at every wake-up); the
+ *                 first after a quiet spell and the loader's own records go at once. Held
+ *                 records stay in the (pinned) ring buffers: a killed loader loses none.
  *   --spool FILE  when the monitor dies, the kernel records last sent to it (1 MiB: its pipe
  *                 and buffers died with it) and those that could not be written go there;
  *                 the next loader with the same file sends them first
@@ -1191,15 +1192,26 @@ int main(int argc, char **argv)
 	const uint64_t batch_ns = (uint64_t)batch_us * 1000ULL;
 	uint64_t last_out = 0;
 	while (!stop_req && !monitor_gone) {
-		/* records held for the batch go out by its deadline even if nothing else comes */
+		/* Within batch_ns of the last hand-off the rings are left alone (not even polled: they
+		 * would report the unconsumed records at once): what comes meanwhile waits in the
+		 * kernel, pinned, where a loader that is killed does not lose it, and goes out in one
+		 * piece at the end of the window. Commands are still read. */
+		uint64_t t = mono_ns();
+		int hold = batch_ns && last_out && t - last_out < batch_ns;
 		int wait = timeout;
-		if (out_len && batch_ns) {
-			uint64_t due = last_out + batch_ns, t = mono_ns();
-			int left = due > t ? (int)((due - t + 999999) / 1000000) : 0;
+		if (hold) {
+			int left = (int)((last_out + batch_ns - t + 999999) / 1000000);
 			if (left < wait)
 				wait = left;
 		}
-		int n = poll(pfd, stdin_open ? 2 : 1, wait);
+		pfd[0].revents = pfd[1].revents = 0;
+		int n;
+		if (!hold)
+			n = poll(pfd, stdin_open ? 2 : 1, wait);
+		else if (stdin_open)
+			n = poll(&pfd[1], 1, wait);
+		else
+			n = 0, usleep((useconds_t)wait * 1000);
 		if (n < 0 && errno != EINTR)
 			break;
 		/* commands first: a death (EOF without "q") must be seen before records are consumed
@@ -1213,10 +1225,14 @@ int main(int argc, char **argv)
 				break;
 			}
 		}
-		int got = ring_buffer__consume(rb);
-		flush_stage();
-		timeout = got > 0 ? short_ms : 250;
 		uint64_t now = mono_ns();
+		hold = batch_ns && last_out && now - last_out < batch_ns;
+		int got = 0;
+		if (!hold) {
+			got = ring_buffer__consume(rb);
+			flush_stage();
+			timeout = got > 0 ? short_ms : 250;
+		}
 		skel->bss->heartbeat_ns = now;
 		if (now - last_check >= 250000000ULL) {
 			last_check = now;
@@ -1225,10 +1241,12 @@ int main(int argc, char **argv)
 				drops_seen = d;
 			report_loss();
 		}
-		if (out_len && (out_urgent || now - last_out >= batch_ns || out_len >= OUT_CAP / 4)) {
+		/* the loader's own records (replies, loss) go at once; kernel records once a window */
+		if (out_len && (out_urgent || got > 0)) {
 			flush_out();
 			out_urgent = 0;
-			last_out = now;
+			if (got > 0)
+				last_out = now;
 		}
 		if (getppid() != ppid0 && !pin)
 			break;

@@ -135,6 +135,19 @@ describe.skipIf(!root)('a monitor that is killed is noticed and comes back (comp
     expect(metrics).toMatch(/warden_monitor_counter\{name="monitor_kills"\} [1-9]/);
   }, 120_000);
 
+  it('a sensor killed while it holds a batch loses nothing: what it had not sent waits in the kernel for the next', async () => {
+    const current = events().filter((e) => e.kind === 'monitor.ready').pop()!;
+    const loader = loaderOf(current.data!.pid as number)!;
+    expect(loader).toBeGreaterThan(0);
+    // a stream of records first (the loader then hands them over once per batch), the read,
+    // and the kill straight after it: the read was recorded but not yet handed over
+    const r = await agent(['for i in $(seq 300); do cat /etc/hostname > /dev/null; done', `cat ${key(4)} > /dev/null`, 'kill -9 $LPID', 'sleep 1'], { LPID: String(loader) });
+    expect(r.code, r.out).toBe(0);
+    const read = await until('the read made just before the kill', () => events().find((e) => e.kind === 'file.open' && e.file?.path === key(4)), 30_000);
+    expect(read.severity).toBe('alert');
+    expect(read.agent?.root_pid).toBe(r.pid);
+  }, 120_000);
+
   it('a killed monitor is restarted by its sensor; the kill, the gap and what the agent did meanwhile are in the log', async () => {
     const before = readyCount();
     const m = started[started.length - 1]!;
