@@ -121,7 +121,10 @@ export function reapStale(except?: string, dirs: { registry: string; pins: strin
   return out;
 }
 
-/** The output of respawned monitors whose instance is over is kept an hour, for a look after the fact. */
+/**
+ * The output of respawned monitors, and records spooled for a monitor that never came back, whose
+ * instance is over are kept an hour (for a look after the fact, or a late start on the same log).
+ */
 function reapOrphanLogs(registry: string): void {
   let names: string[];
   try {
@@ -131,7 +134,8 @@ function reapOrphanLogs(registry: string): void {
   }
   const hourAgo = Date.now() - 3_600_000;
   for (const n of names) {
-    if (!n.endsWith('.log') || names.includes(`${n.slice(0, -4)}.json`)) continue;
+    const m = /^(.*)\.(log|spool)$/.exec(n);
+    if (!m || names.includes(`${m[1]}.json`)) continue;
     const f = path.join(registry, n);
     try {
       if (fs.statSync(f).mtimeMs < hourAgo) fs.rmSync(f, { force: true });
