@@ -225,7 +225,7 @@ static void flush_out(void)
 	out_len = 0;
 }
 
-/* Set by a record the monitor must see at once (a signal to it, the loader's own replies). */
+/* Set by a record of the loader's own (replies, loss): sent at once, not with the next batch. */
 static int out_urgent;
 
 static void emit(const void *rec, uint32_t size)
@@ -234,7 +234,7 @@ static void emit(const void *rec, uint32_t size)
 		flush_out();
 	uint16_t type;
 	memcpy(&type, rec, 2);
-	if (type == REC_SIGNAL || type >= 100)
+	if (type >= 100)
 		out_urgent = 1;
 	if (4 + (size_t)size > OUT_CAP)
 		return; /* larger than any record the kernel writes */
@@ -1262,7 +1262,8 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 20 && monitor_alive(); i++)
 			usleep(50000);
 		int dead = !monitor_alive();
-		/* records held for the next batch never reached it: they go to the next monitor */
+		/* the loader's own records not yet written go to the next monitor (kernel records
+		 * not yet taken wait in the pinned rings) */
 		if (out_len)
 			on_write_failed(0);
 		write_spool(dead);

@@ -16,6 +16,7 @@ import type { UnstampedEvent, WardenEvent } from '../events/types.js';
 import { ebpfUnavailable } from '../cli/sensor-choice.js';
 import { bpfUnavailable, startMonitor } from '../cli/watch.js';
 import { PIN_ROOT, reapStale } from '../sensors/ebpf/pins.js';
+import { listPids, readStat } from '../sensors/procfs/proc.js';
 import { EbpfSensor } from '../sensors/ebpf/sensor.js';
 import type { RawRecord } from '../sensors/raw.js';
 import { percentile, ratio, type Bench, type BenchContext, type Figure } from './types.js';
@@ -84,15 +85,7 @@ function foreignSensors(): number {
   } catch {
     /* no bpffs state */
   }
-  let loaders = 0;
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'warden-sensor') loaders++;
-    } catch {
-      /* gone */
-    }
-  }
+  const loaders = listPids().filter((p) => readStat(p)?.comm === 'warden-sensor').length;
   return Math.max(pinned, loaders);
 }
 

@@ -184,9 +184,10 @@ export const watchConfigSchema = z.strictObject({
       /** Also report file opens that failed (ENOENT etc.; failed opens of secret and persistence names always are). */
       failed_opens: z.boolean().default(false),
       /**
-       * While records flow, the compiled sensor hands them to the monitor at most once per this
-       * many ms (the first after a quiet spell, and signals to the monitor, at once): each hand-off
-       * costs the monitor CPU whatever it carries. 0: at every kernel wake-up (at most every 10 ms).
+       * While records flow, the compiled sensor takes them from the kernel and hands them to the
+       * monitor at most once per this many ms (the first after a quiet spell at once; the rest wait
+       * in the kernel's ring buffers): each hand-off costs the monitor CPU whatever it carries.
+       * 0: at every kernel wake-up (at most every 10 ms).
        */
       batch_ms: z.number().int().min(0).max(1000).default(40),
       /**
