@@ -239,7 +239,28 @@ export async function teardown(o: RunOptions, s: Setup, res: Resources, ev: Emit
   res.net = undefined;
   if (res.monitorAttached) await o.monitor!.detach().catch((err: Error) => log(`monitor: ${err.message}`));
   res.monitorAttached = false;
-  for (const fd of res.openedFds.splice(0)) {
+  const held = { fds: res.openedFds.splice(0), mountDir: res.mountDir, mounter: res.mounter, runDir: res.runDir };
+  res.mountDir = undefined;
+  const removeRest = () => removeLeftovers(res.record, held, left, netLeft, release, step, log, o.releaseLater);
+  // Nothing of the sandbox runs any more and what it may have planted was checked: what is left
+  // (its views, run directory and record) can go after the answer when the caller has a later.
+  if (o.releaseLater) o.releaseLater(removeRest);
+  else await removeRest();
+  return violations;
+}
+
+/** The run's views, run directory and descriptors removed; its record with them, or kept for what could not be. */
+async function removeLeftovers(
+  record: RecordFile,
+  held: { fds: number[]; mountDir?: string; mounter?: ViewMounter; runDir?: string },
+  left: string[],
+  netLeft: boolean,
+  release: (() => Promise<void>) | undefined,
+  step: (what: string, f: () => unknown) => Promise<void>,
+  log: (m: string) => void,
+  later: RunOptions['releaseLater'],
+): Promise<void> {
+  for (const fd of held.fds) {
     try {
       fs.closeSync(fd);
     } catch {
@@ -248,24 +269,22 @@ export async function teardown(o: RunOptions, s: Setup, res: Resources, ev: Emit
   }
   let mountsLeft: string[] = [];
   await step('views', () => {
-    mountsLeft = res.mountDir && res.mounter ? res.mounter.detach(res.mountDir) : [];
+    mountsLeft = held.mountDir && held.mounter ? held.mounter.detach(held.mountDir) : [];
   });
-  res.mountDir = undefined;
-  await step('run directory', () => res.runDir && fs.rmSync(res.runDir, { recursive: true, force: true }));
+  await step('run directory', () => held.runDir && fs.rmSync(held.runDir, { recursive: true, force: true }));
   const othersLeft = left.length > 0 || mountsLeft.length > 0;
   if (othersLeft || netLeft || release) {
     if (left.length) log(`could not remove cgroups ${left.join(', ')}; the next warden run retries`);
     if (mountsLeft.length) log(`could not remove ${mountsLeft.join(', ')}; the next warden run retries`);
-    // Keep the record for what is left only: the protected paths were checked just now.
-    res.record.update({ cgroups: { dirs: left }, network: netLeft || release ? res.record.record.network : undefined, protected: [], mounts: mountsLeft.length ? res.record.record.mounts : undefined });
-  } else res.record.remove();
-  if (release) releaseAfter(o, res.record, release, othersLeft);
-  return violations;
+    // Keep the record for what is left only: the protected paths were checked before.
+    record.update({ cgroups: { dirs: left }, network: netLeft || release ? record.record.network : undefined, protected: [], mounts: mountsLeft.length ? record.record.mounts : undefined });
+  } else record.remove();
+  if (release) releaseAfter(later!, record, release, othersLeft);
 }
 
 /** The network removed after the run's answer; its record goes with it (or stays for the next run to retry). */
-function releaseAfter(o: RunOptions, record: RecordFile, release: () => Promise<void>, othersLeft: boolean): void {
-  o.releaseLater!(async () => {
+function releaseAfter(later: (release: () => Promise<void>) => void, record: RecordFile, release: () => Promise<void>, othersLeft: boolean): void {
+  later(async () => {
     try {
       await release();
     } catch {

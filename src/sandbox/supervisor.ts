@@ -19,6 +19,7 @@ import type { RunOptions, Setup } from './run-types.js';
 import type { LaunchPlan } from './run-launch.js';
 import { ensureStateDir, mountDirFor, stateDir } from './state.js';
 import { SIGNUM } from './supervise.js';
+import { mark, printMarks } from './run-host.js';
 import { encodeFrame, every, first, FrameReader, type Fields } from './wire.js';
 import { peerCred } from '../sinks/peercred.js';
 import type { SpareNetworks } from './spare-networks.js';
@@ -244,6 +245,7 @@ const views = async () => (await import('./view-mounts.js')).viewMounter;
 async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<void>) => void): Promise<void> {
   const t0 = performance.now();
   const req = parseRequest(await conn.next());
+  mark('request');
   const pending: string[] = [];
   const flush = (): Fields => pending.splice(0).map((m) => ['log', m]);
   let live = false;
@@ -256,24 +258,27 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
   const peer = await peerCred(conn.sock);
   if (!peer || peer.uid !== process.getuid?.()) return conn.send([['r', 'fallback'], ['why', 'the peer credentials of the caller cannot be read or are not this user']]);
   if (!req.pid || peer.pid !== req.pid) return conn.send([['r', 'fallback'], ['why', 'another pid namespace than the supervisor']]);
-  if ((['mnt', 'pid', 'user'] as const).some((ns) => nsOf(req.pid!, ns) !== nsOf('self', ns))) return conn.send([['r', 'fallback'], ['why', 'another namespace than the supervisor']]);
+  if ((['mnt', 'pid', 'user'] as const).some((ns) => nsOf(req.pid!, ns) !== own().ns[ns])) return conn.send([['r', 'fallback'], ['why', 'another namespace than the supervisor']]);
   // What the supervisor does for a run (open --audit, make cgroups and views) it does with its
   // own privileges: a caller with fewer (root without capabilities, under no_new_privs, a
   // seccomp filter or an LSM profile of its own) would have it do what it could not.
-  if (privilegesOf(req.pid) !== privilegesOf('self')) return conn.send([['r', 'fallback'], ['why', 'other credentials, capabilities or confinement than the supervisor']]);
+  if (privilegesOf(req.pid) !== own().privileges) return conn.send([['r', 'fallback'], ['why', 'other credentials, capabilities or confinement than the supervisor']]);
   const mine = new Set(process.getgroups?.() ?? []);
   if (new Set(req.groups).size !== mine.size || req.groups.some((g) => !mine.has(g))) return conn.send([['r', 'fallback'], ['why', 'other supplementary groups']]);
   let close: (() => Promise<void>) | undefined;
   let spare: string | undefined;
+  mark('caller checked');
   try {
     const r = await o.resolve(req, say);
+    mark('resolved');
     if (r === 'fallback') return conn.send([['r', 'fallback'], ['why', 'options the fast path does not serve']]);
     if (typeof r === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(r)]]);
     close = r.close;
     // A launcher of an older build would ignore the namespaces and start bwrap in its own.
     if (r.policy.network.mode === 'allowlist' && req.version < 2) return conn.send([['r', 'fallback'], ['why', 'a launcher too old to enter a network namespace (scripts/build-launcher.sh)']]);
     spare = r.policy.network.mode === 'allowlist' ? o.spares?.take(r.network) : undefined;
-    const releaseLater = (release: () => Promise<void>) => later(release());
+    // Begun once the answer is on its way, not before (the work's first steps are synchronous).
+    const releaseLater = (release: () => Promise<void>) => later(new Promise<void>((r) => setImmediate(r)).then(release));
     const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, emit: r.emit, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: say, id: spare, releaseLater, holderPid: req.pid }, req.tty);
     const plan = (log: (m: string) => void) =>
       asCaller(req, (): Setup | number => {
@@ -285,10 +290,13 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
         return { ...c, id: run.id, closedFds: [] };
       });
     const setup = plan(run.log);
+    mark('plan');
     if (typeof setup === 'number') return conn.send([['r', 'exit'], ...flush(), ['code', String(setup)]]);
     const code = await runPlanned(run, setup, (s) => remoteDriver(conn, s, r.policy, flush, (on) => (live = on), run.log), t0, () => plan(() => {}));
     await close?.();
     close = undefined;
+    mark('answer');
+    printMarks();
     conn.send([['r', 'done'], ...flush(), ['code', String(code)]]);
   } catch (err) {
     if (err instanceof Fallback) return conn.send([['r', 'fallback'], ['why', err.message], ...flush()]);
@@ -328,6 +336,13 @@ function nsOf(pid: number | 'self', ns: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The supervisor's own namespaces and privileges: read once (it never changes them). */
+let self: { ns: Record<'mnt' | 'pid' | 'user', string | undefined>; privileges: string | undefined } | undefined;
+function own(): NonNullable<typeof self> {
+  self ??= { ns: { mnt: nsOf('self', 'mnt'), pid: nsOf('self', 'pid'), user: nsOf('self', 'user') }, privileges: privilegesOf('self') };
+  return self;
 }
 
 /** Listens until idle; resolves when it stopped. */
@@ -399,7 +414,8 @@ export async function serveSupervisor(o: SupervisorOptions): Promise<void> {
   for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(s, stop);
   await new Promise<void>((resolve) => server.once('close', () => resolve()));
   await o.spares?.stop();
-  await Promise.all(background);
+  // Work finished later may hand on work of its own (a network released after the views).
+  while (background.size) await Promise.all(background);
 }
 
 function alive(socket: string): Promise<boolean> {
