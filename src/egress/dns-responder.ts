@@ -157,7 +157,7 @@ function safeReply(q: Question, rcode: number): Buffer {
 }
 
 /** Serves a responder on a UDP socket; resolves once bound. */
-export async function serveUdp(responder: DnsResponder, host: string, port: number): Promise<dgram.Socket> {
+export async function serveUdp(responder: Pick<DnsResponder, 'handle'>, host: string, port: number): Promise<dgram.Socket> {
   const sock = dgram.createSocket({ type: 'udp4' });
   sock.on('message', (msg, rinfo) => {
     let out: Buffer | undefined;

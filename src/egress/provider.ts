@@ -246,7 +246,16 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
     else await release();
   };
   try {
+    // A spare's proxy, DNS and table were made with its namespace and now serve this run's core.
+    const spare = takeFront(core);
+    if (spare) ({ proxyServer, udp, table } = spare.front);
     ns = await createRootNetns(core.ctx.sandboxId);
+    if (spare && spare.ns !== ns) {
+      // Its namespace was gone (removed by hand): the front bound to its address goes too.
+      closeFront(spare.front);
+      await nftDeleteTable(spare.front.table).catch(() => {});
+      proxyServer = udp = table = undefined;
+    }
     const nsPath = ns.path;
     core.netnsInode = () => {
       try {
@@ -255,17 +264,7 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
         return undefined;
       }
     };
-    proxyServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (c) => {
-      const dst = originalDst(c);
-      core.proxy.handle(c, { dstIp: dst?.ip, dstPort: dst?.port, srcIp: c.remoteAddress?.replace(/^::ffff:/, ''), srcPort: c.remotePort });
-    });
-    proxyServer.on('error', () => {});
-    await listen(proxyServer, { host: ns.hostIp, port: 0, backlog: 4096 });
-    udp = await serveUdp(core.dns, ns.hostIp, 0);
-    const proxyPort = (proxyServer.address() as net.AddressInfo).port;
-    const dnsPort = udp.address().port;
-    table = egressNames(core.ctx.sandboxId).table;
-    await nftApply(hostRuleset({ table, vethHost: ns.vethHost, proxyPort, dnsPort }));
+    if (!proxyServer || !udp || !table) ({ proxyServer, udp, table } = await openFront(ns, core.ctx.sandboxId, () => core));
     const endpoints: Record<string, string> = {};
     if (o.denialsEndpoint !== false) {
       const d = await core.serveDenials();
@@ -300,6 +299,84 @@ async function prepareRoot(core: Core, o: AllowlistOptions): Promise<PreparedNet
     await cleanup();
     throw e;
   }
+}
+
+/** A root namespace's listening side: the transparent proxy, the DNS responder and the nft table that redirects to them. */
+interface Front {
+  proxyServer: net.Server;
+  udp: dgram.Socket;
+  table: string;
+}
+
+/** Proxy and DNS on the namespace's host address, serving whichever run `core()` names (none yet: refused), and their table. */
+async function openFront(ns: RootNetns, sandboxId: string, core: () => Core | undefined): Promise<Front> {
+  const proxyServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (c) => {
+    const serving = core();
+    if (!serving) return c.destroy();
+    const dst = originalDst(c);
+    serving.proxy.handle(c, { dstIp: dst?.ip, dstPort: dst?.port, srcIp: c.remoteAddress?.replace(/^::ffff:/, ''), srcPort: c.remotePort });
+  });
+  proxyServer.on('error', () => {});
+  let udp: dgram.Socket | undefined;
+  try {
+    await listen(proxyServer, { host: ns.hostIp, port: 0, backlog: 4096 });
+    udp = await serveUdp({ handle: (m) => core()?.dns.handle(m) }, ns.hostIp, 0);
+    const proxyPort = (proxyServer.address() as net.AddressInfo).port;
+    const dnsPort = udp.address().port;
+    const table = egressNames(sandboxId).table;
+    await nftApply(hostRuleset({ table, vethHost: ns.vethHost, proxyPort, dnsPort }));
+    return { proxyServer, udp, table };
+  } catch (e) {
+    closeFront({ proxyServer, udp });
+    throw e;
+  }
+}
+
+function closeFront(f: Partial<Front>): void {
+  closeServer(f.proxyServer);
+  try {
+    f.udp?.close();
+  } catch {
+    // closed
+  }
+}
+
+/** The fronts of spare namespaces (the supervisor's), by the sandbox id that takes them, and the run each serves once taken. */
+interface SpareFront {
+  ns: RootNetns;
+  front?: Front;
+  core?: Core;
+}
+const spareFronts = new Map<string, SpareFront>();
+
+/** The front made ahead for this run's sandbox id, now serving `core`; undefined when there is none. */
+function takeFront(core: Core): { ns: RootNetns; front: Front } | undefined {
+  const s = spareFronts.get(core.ctx.sandboxId);
+  spareFronts.delete(core.ctx.sandboxId);
+  if (!s?.front) return undefined;
+  s.core = core;
+  return { ns: s.ns, front: s.front };
+}
+
+/** A spare namespace with its front: everything of a root allowlist run that does not depend on its allowlist. */
+async function makeSpareRoot(sandboxId: string): Promise<SpareNetwork> {
+  const slot: SpareFront = { ns: await makeSpareRootNetns(sandboxId) };
+  const drop = async () => {
+    // Not taken: nothing but this spare has used it.
+    if (spareFronts.get(sandboxId) === slot) spareFronts.delete(sandboxId);
+    if (slot.core) return; // taken: its run removes it
+    if (slot.front) closeFront(slot.front);
+    await dropSpareRootNetns(sandboxId);
+    if (slot.front) await nftDeleteTable(slot.front.table).catch(() => {});
+  };
+  try {
+    slot.front = await openFront(slot.ns, sandboxId, () => slot.core);
+  } catch (e) {
+    await drop();
+    throw e;
+  }
+  spareFronts.set(sandboxId, slot);
+  return { record: { mode: 'root', netns: slot.ns.ns, sbxIp: slot.ns.sbxIp } satisfies StaleRecord, drop };
 }
 
 function relayMainPath(): string {
@@ -441,16 +518,10 @@ export function allowlistProvider(o: AllowlistOptions = {}): NetworkProvider {
       if (os.platform() !== 'linux') throw new Error('network mode allowlist needs Linux');
       return prepareRootless(core, o);
     },
-    // The root design's namespace and veth, the slow part of a run's set-up (~200 ms of `ip`
-    // calls), made ahead; the proxy, DNS and nft table stay per run (they carry its allowlist).
-    ...(process.getuid?.() === 0
-      ? {
-          async makeSpare(sandboxId: string): Promise<SpareNetwork> {
-            const ns = await makeSpareRootNetns(sandboxId);
-            return { record: { mode: 'root', netns: ns.ns, sbxIp: ns.sbxIp } satisfies StaleRecord, drop: () => dropSpareRootNetns(sandboxId) };
-          },
-        }
-      : {}),
+    // The root design's namespace and veth (~200 ms of `ip` calls) and its front (proxy and DNS
+    // listening, the nft table redirecting to them: ~50 ms) made ahead; the run that takes them
+    // brings its allowlist, records and endpoints (its Core).
+    ...(process.getuid?.() === 0 ? { makeSpare: makeSpareRoot } : {}),
   };
 }
 

@@ -123,6 +123,7 @@ export async function createResources(o: RunOptions, s: Setup, res: Resources, e
     env,
     emit: emitNet,
   });
+  markDone('network');
   if (res.net.record !== undefined || policy.network.mode === 'allowlist')
     res.record.update({ network: { mode: policy.network.mode, provider: 'egress', record: res.net.record } });
 

@@ -26,13 +26,22 @@ export class SpareNetworks {
     private readonly keep = 1,
   ) {}
 
-  /** The sandbox id of a ready spare of `provider`'s, now one run's; another is made for the next run. */
+  /** The sandbox id of a ready spare of `provider`'s, now one run's (refill() makes the next). */
   take(provider: NetworkProvider): string | undefined {
     if (!provider.makeSpare || this.stopped) return undefined;
     const s = this.ready.shift();
     if (s) this.taken.set(s.id, s);
-    this.fill(provider);
     return s?.id;
+  }
+
+  /**
+   * Spares made for the next runs of `provider`'s, once a run has its answer: made while a run
+   * sets up, they took its process's time (the `ip` and `nft` children are started from it).
+   */
+  refill(provider: NetworkProvider): Promise<void> {
+    if (!provider.makeSpare) return Promise.resolve();
+    this.fill(provider);
+    return this.making ?? Promise.resolve();
   }
 
   /**

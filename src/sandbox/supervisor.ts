@@ -23,6 +23,7 @@ import { mark, printMarks } from './run-host.js';
 import { encodeFrame, every, first, FrameReader, type Fields } from './wire.js';
 import { peerCred } from '../sinks/peercred.js';
 import type { SpareNetworks } from './spare-networks.js';
+import type { NetworkProvider } from './network-provider.js';
 
 export const DEFAULT_IDLE_MS = 120_000;
 
@@ -241,6 +242,9 @@ function cachedSetup(req: FastRequest, policy: RunPolicy, id: string, log: (m: s
 // koffi and the mount API: loaded at the first run that shows the sandbox directories it does not own.
 const views = async () => (await import('./view-mounts.js')).viewMounter;
 
+/** Resolves once the answer written just before is on its way (work after a run begins with synchronous steps). */
+const afterAnswer = () => new Promise<void>((r) => setImmediate(r));
+
 /** Serves one launcher: plan, launch, outcome. `later` takes work to finish after the answer. */
 async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<void>) => void): Promise<void> {
   const t0 = performance.now();
@@ -267,6 +271,7 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
   if (new Set(req.groups).size !== mine.size || req.groups.some((g) => !mine.has(g))) return conn.send([['r', 'fallback'], ['why', 'other supplementary groups']]);
   let close: (() => Promise<void>) | undefined;
   let spare: string | undefined;
+  let network: NetworkProvider | undefined;
   mark('caller checked');
   try {
     const r = await o.resolve(req, say);
@@ -276,9 +281,9 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
     close = r.close;
     // A launcher of an older build would ignore the namespaces and start bwrap in its own.
     if (r.policy.network.mode === 'allowlist' && req.version < 2) return conn.send([['r', 'fallback'], ['why', 'a launcher too old to enter a network namespace (scripts/build-launcher.sh)']]);
-    spare = r.policy.network.mode === 'allowlist' ? o.spares?.take(r.network) : undefined;
-    // Begun once the answer is on its way, not before (the work's first steps are synchronous).
-    const releaseLater = (release: () => Promise<void>) => later(new Promise<void>((r) => setImmediate(r)).then(release));
+    network = r.policy.network.mode === 'allowlist' ? r.network : undefined;
+    spare = network && o.spares?.take(network);
+    const releaseLater = (release: () => Promise<void>) => later(afterAnswer().then(release));
     const run = beginRun({ policy: r.policy, argv: r.argv, network: r.network, emit: r.emit, quiet: r.quiet, env: { ...req.env }, cgroupOf: req.pid, views, log: say, id: spare, releaseLater, holderPid: req.pid }, req.tty);
     const plan = (log: (m: string) => void) =>
       asCaller(req, (): Setup | number => {
@@ -306,6 +311,7 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
   } finally {
     await close?.().catch(() => undefined);
     if (spare) later(o.spares!.ended(spare));
+    if (network && o.spares) later(afterAnswer().then(() => o.spares!.refill(network!)));
   }
 }
 

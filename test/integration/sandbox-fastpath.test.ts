@@ -3,6 +3,7 @@
 // ones are started by the launcher, Node not involved, with the same outcome: exit statuses,
 // signals, missing commands, timeouts, the checks after the run, and nothing left when the
 // launcher is killed. A socket that is not the user's is never used.
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -308,12 +309,25 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     expect(events.some((e) => e.rule === 'egress.dns_not_listed')).toBe(true);
     // removed after the answer, in the background
     expect(await until(() => !fs.existsSync(`/run/warden/netns/${ns}`), 15_000)).toBe(true);
-    // a second run: made ahead (a spare) or not, it gets a namespace of its own
+    // a second run takes a spare made after the first one's answer: its namespace, proxy, DNS and
+    // nft table were made ahead, and they serve this run (its allowlist, its audit, its terminal)
+    const dir = path.join(xdg, 'warden/sandboxes');
+    const spareNs = () => fs.readdirSync(dir).filter((n) => n.endsWith('.spare.json')).map((n) => (JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { network?: { record?: { netns?: string } } }).network?.record?.netns);
+    expect(await until(() => spareNs().some((n) => !!n), 15_000)).toBe(true);
+    const made = spareNs();
     const again = await sh('getent hosts denied.example; echo rc=$?', { args: ['--network', 'allowlist', '--audit', `${audit}.2`] });
     expect(again.stdout).toBe('rc=2\n');
-    const ns2 = fs.readFileSync(`${audit}.2`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; data?: Record<string, unknown> }).find((e) => e.kind === 'egress.ready')?.data?.netns;
+    expect(again.stderr).toMatch(/denied connection to denied\.example \(not-listed\)/);
+    const events2 = fs.readFileSync(`${audit}.2`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; rule?: string; data?: Record<string, unknown> });
+    const ns2 = events2.find((e) => e.kind === 'egress.ready')?.data?.netns as string;
     expect(ns2).toMatch(/^warden-/);
     expect(ns2).not.toBe(ns);
+    expect(made).toContain(ns2);
+    expect(events2.some((e) => e.rule === 'egress.dns_not_listed')).toBe(true);
+    // the spare's table goes with its run; the next spares have tables of their own
+    const table2 = `warden_${ns2.split('-').pop()}`;
+    expect(await until(() => !fs.existsSync(`/run/warden/netns/${ns2}`), 15_000)).toBe(true);
+    expect(await until(() => !execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).includes(table2), 15_000)).toBe(true);
   });
 
   it("making and removing Warden's namespaces never fails another sandbox's start", async () => {
