@@ -192,14 +192,20 @@ export function attachIdmapped(src: string, at: string, usernsFd: number, attrs:
   }
 }
 
-/** Detaches every mount below `dir` (lazily: a sandbox still holding one keeps it) and removes it. Never throws. */
+/**
+ * Unmounts the views below `dir` (a run's); returns the mount points still there. The emptied
+ * directories stay for a while (sweepViewDirs): removing a directory detaches whatever is mounted
+ * on it in every namespace, and a bwrap starting meanwhile (its `--ro-bind / /` copies every
+ * mount below /, then remounts each read-only) lost its copy of the view in the middle of that
+ * loop and failed ("Unable to apply mount flags: remount …/mnt/ID/0: No such file or directory").
+ * An unmount alone does not reach such copies: the directory is a private mount.
+ */
 export function detachAll(dir: string): string[] {
-  const left: string[] = [];
   let names: string[] = [];
   try {
     names = fs.readdirSync(dir);
   } catch {
-    return left;
+    return [];
   }
   const c = (() => {
     try {
@@ -208,19 +214,46 @@ export function detachAll(dir: string): string[] {
       return undefined;
     }
   })();
+  const points = names.map((n) => path.join(dir, n));
+  const mounted = mountPoints();
+  for (const p of points) if (c && mounted.has(p)) c.umount2(p, MNT_DETACH);
+  const still = mountPoints();
+  sweepViewDirs(path.dirname(dir));
+  return points.filter((p) => still.has(p));
+}
+
+/** How long a run's emptied view directories stay: far longer than any sandbox's start takes. */
+export const VIEW_DIR_GRACE_MS = 60_000;
+
+/** Removes the view directories below `parent` that were emptied at least VIEW_DIR_GRACE_MS ago and hold no mount. */
+export function sweepViewDirs(parent: string, now = Date.now()): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent).filter((n) => !n.startsWith('.')); // .userns holds the mappings' handles
+  } catch {
+    return;
+  }
+  const mounted = [...mountPoints()];
   for (const n of names) {
-    const p = path.join(dir, n);
-    if (c && isMountPoint(p)) c.umount2(p, MNT_DETACH);
+    const d = path.join(parent, n);
+    const st = fs.lstatSync(d, { throwIfNoEntry: false });
+    if (!st?.isDirectory() || now - st.mtimeMs < VIEW_DIR_GRACE_MS) continue;
+    if (mounted.some((m) => m === d || m.startsWith(`${d}/`))) continue; // its run is still on
     try {
-      fs.rmdirSync(p);
+      for (const c of fs.readdirSync(d)) fs.rmdirSync(path.join(d, c));
+      fs.rmdirSync(d);
     } catch {
-      left.push(p);
+      // not empty or already gone: left for a later sweep
     }
   }
+}
+
+/** Every mount point of this process's mount namespace (mountinfo's octal escapes undone). */
+function mountPoints(): Set<string> {
   try {
-    fs.rmdirSync(dir);
+    const mi = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+    return new Set(mi.split('\n').map((l) => (l.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))));
   } catch {
-    left.push(dir);
+    return new Set();
   }
-  return left;
 }

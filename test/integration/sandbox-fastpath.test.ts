@@ -23,9 +23,17 @@ function socketName(): string {
   return `supervisor-${h.toString(16).padStart(8, '0')}.sock`;
 }
 
-async function until(f: () => boolean, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (f()) return true;
+async function until(f: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (await f()) return true;
   return f();
+}
+
+/** A supervisor accepts connections on `sock` (a killed one's socket file stays until it is replaced). */
+function answers(sock: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const c = net.connect(sock, () => (c.destroy(), resolve(true)));
+    c.on('error', () => resolve(false));
+  });
 }
 
 /** What runs as process `pid` once it has settled (the sh entry point execs the launcher or node). */
@@ -179,11 +187,12 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
   it("an allowlist run's namespace and the supervisor's spares are cleaned up by the next run when the supervisor dies right after answering", async () => {
     const sock = path.join(xdg, 'warden', socketName());
     await sh('true'); // a supervisor for this test
-    expect(await until(() => fs.existsSync(sock), 15_000)).toBe(true);
+    // answering, not only there (the socket file of the one the test before killed stays until replaced)
+    expect(await until(() => answers(sock), 15_000)).toBe(true);
     const audit = path.join(s.root, `spare-${crypto.randomUUID()}.ndjson`);
     await sh('true', { args: ['--network', 'allowlist'] }); // asks for spares
     const dir = path.join(xdg, 'warden/sandboxes');
-    await until(() => fs.readdirSync(dir).some((n) => n.endsWith('.spare.json')), 15_000);
+    expect(await until(() => fs.readdirSync(dir).some((n) => n.endsWith('.spare.json')), 15_000)).toBe(true);
     const r = await sh('true', { args: ['--network', 'allowlist', '--audit', audit] });
     expect(r.code, r.stderr).toBe(0);
     process.kill(supervisorPid(sock), 'SIGKILL'); // at once: the run's namespace may not be removed yet
@@ -198,14 +207,9 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
 
   it("the sandbox cannot reach its supervisor's socket (control: it answers outside)", async () => {
     const sock = path.join(xdg, 'warden', socketName());
-    const answers = () =>
-      new Promise<boolean>((resolve) => {
-        const c = net.connect(sock, () => (c.destroy(), resolve(true)));
-        c.on('error', () => resolve(false));
-      });
     // (the supervisor killed by the test before is replaced by the one its next run started)
     let outside = false;
-    for (let i = 0; i < 150 && !(outside = await answers()); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 150 && !(outside = await answers(sock)); i++) await new Promise((r) => setTimeout(r, 100));
     expect(outside).toBe(true);
     const py = `import socket\ntry:\n    s = socket.socket(socket.AF_UNIX)\n    s.connect(${JSON.stringify(sock)})\n    print("connected")\nexcept OSError as e:\n    print("refused", e.errno)`;
     // By default no unix socket can even be made (seccomp); with them allowed, the runtime directory is hidden.
@@ -330,13 +334,37 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     expect(await until(() => !execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).includes(table2), 15_000)).toBe(true);
   });
 
+  it("attaching and removing a run's idmapped views never fails another sandbox's start", async () => {
+    // Same race with the views of a root-owned workspace: they are detached after the run's answer,
+    // while the caller's next command (or another sandbox) starts, and removing their directories
+    // detached the copies a starting bwrap was remounting. They are unmounted only (their
+    // directory is a private mount: nothing propagates) and removed a minute later.
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-views-churn-'));
+    let churning = true;
+    const outcomes: Array<{ code: number | null; stderr: string }> = [];
+    const churn = (async () => {
+      for (let i = 0; i < 25; i++) outcomes.push(await sh('echo x > f; cat f', { cwd: ws })); // one after another, as an agent's commands
+      churning = false;
+    })();
+    const failures: string[] = [];
+    let starts = 0;
+    for (const end = Date.now() + 90_000; churning && starts < 400 && Date.now() < end; starts++) {
+      const b = await run(['bwrap', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', 'true'], o);
+      if (b.code !== 0) failures.push(b.stderr);
+    }
+    await churn;
+    fs.rmSync(ws, { recursive: true, force: true });
+    expect(starts).toBeGreaterThan(0);
+    expect(failures).toEqual([]);
+    expect(outcomes.filter((r) => r.code !== 0).map((r) => r.stderr)).toEqual([]);
+  });
+
   it("making and removing Warden's namespaces never fails another sandbox's start", async () => {
     // bwrap's --ro-bind / / copies every mount below / and remounts each read-only; a namespace
     // handle in /run/netns (a shared mount: its removal propagates into every copy) removed
     // meanwhile made that remount fail ("Unable to apply mount flags: remount …/run/netns/…").
     // Handles now live in an unbindable, unshared mount: nothing of theirs propagates.
-    // In a user's project (root runs as its owner: no idmapped views, whose removal after a run is
-    // the same race, not closed yet: README, Known limits). A fast allowlist run makes the
+    // In a user's project (root runs as its owner: no idmapped views; those are the next test). A fast allowlist run makes the
     // supervisor keep spares (a run on the Node path, when no supervisor answers yet, does not).
     const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-churn-'));
     fs.chownSync(ws, NOBODY, NOBODY);
