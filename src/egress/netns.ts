@@ -13,6 +13,7 @@ import path from 'node:path';
 import { formatIPv4, parseStrictIPv4 } from './ip.js';
 import { netnsRuleset, run } from './nft.js';
 import { toolEnv } from '../util/sbin-path.js';
+import { markUnmounted, mountPoints, sweepUnmounted } from '../util/mounts.js';
 
 export interface RootNetns {
   ns: string;
@@ -135,10 +136,12 @@ export async function removeRootNetns(sandboxId: string, sbxIp?: string): Promis
   }
   await run(['ip', 'link', 'del', vethHost]).catch(() => {});
   const handle = path.join(NETNS_DIR, ns);
-  if (fs.existsSync(handle)) {
+  if (mountPoints().has(handle)) {
     await run(['umount', handle]).catch(() => {});
-    fs.rmSync(handle, { force: true });
+    // The file goes a minute later: removing it now would detach the copies a starting bwrap holds.
+    markUnmounted(handle);
   }
+  sweepUnmounted(NETNS_DIR);
   // A crashed run of an older build kept its namespace in /run/netns.
   if (fs.existsSync(`/run/netns/${ns}`)) await run(['ip', 'netns', 'del', ns]).catch(() => {});
   fs.rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
@@ -168,11 +171,14 @@ export async function createRootNetns(sandboxId: string): Promise<RootNetns> {
   const spare = spares.get(sandboxId);
   if (spare) {
     spares.delete(sandboxId);
-    if (fs.existsSync(spare.path)) return spare;
+    if (mountPoints().has(spare.path)) return spare;
   }
   const { ns, vethHost, vethSbx, hash: suffix } = egressNames(sandboxId);
   const handle = path.join(NETNS_DIR, ns);
-  if (fs.existsSync(handle) || fs.existsSync(`/run/netns/${ns}`)) await removeRootNetns(sandboxId);
+  if (fs.existsSync(handle) || fs.existsSync(`/run/netns/${ns}`)) {
+    await removeRootNetns(sandboxId);
+    fs.rmSync(handle, { force: true }); // a crashed run's, unmounted just now: its name is taken again
+  }
   await ensureNetnsDir();
   const { host, sbx } = await pickSubnet();
   const cleanup = () => removeRootNetns(sandboxId, sbx);

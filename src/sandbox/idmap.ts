@@ -9,6 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { markUnmounted, mountPoints, sweepUnmounted } from '../util/mounts.js';
 
 const NR = { open_tree: 428, move_mount: 429, mount_setattr: 442 } as const; // same on every arch (>= 424)
 const OPEN_TREE_CLONE = 1;
@@ -194,11 +195,7 @@ export function attachIdmapped(src: string, at: string, usernsFd: number, attrs:
 
 /**
  * Unmounts the views below `dir` (a run's); returns the mount points still there. The emptied
- * directories stay for a while (sweepViewDirs): removing a directory detaches whatever is mounted
- * on it in every namespace, and a bwrap starting meanwhile (its `--ro-bind / /` copies every
- * mount below /, then remounts each read-only) lost its copy of the view in the middle of that
- * loop and failed ("Unable to apply mount flags: remount …/mnt/ID/0: No such file or directory").
- * An unmount alone does not reach such copies: the directory is a private mount.
+ * directories are removed a minute later (util/mounts.ts says why).
  */
 export function detachAll(dir: string): string[] {
   let names: string[] = [];
@@ -217,43 +214,13 @@ export function detachAll(dir: string): string[] {
   const points = names.map((n) => path.join(dir, n));
   const mounted = mountPoints();
   for (const p of points) if (c && mounted.has(p)) c.umount2(p, MNT_DETACH);
+  markUnmounted(dir);
   const still = mountPoints();
   sweepViewDirs(path.dirname(dir));
   return points.filter((p) => still.has(p));
 }
 
-/** How long a run's emptied view directories stay: far longer than any sandbox's start takes. */
-export const VIEW_DIR_GRACE_MS = 60_000;
-
-/** Removes the view directories below `parent` that were emptied at least VIEW_DIR_GRACE_MS ago and hold no mount. */
+/** Removes the view directories below `parent` emptied at least a minute ago (.userns holds the mappings' handles). */
 export function sweepViewDirs(parent: string, now = Date.now()): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(parent).filter((n) => !n.startsWith('.')); // .userns holds the mappings' handles
-  } catch {
-    return;
-  }
-  const mounted = [...mountPoints()];
-  for (const n of names) {
-    const d = path.join(parent, n);
-    const st = fs.lstatSync(d, { throwIfNoEntry: false });
-    if (!st?.isDirectory() || now - st.mtimeMs < VIEW_DIR_GRACE_MS) continue;
-    if (mounted.some((m) => m === d || m.startsWith(`${d}/`))) continue; // its run is still on
-    try {
-      for (const c of fs.readdirSync(d)) fs.rmdirSync(path.join(d, c));
-      fs.rmdirSync(d);
-    } catch {
-      // not empty or already gone: left for a later sweep
-    }
-  }
-}
-
-/** Every mount point of this process's mount namespace (mountinfo's octal escapes undone). */
-function mountPoints(): Set<string> {
-  try {
-    const mi = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-    return new Set(mi.split('\n').map((l) => (l.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))));
-  } catch {
-    return new Set();
-  }
+  sweepUnmounted(parent, now, (n) => n.startsWith('.'));
 }

@@ -28,6 +28,11 @@ async function until(f: () => boolean | Promise<boolean>, ms: number): Promise<b
   return f();
 }
 
+/** The namespace handle `name` is mounted (an unmounted handle file stays a minute: util/mounts.ts). */
+function netnsMounted(name: string): boolean {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === `/run/warden/netns/${name}`);
+}
+
 /** A supervisor accepts connections on `sock` (a killed one's socket file stays until it is replaced). */
 function answers(sock: string): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
@@ -200,7 +205,7 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     const spares = fs.readdirSync(dir).filter((n) => n.endsWith('.spare.json')).map((n) => (JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { network?: { record?: { netns?: string } } }).network?.record?.netns).filter((n): n is string => !!n);
     const next = await sh('true', { env: { WARDEN_FAST: '0' } });
     expect(next.code).toBe(0);
-    for (const n of [ns, ...spares]) expect(await until(() => !fs.existsSync(`/run/warden/netns/${n}`), 10_000), n).toBe(true);
+    for (const n of [ns, ...spares]) expect(await until(() => !netnsMounted(n), 10_000), n).toBe(true);
     expect(fs.readdirSync(dir).filter((n) => n.endsWith('.json'))).toEqual([]);
     await sh('true'); // a supervisor again for the tests after this one
   });
@@ -312,7 +317,7 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     expect(ns).toMatch(/^warden-/);
     expect(events.some((e) => e.rule === 'egress.dns_not_listed')).toBe(true);
     // removed after the answer, in the background
-    expect(await until(() => !fs.existsSync(`/run/warden/netns/${ns}`), 15_000)).toBe(true);
+    expect(await until(() => !netnsMounted(ns), 15_000)).toBe(true);
     // a second run takes a spare made after the first one's answer: its namespace, proxy, DNS and
     // nft table were made ahead, and they serve this run (its allowlist, its audit, its terminal)
     const dir = path.join(xdg, 'warden/sandboxes');
@@ -330,7 +335,7 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     expect(events2.some((e) => e.rule === 'egress.dns_not_listed')).toBe(true);
     // the spare's table goes with its run; the next spares have tables of their own
     const table2 = `warden_${ns2.split('-').pop()}`;
-    expect(await until(() => !fs.existsSync(`/run/warden/netns/${ns2}`), 15_000)).toBe(true);
+    expect(await until(() => !netnsMounted(ns2), 15_000)).toBe(true);
     expect(await until(() => !execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).includes(table2), 15_000)).toBe(true);
   });
 
@@ -369,7 +374,7 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-churn-'));
     fs.chownSync(ws, NOBODY, NOBODY);
     const allow = () => sh('true', { args: ['--network', 'allowlist'], cwd: ws });
-    const handles = () => fs.readdirSync('/run/warden/netns').filter((n) => n.startsWith('warden-'));
+    const handles = () => fs.readdirSync('/run/warden/netns').filter((n) => n.startsWith('warden-') && netnsMounted(n));
     for (let i = 0; i < 4 && !handles().length; i++) {
       await allow();
       await until(() => handles().length > 0, 5_000);

@@ -181,9 +181,11 @@ export function residueOf(id: string, xdgDirs: string[] = []): string[] {
     } catch {
       /* none */
     }
+  // A handle file counts while a namespace is mounted on it (an unmounted one stays a minute: util/mounts.ts).
+  const mounted = new Set(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]));
   for (const d of ['/run/netns', '/run/warden/netns'])
     try {
-      for (const n of fs.readdirSync(d)) if (n.includes(id)) out.push(`${d}/${n}`);
+      for (const n of fs.readdirSync(d)) if (n.includes(id) && mounted.has(`${d}/${n}`)) out.push(`${d}/${n}`);
     } catch {
       /* none */
     }

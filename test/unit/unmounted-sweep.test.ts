@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sweepViewDirs, VIEW_DIR_GRACE_MS } from '../../src/sandbox/idmap.js';
+import { sweepViewDirs } from '../../src/sandbox/idmap.js';
+import { markUnmounted, sweepUnmounted, UNMOUNTED_GRACE_MS as VIEW_DIR_GRACE_MS } from '../../src/util/mounts.js';
 
-describe('emptied view directories', () => {
+describe('unmounted entries (views, namespace handles) are removed after a grace', () => {
   const roots: string[] = [];
   afterEach(() => roots.splice(0).forEach((r) => fs.rmSync(r, { recursive: true, force: true })));
   const tree = () => {
@@ -27,6 +28,20 @@ describe('emptied view directories', () => {
     expect(fs.readdirSync(r).sort()).toEqual(['.userns', 'busy', 'new']);
     sweepViewDirs(r, now + VIEW_DIR_GRACE_MS);
     expect(fs.readdirSync(r).sort()).toEqual(['.userns', 'busy']);
+  });
+
+  it('handle files go the same way; a mark restarts the grace of an old one', () => {
+    const r = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-handles-'));
+    roots.push(r);
+    const now = Date.now();
+    for (const n of ['gone', 'marked', 'fresh']) {
+      fs.writeFileSync(path.join(r, n), '');
+      fs.utimesSync(path.join(r, n), (now - VIEW_DIR_GRACE_MS * 10) / 1000, (now - VIEW_DIR_GRACE_MS * 10) / 1000);
+    }
+    fs.utimesSync(path.join(r, 'fresh'), now / 1000, now / 1000);
+    markUnmounted(path.join(r, 'marked'));
+    sweepUnmounted(r, Date.now());
+    expect(fs.readdirSync(r).sort()).toEqual(['fresh', 'marked']);
   });
 
   it('a missing directory is no error', () => {
