@@ -75,6 +75,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/btf.h>
 
 #include "sensor.h"
 
@@ -202,6 +203,67 @@ static void write_spool(int with_history)
 	pend_len = 0;
 }
 
+/* The monitor's /proc/PID/stat: its state letter (0: gone), process group and terminal's foreground group. */
+static char monitor_stat(int *pgrp, int *tpgid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof p, "/proc/%d/stat", monitor_pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *rp = strrchr(buf, ')');
+	char st = 0;
+	int ppid = 0, sid = 0, tty = 0;
+	if (!rp || sscanf(rp + 1, " %c %d %d %d %d %d", &st, &ppid, pgrp, &sid, &tty, tpgid) != 6)
+		return 0;
+	return st;
+}
+
+/* A monitor that does not run cannot read: looked at every second (with undo_stops). Stopped by a
+ * signal whose record this loader has not acted on (a kernel without bpf_send_signal_task, or
+ * this loader blocked in a write) it is continued, unless it is the terminal's foreground job
+ * (Ctrl-Z); held by a tracer (ptrace) for 5 s in a row it is killed, and started again like any
+ * killed monitor: a monitor that nobody lets run is blind. Returns -1 when the monitor is gone. */
+static int check_monitor_held(void)
+{
+	static int traced;
+	int pgrp = 0, tpgid = 0;
+	char st = monitor_stat(&pgrp, &tpgid);
+	if (!st || st == 'Z' || st == 'X')
+		return -1;
+	if (!undo_stops)
+		return 0;
+	if (st == 'T' && pgrp != tpgid)
+		kill(monitor_pid, SIGCONT);
+	traced = st == 't' ? traced + 1 : 0;
+	if (traced >= 5) {
+		traced = 0;
+		kill(monitor_pid, SIGKILL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Waits until the monitor takes more (fd 1 is non-blocking); -1 when it is gone. */
+static int wait_writable(void)
+{
+	for (;;) {
+		struct pollfd pf = {.fd = 1, .events = POLLOUT};
+		int r = poll(&pf, 1, 1000);
+		if (r > 0)
+			return (pf.revents & POLLOUT) ? 0 : -1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (r == 0 && check_monitor_held())
+			return -1;
+	}
+}
+
 static void flush_out(void)
 {
 	if (monitor_gone) {
@@ -213,6 +275,8 @@ static void flush_out(void)
 		ssize_t n = write(1, out + off, out_len - off);
 		if (n < 0) {
 			if (errno == EINTR)
+				continue;
+			if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_writable() == 0)
 				continue;
 			/* keep whole frames only: a partial frame was written to the dead pipe */
 			on_write_failed(off);
@@ -774,6 +838,25 @@ static void set_pin_paths(const char *dir)
 	}
 }
 
+/* Whether the running kernel has function `name` (a kfunc) in its BTF. */
+static int kernel_has_func(const char *name)
+{
+	struct btf *b = btf__load_vmlinux_btf();
+	if (!b)
+		return 0;
+	int id = btf__find_by_name_kind(b, name, BTF_KIND_FUNC);
+	btf__free(b);
+	return id > 0;
+}
+
+/* The signal guard that continues stops in the kernel where it can (bpf_send_signal_task, 6.13),
+ * else the one that only reports them (the loader and the monitor undo each other's stops). */
+static void select_signal_prog(int resume)
+{
+	bpf_program__set_autoload(skel->progs.on_signal_resume, resume);
+	bpf_program__set_autoload(skel->progs.on_signal, !resume);
+}
+
 static int pin_links(const char *dir)
 {
 	char p[1024];
@@ -993,6 +1076,7 @@ int main(int argc, char **argv)
 	skel->rodata->failed_opens = (uint8_t)failed;
 	skel->rodata->wake_ns = (uint64_t)wake_us * 1000ULL;
 	skel->rodata->have_cgroups = ncg > 0;
+	skel->rodata->undo_stops = (uint8_t)undo_stops;
 	snprintf((char *)skel->rodata->build_id, sizeof skel->rodata->build_id, "%s", BUILD_ID);
 	for (int i = 0; i < np; i++) {
 		size_t l = strlen(prefixes[i]);
@@ -1030,6 +1114,9 @@ int main(int argc, char **argv)
 		size_t l = strlen(missing);
 		snprintf(missing + l, sizeof missing - l, "%s%s", l ? "," : "", sec + 11);
 	}
+	int resume = undo_stops && kernel_has_func("bpf_send_signal_task");
+	select_signal_prog(resume);
+	nprogs--; /* both signal guards were counted */
 	int ncpu = libbpf_num_possible_cpus();
 	bpf_map__set_max_entries(skel->maps.scratch, ncpu > 0 ? (uint32_t)ncpu : 1);
 
@@ -1072,6 +1159,7 @@ int main(int argc, char **argv)
 					if (!strncmp(sec, "tracepoint/", 11) && access(path, F_OK) != 0)
 						bpf_program__set_autoload(prog, false);
 				}
+				select_signal_prog(resume);
 			}
 		}
 		if (!adopted)
@@ -1163,6 +1251,11 @@ int main(int argc, char **argv)
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	/* never blocked in a write to a monitor that does not read: see wait_writable */
+	fflush(stdout);
+	struct stat so;
+	if (fstat(1, &so) == 0 && S_ISSOCK(so.st_mode)) /* the monitor's socket; never a terminal it shares */
+		fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
 
 	uint64_t now0 = mono_ns();
 	int64_t ra[6] = {(int64_t)attach_us, SENSOR_ABI, nprogs, adopted,
@@ -1182,7 +1275,7 @@ int main(int argc, char **argv)
 
 	struct pollfd pfd[2] = {{.fd = ring_buffer__epoll_fd(rb), .events = POLLIN}, {.fd = 0, .events = POLLIN}};
 	int stdin_open = 1;
-	uint64_t drops_seen = sum_stat(ST_DROPS), last_check = mono_ns();
+	uint64_t drops_seen = sum_stat(ST_DROPS), last_check = mono_ns(), last_held = last_check;
 	/* While records flow the kernel wakes us at most once per wake_ns, so we poll every
 	 * 2 * wake_ns. A poll that finds nothing means nothing was written for that long: the
 	 * next record will wake us, and we can sleep until then (the timeout only paces the
@@ -1234,6 +1327,10 @@ int main(int argc, char **argv)
 			timeout = got > 0 ? short_ms : 250;
 		}
 		skel->bss->heartbeat_ns = now;
+		if (now - last_held >= 1000000000ULL) {
+			last_held = now;
+			check_monitor_held();
+		}
 		if (now - last_check >= 250000000ULL) {
 			last_check = now;
 			uint64_t d = sum_stat(ST_DROPS);

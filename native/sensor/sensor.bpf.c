@@ -178,6 +178,8 @@ const volatile char prefixes[4][16] = {};
 const volatile u32 env_heads[48] = {};
 const volatile u32 n_env_heads = 0;
 const volatile char build_id[48] = {};
+/* stops of the monitor and its loader are continued (`warden watch`; not `warden run --monitor`) */
+const volatile u8 undo_stops = 0;
 
 u64 last_wake = 0;
 u64 last_wake_hi = 0;
@@ -519,6 +521,8 @@ static __always_inline void stat_inc(u32 i)
 }
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+/* Linux >= 6.13; the loader loads on_signal_resume only where the kernel has it */
+extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type, u64 value) __ksym __weak;
 
 #define RO(type, p) ((type *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(type)))
 
@@ -1361,8 +1365,7 @@ static __always_inline bool harmless_signal(int sig)
 	       sig == 29 || sig == 0;
 }
 
-SEC("tp_btf/signal_generate")
-int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct task_struct *task, int group, int result)
+static __always_inline int signal_guard(int sig, struct kernel_siginfo *info, struct task_struct *task, bool can_resume)
 {
 	u32 target = task->tgid;
 	u32 mon = guard_pid(0), ldr = guard_pid(1);
@@ -1374,6 +1377,15 @@ int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct task_struct
 	/* the monitor stopping its own loader, a process signalling itself */
 	if (sender == target || sender == mon || sender == ldr)
 		return 0;
+	/* A stop is continued here, in the kernel, at once: the monitor and its loader each undid the
+	 * other's stop, and a sender that stopped both (one kill(1) with two pids, or a process group)
+	 * left nothing running to undo either. Not job control: the terminal's Ctrl-Z (SI_KERNEL,
+	 * which kill() cannot forge). SIGCONT flushes the pending stop; it runs after this tracepoint
+	 * (sent from irq_work: the target's signal lock is held here). */
+	bool resumed = false;
+	int code = (u64)info > 1 ? BPF_CORE_READ(info, si_code) : 0;
+	if (can_resume && undo_stops && (sig == 19 || ((sig == 20 || sig == 21 || sig == 22) && code != 0x80)))
+		resumed = bpf_send_signal_task(task, 18, PIDTYPE_TGID, 0) == 0;
 	struct tinfo *t = bpf_map_lookup_elem(&tracked, &sender);
 	u64 seq = __sync_fetch_and_add(&kill_seq, 1) + 1;
 	u32 slot = seq & 7;
@@ -1388,7 +1400,7 @@ int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct task_struct
 	k->sender = sender;
 	k->sender_tid = cur->pid;
 	k->uid = cur->cred->uid.val;
-	k->code = (u64)info > 1 ? BPF_CORE_READ(info, si_code) : 0;
+	k->code = code;
 	k->root = t ? t->root : 0;
 	bpf_probe_read_kernel_str(k->comm, 16, cur->comm);
 	struct task_struct *a = cur;
@@ -1411,6 +1423,8 @@ int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct task_struct
 	r->a[3] = k->uid;
 	r->a[4] = k->code;
 	r->a[5] = seq;
+	if (resumed)
+		r->flags |= F_RESUMED;
 	u32 off = put_kstr(r, 0, 0, cur->comm, 16);
 	u32 o = off & DATA_MASK;
 	if (!bpf_probe_read_kernel(&r->data[o], sizeof(k->anc), k->anc)) {
@@ -1419,6 +1433,19 @@ int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct task_struct
 	}
 	submit(r, off, TIER_CRITICAL);
 	return 0;
+}
+
+/* The loader loads one of the two: with the kfunc where the kernel has it, else without. */
+SEC("tp_btf/signal_generate")
+int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct task_struct *task, int group, int result)
+{
+	return signal_guard(sig, info, task, false);
+}
+
+SEC("tp_btf/signal_generate")
+int BPF_PROG(on_signal_resume, int sig, struct kernel_siginfo *info, struct task_struct *task, int group, int result)
+{
+	return signal_guard(sig, info, task, true);
 }
 
 /* ---- syscall entry ---------------------------------------------------------------------- */

@@ -120,6 +120,7 @@ enum rec_flags {
 	F_DETACHED = 1 << 11,/* a kernel path did not reach the task's root (other mount tree) */
 	F_DELETED = 1 << 12, /* a kernel path names an unlinked file */
 	F_KTRUNC = 1 << 13,  /* a kernel path was longer than PATH_CAP (its start is cut) */
+	F_RESUMED = 1 << 14, /* signal: a stop of the monitor or its loader, continued by the kernel program */
 };
 
 /* why a record was not delivered (REC_LOSS) */

@@ -89,7 +89,7 @@ export class Guard {
       severity: agent ? 'alert' : stopping ? 'warn' : 'info',
       ...(agent || stopping ? { rule: stopping ? 'warden.monitor_killed' : 'warden.monitor_signal', category: 'defense_evasion' as const, mitre: ['T1562.001'] } : {}),
       ...(agent ? { agent } : {}),
-      message: `${signalName(r.sig)} to ${what} (pid ${r.target}) from ${chain}${agent ? `, in ${agent.name} session ${agent.session}` : ''}`,
+      message: `${signalName(r.sig)} to ${what} (pid ${r.target}) from ${chain}${agent ? `, in ${agent.name} session ${agent.session}` : ''}${r.resumed ? '; continued at once by the kernel sensor' : ''}`,
       data: {
         signal: signalName(r.sig),
         signo: r.sig,
@@ -98,6 +98,7 @@ export class Guard {
         sender: { pid: r.pid, comm: r.comm, uid: r.uid },
         ancestry: r.ancestry,
         si_code: r.code,
+        ...(r.resumed ? { resumed: true } : {}),
       },
     });
     this.host.ack(r.seq);

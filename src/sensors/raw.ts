@@ -141,6 +141,8 @@ export type RawRecord =
       uid: number;
       code: number;
       seq: number;
+      /** A stop that the kernel program continued at once. */
+      resumed?: boolean;
       comm: string;
       ancestry: Array<{ pid: number; comm: string }>;
     })

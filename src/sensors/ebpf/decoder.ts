@@ -70,6 +70,7 @@ export const F = {
   DETACHED: 1 << 11,
   DELETED: 1 << 12,
   KTRUNC: 1 << 13,
+  RESUMED: 1 << 14,
 } as const;
 
 /** x86_64 syscall numbers of the calls whose records name them. */
@@ -393,6 +394,7 @@ export class EbpfDecoder {
           uid: a[3]!,
           code: a[4]!,
           seq: a[5]!,
+          resumed: (flags & F.RESUMED) !== 0 || undefined,
           comm: c.str(0),
           ancestry: parseAncestry(s[1]!),
         };
