@@ -71,6 +71,8 @@ export interface Proc {
   toolUntrusted?: string;
   /** The executable the kernel loaded, when it differs from `exe`. */
   realExe?: string;
+  /** Made from its session root alone (resolveLate): its own fork record may still come, with a parent the model never saw. */
+  late?: boolean;
 }
 
 /** A process whose session is not decided yet: a hand-off child, or a launcher candidate. */
@@ -462,9 +464,18 @@ export class ProcessModel {
       if (now - q.since < this.pendingMs) continue;
       this.pending.delete(pid);
       this.pendingCount -= q.records.length;
+      const gone = !proc.readStat(pid);
       const p = this.resolveLate(pid, q.records);
-      if (p) for (const r of q.records) this.record(r);
-      else if (this.rejected.has(pid)) this.counters.rejected_records += q.records.length;
+      if (p) {
+        for (const r of q.records) this.record(r);
+        // gone already, and its records did not say when: it ends now (its records were its
+        // past; set before them, a gone process's own exec looked like a reused pid)
+        const still = this.procs.get(pid);
+        if (gone && still && still.exitedAt === undefined) {
+          still.exitedAt = now;
+          this.lingering.push({ pid, at: now });
+        }
+      } else if (this.rejected.has(pid)) this.counters.rejected_records += q.records.length;
       else {
         this.counters.unattributed += q.records.length;
         this.o.untrack?.(pid);
@@ -520,12 +531,9 @@ export class ProcessModel {
         : { pid, ppid: 0, exe: '[exited]', argv: [], cwd: s.cwd, uid: -1, startNs: 0n };
       this.procs.set(pid, p);
       p.session = s;
+      p.late = true;
       s.live++;
       this.counters.attributed_by_root += records.length;
-      if (!st) {
-        p.exitedAt = this.now();
-        this.lingering.push({ pid, at: p.exitedAt });
-      }
       return p;
     }
     if (!st) return undefined;
@@ -601,6 +609,15 @@ export class ProcessModel {
     if (ph) {
       // a child of a held process is held with it
       this.held.set(r.pid, { kind: ph.kind, since: this.now(), parent: r.ppid, records: [r] });
+      return;
+    }
+    const late = this.procs.get(r.pid);
+    if ((!parent || !parent.session) && late?.late && late.session) {
+      // its session came from the kernel's root (resolveLate); the parent is gone or never seen
+      late.late = false;
+      late.ppid = r.ppid;
+      late.startNs = r.ns;
+      this.emitFor(late, r.ns, 'process.fork', { data: { parent_pid: r.ppid } });
       return;
     }
     if (!parent || !parent.session) {

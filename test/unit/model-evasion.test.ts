@@ -185,6 +185,28 @@ describe('the pinned state remembers sessions', () => {
   });
 });
 
+describe('a child of an agent that exited while no monitor ran', () => {
+  it('has its fork, exec, reads and exit reported in the recovered session, once, not deferred for ever', () => {
+    // The agent (4000061, exited) started `cat` (4000062, exited too), which read a key; the
+    // records reach a monitor started again, which knows the session from the pinned state only.
+    const { m, events, advance } = model();
+    m.recoverSession({ root: 4_000_061, name: 'claude', session: 'claude-4000061-abc', cwd: '/home/dev/project', home: '/home/dev' });
+    const base = { pid: 4_000_062, tid: 4_000_062, root: 4_000_061 };
+    m.record({ t: 'fork', ns: 2n, ...base, ppid: 4_000_061 });
+    m.record({ ...exec({ pid: 4_000_062, argv: ['cat', '/home/dev/.ssh/id_ed25519'], filename: '/usr/bin/cat', ppid: 4_000_061, candidate: false }), ns: 3n, root: 4_000_061 } as RawRecord);
+    m.record({ t: 'open', ns: 4n, ...base, dfd: -100, flags: 0, mode: 0, ret: 3, path: '/home/dev/.ssh/id_ed25519', kpath: '/home/dev/.ssh/id_ed25519' });
+    m.record({ t: 'exit', ns: 5n, ...base, code: 0, signal: 0 });
+    for (let i = 0; i < 5; i++) {
+      advance(300);
+      m.tick();
+    }
+    const mine = events.filter((e) => e.proc?.pid === 4_000_062);
+    expect(mine.map((e) => e.kind)).toEqual(['process.fork', 'process.exec', 'file.open', 'process.exit']);
+    expect(mine.find((e) => e.kind === 'file.open')?.agent).toMatchObject({ session: 'claude-4000061-abc' });
+    expect(m.counters.unattributed).toBe(0);
+  });
+});
+
 describe('loss and signals, by session', () => {
   it('loss of a session that flooded is its own flood; loss of no session is reported apart', () => {
     const out: UnstampedEvent[] = [];
