@@ -203,6 +203,9 @@ static void write_spool(int with_history)
 	pend_len = 0;
 }
 
+/* This loader killed a monitor a tracer held (check_monitor_held). */
+static int killed_held;
+
 /* The monitor's /proc/PID/stat: its state letter (0: gone), process group and terminal's foreground group. */
 static char monitor_stat(int *pgrp, int *tpgid)
 {
@@ -243,6 +246,7 @@ static int check_monitor_held(void)
 	traced = st == 't' ? traced + 1 : 0;
 	if (traced >= 5) {
 		traced = 0;
+		killed_held = 1;
 		kill(monitor_pid, SIGKILL);
 		return -1;
 	}
@@ -888,21 +892,44 @@ static int monitor_alive(void)
 	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
 }
 
+/* The monitor died of a signal another process sent it (the kernel program recorded it; the
+ * loader's own kill of a held monitor too), not of its own failure. */
+static int monitor_was_killed(void)
+{
+	if (killed_held)
+		return 1;
+	int fd = bpf_map__fd(skel->maps.kills);
+	for (uint32_t i = 0; i < 8; i++) {
+		struct kill_rec k;
+		if (bpf_map_lookup_elem(fd, &i, &k) || k.seq == 0)
+			continue;
+		/* SIGTERM/SIGINT/SIGHUP are the monitor's to handle (it refuses an agent's) */
+		if (k.target == (uint32_t)monitor_pid && k.role == ROLE_MONITOR && k.sig != SIGTERM && k.sig != SIGINT &&
+		    k.sig != SIGHUP && k.sig != SIGSTOP && k.sig != SIGTSTP && k.sig != SIGTTIN && k.sig != SIGTTOU)
+			return 1;
+	}
+	return 0;
+}
+
 static int respawn(char **args, int n, const char *log)
 {
 	if (n == 0)
 		return -1;
-	/* at most 5 respawns a minute (a monitor that dies at once must not loop) */
+	/* At most 5 respawns a minute of a monitor that dies by itself (one that dies at once must
+	 * not loop). A monitor killed by someone else is always started again: the limit made an
+	 * agent that killed it six times in a minute the end of monitoring. */
 	const char *hist = getenv("WARDEN_RESPAWNS");
 	long count = 0, first = 0, now = (long)time(NULL);
 	if (hist)
 		sscanf(hist, "%ld:%ld", &count, &first);
 	if (now - first > 60)
 		count = 0, first = now;
-	if (count >= 5)
+	int killed = monitor_was_killed();
+	killed_held = 0;
+	if (count >= 5 && !killed)
 		return -1;
 	char val[64];
-	snprintf(val, sizeof val, "%ld:%ld", count + 1, first);
+	snprintf(val, sizeof val, "%ld:%ld", killed ? count : count + 1, first);
 	/* The new monitor's pid comes back through a pipe and goes in the guard map before the
 	 * monitor runs (else the pinned programs would take its exec of node for a possible agent):
 	 * pid -> loader, loader -> "recorded" -> intermediate, intermediate -> "go" -> monitor. */
@@ -951,7 +978,7 @@ static int respawn(char **args, int n, const char *log)
 		close(go[i]);
 	}
 	waitpid(p, NULL, 0);
-	return 0;
+	return gc > 0 ? gc : -1;
 }
 
 /* Sends again what a previous loader kept for a monitor that died; returns how many records. */
@@ -1364,8 +1391,19 @@ int main(int argc, char **argv)
 		if (out_len)
 			on_write_failed(0);
 		write_spool(dead);
-		if (dead && respawn(rargs, nr, respawn_log) != 0 && nr)
+		int next = dead ? respawn(rargs, nr, respawn_log) : -1;
+		if (dead && next < 0 && nr)
 			fprintf(stderr, "warden-sensor: monitor died; not restarted (respawn limit)\n");
+		/* Stay until the next monitor's own sensor runs (the pinned heartbeat moves): a monitor
+		 * killed while it starts, before it started a sensor, left none to start it again.
+		 * Bounded: 2 minutes. */
+		uint64_t hb = skel->bss->heartbeat_ns;
+		for (int i = 0; next > 0 && i < 600 && skel->bss->heartbeat_ns == hb; i++) {
+			usleep(200000);
+			monitor_pid = next;
+			if (skel->bss->heartbeat_ns == hb && !monitor_alive())
+				next = respawn(rargs, nr, respawn_log);
+		}
 		return 0;
 	}
 	/* drain what the kernel already wrote, then report the final counters */

@@ -95,6 +95,36 @@ describe.skipIf(!root)('batching: acts around a kill or stop of the monitor (com
     if (kernelResumes) for (const k of killed) expect(k.data?.resumed, k.message).toBe(true);
   }, 150_000);
 
+  it('an agent that kills the monitor again and again, even while it starts, does not end monitoring; its read is reported while it runs', async () => {
+    const { home, key, cfg } = setup();
+    const m = startMonitor(cfg);
+    await until('monitor.ready', () => events().some((e) => e.kind === 'monitor.ready'), 60_000);
+    const script = path.join(dir, 'agent.sh');
+    // seven kills in well under a minute (the sensor restarted five a minute at most), the later
+    // ones as soon as the next monitor exists, before it has started its own sensor
+    fs.writeFileSync(
+      script,
+      [
+        'last=$WPID',
+        'for i in 1 2 3 4 5 6 7; do',
+        '  kill -9 $last',
+        '  for t in $(seq 200); do n=$(pgrep -f "watch -o $LOG" | grep -vx "$last" | head -1); [ -n "$n" ] && break; sleep 0.05; done',
+        '  [ -z "$n" ] && { echo "no monitor after kill $i"; exit 3; }',
+        '  last=$n; sleep 0.3',
+        'done',
+        `cat ${key} > /dev/null`,
+        'sleep 25',
+      ].join('\n') + '\n',
+    );
+    const r = run('bash', [script], { env: { PATH: process.env.PATH, HOME: home, WPID: String(m.pid), LOG: log }, argv0: 'claude' });
+    const read = await until('the read of a still running agent', () => events().find((e) => e.kind === 'file.open' && e.file?.path === key), 40_000).catch(() => undefined);
+    const agent = await r;
+    expect(agent.out).not.toContain('no monitor after kill');
+    expect(read?.severity).toBe('alert');
+    await until('the kills', () => events().filter((e) => e.kind === 'monitor.killed' && e.agent?.root_pid === agent.pid).length >= 7 || undefined, 30_000).catch(() => undefined);
+    expect(events().filter((e) => e.kind === 'monitor.killed' && e.agent?.root_pid === agent.pid).length).toBeGreaterThanOrEqual(7);
+  }, 180_000);
+
   it('an agent that holds the monitor with ptrace gets it killed and started again; its read is reported while it runs', async () => {
     const { home, key, cfg } = setup();
     const m = startMonitor(cfg);
