@@ -245,8 +245,13 @@ export async function teardown(o: RunOptions, s: Setup, res: Resources, ev: Emit
   const removeRest = () => removeLeftovers(res.record, held, left, netLeft, release, step, log, o.releaseLater);
   // Nothing of the sandbox runs any more and what it may have planted was checked: what is left
   // (its views, run directory and record) can go after the answer when the caller has a later.
-  if (o.releaseLater) o.releaseLater(removeRest);
-  else await removeRest();
+  if (o.releaseLater) {
+    // The record says the checks are done before the answer: a supervisor that dies before the
+    // rest is removed must not have the next run check the protected paths again (it would take
+    // the user's own edits made since for the sandbox's).
+    res.record.update({ protected: [] });
+    o.releaseLater(removeRest);
+  } else await removeRest();
   return violations;
 }
 
