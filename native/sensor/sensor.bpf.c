@@ -1374,8 +1374,15 @@ static __always_inline int signal_guard(int sig, struct kernel_siginfo *info, st
 		return 0;
 	struct task_struct *cur = bpf_get_current_task_btf();
 	u32 sender = cur->tgid;
+	int code = (u64)info > 1 ? BPF_CORE_READ(info, si_code) : 0;
+	/* The sender is the current task only for a signal a process sent (kill, tkill, sigqueue:
+	 * SI_USER, SI_TKILL, SI_QUEUE). One raised for a file set to signal its owner on I/O
+	 * (F_SETOWN + F_SETSIG, which may name SIGSTOP or SIGKILL: SI_SIGIO, POLL_*) comes from
+	 * whichever task made the file ready, the monitor writing a reply to an agent's socket
+	 * included, and the kernel's own (SEND_SIG_NOINFO/PRIV) from none: neither is exempt. */
+	bool sent = (u64)info > 1 && (code == 0 || code == -6 || code == -1);
 	/* the monitor stopping its own loader, a process signalling itself */
-	if (sender == target || sender == mon || sender == ldr)
+	if (sent && (sender == target || sender == mon || sender == ldr))
 		return 0;
 	/* A stop is continued here, in the kernel, at once: the monitor and its loader each undid the
 	 * other's stop, and a sender that stopped both (one kill(1) with two pids, or a process group)
@@ -1383,7 +1390,6 @@ static __always_inline int signal_guard(int sig, struct kernel_siginfo *info, st
 	 * which kill() cannot forge). SIGCONT flushes the pending stop; it runs after this tracepoint
 	 * (sent from irq_work: the target's signal lock is held here). */
 	bool resumed = false;
-	int code = (u64)info > 1 ? BPF_CORE_READ(info, si_code) : 0;
 	if (can_resume && undo_stops && (sig == 19 || ((sig == 20 || sig == 21 || sig == 22) && code != 0x80)))
 		resumed = bpf_send_signal_task(task, 18, PIDTYPE_TGID, 0) == 0;
 	struct tinfo *t = bpf_map_lookup_elem(&tracked, &sender);

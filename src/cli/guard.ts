@@ -52,6 +52,9 @@ export interface GuardHost {
   isoFromNs(ns: bigint): string;
 }
 
+/** si_code of a signal raised for a file's owner on I/O (F_SETOWN without F_SETSIG's band codes). */
+const SI_SIGIO = -5;
+
 export class Guard {
   private readonly seen = new Set<number>();
   private readonly recent: GuardSignal[] = [];
@@ -81,6 +84,8 @@ export class Guard {
     if (stopping) this.counters.monitor_kills++;
     const what = r.role === 'monitor' ? 'the monitor' : r.role === 'sensor' ? "the monitor's kernel sensor" : `process ${r.target}`;
     const chain = [`${r.comm}(${r.pid})`, ...r.ancestry.map((a) => `${a.comm}(${a.pid})`)].join(' <- ');
+    // raised by I/O on a file set to signal its owner (F_SETSIG): the task named made the file ready, someone else armed it
+    const viaIo = r.code === SI_SIGIO || (r.code >= 1 && r.code <= 6);
     this.host.emit({
       ts: this.host.isoFromNs(r.ns),
       kind: stopping ? 'monitor.killed' : 'monitor.signal',
@@ -89,7 +94,7 @@ export class Guard {
       severity: agent ? 'alert' : stopping ? 'warn' : 'info',
       ...(agent || stopping ? { rule: stopping ? 'warden.monitor_killed' : 'warden.monitor_signal', category: 'defense_evasion' as const, mitre: ['T1562.001'] } : {}),
       ...(agent ? { agent } : {}),
-      message: `${signalName(r.sig)} to ${what} (pid ${r.target}) from ${chain}${agent ? `, in ${agent.name} session ${agent.session}` : ''}${r.resumed ? '; continued at once by the kernel sensor' : ''}`,
+      message: `${signalName(r.sig)} to ${what} (pid ${r.target}) ${viaIo ? `raised by I/O on a file set to signal it (F_SETSIG) while ${chain} wrote to it` : `from ${chain}`}${agent ? `, in ${agent.name} session ${agent.session}` : ''}${r.resumed ? '; continued at once by the kernel sensor' : ''}`,
       data: {
         signal: signalName(r.sig),
         signo: r.sig,
@@ -98,6 +103,7 @@ export class Guard {
         sender: { pid: r.pid, comm: r.comm, uid: r.uid },
         ancestry: r.ancestry,
         si_code: r.code,
+        ...(viaIo ? { via_io: true } : {}),
         ...(r.resumed ? { resumed: true } : {}),
       },
     });

@@ -11,10 +11,20 @@ export function procStartTime(pid: number): number | undefined {
     const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command (field 2) may contain spaces and parentheses: the fields after it start after the last ')'.
     const fields = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+    // A main thread that exited while others run shows Z too: that process is alive.
+    if ((fields[0] === 'Z' || fields[0] === 'X') && !otherThreads(pid)) return undefined;
     const v = Number(fields[19]);
     return Number.isFinite(v) ? v : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Whether process `pid` has threads besides its (exited) main thread. */
+function otherThreads(pid: number): boolean {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).length > 1;
+  } catch {
+    return false;
   }
 }

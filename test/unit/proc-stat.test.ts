@@ -23,3 +23,29 @@ describe('procStartTime', () => {
     }
   });
 });
+
+describe('procStartTime of a process whose main thread exited', () => {
+  it('is still a live process while another thread runs', async () => {
+    // python: the main thread ends with pthread_exit; a second thread keeps the process
+    const py = [
+      'import ctypes, os, sys, threading, time',
+      'threading.Thread(target=lambda: time.sleep(3)).start()',
+      'print(os.getpid(), flush=True)',
+      'ctypes.CDLL(None).pthread_exit(None)',
+    ].join('\n');
+    const p = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const pid = Number(await new Promise<string>((r) => p.stdout.once('data', (d) => r(String(d)))));
+    try {
+      let state = '';
+      for (let i = 0; i < 100 && state !== 'Z'; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        state = s.slice(s.lastIndexOf(')') + 2)[0]!;
+      }
+      expect(state).toBe('Z');
+      expect(procStartTime(pid)).toBeGreaterThan(0);
+    } finally {
+      p.kill('SIGKILL');
+    }
+  });
+});
