@@ -26,8 +26,10 @@ async function start(): Promise<void> {
   }
   if (args[0] === 'supervisor') {
     const { runSupervisor } = await import('./supervisor.js');
-    process.exitCode = await runSupervisor(args.slice(1));
-    return;
+    // Gone once it has stopped (its runs' work after the answer was waited for): a handle left
+    // open (a listener of a network that was not closed) kept a stopped supervisor alive for
+    // hours, and its SIGTERM handler had nothing left to do.
+    process.exit(await runSupervisor(args.slice(1)));
   }
   const { main, exitCodeFor } = await import('./main.js');
   process.exitCode = await main(process.argv).catch(exitCodeFor);
