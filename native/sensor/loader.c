@@ -63,11 +63,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -95,8 +97,24 @@ typedef int32_t s32;
 
 #define OUT_CAP (1 << 20)
 
-static unsigned char out[OUT_CAP];
-static size_t out_len;
+/* What this loader read from the kernel and has not yet written to the monitor (out), and the
+ * kernel records it last wrote (hist, below). With a spool both live in a file mapped shared
+ * (<spool>.inflight), so that they outlive this process: a loader killed together with its
+ * monitor had records read from the ring buffers that neither had handled (an agent that killed
+ * both first thing had its own start among them), and the next loader sends them again. */
+#define HIST_CAP (1 << 20)
+#define INFLIGHT_MAGIC 0x57494e46u /* "WINF" */
+struct inflight {
+	uint32_t magic, abi;
+	int32_t monitor_pid, pad;
+	uint64_t olen, hlen;
+};
+static struct inflight local_state;
+static const char *inflight_path;
+static struct inflight *S = &local_state;
+static unsigned char out_local[OUT_CAP];
+static unsigned char *out = out_local;
+#define out_len (S->olen)
 static volatile sig_atomic_t stop_req;
 static int monitor_pid;
 static int self_pid;
@@ -114,9 +132,9 @@ static int undo_stops;
  * records last written to it (its pipe and its own buffers die with it; an agent that kills
  * the monitor first thing must still have its start seen), then what could not be written.
  * The next monitor drops the events it finds already in its log. */
-#define HIST_CAP (1 << 20)
-static unsigned char hist[HIST_CAP];
-static size_t hist_len;
+static unsigned char hist_local[HIST_CAP];
+static unsigned char *hist = hist_local;
+#define hist_len (S->hlen)
 static unsigned char *pend;
 static size_t pend_len, pend_cap;
 
@@ -201,6 +219,73 @@ static void write_spool(int with_history)
 	write_all(fd, pend, pend_len);
 	close(fd);
 	pend_len = 0;
+	if (with_history)
+		hist_len = 0; /* spooled: the next loader must not send it a second time */
+}
+
+/* Appends the whole kernel records of buf to fd (a frame cut by a kill, or a loader record of
+ * the loader that died, is not sent again). Returns how many. */
+static long append_frames(int fd, const unsigned char *buf, size_t len)
+{
+	long n = 0;
+	for (size_t off = 0; off + 4 + HDR_SIZE <= len;) {
+		uint32_t fl = frame_len(buf + off);
+		uint16_t type;
+		if (fl < HDR_SIZE || fl > (1u << 16) || off + 4 + fl > len)
+			break;
+		memcpy(&type, buf + off + 4, 2);
+		if (type < 100) {
+			write_all(fd, buf + off, 4 + (size_t)fl);
+			n++;
+		}
+		off += 4 + (size_t)fl;
+	}
+	return n;
+}
+
+/* Maps <spool>.inflight and puts what the loader before this one left in it into the spool (its
+ * unwritten records always; the records it wrote too when they went to another monitor, which
+ * may have died with them unread), then takes it over for this loader's own. */
+static void take_inflight(void)
+{
+	if (!spool_path)
+		return;
+	static char p[1024];
+	snprintf(p, sizeof p, "%s.inflight", spool_path);
+	inflight_path = p;
+	size_t total = sizeof(struct inflight) + OUT_CAP + HIST_CAP;
+	int fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1 ||
+	    (st.st_mode & 077) || ftruncate(fd, (off_t)total)) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	unsigned char *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return;
+	struct inflight *f = (struct inflight *)m;
+	unsigned char *fout = m + sizeof *f, *fhist = fout + OUT_CAP;
+	if (f->magic == INFLIGHT_MAGIC && f->abi == SENSOR_ABI && f->olen <= OUT_CAP && f->hlen <= HIST_CAP &&
+	    (f->olen || f->hlen)) {
+		int sfd = open(spool_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (sfd >= 0) {
+			if (f->monitor_pid != monitor_pid)
+				append_frames(sfd, fhist, f->hlen);
+			append_frames(sfd, fout, f->olen);
+			close(sfd);
+		}
+	}
+	f->olen = 0;
+	f->hlen = 0;
+	f->monitor_pid = monitor_pid;
+	f->abi = SENSOR_ABI;
+	f->magic = INFLIGHT_MAGIC;
+	S = f;
+	out = fout;
+	hist = fhist;
 }
 
 /* This loader killed a monitor a tracer held (check_monitor_held). */
@@ -539,6 +624,60 @@ static void clear_map(int fd, size_t key_size)
 		return;
 	for (int n = 0; n < 65536 && bpf_map_get_next_key(fd, NULL, key) == 0; n++)
 		bpf_map_delete_elem(fd, key);
+}
+
+/* The directories the dynamic loader and the C library's start-up read from (shared objects,
+ * ld.so.cache, locale data, gconv modules). Only root-owned ones nobody else can write to: a
+ * user-writable directory would let anyone put a file where its reads are only counted. By
+ * inode, so the kernel side matches the directory itself whatever path reaches it (Debian's
+ * /lib is a symlink to usr/lib) and nothing else that is named like it. */
+static int add_libdir(const char *d, uint8_t kind)
+{
+	struct stat st;
+	if (stat(d, &st) || !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
+		return 0;
+	struct {
+		uint64_t dev, ino;
+	} k = {((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev), st.st_ino};
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.libdirs), &k, &kind, BPF_NOEXIST) == 0;
+}
+
+/* a locale directory and the directories in it (LC_MESSAGES), bounded */
+static void add_locale_dirs(const char *base, int depth, int *budget)
+{
+	if (*budget <= 0 || !add_libdir(base, LIBDIR_DATA) || depth == 0)
+		return;
+	(*budget)--;
+	DIR *d = opendir(base);
+	if (!d)
+		return;
+	struct dirent *e;
+	while (*budget > 0 && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
+			continue;
+		char p[512];
+		snprintf(p, sizeof p, "%s/%s", base, e->d_name);
+		add_locale_dirs(p, depth - 1, budget);
+	}
+	closedir(d);
+}
+
+static void fill_libdirs(void)
+{
+	static const char *const so_dirs[] = {"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/lib/x86_64-linux-gnu",
+					      "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+					      "/usr/local/lib"};
+	static const char *const data_dirs[] = {"/usr/lib/x86_64-linux-gnu/gconv", "/usr/lib/aarch64-linux-gnu/gconv",
+						"/usr/lib64/gconv", "/usr/lib/gconv"};
+	clear_map(bpf_map__fd(skel->maps.libdirs), 16);
+	for (size_t i = 0; i < sizeof so_dirs / sizeof so_dirs[0]; i++)
+		add_libdir(so_dirs[i], LIBDIR_SO);
+	for (size_t i = 0; i < sizeof data_dirs / sizeof data_dirs[0]; i++)
+		add_libdir(data_dirs[i], LIBDIR_DATA);
+	add_libdir("/etc", LIBDIR_ETC);
+	add_libdir("/usr/share/locale", LIBDIR_ETC);
+	int budget = 200;
+	add_locale_dirs("/usr/lib/locale", 2, &budget);
 }
 
 static uint64_t sum_stat(uint32_t idx)
@@ -1216,6 +1355,7 @@ int main(int argc, char **argv)
 		uint8_t one = 1;
 		bpf_map_update_elem(bpf_map__fd(skel->maps.envnames), &k, &one, BPF_ANY);
 	}
+	fill_libdirs();
 	for (int i = 0; i < nt; i++)
 		track(tracks[i], tracks[i]);
 	for (int i = 0; i < ncg; i++) {
@@ -1284,6 +1424,8 @@ int main(int argc, char **argv)
 	if (fstat(1, &so) == 0 && S_ISSOCK(so.st_mode)) /* the monitor's socket; never a terminal it shares */
 		fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
 
+	if (out_len == 0) /* nothing emitted yet: the buffers can move to the mapped file */
+		take_inflight();
 	uint64_t now0 = mono_ns();
 	int64_t ra[6] = {(int64_t)attach_us, SENSOR_ABI, nprogs, adopted,
 			 adopted && prev_heartbeat ? (int64_t)(now0 - prev_heartbeat) : 0, 0};
@@ -1401,8 +1543,13 @@ int main(int argc, char **argv)
 		for (int i = 0; next > 0 && i < 600 && skel->bss->heartbeat_ns == hb; i++) {
 			usleep(200000);
 			monitor_pid = next;
-			if (skel->bss->heartbeat_ns == hb && !monitor_alive())
-				next = respawn(rargs, nr, respawn_log);
+			if (skel->bss->heartbeat_ns != hb || monitor_alive())
+				continue;
+			/* the monitor started again stopped cleanly (it removes the registry entry a
+			 * killed one leaves): that is the user's stop, not one to undo */
+			if (registry_path && access(registry_path, F_OK) != 0)
+				break;
+			next = respawn(rargs, nr, respawn_log);
 		}
 		return 0;
 	}
@@ -1415,6 +1562,8 @@ int main(int argc, char **argv)
 	emit_own(REC_STATS, st, 6, NULL);
 	flush_out();
 	write_spool(0);
+	if (clean_stop)
+		hist_len = 0; /* the monitor read everything: nothing for the next loader to send again */
 	if (getenv("WARDEN_SENSOR_PROG_STATS")) {
 		/* per-program run counts and time (needs sysctl kernel.bpf_stats_enabled=1) */
 		bpf_object__for_each_program(prog, skel->obj)
@@ -1435,8 +1584,11 @@ int main(int argc, char **argv)
 	/* the reader has everything: let it go on while the kernel detaches the programs
 	 * (~40 ms per tracepoint here, seconds in all) */
 	close(1);
-	if (pin && clean_stop)
+	if (pin && clean_stop) {
 		rm_tree(pin);
+		if (inflight_path)
+			unlink(inflight_path);
+	}
 	sensor__destroy(skel);
 	return 0;
 }

@@ -312,6 +312,18 @@ struct {
 	__type(value, u8);
 } protect SEC(".maps");
 
+/* directories the dynamic loader and the C library's start-up read from, by device and inode
+ * (root-owned, not writable by others: the loader checks), -> LIBDIR_* (which files in it).
+ * Their read-only opens are counted, not reported one by one: every dynamic executable makes
+ * them, no rule reads them, and they were most of an agent's records (the shared objects and
+ * ld.so.cache; with a UTF-8 locale, 15 locale files more per process). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct inode_key);
+	__type(value, u8);
+} libdirs SEC(".maps");
+
 enum {
 	K_NONE = 0,
 	K_OPEN,
@@ -358,6 +370,7 @@ struct fold {
 	u64 devflags;
 	u64 t;
 	u64 count;
+	u64 libs; /* shared objects the dynamic loader opened (library_load), reported with the exit */
 };
 
 /* pid -> last reported open and how many identical ones followed it */
@@ -1303,8 +1316,10 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 	bpf_map_delete_elem(&stash, &tid);
 	if (!group_dead)
 		return 0;
+	u64 libs = 0;
 	struct fold *f = bpf_map_lookup_elem(&fold, &pid);
 	if (f) {
+		libs = f->libs;
 		u64 c = __sync_lock_test_and_set(&f->count, 0);
 		if (c) {
 			struct rec *r = rec_begin(REC_REPEAT, pid, tid, root);
@@ -1319,6 +1334,7 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 	if (r) {
 		r->a[0] = p->exit_code;
 		r->a[1] = r->ns - BPF_CORE_READ(p, group_leader, start_time);
+		r->a[2] = libs;
 		submit(r, 0, TIER_CRITICAL);
 	}
 	bpf_map_delete_elem(&tracked, &pid);
@@ -1900,6 +1916,56 @@ static __always_inline bool protected_file(struct file *file)
 	return bpf_map_lookup_elem(&protect, &k) != NULL;
 }
 
+/* A read-only open of a regular file the dynamic loader or the C library's start-up would
+ * make: a shared object ("*.so", "*.so.N...") directly in a library directory, a file of the
+ * locale data or gconv directories, ld.so.cache or locale.alias in theirs. Identity by
+ * the parent's inode, not by a path string (a bind mount, chroot or symlink that names another
+ * directory "/usr/lib" does not match). The caller has checked the flags and that the file is
+ * not protected. */
+static __always_inline bool library_load(struct file *file)
+{
+	struct inode *in = file->f_inode;
+	if (!in)
+		return false;
+	u32 fmt = in->i_mode & 0170000;
+	if (fmt != 0100000 /* S_IFREG */ && fmt != 0040000 /* S_IFDIR */)
+		return false;
+	struct dentry *d = file->f_path.dentry;
+	struct dentry *pd = d->d_parent;
+	if (!pd || pd == d)
+		return false;
+	struct inode *pi = RO(struct dentry, pd)->d_inode;
+	if (!pi)
+		return false;
+	struct inode_key k = {.dev = pi->i_sb->s_dev, .ino = pi->i_ino};
+	u8 *kind = bpf_map_lookup_elem(&libdirs, &k);
+	if (!kind)
+		return false;
+	/* libc opens a locale's LC_MESSAGES as a file first: a directory there too */
+	if (*kind == LIBDIR_DATA)
+		return true;
+	if (fmt != 0100000)
+		return false;
+	u32 len = d->d_name.len;
+	char name[64] = {};
+	/* the name is NUL-terminated in the dentry; a longer one than fits is not a library's */
+	if (len < 4 || len >= sizeof name || bpf_probe_read_kernel_str(name, sizeof name, d->d_name.name) != (long)len + 1)
+		return false;
+	if (*kind == LIBDIR_ETC)
+		return (len == 11 && name[0] == 'l' && name[1] == 'd' && name[2] == '.' && name[3] == 's' && name[4] == 'o' &&
+			name[5] == '.' && name[6] == 'c' && name[7] == 'a' && name[8] == 'c' && name[9] == 'h' && name[10] == 'e') ||
+		       (len == 12 && name[0] == 'l' && name[1] == 'o' && name[2] == 'c' && name[3] == 'a' && name[4] == 'l' &&
+			name[5] == 'e' && name[6] == '.' && name[7] == 'a' && name[8] == 'l' && name[9] == 'i' && name[10] == 'a' &&
+			name[11] == 's');
+	for (u32 i = 1; i + 2 < sizeof name - 1; i++) {
+		if (i + 3 > len)
+			break;
+		if (name[i] == '.' && name[i + 1] == 's' && name[i + 2] == 'o' && (i + 3 == len || name[i + 3] == '.'))
+			return true;
+	}
+	return false;
+}
+
 static __always_inline void open_exit(u32 pid, u32 tid, struct stash *st, long ret)
 {
 	u64 ptr = st->ptr, mode = st->a2;
@@ -1931,6 +1997,17 @@ static __always_inline void open_exit(u32 pid, u32 tid, struct stash *st, long r
 		 * not allowed in tracing programs) */
 		u64 now = bpf_jiffies64() * (1000000000ULL / (CONFIG_HZ > 0 ? CONFIG_HZ : 250));
 		struct fold *f = bpf_map_lookup_elem(&fold, &pid);
+		/* read-only: no O_WRONLY/O_RDWR, O_CREAT, O_TRUNC, O_PATH */
+		if (!(flags & (3 | 0x40 | 0x200 | 0x200000)) && library_load(file) && !protected_file(file)) {
+			if (f) {
+				__sync_fetch_and_add(&f->libs, 1);
+				return;
+			}
+			/* no room to count it: reported like any other open */
+			struct fold n = {.libs = 1};
+			if (!bpf_map_update_elem(&fold, &pid, &n, BPF_ANY))
+				return;
+		}
 		if (f) {
 			if (f->ino == ino && f->devflags == df && now - f->t < fold_ns) {
 				__sync_fetch_and_add(&f->count, 1);

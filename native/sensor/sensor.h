@@ -51,7 +51,8 @@ enum rec_type {
 	REC_EXEC = 1,     /* a: ppid, uid, euid, old_tid, gen; s0 filename, s1 argv (NUL-separated),
 			     s2 selected environment ("NAME=value\0"...), s3 cwd, s5 real executable */
 	REC_FORK = 2,     /* a: ppid */
-	REC_EXIT = 3,     /* a: raw exit_code, duration ns */
+	REC_EXIT = 3,     /* a: raw exit_code, duration ns, library loads (read-only opens of the dynamic
+			     loader's and the C library's start-up files: libdirs, counted, not reported) */
 	REC_RENAME = 4,   /* s0 new comm */
 	REC_OPEN = 5,     /* a: dfd, flags, mode, ret, dev, ino; s0 path, s2 base dir (failed relative opens),
 			     s4 the file opened */
@@ -129,6 +130,11 @@ enum loss_why {
 	LOSS_SHED = 1,    /* under pressure, over the process's budget (low-value kinds) */
 	LOSS_RATE = 2,    /* the same syscall failing in a loop, over its rate */
 };
+
+/* libdirs map values: which read-only opens of regular files directly in the directory are counted */
+#define LIBDIR_SO 1   /* a library directory: its shared objects (*.so, *.so.N) */
+#define LIBDIR_ETC 2  /* /etc, /usr/share/locale: ld.so.cache and locale.alias only */
+#define LIBDIR_DATA 3 /* locale data and gconv directories: any file */
 
 /* names map values (what a 31-byte name means when seen) */
 #define NAME_EXEC_COMM 1   /* comm of an exec: candidate (agent names and interpreters) */

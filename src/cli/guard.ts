@@ -52,6 +52,11 @@ export interface GuardHost {
   isoFromNs(ns: bigint): string;
 }
 
+/** How long a signal from a tracked tree waits for its session to be known (a restart's backlog). */
+const SESSION_WAIT_MS = 3000;
+/** Signals waiting so at once, at most (a flood of them is reported unattributed). */
+const MAX_WAITING = 64;
+
 /** si_code of a signal raised for a file's owner on I/O (F_SETOWN without F_SETSIG's band codes). */
 const SI_SIGIO = -5;
 
@@ -60,6 +65,7 @@ export class Guard {
   private readonly recent: GuardSignal[] = [];
   private readonly waiters: Array<{ sig: number; resolve: (g: GuardSignal) => void }> = [];
   readonly counters = { monitor_signals: 0, monitor_kills: 0 };
+  private waiting = 0;
 
   constructor(private readonly host: GuardHost) {}
 
@@ -68,7 +74,7 @@ export class Guard {
     // sensor's list of records nobody acknowledged
     if (this.seen.has(r.seq)) return this.host.ack(r.seq);
     this.seen.add(r.seq);
-    const agent = this.host.agentOf(r.pid) ?? (r.root ? this.host.sessionRoot(r.root) : undefined) ?? this.ancestorAgent(r.ancestry);
+    const agent = this.attribute(r);
     const g: GuardSignal = { sig: r.sig, target: r.target, role: r.role, sender: r.pid, comm: r.comm, uid: r.uid, ancestry: r.ancestry, agent, ns: r.ns };
     this.recent.push(g);
     if (this.recent.length > 32) this.recent.shift();
@@ -80,8 +86,31 @@ export class Guard {
       }
     }
     this.counters.monitor_signals++;
+    if (KILLING.has(r.sig)) this.counters.monitor_kills++;
+    if (agent || !r.root || this.waiting >= MAX_WAITING) return this.report(r, agent);
+    // The kernel says the sender was in a tracked tree whose session this monitor does not know
+    // yet: after a restart the records of the last one are read again, and the kill comes
+    // from the sensor's list before the agent's exec comes from the ring buffer. The report
+    // waits for that session (not acknowledged meanwhile: a monitor killed again leaves it
+    // to the next).
+    this.waiting++;
+    const started = Date.now();
+    const retry = () => {
+      const later = this.attribute(r);
+      if (later || Date.now() - started >= SESSION_WAIT_MS) {
+        this.waiting--;
+        this.report(r, later);
+      } else setTimeout(retry, 50).unref();
+    };
+    setTimeout(retry, 50).unref();
+  }
+
+  private attribute(r: RawRecord & { t: 'signal' }): AgentRef | undefined {
+    return this.host.agentOf(r.pid) ?? (r.root ? this.host.sessionRoot(r.root) : undefined) ?? this.ancestorAgent(r.ancestry);
+  }
+
+  private report(r: RawRecord & { t: 'signal' }, agent: AgentRef | undefined): void {
     const stopping = KILLING.has(r.sig);
-    if (stopping) this.counters.monitor_kills++;
     const what = r.role === 'monitor' ? 'the monitor' : r.role === 'sensor' ? "the monitor's kernel sensor" : `process ${r.target}`;
     const chain = [`${r.comm}(${r.pid})`, ...r.ancestry.map((a) => `${a.comm}(${a.pid})`)].join(' <- ');
     // raised by I/O on a file set to signal its owner (F_SETSIG): the task named made the file ready, someone else armed it

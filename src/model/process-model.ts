@@ -853,7 +853,8 @@ export class ProcessModel {
     s.live--;
     const durationMs = r.durationNs !== undefined ? Number(r.durationNs / 1000n) / 1000 : undefined;
     const exit = { code: r.code, ...(r.signal ? { signal: r.signal } : {}), ...(durationMs !== undefined ? { duration_ms: durationMs } : {}) };
-    this.emitFor(p, r.ns, 'process.exit', { exit });
+    // the shared objects it loaded were counted by the sensor, not reported one by one
+    this.emitFor(p, r.ns, 'process.exit', { exit, ...(r.libraryLoads ? { data: { library_loads: r.libraryLoads } } : {}) });
     if (s.live <= 0 && s.endedAt !== undefined) this.o.forget?.(s.rootPid);
     if (s.rootPid === p.pid && s.endedAt === undefined) {
       s.endedAt = this.now();

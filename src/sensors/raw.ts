@@ -54,7 +54,7 @@ export type RawRecord =
       realExe?: string;
     })
   | (Base & { t: 'fork'; ppid: number; handoff?: boolean; candidate?: boolean })
-  | (Base & { t: 'exit'; code: number; signal: number; durationNs?: bigint })
+  | (Base & { t: 'exit'; code: number; signal: number; durationNs?: bigint; /** read-only opens of shared objects and ld.so.cache the sensor counted instead of reporting */ libraryLoads?: number })
   | (Base & { t: 'rename'; comm: string })
   | (Base &
       KernelPaths & {

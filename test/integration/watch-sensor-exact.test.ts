@@ -2,6 +2,7 @@
 // and unit separators (the bpftrace framing's hard case), every folded open accounted for
 // (first open + file.repeat counts = opens made, flushed before a different open), and for
 // the compiled sensor, a 3,000-character path and a 5,000-character argv arriving whole.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import type { WardenEvent } from '../../src/events/types.js';
 import { KERNEL_BACKENDS, run, startWatch, type RunningWatch } from '../helpers/watch.js';
 
 const root = process.getuid?.() === 0;
+const LIBDIR = fs.existsSync('/usr/lib/x86_64-linux-gnu') ? '/usr/lib/x86_64-linux-gnu' : '/usr/lib';
 
 describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, argv and open folding', (backend) => {
   let w: RunningWatch;
@@ -20,6 +22,7 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, arg
   let oddPath = '';
   let fileA = '';
   let fileB = '';
+  let look = '';
   const longArg = Array.from({ length: 50 }, (_, i) => `${i}`.padEnd(99, 'x')).join(' '); // 4,999 chars + argv[0]
   const preload = '/nonexistent/warden-preload-test.so';
   const N1 = 1500;
@@ -52,11 +55,20 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, arg
         `i=0; while [ $i -lt ${N1} ]; do : < "$A"; i=$((i+1)); done`,
         ': < "$B"',
         `i=0; while [ $i -lt ${N2} ]; do : < "$A"; i=$((i+1)); done`,
+        // a shared object in a directory that only looks like a library directory: by name, by a
+        // symlink to it, and mounted over the real one in a private mount namespace
+        'cat "$LOOK/libwarden.so.1" > /dev/null',
+        'cat "$LINKED/libwarden.so.1" > /dev/null',
+        `unshare -m sh -c 'mount --bind "$LOOK" ${LIBDIR} && : < ${LIBDIR}/libwarden.so.1'`,
       ].join('\n') + '\n',
     );
+    look = path.join(tmp, 'usr/lib/x86_64-linux-gnu');
+    fs.mkdirSync(look, { recursive: true });
+    fs.writeFileSync(path.join(look, 'libwarden.so.1'), 'x');
+    fs.symlinkSync(look, path.join(tmp, 'lib'));
     w = await startWatch(['--backend', backend]);
     const r = await run('bash', [script], {
-      env: { PATH: process.env.PATH, LONG: longPath, ODD: oddPath, ARG: longArg, A: fileA, B: fileB, PRE: preload },
+      env: { PATH: process.env.PATH, LANG: 'C.UTF-8', LONG: longPath, ODD: oddPath, ARG: longArg, A: fileA, B: fileB, PRE: preload, LOOK: look, LINKED: path.join(tmp, 'lib') },
       argv0: 'claude',
     });
     expect(r.code, r.out).toBe(0);
@@ -98,6 +110,17 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, arg
       .filter((x) => x.file?.path === fileA)
       .reduce((n, x) => n + (x.kind === 'file.repeat' ? Number(x.data?.count ?? 0) : 1), 0);
     expect(before).toBe(N1);
+  });
+
+  it.runIf(backend === 'ebpf')("counts the dynamic loader's and the C library's start-up opens (shared objects, locale data) on the exit instead of reporting them; a look-alike library directory is reported", () => {
+    const libOpen = (x: WardenEvent) => x.kind === 'file.open' && !x.file?.path.endsWith('/libwarden.so.1') && /^\/(usr\/)?lib(64)?\/.*\.so(\.|$)|^\/etc\/(ld\.so\.cache|locale\.alias)$|^\/usr\/lib\/locale\/|\/gconv\//.test(x.file?.path ?? '');
+    expect(events.filter(libOpen).map((x) => x.file?.path)).toEqual([]);
+    const trueExit = events.find((x) => x.kind === 'process.exit' && x.proc?.exe === '/bin/true');
+    // ld.so.cache and libc at least (a static /bin/true would load none: then nothing was hidden)
+    if (!spawnSync('ldd', ['/bin/true']).stdout.toString().includes('not a dynamic')) expect(Number(trueExit?.data?.library_loads)).toBeGreaterThanOrEqual(2);
+    const lookAlike = events.filter((x) => x.kind === 'file.open' && x.file?.path.endsWith('/libwarden.so.1')).map((x) => x.file?.path);
+    expect(lookAlike).toEqual(expect.arrayContaining([path.join(look, 'libwarden.so.1'), `${LIBDIR}/libwarden.so.1`]));
+    expect(lookAlike.length).toBe(3);
   });
 
   it.runIf(backend === 'ebpf')('delivers a 3,000-character path whole', () => {

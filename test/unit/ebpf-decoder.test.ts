@@ -162,7 +162,7 @@ describe('ebpf record decoder', () => {
     d.push(frame({ type: REC.EXIT, a: [(3 << 8) | 0, 5_000_000] }));
     d.push(frame({ type: REC.EXIT, a: [9, 1] }));
     d.push(frame({ type: REC.OPEN, a: [-100, 0, 0, -13], s: ['/x'] }));
-    d.push(frame({ type: REC.EXIT, a: [0, 2 ** 40 + 5] }));
+    d.push(frame({ type: REC.EXIT, a: [0, 2 ** 40 + 5, 14] }));
     d.push(frame({ type: REC.FORK, pid: 7, a: [6] }));
     d.push(frame({ type: REC.REPEAT, a: [99] }));
     d.push(frame({ type: REC.RENAME, s: ['claude'] }));
@@ -170,11 +170,12 @@ describe('ebpf record decoder', () => {
       { t: 'exit', code: 3, signal: 0, durationNs: 5_000_000n },
       { t: 'exit', code: 0, signal: 9 },
       { t: 'open', ret: -13, dfd: -100 },
-      { t: 'exit', durationNs: BigInt(2 ** 40 + 5) },
+      { t: 'exit', durationNs: BigInt(2 ** 40 + 5), libraryLoads: 14 },
       { t: 'fork', pid: 7, ppid: 6 },
       { t: 'repeat', count: 99 },
       { t: 'rename', comm: 'claude' },
     ]);
+    expect(records[0]).not.toHaveProperty('libraryLoads'); // none counted: no field
   });
 
   it('decodes sockaddrs: inet, inet6, unix path, abstract with NULs', () => {

@@ -61,12 +61,11 @@ describe('reapStale', () => {
     expect(reapStale('mine', dirs)).toEqual([]);
   });
 
-  it('removes a spool or respawn log left without its instance after an hour, not before', () => {
+  it('removes a spool, in-flight buffer or respawn log left without its instance after an hour, not before', () => {
     const old = new Date(Date.now() - 2 * 3_600_000);
-    for (const f of ['a.spool', 'b.log', 'c.spool']) fs.writeFileSync(path.join(dirs.registry, f), 'x');
-    fs.utimesSync(path.join(dirs.registry, 'a.spool'), old, old);
-    fs.utimesSync(path.join(dirs.registry, 'b.log'), old, old);
+    for (const f of ['a.spool', 'b.log', 'c.spool', 'd.spool.inflight', 'e.spool.inflight']) fs.writeFileSync(path.join(dirs.registry, f), 'x');
+    for (const f of ['a.spool', 'b.log', 'd.spool.inflight']) fs.utimesSync(path.join(dirs.registry, f), old, old);
     reapStale(undefined, dirs);
-    expect(fs.readdirSync(dirs.registry).sort()).toEqual(['c.spool']);
+    expect(fs.readdirSync(dirs.registry).sort()).toEqual(['c.spool', 'e.spool.inflight']);
   });
 });

@@ -381,7 +381,7 @@ export class EbpfDecoder {
       case REC.FORK:
         return { t: 'fork', ...base, ppid: a[0]!, handoff: (flags & F.HANDOFF) !== 0 || undefined, candidate: (flags & F.CANDIDATE) !== 0 || undefined };
       case REC.EXIT:
-        return { t: 'exit', ...base, code: (a[0]! >> 8) & 0xff, signal: a[0]! & 0x7f, durationNs: BigInt(a[1]!) };
+        return { t: 'exit', ...base, code: (a[0]! >> 8) & 0xff, signal: a[0]! & 0x7f, durationNs: BigInt(a[1]!), ...(a[2]! > 0 ? { libraryLoads: a[2]! } : {}) };
       case REC.RENAME:
         return { t: 'rename', ...base, comm: c.str(0) };
       case REC.SIGNAL:

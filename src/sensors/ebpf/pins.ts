@@ -114,6 +114,7 @@ export function reapStale(except?: string, dirs: { registry: string; pins: strin
     fs.rmSync(path.join(dirs.pins, id), { recursive: true, force: true });
     fs.rmSync(path.join(dirs.registry, n), { force: true });
     fs.rmSync(path.join(dirs.registry, `${id}.spool`), { force: true });
+    fs.rmSync(path.join(dirs.registry, `${id}.spool.inflight`), { force: true });
     fs.rmSync(path.join(dirs.registry, `${id}.log`), { force: true });
     out.push(id);
   }
@@ -134,7 +135,7 @@ function reapOrphanLogs(registry: string): void {
   }
   const hourAgo = Date.now() - 3_600_000;
   for (const n of names) {
-    const m = /^(.*)\.(log|spool)$/.exec(n);
+    const m = /^(.*)\.(log|spool|spool\.inflight)$/.exec(n);
     if (!m || names.includes(`${m[1]}.json`)) continue;
     const f = path.join(registry, n);
     try {
