@@ -1017,18 +1017,9 @@ static int pin_links(const char *dir)
 /* Whether the monitor still runs (a killed one is gone, or a zombie until its parent reaps it). */
 static int monitor_alive(void)
 {
-	char p[64], buf[512];
-	snprintf(p, sizeof p, "/proc/%d/stat", monitor_pid);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+	int pgrp = 0, tpgid = 0;
+	char st = monitor_stat(&pgrp, &tpgid);
+	return st && st != 'Z' && st != 'X';
 }
 
 /* The monitor died of a signal another process sent it (the kernel program recorded it; the
@@ -1356,6 +1347,8 @@ int main(int argc, char **argv)
 		bpf_map_update_elem(bpf_map__fd(skel->maps.envnames), &k, &one, BPF_ANY);
 	}
 	fill_libdirs();
+	if (!skel->bss->libs_since) /* kept across adoptions: the state's first start */
+		skel->bss->libs_since = (uint64_t)time(NULL);
 	for (int i = 0; i < nt; i++)
 		track(tracks[i], tracks[i]);
 	for (int i = 0; i < ncg; i++) {

@@ -187,6 +187,10 @@ u64 last_wake_hi = 0;
 u64 heartbeat_ns = 0;
 u64 kill_seq = 0;
 u64 kill_acked = 0;
+/* CLOCK_REALTIME seconds when the first loader of this state started: library files changed
+ * (created, written, renamed, linked, chmod'ed: each sets ctime) since then are reported, not
+ * counted (library_load) */
+u64 libs_since = 0;
 
 #define RB_SIZE (16 << 20)
 #define RB_HI_SIZE (8 << 20)
@@ -1916,6 +1920,25 @@ static __always_inline bool protected_file(struct file *file)
 	return bpf_map_lookup_elem(&protect, &k) != NULL;
 }
 
+/* inode ctime in seconds, on kernels before and after 6.6 / 6.11 moved it */
+struct inode___ts64 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+struct inode___old {
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+static __always_inline s64 inode_ctime(struct inode *in)
+{
+	if (bpf_core_field_exists(in->i_ctime_sec))
+		return BPF_CORE_READ(in, i_ctime_sec);
+	struct inode___ts64 *a = (void *)in;
+	if (bpf_core_field_exists(a->__i_ctime))
+		return BPF_CORE_READ(a, __i_ctime.tv_sec);
+	struct inode___old *b = (void *)in;
+	return BPF_CORE_READ(b, i_ctime.tv_sec);
+}
+
 /* A read-only open of a regular file the dynamic loader or the C library's start-up would
  * make: a shared object ("*.so", "*.so.N...") directly in a library directory, a file of the
  * locale data or gconv directories, ld.so.cache or locale.alias in theirs. Identity by
@@ -1929,6 +1952,11 @@ static __always_inline bool library_load(struct file *file)
 		return false;
 	u32 fmt = in->i_mode & 0170000;
 	if (fmt != 0100000 /* S_IFREG */ && fmt != 0040000 /* S_IFDIR */)
+		return false;
+	/* only what was in place, unchanged, before monitoring began: a secret moved or linked into
+	 * a library directory later (rename and link set its ctime) is an open like any other */
+	u64 since = libs_since;
+	if (!since || inode_ctime(in) >= (s64)since)
 		return false;
 	struct dentry *d = file->f_path.dentry;
 	struct dentry *pd = d->d_parent;

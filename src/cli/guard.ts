@@ -65,7 +65,8 @@ export class Guard {
   private readonly recent: GuardSignal[] = [];
   private readonly waiters: Array<{ sig: number; resolve: (g: GuardSignal) => void }> = [];
   readonly counters = { monitor_signals: 0, monitor_kills: 0 };
-  private waiting = 0;
+  /** Signal records waiting for the session their kernel root names, by seq. */
+  private readonly waiting = new Map<number, RawRecord & { t: 'signal' }>();
 
   constructor(private readonly host: GuardHost) {}
 
@@ -87,22 +88,31 @@ export class Guard {
     }
     this.counters.monitor_signals++;
     if (KILLING.has(r.sig)) this.counters.monitor_kills++;
-    if (agent || !r.root || this.waiting >= MAX_WAITING) return this.report(r, agent);
+    if (agent || !r.root || this.waiting.size >= MAX_WAITING) return this.report(r, agent);
     // The kernel says the sender was in a tracked tree whose session this monitor does not know
     // yet: after a restart the records of the last one are read again, and the kill comes
     // from the sensor's list before the agent's exec comes from the ring buffer. The report
     // waits for that session (not acknowledged meanwhile: a monitor killed again leaves it
     // to the next).
-    this.waiting++;
+    this.waiting.set(r.seq, r);
     const started = Date.now();
     const retry = () => {
+      if (!this.waiting.has(r.seq)) return; // reported by flush()
       const later = this.attribute(r);
       if (later || Date.now() - started >= SESSION_WAIT_MS) {
-        this.waiting--;
+        this.waiting.delete(r.seq);
         this.report(r, later);
       } else setTimeout(retry, 50).unref();
     };
     setTimeout(retry, 50).unref();
+  }
+
+  /** The monitor stops: what still waits for its session is reported as it is. */
+  flush(): void {
+    for (const r of [...this.waiting.values()]) {
+      this.waiting.delete(r.seq);
+      this.report(r, this.attribute(r));
+    }
   }
 
   private attribute(r: RawRecord & { t: 'signal' }): AgentRef | undefined {
@@ -139,9 +149,10 @@ export class Guard {
     this.host.ack(r.seq);
   }
 
-  /** The record of `sig` just sent to the monitor (waits up to waitMs for it to arrive). */
-  senderOf(sig: number, waitMs: number): Promise<GuardSignal | undefined> {
-    const hit = [...this.recent].reverse().find((g) => g.sig === sig && g.role === 'monitor' && process.hrtime.bigint() - g.ns < 2_000_000_000n);
+  /** The record of `sig` just sent to the monitor, or since `sinceNs` (waits up to waitMs for it to arrive). */
+  senderOf(sig: number, waitMs: number, sinceNs?: bigint): Promise<GuardSignal | undefined> {
+    const after = sinceNs ?? process.hrtime.bigint() - 2_000_000_000n;
+    const hit = [...this.recent].reverse().find((g) => g.sig === sig && g.role === 'monitor' && g.ns >= after);
     if (hit) return Promise.resolve(hit);
     return new Promise((resolve) => {
       const w = { sig, resolve: (g: GuardSignal | undefined) => resolve(g) };

@@ -96,10 +96,11 @@ export interface MonitorCore {
   reloadRules(cfg: WatchConfig): Promise<void>;
   monitorEvent(kind: string, severity: UnstampedEvent['severity'], message: string, data?: Record<string, unknown>): void;
   /**
-   * Who sent `sig` to this monitor just now, when the kernel sensor saw it (waits briefly for
-   * its record): a stop request from inside an agent's tree is refused by the caller.
+   * Who sent `sig` to this monitor just now (or since `sinceNs`, CLOCK_MONOTONIC), when the kernel
+   * sensor saw it (waits briefly for its record): a stop request from inside an agent's tree is
+   * refused by the caller.
    */
-  signalSender(sig: number, waitMs?: number): Promise<GuardSignal | undefined>;
+  signalSender(sig: number, waitMs?: number, sinceNs?: bigint): Promise<GuardSignal | undefined>;
   stop(): Promise<void>;
 }
 
@@ -171,7 +172,11 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
     untrack: (pid, gen) => sensor?.untrack(pid, gen),
     serve: (pid, root) => sensor?.serve?.(pid, root),
     unserve: (pid) => sensor?.unserve?.(pid),
-    protect: (dev, ino) => sensor?.protect?.(dev, ino),
+    protect: (dev, ino) => {
+      if (!sensor?.protect) return false;
+      sensor.protect(dev, ino);
+      return true;
+    },
     remember: (s, ns) => sensor?.rememberSession?.(s.rootPid, ns, s.name, s.id, s.cwd, s.home ?? ''),
     forget: (root) => sensor?.forgetSession?.(root),
     observe: opts.observe,
@@ -205,6 +210,8 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
         return;
       case 'restarted':
         counters.sensor_restarts = s.restarts;
+        // a sensor started without the kernel state of the last one has an empty protected list
+        model.identity.resendProtected();
         monitorEvent('monitor.sensor_restart', 'warn', `sensor restarted; events during ${s.gapMs} ms were not seen`, {
           restarts: s.restarts,
           gap_ms: s.gapMs,
@@ -362,13 +369,14 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       classifier = await loadClassifier(next);
     },
     monitorEvent,
-    signalSender: (sig, waitMs = 300) => guard.senderOf(sig, waitMs),
+    signalSender: (sig, waitMs = 300, sinceNs) => guard.senderOf(sig, waitMs, sinceNs),
     async stop() {
       if (stopped) return;
       stopped = true;
       await sensorNow.stop();
       await gov.stop();
       model.tick();
+      guard.flush();
       loss.flush();
       clearInterval(ticker);
       monitorEvent('monitor.stop', 'info', 'monitor stopped', { counters: stats() });

@@ -132,17 +132,26 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
   let stopRequested: () => void = () => undefined;
   const stopping = new Promise<void>((resolve) => (stopRequested = resolve));
   let monitorUp: Monitor | undefined;
-  const onStopSignal = (name: NodeJS.Signals) => {
-    const m = monitorUp;
-    if (!m) return stopRequested();
+  // A request that came while the monitor started is decided once it runs: a monitor its sensor
+  // started again after a kill was otherwise stopped for good by the killer's next SIGTERM.
+  const early: Array<{ name: NodeJS.Signals; at: bigint }> = [];
+  const decideStop = (m: Monitor, name: NodeJS.Signals, since?: bigint) => {
     const signo = name === 'SIGINT' ? 2 : 15;
-    void m.core.signalSender(signo).then((g) => {
+    void m.core.signalSender(signo, since === undefined ? 300 : 2000, since).then((g) => {
       if (g?.agent) {
         log(`${name} from pid ${g.sender} (${g.comm}) in ${g.agent.name} session ${g.agent.session} refused`);
         return;
       }
       stopRequested();
     });
+  };
+  const onStopSignal = (name: NodeJS.Signals) => {
+    const m = monitorUp;
+    if (!m) {
+      early.push({ name, at: process.hrtime.bigint() - 1_000_000_000n });
+      return;
+    }
+    decideStop(m, name);
   };
   process.on('SIGINT', onStopSignal);
   process.on('SIGTERM', onStopSignal);
@@ -172,6 +181,7 @@ export async function runWatch(opts: WatchOptions): Promise<number> {
     },
   });
   monitorUp = monitor;
+  for (const e of early.splice(0)) decideStop(monitor, e.name, e.at);
   const m = monitor.model;
   const ep = reporting!.endpoints;
   log(

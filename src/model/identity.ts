@@ -84,10 +84,11 @@ export function watchedNames(): string[] {
 export class SecretIdentity {
   private byInode = new Map<string, KnownFile>();
   private loadedAt = 0;
-  /** Inodes handed to the sensor already (each is sent once). */
+  /** Inodes handed to the sensor already (each is sent once per sensor). */
   private readonly sent = new Set<string>();
 
-  constructor(private readonly o: { homes?: () => Iterable<string>; protect?: (dev: number, ino: number) => void; now?: () => number; clock?: () => bigint } = {}) {}
+  /** protect() says whether a sensor took the inode: one not running yet gets it when resendProtected() says it runs. */
+  constructor(private readonly o: { homes?: () => Iterable<string>; protect?: (dev: number, ino: number) => boolean; now?: () => number; clock?: () => bigint } = {}) {}
 
   get size(): number {
     return this.byInode.size;
@@ -136,13 +137,26 @@ export class SecretIdentity {
     for (const e of PERSISTENCE_PATHS) for (const p of concrete(e.pattern, homes)) add(p, 'persistence', 1, true);
     this.byInode = next;
     this.loadedAt = (this.o.now ?? Date.now)();
-    if (this.o.protect) {
-      for (const key of next.keys()) {
-        if (this.sent.has(key)) continue;
-        this.sent.add(key);
-        const [dev, ino] = key.split(':');
-        this.o.protect(Number(dev), Number(ino));
-      }
+    this.sendProtected();
+  }
+
+  /**
+   * A sensor started (or started again without the kernel state of the last one): it is given
+   * every known inode. The kernel counts, without reporting them, the reads of library files
+   * that are not on this list, so an inode the sensor never got is a secret it could hide.
+   */
+  resendProtected(): void {
+    this.sent.clear();
+    this.sendProtected();
+  }
+
+  private sendProtected(): void {
+    if (!this.o.protect) return;
+    for (const key of this.byInode.keys()) {
+      if (this.sent.has(key)) continue;
+      const [dev, ino] = key.split(':');
+      if (!this.o.protect(Number(dev), Number(ino))) return; // no sensor yet
+      this.sent.add(key);
     }
   }
 

@@ -95,7 +95,8 @@ export interface ModelOptions {
   untrack?: (pid: number, gen?: number) => void;
   serve?: (pid: number, root: number) => void;
   unserve?: (pid: number) => void;
-  protect?: (dev: number, ino: number) => void;
+  /** Whether a sensor took it (false: none runs yet). */
+  protect?: (dev: number, ino: number) => boolean;
   /** Keeps a session with the kernel's pinned state (sensor.rememberSession / forgetSession). */
   remember?: (s: Session, startNs: bigint) => void;
   forget?: (root: number) => void;

@@ -1,6 +1,6 @@
 // Test helper: runs the real `warden watch` CLI as a child process writing NDJSON to a temp
 // file, and lets tests wait for events in it.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,4 +83,21 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
     c.on('error', reject);
     c.on('exit', (code) => resolve({ code, out, pid: c.pid! }));
   });
+}
+
+/** Polls fn every 100 ms until it returns something other than undefined/false; detail() is added to the timeout's message. */
+export async function until<T>(what: string, fn: () => T | undefined, ms = 30_000, detail?: () => string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `\n${detail()}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The compiled sensor (warden-sensor) a monitor runs, if any. */
+export function loaderOf(monitor: number): number | undefined {
+  const out = spawnSync('pgrep', ['-P', String(monitor), '-x', 'warden-sensor'], { encoding: 'utf8' }).stdout.trim();
+  return out ? Number(out.split('\n')[0]) : undefined;
 }

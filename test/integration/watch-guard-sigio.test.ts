@@ -10,19 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WardenEvent } from '../../src/events/types.js';
-import { readEvents, run, WARDEN } from '../helpers/watch.js';
+import { loaderOf, readEvents, run, until, WARDEN } from '../helpers/watch.js';
 
 const root = process.getuid?.() === 0;
 
-async function until<T>(what: string, fn: () => T | undefined, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.skipIf(!root)('watch guard: stops raised by the monitor\'s own writes (F_SETSIG)', () => {
   let dir = '';
@@ -60,7 +51,7 @@ describe.skipIf(!root)('watch guard: stops raised by the monitor\'s own writes (
     started.push(m);
     const events = (): WardenEvent[] => readEvents(log);
     await until('monitor.ready', () => events().some((e) => e.kind === 'monitor.ready'), 60_000);
-    const loader = Number(spawnSync('pgrep', ['-P', String(m.pid), '-x', 'warden-sensor'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
+    const loader = loaderOf(m.pid!) ?? 0;
     expect(loader).toBeGreaterThan(0);
     const sock = path.join(dir, 'warden', 'warden.sock');
     expect(fs.existsSync(sock)).toBe(true);

@@ -12,14 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WardenEvent } from '../../src/events/types.js';
-import { readEvents, run, WARDEN } from '../helpers/watch.js';
+import { loaderOf, readEvents, run, until, WARDEN } from '../helpers/watch.js';
 
 const root = process.getuid?.() === 0;
 
-function loaderOf(monitor: number): number | undefined {
-  const out = spawnSync('pgrep', ['-P', String(monitor), '-x', 'warden-sensor'], { encoding: 'utf8' }).stdout.trim();
-  return out ? Number(out.split('\n')[0]) : undefined;
-}
 
 function alive(pid: number): boolean {
   try {
@@ -30,15 +26,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until<T>(what: string, fn: () => T | undefined, ms = 30_000, detail?: () => string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `\n${detail()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function get(url: string): Promise<string> {
   return new Promise((resolve, reject) => {

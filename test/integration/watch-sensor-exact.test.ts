@@ -23,6 +23,8 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, arg
   let fileA = '';
   let fileB = '';
   let look = '';
+  let planted = '';
+  let moved = '';
   const longArg = Array.from({ length: 50 }, (_, i) => `${i}`.padEnd(99, 'x')).join(' '); // 4,999 chars + argv[0]
   const preload = '/nonexistent/warden-preload-test.so';
   const N1 = 1500;
@@ -60,15 +62,23 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, arg
         'cat "$LOOK/libwarden.so.1" > /dev/null',
         'cat "$LINKED/libwarden.so.1" > /dev/null',
         `unshare -m sh -c 'mount --bind "$LOOK" ${LIBDIR} && : < ${LIBDIR}/libwarden.so.1'`,
+        // a library planted now, and a file that existed before monitoring moved in: both changed
+        // since the monitor started, so their reads are reported
+        'cp "$LOOK/libwarden.so.1" "$PLANTED" && cat "$PLANTED" > /dev/null',
+        'mv "$MOVE_FROM" "$MOVED" && cat "$MOVED" > /dev/null',
       ].join('\n') + '\n',
     );
     look = path.join(tmp, 'usr/lib/x86_64-linux-gnu');
     fs.mkdirSync(look, { recursive: true });
     fs.writeFileSync(path.join(look, 'libwarden.so.1'), 'x');
     fs.symlinkSync(look, path.join(tmp, 'lib'));
+    const tag = path.basename(tmp).replace(/[^A-Za-z0-9]/g, '');
+    planted = `${LIBDIR}/libwarden-planted-${tag}.so.1`;
+    moved = `${LIBDIR}/libwarden-moved-${tag}.so.1`;
+    fs.writeFileSync(path.join(tmp, 'moved.so.1'), 'x');
     w = await startWatch(['--backend', backend]);
     const r = await run('bash', [script], {
-      env: { PATH: process.env.PATH, LANG: 'C.UTF-8', LONG: longPath, ODD: oddPath, ARG: longArg, A: fileA, B: fileB, PRE: preload, LOOK: look, LINKED: path.join(tmp, 'lib') },
+      env: { PATH: process.env.PATH, LANG: 'C.UTF-8', LONG: longPath, ODD: oddPath, ARG: longArg, A: fileA, B: fileB, PRE: preload, LOOK: look, LINKED: path.join(tmp, 'lib'), PLANTED: planted, MOVED: moved, MOVE_FROM: path.join(tmp, 'moved.so.1') },
       argv0: 'claude',
     });
     expect(r.code, r.out).toBe(0);
@@ -80,6 +90,7 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, arg
 
   afterAll(async () => {
     await w?.stop();
+    for (const f of [planted, moved]) if (f) fs.rmSync(f, { force: true });
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -113,14 +124,17 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: exact paths, arg
   });
 
   it.runIf(backend === 'ebpf')("counts the dynamic loader's and the C library's start-up opens (shared objects, locale data) on the exit instead of reporting them; a look-alike library directory is reported", () => {
-    const libOpen = (x: WardenEvent) => x.kind === 'file.open' && !x.file?.path.endsWith('/libwarden.so.1') && /^\/(usr\/)?lib(64)?\/.*\.so(\.|$)|^\/etc\/(ld\.so\.cache|locale\.alias)$|^\/usr\/lib\/locale\/|\/gconv\//.test(x.file?.path ?? '');
+    const libOpen = (x: WardenEvent) => x.kind === 'file.open' && !x.file?.path.includes('/libwarden') && /^\/(usr\/)?lib(64)?\/.*\.so(\.|$)|^\/etc\/(ld\.so\.cache|locale\.alias)$|^\/usr\/lib\/locale\/|\/gconv\//.test(x.file?.path ?? '');
     expect(events.filter(libOpen).map((x) => x.file?.path)).toEqual([]);
     const trueExit = events.find((x) => x.kind === 'process.exit' && x.proc?.exe === '/bin/true');
     // ld.so.cache and libc at least (a static /bin/true would load none: then nothing was hidden)
     if (!spawnSync('ldd', ['/bin/true']).stdout.toString().includes('not a dynamic')) expect(Number(trueExit?.data?.library_loads)).toBeGreaterThanOrEqual(2);
-    const lookAlike = events.filter((x) => x.kind === 'file.open' && x.file?.path.endsWith('/libwarden.so.1')).map((x) => x.file?.path);
+    const lookAlike = events.filter((x) => x.kind === 'file.open' && x.file?.path.endsWith('/libwarden.so.1') && x.proc?.argv[0] !== 'cp').map((x) => x.file?.path);
     expect(lookAlike).toEqual(expect.arrayContaining([path.join(look, 'libwarden.so.1'), `${LIBDIR}/libwarden.so.1`]));
     expect(lookAlike.length).toBe(3);
+    const readOf = (f: string) => events.find((x) => x.kind === 'file.open' && x.file?.path === f && x.proc?.argv[0] === 'cat');
+    expect(readOf(planted), 'the planted library read').toBeDefined();
+    expect(readOf(moved), 'the read of a file moved into the library directory').toBeDefined();
   });
 
   it.runIf(backend === 'ebpf')('delivers a 3,000-character path whole', () => {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WardenEvent } from '../../src/events/types.js';
-import { readEvents, run, WARDEN } from '../helpers/watch.js';
+import { loaderOf, readEvents, run, until, WARDEN } from '../helpers/watch.js';
 
 const root = process.getuid?.() === 0;
 /** The kernel can send a signal from a BPF program (bpf_send_signal_task, Linux 6.13). */
@@ -19,15 +19,6 @@ const kernelResumes = (() => {
   }
 })();
 
-async function until<T>(what: string, fn: () => T | undefined, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.skipIf(!root)('batching: acts around a kill or stop of the monitor (compiled sensor)', () => {
   let dir = '';
@@ -54,7 +45,6 @@ describe.skipIf(!root)('batching: acts around a kill or stop of the monitor (com
   }
 
   const events = (): WardenEvent[] => readEvents(log);
-  const loaderOf = (m: number) => Number(spawnSync('pgrep', ['-P', String(m), '-x', 'warden-sensor'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
 
   afterEach(async () => {
     for (const pid of spawnSync('pgrep', ['-f', log], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number)) {
@@ -124,6 +114,32 @@ describe.skipIf(!root)('batching: acts around a kill or stop of the monitor (com
     await until('the kills', () => events().filter((e) => e.kind === 'monitor.killed' && e.agent?.root_pid === agent.pid).length >= 7 || undefined, 30_000).catch(() => undefined);
     expect(events().filter((e) => e.kind === 'monitor.killed' && e.agent?.root_pid === agent.pid).length).toBeGreaterThanOrEqual(7);
   }, 180_000);
+
+  it('an agent that kills the monitor and sends the restarted one SIGTERM while it starts does not stop it', async () => {
+    const { home, key, cfg } = setup();
+    const m = startMonitor(cfg);
+    await until('monitor.ready', () => events().some((e) => e.kind === 'monitor.ready'), 60_000);
+    const script = path.join(dir, 'agent.sh');
+    fs.writeFileSync(
+      script,
+      [
+        'kill -9 $WPID',
+        'for t in $(seq 200); do n=$(pgrep -f "watch -o $LOG" | grep -vx "$WPID" | head -1); [ -n "$n" ] && break; sleep 0.05; done',
+        '[ -z "$n" ] && { echo "no monitor after the kill"; exit 3; }',
+        'sleep 0.5; kill -TERM $n',
+        'sleep 1; kill -TERM $n',
+        'sleep 8',
+        `cat ${key} > /dev/null`,
+        'sleep 3',
+      ].join('\n') + '\n',
+    );
+    const r = await run('bash', [script], { env: { PATH: process.env.PATH, HOME: home, WPID: String(m.pid), LOG: log }, argv0: 'claude' });
+    expect(r.out).not.toContain('no monitor after the kill');
+    const read = await until('the read made after the stop requests', () => events().find((e) => e.kind === 'file.open' && e.file?.path === key), 30_000).catch(() => undefined);
+    expect(read?.severity).toBe('alert');
+    expect(events().filter((e) => e.kind === 'monitor.stop')).toEqual([]);
+    expect(events().some((e) => e.kind === 'monitor.signal' && e.data?.signal === 'SIGTERM' && e.agent?.root_pid === r.pid)).toBe(true);
+  }, 120_000);
 
   it('an agent that holds the monitor with ptrace gets it killed and started again; its read is reported while it runs', async () => {
     const { home, key, cfg } = setup();

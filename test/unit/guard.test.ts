@@ -69,6 +69,15 @@ describe('guard attribution', () => {
     expect(acked).toEqual([8]);
   });
 
+  it('reports what still waits when the monitor stops', () => {
+    guard.onRecord(rec({ seq: 10 }));
+    guard.flush();
+    expect(emitted).toHaveLength(1);
+    expect(acked).toEqual([10]);
+    vi.advanceTimersByTime(3100);
+    expect(emitted).toHaveLength(1); // not twice
+  });
+
   it('reports at once a sender outside any tracked tree, and a record seen twice once', () => {
     guard.onRecord(rec({ seq: 9, root: 0 }));
     guard.onRecord(rec({ seq: 9, root: 0 }));

@@ -291,4 +291,33 @@ describe('secrets known by inode, as of the event', () => {
       fs.rmSync(home, { recursive: true, force: true });
     }
   });
+
+  it('gives the sensor every protected inode once it runs, whatever was known before (the kernel hides library reads of inodes it was not given)', async () => {
+    const { SecretIdentity } = await import('../../src/model/identity.js');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-ident-'));
+    try {
+      fs.mkdirSync(path.join(home, '.aws'));
+      const secret = path.join(home, '.aws', 'credentials');
+      fs.writeFileSync(secret, 'x');
+      const key = `${kernelDev(fs.statSync(secret).dev)}:${fs.statSync(secret).ino}`;
+      let running = false;
+      const given: string[] = [];
+      const id = new SecretIdentity({ homes: () => [home], protect: (d, i) => running && given.push(`${d}:${i}`) > 0 });
+      id.refresh(); // an agent found before the sensor attached: nothing can be given yet
+      expect(given).toEqual([]);
+      running = true;
+      id.refresh(); // the refresh once the sensor runs gives it all
+      expect(given).toContain(key);
+      const n = given.length;
+      id.refresh();
+      expect(given.length).toBe(n); // once per sensor
+      id.resendProtected(); // a sensor started without the last one's kernel state
+      expect(given.length).toBe(2 * n);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
 });
