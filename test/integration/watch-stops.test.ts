@@ -38,6 +38,20 @@ describe.skipIf(!root)('batching: acts around a kill or stop of the monitor (com
     return { home, key, cfg };
   }
 
+  /** A fresh log, home and key, and a monitor on them that is ready. */
+  async function readyMonitor(): Promise<{ home: string; key: string; m: ChildProcess }> {
+    const { home, key, cfg } = setup();
+    const m = startMonitor(cfg);
+    await until('monitor.ready', () => events().some((e) => e.kind === 'monitor.ready'), 60_000);
+    return { home, key, m };
+  }
+
+  /** Shell lines: waits (10 s at most) for a monitor on $LOG other than $<prev> and puts its pid in $n. */
+  const nextMonitor = (prev: string, failure: string) => [
+    `for t in $(seq 200); do n=$(pgrep -f "watch -o $LOG" | grep -vx "$${prev}" | head -1); [ -n "$n" ] && break; sleep 0.05; done`,
+    `[ -z "$n" ] && { echo "${failure}"; exit 3; }`,
+  ];
+
   function startMonitor(cfg: string): ChildProcess {
     const c = spawn(WARDEN, ['watch', '-o', log, '--backend', 'ebpf', '--config', cfg], { env: { ...process.env, XDG_RUNTIME_DIR: dir }, stdio: ['ignore', 'ignore', 'ignore'] });
     started.push(c);
@@ -65,9 +79,7 @@ describe.skipIf(!root)('batching: acts around a kill or stop of the monitor (com
   });
 
   it('an agent that SIGSTOPs the monitor and its sensor together is undone, and its read reported while it runs', async () => {
-    const { home, key, cfg } = setup();
-    const m = startMonitor(cfg);
-    await until('monitor.ready', () => events().some((e) => e.kind === 'monitor.ready'), 60_000);
+    const { home, key, m } = await readyMonitor();
     const loader = loaderOf(m.pid!);
     expect(loader).toBeGreaterThan(0);
     const script = path.join(dir, 'agent.sh');
@@ -86,9 +98,7 @@ describe.skipIf(!root)('batching: acts around a kill or stop of the monitor (com
   }, 150_000);
 
   it('an agent that kills the monitor again and again, even while it starts, does not end monitoring; its read is reported while it runs', async () => {
-    const { home, key, cfg } = setup();
-    const m = startMonitor(cfg);
-    await until('monitor.ready', () => events().some((e) => e.kind === 'monitor.ready'), 60_000);
+    const { home, key, m } = await readyMonitor();
     const script = path.join(dir, 'agent.sh');
     // seven kills in well under a minute (the sensor restarted five a minute at most), the later
     // ones as soon as the next monitor exists, before it has started its own sensor
@@ -98,8 +108,7 @@ describe.skipIf(!root)('batching: acts around a kill or stop of the monitor (com
         'last=$WPID',
         'for i in 1 2 3 4 5 6 7; do',
         '  kill -9 $last',
-        '  for t in $(seq 200); do n=$(pgrep -f "watch -o $LOG" | grep -vx "$last" | head -1); [ -n "$n" ] && break; sleep 0.05; done',
-        '  [ -z "$n" ] && { echo "no monitor after kill $i"; exit 3; }',
+        ...nextMonitor('last', 'no monitor after kill $i'),
         '  last=$n; sleep 0.3',
         'done',
         `cat ${key} > /dev/null`,
@@ -116,16 +125,13 @@ describe.skipIf(!root)('batching: acts around a kill or stop of the monitor (com
   }, 180_000);
 
   it('an agent that kills the monitor and sends the restarted one SIGTERM while it starts does not stop it', async () => {
-    const { home, key, cfg } = setup();
-    const m = startMonitor(cfg);
-    await until('monitor.ready', () => events().some((e) => e.kind === 'monitor.ready'), 60_000);
+    const { home, key, m } = await readyMonitor();
     const script = path.join(dir, 'agent.sh');
     fs.writeFileSync(
       script,
       [
         'kill -9 $WPID',
-        'for t in $(seq 200); do n=$(pgrep -f "watch -o $LOG" | grep -vx "$WPID" | head -1); [ -n "$n" ] && break; sleep 0.05; done',
-        '[ -z "$n" ] && { echo "no monitor after the kill"; exit 3; }',
+        ...nextMonitor('WPID', 'no monitor after the kill'),
         'sleep 0.5; kill -TERM $n',
         'sleep 1; kill -TERM $n',
         'sleep 8',
@@ -142,9 +148,7 @@ describe.skipIf(!root)('batching: acts around a kill or stop of the monitor (com
   }, 120_000);
 
   it('an agent that holds the monitor with ptrace gets it killed and started again; its read is reported while it runs', async () => {
-    const { home, key, cfg } = setup();
-    const m = startMonitor(cfg);
-    await until('monitor.ready', () => events().some((e) => e.kind === 'monitor.ready'), 60_000);
+    const { home, key, m } = await readyMonitor();
     const script = path.join(dir, 'agent.py');
     // PTRACE_SEIZE + PTRACE_INTERRUPT: the monitor sits in a tracing stop (no signal to undo)
     fs.writeFileSync(

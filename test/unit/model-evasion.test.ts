@@ -258,8 +258,8 @@ describe('loss and signals, by session', () => {
 });
 
 describe('secrets known by inode, as of the event', () => {
-  it('a file written under a temporary name and renamed over a secret (an atomic save) is not the secret at its open; a link made to a known secret is', async () => {
-    const { SecretIdentity } = await import('../../src/model/identity.js');
+  /** A temporary home with ~/.aws/credentials, removed after fn. */
+  async function withSecretHome(fn: (home: string, secret: string) => Promise<void>): Promise<void> {
     const fs = await import('node:fs');
     const os = await import('node:os');
     const path = await import('node:path');
@@ -268,6 +268,17 @@ describe('secrets known by inode, as of the event', () => {
       fs.mkdirSync(path.join(home, '.aws'));
       const secret = path.join(home, '.aws', 'credentials');
       fs.writeFileSync(secret, 'old');
+      await fn(home, secret);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  }
+
+  it('a file written under a temporary name and renamed over a secret (an atomic save) is not the secret at its open; a link made to a known secret is', async () => {
+    const { SecretIdentity } = await import('../../src/model/identity.js');
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    await withSecretHome(async (home, secret) => {
       let clock = 1000n;
       const id = new SecretIdentity({ homes: () => [home], clock: () => clock });
       id.refresh(); // at the start: known from then on
@@ -287,21 +298,13 @@ describe('secrets known by inode, as of the event', () => {
       const link = path.join(home, 'innocent');
       fs.linkSync(secret, link);
       expect(id.lookup(dev(link), ino(link), 4000n)?.path).toBe(secret);
-    } finally {
-      fs.rmSync(home, { recursive: true, force: true });
-    }
+    });
   });
 
   it('gives the sensor every protected inode once it runs, whatever was known before (the kernel hides library reads of inodes it was not given)', async () => {
     const { SecretIdentity } = await import('../../src/model/identity.js');
     const fs = await import('node:fs');
-    const os = await import('node:os');
-    const path = await import('node:path');
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-ident-'));
-    try {
-      fs.mkdirSync(path.join(home, '.aws'));
-      const secret = path.join(home, '.aws', 'credentials');
-      fs.writeFileSync(secret, 'x');
+    await withSecretHome(async (home, secret) => {
       const key = `${kernelDev(fs.statSync(secret).dev)}:${fs.statSync(secret).ino}`;
       let running = false;
       const given: string[] = [];
@@ -316,8 +319,6 @@ describe('secrets known by inode, as of the event', () => {
       expect(given.length).toBe(n); // once per sensor
       id.resendProtected(); // a sensor started without the last one's kernel state
       expect(given.length).toBe(2 * n);
-    } finally {
-      fs.rmSync(home, { recursive: true, force: true });
-    }
+    });
   });
 });
