@@ -608,13 +608,37 @@ static int add_name(const char *name, uint8_t bit)
 	return 0;
 }
 
-static int protect_inode(unsigned long long dev, unsigned long long ino)
+/* Puts an inode on the kernel's protected list (add) or takes it off. An inode that cannot be
+ * added (the list is full) turns the library count off for good: a secret not on the list
+ * could be counted as a library load rather than reported. */
+static int protect_inode(unsigned long long dev, unsigned long long ino, int add)
 {
 	struct {
 		uint64_t dev, ino;
 	} k = {dev, ino};
 	uint8_t one = 1;
-	return bpf_map_update_elem(bpf_map__fd(skel->maps.protect), &k, &one, BPF_ANY) ? -errno : 0;
+	int fd = bpf_map__fd(skel->maps.protect);
+	int r = add ? (bpf_map_update_elem(fd, &k, &one, BPF_ANY) ? -errno : 0) : (bpf_map_delete_elem(fd, &k) ? -errno : 0);
+	if (r && add)
+		__sync_fetch_and_or(&skel->bss->fold_off, FOLD_OFF_PROTECT);
+	if (r && (add || r != -ENOENT)) {
+		int64_t a[3] = {add ? 5 : 6, (int64_t)ino, r};
+		emit_own(REC_CTL, a, 3, NULL);
+	}
+	return r;
+}
+
+/* Says once per reason why library opens stopped being counted (the kernel or a failed insert
+ * turned it off): the monitor reports it. */
+static void report_fold_off(void)
+{
+	static uint64_t said;
+	uint64_t off = skel->bss->fold_off;
+	if ((off & ~said) == 0)
+		return;
+	int64_t a[3] = {7, (int64_t)(off & ~said), 0};
+	emit_own(REC_CTL, a, 3, NULL);
+	said = off;
 }
 
 static void clear_map(int fd, size_t key_size)
@@ -867,8 +891,9 @@ static void command(char *line)
 		emit_own(REC_CTL, a, 3, NULL);
 		break;
 	case 'p':
+	case 'P':
 		if (sscanf(line + 1, "%llu %llu", &d, &i) == 2)
-			protect_inode(d, i);
+			protect_inode(d, i, op == 'p');
 		break;
 	case 'w':
 		add_name(line + 2, NAME_WATCHED);
@@ -1499,6 +1524,7 @@ int main(int argc, char **argv)
 			if (d > drops_seen)
 				drops_seen = d;
 			report_loss();
+			report_fold_off();
 		}
 		/* the loader's own records (replies, loss) go at once; kernel records once a window */
 		if (out_len && (out_urgent || got > 0)) {

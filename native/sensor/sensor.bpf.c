@@ -126,6 +126,10 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_faccessat2 439
 #define NR_fchmodat2 452
 #define NR_setxattrat 463
+#define NR_adjtimex 159
+#define NR_settimeofday 164
+#define NR_clock_settime 227
+#define NR_clock_adjtime 305
 
 #define AT_FDCWD -100
 #define AT_EMPTY_PATH 0x1000
@@ -191,6 +195,9 @@ u64 kill_acked = 0;
  * (created, written, renamed, linked, chmod'ed: each sets ctime) since then are reported, not
  * counted (library_load) */
 u64 libs_since = 0;
+/* FOLD_OFF_* bits: set once a condition the count relies on no longer holds (kept across
+ * adoptions, like libs_since); library opens are then reported one by one */
+u64 fold_off = 0;
 
 #define RB_SIZE (16 << 20)
 #define RB_HI_SIZE (8 << 20)
@@ -1956,7 +1963,7 @@ static __always_inline bool library_load(struct file *file)
 	/* only what was in place, unchanged, before monitoring began: a secret moved or linked into
 	 * a library directory later (rename and link set its ctime) is an open like any other */
 	u64 since = libs_since;
-	if (!since || inode_ctime(in) >= (s64)since)
+	if (!since || fold_off || inode_ctime(in) >= (s64)since)
 		return false;
 	struct dentry *d = file->f_path.dentry;
 	struct dentry *pd = d->d_parent;
@@ -2678,6 +2685,158 @@ SEC("tracepoint/syscalls/sys_exit_accept4")
 int exit_accept4(struct sc_exit *ctx)
 {
 	return on_accept_exit(ctx->ret);
+}
+
+/* ---- the realtime clock --------------------------------------------------------------------
+ * Setting the clock is watched for everyone, not only in agent trees: library_load trusts inode
+ * ctimes, and a clock wound back (even for a millisecond, even by a process outside the tree)
+ * makes a file changed now look older than monitoring. A call that may step it turns the count
+ * off before it acts; a step seen across any other clock call (the realtime offset moved) too. */
+
+#define CAP_SYS_TIME_BIT (1ULL << 25)
+#define ADJ_SETOFFSET_BIT 0x0100
+
+struct clock_in {
+	u64 off;   /* realtime (as TAI) minus monotonic at entry */
+	u64 modes; /* adjtimex modes, ~0 unreadable, 0 for the setters */
+	u32 nr;
+	s32 clk;
+	u32 root;  /* the agent tree's root, 0 outside */
+	u32 pad;
+};
+
+/* tid -> clock call in flight (by processes that may change the clock, and by agent trees) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, struct clock_in);
+} clock_calls SEC(".maps");
+
+static __always_inline u64 realtime_offset(void)
+{
+	/* TAI moves with every step of the realtime clock (settimeofday, clock_settime,
+	 * ADJ_SETOFFSET); without the helper (before 6.1) steps are known by the call alone */
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ktime_get_tai_ns))
+		return bpf_ktime_get_tai_ns() - bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline int clock_enter(long id, s32 clk, const void *timex)
+{
+	u64 pt = bpf_get_current_pid_tgid();
+	u32 pid = pt >> 32, tid = (u32)pt;
+	struct tinfo *t = bpf_map_lookup_elem(&tracked, &pid);
+	struct task_struct *task = bpf_get_current_task_btf();
+	bool cap = task->cred->cap_effective.val & CAP_SYS_TIME_BIT;
+	if (!t && !cap)
+		return 0;
+	u64 modes = 0;
+	bool sets = id == NR_settimeofday || (id == NR_clock_settime && clk >= 0);
+	if (timex) {
+		u32 m = 0;
+		if (bpf_probe_read_user(&m, sizeof m, timex))
+			modes = ~0ULL;
+		else
+			modes = m;
+		if (clk >= 0 && (modes == ~0ULL || (modes & ADJ_SETOFFSET_BIT)))
+			sets = true;
+	}
+	/* before the call acts: a file renamed while it runs must not be counted */
+	if (sets && cap)
+		__sync_fetch_and_or(&fold_off, FOLD_OFF_CLOCK);
+	struct clock_in c = {.off = realtime_offset(), .modes = modes, .nr = id, .clk = clk, .root = t ? t->root : 0};
+	bpf_map_update_elem(&clock_calls, &tid, &c, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int clock_exit(long id, long ret)
+{
+	u64 pt = bpf_get_current_pid_tgid();
+	u32 pid = pt >> 32, tid = (u32)pt;
+	struct clock_in *c = bpf_map_lookup_elem(&clock_calls, &tid);
+	if (!c)
+		return 0;
+	if (c->nr != id) {
+		bpf_map_delete_elem(&clock_calls, &tid);
+		return 0;
+	}
+	u64 now = realtime_offset();
+	s64 step = (s64)(now - c->off);
+	/* a step during the call, whatever the arguments said when they were read (another thread
+	 * can rewrite the modes between that read and the kernel's) */
+	if (step < -1000000 || step > 1000000)
+		__sync_fetch_and_or(&fold_off, FOLD_OFF_CLOCK);
+	else
+		step = 0;
+	u32 root = c->root;
+	u64 modes = c->modes;
+	s32 clk = c->clk;
+	bool sets = id == NR_settimeofday || (id == NR_clock_settime && clk >= 0) ||
+		    (modes != 0 && modes != ~0ULL && (modes & ADJ_SETOFFSET_BIT));
+	bpf_map_delete_elem(&clock_calls, &tid);
+	if (!root)
+		return 0;
+	struct rec *r = rec_begin(REC_CLOCK, pid, tid, root);
+	if (!r)
+		return 0;
+	r->flags = F_EXIT;
+	r->a[0] = id;
+	r->a[1] = clk;
+	r->a[2] = modes;
+	r->a[3] = ret;
+	r->a[4] = step;
+	r->a[5] = sets;
+	submit(r, 0, TIER_CRITICAL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clock_settime")
+int enter_clock_settime(struct sc_enter *ctx)
+{
+	return clock_enter(NR_clock_settime, (s32)ctx->args[0], NULL);
+}
+
+SEC("tracepoint/syscalls/sys_exit_clock_settime")
+int exit_clock_settime(struct sc_exit *ctx)
+{
+	return clock_exit(NR_clock_settime, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_settimeofday")
+int enter_settimeofday(struct sc_enter *ctx)
+{
+	return clock_enter(NR_settimeofday, 0, NULL);
+}
+
+SEC("tracepoint/syscalls/sys_exit_settimeofday")
+int exit_settimeofday(struct sc_exit *ctx)
+{
+	return clock_exit(NR_settimeofday, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_adjtimex")
+int enter_adjtimex(struct sc_enter *ctx)
+{
+	return clock_enter(NR_adjtimex, 0, (const void *)ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_adjtimex")
+int exit_adjtimex(struct sc_exit *ctx)
+{
+	return clock_exit(NR_adjtimex, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_clock_adjtime")
+int enter_clock_adjtime(struct sc_enter *ctx)
+{
+	return clock_enter(NR_clock_adjtime, (s32)ctx->args[0], (const void *)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_clock_adjtime")
+int exit_clock_adjtime(struct sc_exit *ctx)
+{
+	return clock_exit(NR_clock_adjtime, ctx->ret);
 }
 
 /* ---- the programs: one per syscall tracepoint ---------------------------------------------- */

@@ -92,6 +92,8 @@ enum rec_type {
 			     s0..s3 its path or name arguments (mount: source, target, type, options): calls that reach another process's files,
 			     memory, or make another view of the file system (open_by_handle_at,
 			     pidfd_getfd, process_vm_*, mount family) */
+	REC_CLOCK = 36,   /* a: syscall nr, clock id, modes (adjtimex; ~0 unreadable), ret, realtime step
+			     seen across the call (ns, signed; 0 none), set (1: the call sets the clock) */
 	REC_SIGNAL = 33,  /* a: sig, target pid, target role, sender uid, si_code, seq; s0 sender comm,
 			     s1 ancestry: ANCESTRY x {u32 pid, char comm[16]} */
 
@@ -99,7 +101,8 @@ enum rec_type {
 	REC_READY = 100,  /* a: attach us, abi, programs, adopted (1: pinned state taken over), gap ns,
 			     backlog records; s0 comma-separated notes */
 	REC_LOSS = 101,   /* a: count, total, root pid, record type, why (LOSS_*) */
-	REC_CTL = 102,    /* a: 1 track / 2 untrack / 3 server / 4 unserver, pid, result (0 ok, -errno) */
+	REC_CTL = 102,    /* a: 1 track / 2 untrack / 3 server / 4 unserver / 5 protect / 6 unprotect / 7 fold off,
+			     pid (5, 6: the inode; 7: the FOLD_OFF_* bits newly set), result (0 ok, -errno) */
 	REC_LOG = 103,    /* s0 message (warnings from the loader); a0 > 0: that many records kept for a dead monitor were sent again */
 	REC_STATS = 104,  /* a: compat syscalls skipped, read failures, records, loader records, shed, rate limited */
 	REC_ROOT = 105,   /* a: root pid, start ns; s0 agent name, s1 session id, s2 cwd, s3 home: a session the
@@ -149,6 +152,10 @@ enum loss_why {
 /* guard roles */
 #define ROLE_MONITOR 1
 #define ROLE_LOADER 2
+
+/* why library opens are no longer counted (fold_off bits; sticky for the pinned state) */
+#define FOLD_OFF_CLOCK 1   /* the realtime clock was stepped: inode ctimes no longer tell old from new */
+#define FOLD_OFF_PROTECT 2 /* an inode could not be put on the protected list */
 
 /* per-CPU stats array indexes */
 enum stat_idx {

@@ -23,6 +23,12 @@ import { ReplayFilter } from './replayed.js';
 import { LossReporter } from './loss.js';
 import { parseBackend, startSensor, type ChosenSensor, type SensorMakers } from './sensor-choice.js';
 
+/** Why the kernel stopped counting library opens, for the monitor.degraded message. */
+const FOLD_OFF_WHY = {
+  clock_set: 'the system clock was set (file change times no longer tell what changed since monitoring began)',
+  protected_list_full: "the kernel's protected list is full",
+} as const;
+
 const BUILTIN_AGENT_COMMS = ['claude', 'codex', 'gemini', 'cursor-agent', 'aider', 'openclaw-gateway'];
 const INTERPRETER_COMMS = ['node', 'nodejs', 'bun', 'deno'];
 const INTERPRETER_PREFIXES = ['python', 'pypy'];
@@ -177,6 +183,7 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       sensor.protect(dev, ino);
       return true;
     },
+    unprotect: (dev, ino) => sensor?.unprotect?.(dev, ino),
     remember: (s, ns) => sensor?.rememberSession?.(s.rootPid, ns, s.name, s.id, s.cwd, s.home ?? ''),
     forget: (root) => sensor?.forgetSession?.(root),
     observe: opts.observe,
@@ -227,6 +234,13 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
         // an untrack refused because the process executed something else since the decision
         // (-ESTALE) is the design, not a failure
         if (s.result && s.result !== -116) counters.ctl_failures = (counters.ctl_failures ?? 0) + 1;
+        if (s.op === 'protect' && s.result) counters.protect_failures = (counters.protect_failures ?? 0) + 1;
+        return;
+      case 'fold_off':
+        monitorEvent('monitor.degraded', 'warn', `${s.reasons.map((r) => FOLD_OFF_WHY[r]).join('; ')}: library and locale opens are reported one by one from now on (more events, nothing hidden)`, {
+          reason: s.reasons.join(','),
+          library_count: 'off',
+        });
         return;
       case 'ready':
         if (s.adopted) {

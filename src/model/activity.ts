@@ -153,6 +153,8 @@ export class ActivityMapper {
         return this.host.emitFor(p, r.ns, 'net.listen', { net: { proto: r.socktype === 1 ? 'tcp' : 'other', local_port: r.port }, data: { backlog: r.backlog } });
       case 'socket':
         return this.socket(p, r);
+      case 'clock':
+        return this.clock(p, r);
       case 'setid':
       case 'setns':
       case 'unshare':
@@ -451,6 +453,16 @@ export class ActivityMapper {
 
   // ---- privileges, namespaces, exploit primitives --------------------------------------------
 
+  /** The system clock set or adjusted: file times (and what trusts them) follow it. */
+  private clock(p: Proc, r: Rec<'clock'>): void {
+    const stepMs = Math.round(r.stepNs / 1e6);
+    const modes = r.modes === undefined ? {} : r.modes === -1 ? { modes_unreadable: true } : { modes: r.modes };
+    this.host.emitFor(p, r.ns, 'process.clock', {
+      data: { call: r.call, clock: CLOCK_IDS[r.clock] ?? r.clock, ...modes, sets: r.sets, step_ms: stepMs, ret: r.ret },
+      message: `${r.call}(${CLOCK_IDS[r.clock] ?? r.clock}) = ${r.ret}${stepMs ? `: the clock moved ${stepMs} ms` : r.sets ? ' (sets the clock)' : ''}`,
+    });
+  }
+
   private privilege(p: Proc, r: Rec<'setid' | 'setns' | 'unshare' | 'userfaultfd' | 'ptrace' | 'memfd' | 'io_uring' | 'bpf'>): void {
     switch (r.t) {
       case 'setid': {
@@ -501,6 +513,9 @@ const BPF_CMDS: Record<number, string> = {
   27: 'MAP_DELETE_BATCH', 28: 'LINK_CREATE', 29: 'LINK_UPDATE', 30: 'LINK_GET_FD_BY_ID', 31: 'LINK_GET_NEXT_ID',
   32: 'ENABLE_STATS', 33: 'ITER_CREATE', 34: 'LINK_DETACH', 35: 'PROG_BIND_MAP', 36: 'TOKEN_CREATE',
 };
+
+/** clockid_t values (include/uapi/linux/time.h). */
+const CLOCK_IDS: Record<number, string> = { 0: 'realtime', 1: 'monotonic', 4: 'monotonic_raw', 7: 'boottime', 8: 'realtime_alarm', 11: 'tai' };
 
 const PTRACE_REQUESTS: Record<number, string> = {
   0: 'TRACEME',

@@ -87,8 +87,20 @@ export class SecretIdentity {
   /** Inodes handed to the sensor already (each is sent once per sensor). */
   private readonly sent = new Set<string>();
 
-  /** protect() says whether a sensor took the inode: one not running yet gets it when resendProtected() says it runs. */
-  constructor(private readonly o: { homes?: () => Iterable<string>; protect?: (dev: number, ino: number) => boolean; now?: () => number; clock?: () => bigint } = {}) {}
+  /**
+   * protect() says whether a sensor took the inode: one not running yet gets it when
+   * resendProtected() says it runs. unprotect() takes an inode no longer known off the kernel's
+   * list (each atomic save of a secret leaves one behind; a full list stops the library count).
+   */
+  constructor(
+    private readonly o: {
+      homes?: () => Iterable<string>;
+      protect?: (dev: number, ino: number) => boolean;
+      unprotect?: (dev: number, ino: number) => void;
+      now?: () => number;
+      clock?: () => bigint;
+    } = {},
+  ) {}
 
   get size(): number {
     return this.byInode.size;
@@ -157,6 +169,12 @@ export class SecretIdentity {
       const [dev, ino] = key.split(':');
       if (!this.o.protect(Number(dev), Number(ino))) return; // no sensor yet
       this.sent.add(key);
+    }
+    for (const key of this.sent) {
+      if (this.byInode.has(key)) continue;
+      const [dev, ino] = key.split(':');
+      this.o.unprotect?.(Number(dev), Number(ino));
+      this.sent.delete(key);
     }
   }
 

@@ -356,6 +356,7 @@ export const KNOWN_KINDS: readonly string[] = [
   'process.setns',
   'process.unshare',
   'process.userfaultfd',
+  'process.clock',
   'process.handoff',
   'process.handoff_start',
   'file.open',

@@ -126,6 +126,12 @@ export type RawRecord =
   | (Base & { t: 'setns'; fd: number; nstype: number; ret: number; nsInode?: number; fsMagic?: number })
   | (Base & { t: 'unshare'; flags: number; ret: number; via: 'unshare' | 'clone' | 'clone3' })
   | (Base & { t: 'userfaultfd'; flags: number; ret: number })
+  /**
+   * A call that sets or adjusts the system clock (settimeofday, clock_settime, adjtimex,
+   * clock_adjtime): `modes` is adjtimex's (-1 unreadable), `stepNs` the realtime step seen across
+   * the call (compiled sensor; 0 none or unknown), `sets` whether it asked to set the clock.
+   */
+  | (Base & { t: 'clock'; call: string; clock: number; modes?: number; ret: number; stepNs: number; sets: boolean })
   /** bpf() by a traced process, at entry (compiled sensor). */
   | (Base & { t: 'bpf'; cmd: number })
   /** A call that reaches another process or makes another view of the file system, at entry (compiled sensor): raw arguments and path/name strings. */
@@ -172,7 +178,9 @@ export type SensorSignal =
   | { s: 'parse_error'; line: string }
   | { s: 'died'; reason: string }
   | { s: 'restarted'; restarts: number; gapMs: number }
-  | { s: 'ctl'; op: 'track' | 'untrack' | 'server' | 'unserver'; pid: number; result?: number }
+  | { s: 'ctl'; op: 'track' | 'untrack' | 'server' | 'unserver' | 'protect' | 'unprotect'; pid: number; result?: number }
+  /** The kernel stopped counting library opens (they are reported one by one from now on). */
+  | { s: 'fold_off'; reasons: Array<'clock_set' | 'protected_list_full'> }
   /** A session the pinned kernel state remembers (its root may have exited while no monitor ran). */
   | { s: 'root'; root: number; startNs: bigint; name: string; session: string; cwd: string; home: string }
   /** Records kept for a monitor that died, sent again to this one (its log may have some of their events). */
@@ -198,6 +206,8 @@ export interface Sensor {
   unserve?(pid: number): void;
   /** A protected file or directory by kernel device and inode (its opens are high-value). */
   protect?(dev: number, ino: number): void;
+  /** Takes an inode off the kernel's protected list (compiled sensor). */
+  unprotect?(dev: number, ino: number): void;
   /** The monitor recorded signal record `seq` (the sensor may forget it). */
   ackSignal?(seq: number): void;
   /** Keeps a session with the pinned kernel state (a monitor started after a kill knows it). */

@@ -137,7 +137,7 @@ describe('%r unescaping', () => {
 });
 
 describe('bpftrace records of the privilege and namespace calls, and renames', () => {
-  it('decodes setid, setns, unshare, userfaultfd, socket and a comm rename', () => {
+  it('decodes setid, setns, unshare, userfaultfd, socket, a comm rename and clock calls', () => {
     const records: RawRecord[] = [];
     const p = new BpftraceParser('tok', (r) => records.push(r), () => {});
     const S = '\x1f';
@@ -148,6 +148,9 @@ describe('bpftrace records of the privilege and namespace calls, and renames', (
     p.push(line(['f', 5, 10, 11, 0, 4]));
     p.push(line(['o', 5, 10, 11, 17, 3, 768, 5]));
     p.push(line(['R', 5, 10, 11, 'claude']));
+    p.push(line(['q', 5, 10, 11, 227, 0, 0, 0]));
+    p.push(line(['q', 5, 10, 11, 305, 0, 0x2100, -1]));
+    p.push(line(['q', 5, 10, 11, 159, 0, 0, 5]));
     expect(records).toMatchObject([
       { t: 'setid', call: 'setresuid', ret: 0, before: { uid: 1000, euid: 1000 }, after: { uid: 0, euid: 0 } },
       { t: 'setns', fd: 3, nstype: 0x40000000, ret: 0 },
@@ -155,6 +158,9 @@ describe('bpftrace records of the privilege and namespace calls, and renames', (
       { t: 'userfaultfd', ret: 4 },
       { t: 'socket', family: 17, type: 3, protocol: 768, ret: 5 },
       { t: 'rename', pid: 10, tid: 11, comm: 'claude' },
+      { t: 'clock', call: 'clock_settime', clock: 0, modes: undefined, ret: 0, sets: true },
+      { t: 'clock', call: 'clock_adjtime', modes: 0x2100, ret: -1, sets: true },
+      { t: 'clock', call: 'adjtimex', modes: 0, ret: 5, sets: false },
     ]);
   });
 });

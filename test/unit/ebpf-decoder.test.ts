@@ -122,6 +122,8 @@ describe('ebpf record decoder', () => {
     d.push(frame({ type: REC.UNSHARE, flags: F.EXIT, a: [0x10000000, 0, 0] }));
     d.push(frame({ type: REC.USERFAULTFD, flags: F.EXIT, a: [0, 5] }));
     d.push(frame({ type: REC.SOCKET, flags: F.EXIT, a: [17, 3, 768, 4] }));
+    d.push(frame({ type: REC.CLOCK, flags: F.EXIT, a: [227, 0, 0, 0, -90_000_000_123, 1] }));
+    d.push(frame({ type: REC.CLOCK, flags: F.EXIT, a: [305, 0, -1, 0, 0, 1] }));
     const anc = Buffer.alloc(8 * 20);
     anc.writeUInt32LE(77, 0);
     Buffer.from('bash').copy(anc, 4);
@@ -132,6 +134,8 @@ describe('ebpf record decoder', () => {
       { t: 'unshare', flags: 0x10000000, via: 'unshare' },
       { t: 'userfaultfd', ret: 5 },
       { t: 'socket', family: 17, type: 3, protocol: 768 },
+      { t: 'clock', call: 'clock_settime', clock: 0, modes: undefined, ret: 0, stepNs: -90_000_000_123, sets: true },
+      { t: 'clock', call: 'clock_adjtime', clock: 0, modes: -1, sets: true },
       { t: 'signal', pid: 66, root: 60, sig: 9, target: 500, role: 'monitor', seq: 12, comm: 'kill', ancestry: [{ pid: 77, comm: 'bash' }] },
     ]);
   });
@@ -218,11 +222,15 @@ describe('ebpf record decoder', () => {
     d.push(frame({ type: REC.LOSS, a: [7, 7, 0, 0, 0] }));
     d.push(frame({ type: REC.LOSS, a: [3, 10, 4000, REC.UTIMES, 2] }));
     d.push(frame({ type: REC.CTL, a: [1, 55, 0] }));
+    d.push(frame({ type: REC.CTL, a: [5, 1234, -7] }));
+    d.push(frame({ type: REC.CTL, a: [7, 3, 0] }));
     expect(ready()).toBe(1500);
     expect(signals).toEqual([
       { s: 'lost', count: 7, source: 'kernel', root: undefined, kind: undefined, why: 'dropped' },
       { s: 'lost', count: 3, source: 'kernel', root: 4000, kind: 'utimes', why: 'rate_limited' },
       { s: 'ctl', op: 'track', pid: 55, result: 0 },
+      { s: 'ctl', op: 'protect', pid: 1234, result: -7 },
+      { s: 'fold_off', reasons: ['clock_set', 'protected_list_full'] },
     ]);
   });
 

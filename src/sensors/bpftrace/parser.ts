@@ -50,8 +50,10 @@ const SPEC: Record<string, [number, boolean]> = {
   x: [6, false],
   f: [5, false],
   o: [7, false],
+  q: [7, false],
 };
 
+const CLOCK_CALLS: Record<number, string> = { 159: 'adjtimex', 164: 'settimeofday', 227: 'clock_settime', 305: 'clock_adjtime' };
 const SETID_CALLS: Record<number, string> = { 105: 'setuid', 106: 'setgid', 113: 'setreuid', 114: 'setregid', 117: 'setresuid', 119: 'setresgid', 122: 'setfsuid', 123: 'setfsgid' };
 
 interface Pending {
@@ -373,6 +375,15 @@ export class BpftraceParser {
       case 'o':
         this.onRecord({ t: 'socket', ...base(), family: num(3), type: num(4), protocol: num(5), ret: num(6) });
         return true;
+      case 'q': {
+        const nr = num(3);
+        const clock = num(4);
+        const adj = nr === 159 || nr === 305;
+        const modes = num(5);
+        const sets = nr === 164 || (nr === 227 && clock >= 0) || (adj && (modes & 0x100) !== 0);
+        this.onRecord({ t: 'clock', ...base(), call: CLOCK_CALLS[nr] ?? `syscall_${nr}`, clock, modes: adj ? modes : undefined, ret: num(6), stepNs: 0, sets });
+        return true;
+      }
     }
     return false;
   }

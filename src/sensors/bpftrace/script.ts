@@ -490,6 +490,18 @@ ${cont('@mkp[tid]', '0')}    printf("D${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}
   probe(['syscalls:sys_exit_socket'], '@kf[tid]', `  printf("o${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @kf[tid] - 1, @kt[tid], @kp[tid], args->ret);
   delete(@kf[tid]); delete(@kt[tid]); delete(@kp[tid]);`);
 
+  // ---- the system clock (nr, clock id, adjtimex modes; the result at exit) ----------------------
+  probe(['syscalls:sys_enter_settimeofday'], TR, `  @cn[tid] = 164; @cc[tid] = 0; @cm[tid] = 0;`);
+  probe(['syscalls:sys_enter_clock_settime'], TR, `  @cn[tid] = 227; @cc[tid] = args->which_clock; @cm[tid] = 0;`);
+  probe(['syscalls:sys_enter_adjtimex'], TR, `  @cn[tid] = 159; @cc[tid] = 0; @cm[tid] = args->txc_p->modes;`);
+  probe(['syscalls:sys_enter_clock_adjtime'], TR, `  @cn[tid] = 305; @cc[tid] = args->which_clock; @cm[tid] = args->utx->modes;`);
+  probe(
+    ['syscalls:sys_exit_settimeofday', 'syscalls:sys_exit_clock_settime', 'syscalls:sys_exit_adjtimex', 'syscalls:sys_exit_clock_adjtime'],
+    '@cn[tid]',
+    `  printf("q${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @cn[tid], @cc[tid], @cm[tid], args->ret);
+  delete(@cn[tid]); delete(@cc[tid]); delete(@cm[tid]);`,
+  );
+
   return { text: out.join('\n\n') + '\n', missing };
 }
 

@@ -47,6 +47,7 @@ export const REC = {
   SIGNAL: 33,
   BPF: 34,
   XCALL: 35,
+  CLOCK: 36,
   READY: 100,
   LOSS: 101,
   CTL: 102,
@@ -87,6 +88,10 @@ export const SYSCALL_NAMES: Record<number, string> = {
   119: 'setresgid',
   122: 'setfsuid',
   123: 'setfsgid',
+  159: 'adjtimex',
+  164: 'settimeofday',
+  227: 'clock_settime',
+  305: 'clock_adjtime',
   262: 'newfstatat',
   267: 'readlinkat',
   269: 'faccessat',
@@ -103,8 +108,16 @@ export const REC_KIND: Record<number, string> = {
   10: 'link', 11: 'truncate', 12: 'chmod', 13: 'chown', 14: 'setxattr', 15: 'mkdir', 16: 'utimes', 17: 'chdir',
   18: 'fchdir', 19: 'connect', 20: 'send', 21: 'dns_answer', 22: 'bind', 23: 'listen', 24: 'ptrace', 25: 'memfd',
   26: 'io_uring', 27: 'setid', 28: 'setns', 29: 'unshare', 30: 'userfaultfd', 31: 'socket', 32: 'lookup', 33: 'signal',
-  34: 'bpf', 35: 'xcall',
+  34: 'bpf', 35: 'xcall', 36: 'clock',
 };
+
+/** Why the kernel stopped counting library opens (FOLD_OFF_* in sensor.h). */
+function foldOffReasons(bits: number): Array<'clock_set' | 'protected_list_full'> {
+  const out: Array<'clock_set' | 'protected_list_full'> = [];
+  if (bits & 1) out.push('clock_set');
+  if (bits & 2) out.push('protected_list_full');
+  return out;
+}
 
 /** Loader counters reported in its last record. */
 export interface LoaderStats {
@@ -569,6 +582,18 @@ export class EbpfDecoder {
         return { t: 'setns', ...base, fd: a[0]!, nstype: a[1]!, ret: a[2]!, nsInode: a[3]! || undefined, fsMagic: a[4]! || undefined };
       case REC.UNSHARE:
         return { t: 'unshare', ...base, flags: a[0]!, ret: a[1]!, via: a[2] === 1 ? 'clone' : a[2] === 2 ? 'clone3' : 'unshare' };
+      case REC.CLOCK:
+        return {
+          t: 'clock',
+          ...base,
+          call: SYSCALL_NAMES[a[0]!] ?? `syscall_${a[0]}`,
+          clock: a[1]!,
+          // the setters have no modes; adjtimex's word could not be read when -1
+          modes: a[0] === 159 || a[0] === 305 ? a[2]! : undefined,
+          ret: a[3]!,
+          stepNs: a[4]!,
+          sets: a[5] === 1,
+        };
       case REC.USERFAULTFD:
         return { t: 'userfaultfd', ...base, flags: a[0]!, ret: a[1]! };
       case REC.PTRACE:
@@ -601,7 +626,8 @@ export class EbpfDecoder {
         return this.hooks.signal({ s: 'lost', count: a[0]!, source: 'kernel', root, kind, why });
       }
       case REC.CTL: {
-        const op = (['track', 'untrack', 'server', 'unserver'] as const)[a[0]! - 1] ?? 'track';
+        if (a[0] === 7) return this.hooks.signal({ s: 'fold_off', reasons: foldOffReasons(a[1]!) });
+        const op = (['track', 'untrack', 'server', 'unserver', 'protect', 'unprotect'] as const)[a[0]! - 1] ?? 'track';
         return this.hooks.signal({ s: 'ctl', op, pid: a[1]!, result: a[2]! });
       }
       case REC.LOG:

@@ -1,0 +1,105 @@
+// A root agent that winds the system clock back: the act is reported (process.clock, alert), and
+// the compiled sensor stops counting library opens for good (their inode ctimes follow the clock,
+// so a secret moved into a library directory while the clock is back looked older than
+// monitoring, and its read was counted instead of reported; attacker round at 9315ca3).
+// The clock is set back 90 s for about a millisecond and put forward again by the same amount
+// plus the monotonic time that passed.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WardenEvent } from '../../src/events/types.js';
+import { KERNEL_BACKENDS, run, startWatch, type RunningWatch } from '../helpers/watch.js';
+
+const root = process.getuid?.() === 0;
+const LIBDIR = fs.existsSync('/usr/lib/x86_64-linux-gnu') ? '/usr/lib/x86_64-linux-gnu' : '/usr/lib';
+
+// step(-90) then mv then step back; a second step through clock_adjtime(ADJ_SETOFFSET); a
+// read-only adjtimex; then the moved file read by cat
+const AGENT = String.raw`
+import ctypes, os, struct, subprocess, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+def back_and_forth(do):
+    r0, m0 = time.clock_gettime(time.CLOCK_REALTIME), time.monotonic()
+    time.clock_settime(time.CLOCK_REALTIME, r0 - 90)
+    try:
+        do()
+    finally:
+        time.clock_settime(time.CLOCK_REALTIME, r0 + (time.monotonic() - m0))
+def setoffset(sec):
+    tx = ctypes.create_string_buffer(208)
+    struct.pack_into('I', tx, 0, 0x0100 | 0x2000)  # ADJ_SETOFFSET | ADJ_NANO
+    struct.pack_into('qq', tx, 72, sec, 0)          # struct timeval time
+    if libc.clock_adjtime(0, tx) < 0:
+        sys.exit('clock_adjtime: %d' % ctypes.get_errno())
+    struct.pack_into('I', tx, 0, 0x1000)            # ADJ_MICRO: as it was
+    libc.clock_adjtime(0, tx)
+src, dst = sys.argv[1], sys.argv[2]
+back_and_forth(lambda: os.rename(src, dst))
+setoffset(-30); setoffset(30)
+libc.clock_adjtime(0, ctypes.create_string_buffer(208))
+subprocess.run(['cat', dst], stdout=subprocess.DEVNULL, check=True)
+`;
+
+describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: an agent that sets the system clock', (backend) => {
+  let w: RunningWatch;
+  let tmp = '';
+  let moved = '';
+  let events: WardenEvent[] = [];
+  let all: WardenEvent[] = [];
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-clock-'));
+    const script = path.join(tmp, 'agent.py');
+    fs.writeFileSync(script, AGENT);
+    const shell = path.join(tmp, 'agent.sh');
+    fs.writeFileSync(shell, 'exec python3 "$@"\n');
+    const src = path.join(tmp, 'credentials');
+    fs.writeFileSync(src, '[default]\naws_secret_access_key = x\n');
+    moved = `${LIBDIR}/libwarden-clock-${path.basename(tmp).replace(/[^A-Za-z0-9]/g, '')}.so.1`;
+    w = await startWatch(['--backend', backend]);
+    const r = await run('bash', [shell, script, src, moved], { env: { PATH: process.env.PATH }, argv0: 'claude' });
+    expect(r.code, r.out).toBe(0);
+    await w.waitFor((e) => e.kind === 'agent.exit' && e.agent?.root_pid === r.pid, 30_000, 'agent.exit');
+    expect(await w.stop()).toBe(0);
+    all = w.events();
+    events = all.filter((e) => e.agent?.root_pid === r.pid);
+  }, 180_000);
+
+  afterAll(async () => {
+    await w?.stop();
+    if (moved) fs.rmSync(moved, { force: true });
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('reports each setting of the clock as an alert, and a read of its state as nothing', () => {
+    const clock = events.filter((e) => e.kind === 'process.clock');
+    const calls = clock.map((e) => `${e.data?.call}:${e.data?.sets}:${e.data?.ret}`);
+    expect(calls.filter((c) => c === 'clock_settime:true:0')).toHaveLength(2);
+    expect(calls.filter((c) => c.startsWith('clock_adjtime:true:'))).toHaveLength(2);
+    const alerts = events.filter((e) => e.rule === 'time_clock_set');
+    expect(alerts.length).toBe(4);
+    expect(alerts.every((e) => e.severity === 'alert')).toBe(true);
+    const reads = clock.filter((e) => e.data?.sets === false);
+    expect(reads.length).toBeGreaterThanOrEqual(2); // ADJ_MICRO twice, the read-only call
+    const readOnly = reads.filter((e) => e.data?.modes === 0);
+    expect(readOnly.length).toBe(1);
+    expect(readOnly[0]!.rule).toBeUndefined();
+  });
+
+  it.runIf(backend === 'ebpf')('measures the step across each call', () => {
+    const steps = events.filter((e) => e.kind === 'process.clock' && e.data?.sets === true).map((e) => Number(e.data?.step_ms));
+    expect(steps.some((s) => s < -89_000 && s > -91_000), `steps ${steps}`).toBe(true);
+    expect(steps.some((s) => s < -29_000 && s > -31_000), `steps ${steps}`).toBe(true);
+  });
+
+  it.runIf(backend === 'ebpf')('stops counting library opens: the file moved into a library directory while the clock was back is reported when read', () => {
+    const degraded = all.find((e) => e.kind === 'monitor.degraded' && e.data?.library_count === 'off');
+    expect(degraded?.data?.reason).toBe('clock_set');
+    const read = events.find((e) => e.kind === 'file.open' && e.file?.path === moved && e.proc?.argv[0] === 'cat');
+    expect(read, 'the read of the moved file').toBeDefined();
+    // from then on the loader's opens are reported too
+    const catLibs = events.filter((e) => e.kind === 'file.open' && e.proc?.argv[0] === 'cat' && /\/libc\.so/.test(e.file?.path ?? ''));
+    expect(catLibs.length).toBeGreaterThan(0);
+  });
+});
