@@ -655,6 +655,43 @@ static void clear_map(int fd, size_t key_size)
  * user-writable directory would let anyone put a file where its reads are only counted. By
  * inode, so the kernel side matches the directory itself whatever path reaches it (Debian's
  * /lib is a symlink to usr/lib) and nothing else that is named like it. */
+static uint64_t kdev(dev_t d)
+{
+	return ((uint64_t)major(d) << 20) | minor(d);
+}
+
+/* Records the regular files and directories directly in a library directory, by inode, with their
+ * ctime (library_load counts only these, unchanged). Entries are not followed. */
+static void snapshot_dir(const char *d, int *budget)
+{
+	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	DIR *dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return;
+	}
+	int mfd = bpf_map__fd(skel->maps.libfiles);
+	struct dirent *e;
+	while (*budget > 0 && (e = readdir(dir))) {
+		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+			continue;
+		struct stat st;
+		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+			continue;
+		struct {
+			uint64_t dev, ino;
+		} k = {kdev(st.st_dev), st.st_ino};
+		int64_t ct = (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+		if (bpf_map_update_elem(mfd, &k, &ct, BPF_NOEXIST) == 0)
+			(*budget)--;
+	}
+	closedir(dir);
+}
+
+static int libfiles_budget = LIBFILES_MAX;
+
 static int add_libdir(const char *d, uint8_t kind)
 {
 	struct stat st;
@@ -662,8 +699,11 @@ static int add_libdir(const char *d, uint8_t kind)
 		return 0;
 	struct {
 		uint64_t dev, ino;
-	} k = {((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev), st.st_ino};
-	return bpf_map_update_elem(bpf_map__fd(skel->maps.libdirs), &k, &kind, BPF_NOEXIST) == 0;
+	} k = {kdev(st.st_dev), st.st_ino};
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.libdirs), &k, &kind, BPF_NOEXIST))
+		return 0;
+	snapshot_dir(d, &libfiles_budget);
+	return 1;
 }
 
 /* a locale directory and the directories in it (LC_MESSAGES), bounded */
@@ -694,6 +734,8 @@ static void fill_libdirs(void)
 	static const char *const data_dirs[] = {"/usr/lib/x86_64-linux-gnu/gconv", "/usr/lib/aarch64-linux-gnu/gconv",
 						"/usr/lib64/gconv", "/usr/lib/gconv"};
 	clear_map(bpf_map__fd(skel->maps.libdirs), 16);
+	clear_map(bpf_map__fd(skel->maps.libfiles), 16);
+	libfiles_budget = LIBFILES_MAX;
 	for (size_t i = 0; i < sizeof so_dirs / sizeof so_dirs[0]; i++)
 		add_libdir(so_dirs[i], LIBDIR_SO);
 	for (size_t i = 0; i < sizeof data_dirs / sizeof data_dirs[0]; i++)
@@ -1371,9 +1413,10 @@ int main(int argc, char **argv)
 		uint8_t one = 1;
 		bpf_map_update_elem(bpf_map__fd(skel->maps.envnames), &k, &one, BPF_ANY);
 	}
-	fill_libdirs();
-	if (!skel->bss->libs_since) /* kept across adoptions: the state's first start */
-		skel->bss->libs_since = (uint64_t)time(NULL);
+	/* what the library directories were and held when monitoring began: an adopting loader
+	 * keeps them (read again now, a directory or file moved in since would count) */
+	if (!adopted)
+		fill_libdirs();
 	for (int i = 0; i < nt; i++)
 		track(tracks[i], tracks[i]);
 	for (int i = 0; i < ncg; i++) {

@@ -191,12 +191,8 @@ u64 last_wake_hi = 0;
 u64 heartbeat_ns = 0;
 u64 kill_seq = 0;
 u64 kill_acked = 0;
-/* CLOCK_REALTIME seconds when the first loader of this state started: library files changed
- * (created, written, renamed, linked, chmod'ed: each sets ctime) since then are reported, not
- * counted (library_load) */
-u64 libs_since = 0;
 /* FOLD_OFF_* bits: set once a condition the count relies on no longer holds (kept across
- * adoptions, like libs_since); library opens are then reported one by one */
+ * adoptions); library opens are then reported one by one */
 u64 fold_off = 0;
 
 #define RB_SIZE (16 << 20)
@@ -334,6 +330,18 @@ struct {
 	__type(key, struct inode_key);
 	__type(value, u8);
 } libdirs SEC(".maps");
+
+/* The files of those directories when monitoring began (the first loader of this state, not an
+ * adopting one): inode -> ctime in ns. Only these are counted, and only while their ctime is the
+ * one recorded: a file renamed, linked or created there later (a secret moved in, a directory
+ * renamed in, a planted library) is another inode; a change in place sets the ctime. No clock
+ * is trusted: a root agent controls the realtime clock. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LIBFILES_MAX);
+	__type(key, struct inode_key);
+	__type(value, s64);
+} libfiles SEC(".maps");
 
 enum {
 	K_NONE = 0,
@@ -1927,7 +1935,7 @@ static __always_inline bool protected_file(struct file *file)
 	return bpf_map_lookup_elem(&protect, &k) != NULL;
 }
 
-/* inode ctime in seconds, on kernels before and after 6.6 / 6.11 moved it */
+/* inode ctime in ns, on kernels before and after 6.6 / 6.11 moved it */
 struct inode___ts64 {
 	struct timespec64 __i_ctime;
 } __attribute__((preserve_access_index));
@@ -1935,15 +1943,16 @@ struct inode___old {
 	struct timespec64 i_ctime;
 } __attribute__((preserve_access_index));
 
-static __always_inline s64 inode_ctime(struct inode *in)
+static __always_inline s64 inode_ctime_ns(struct inode *in)
 {
 	if (bpf_core_field_exists(in->i_ctime_sec))
-		return BPF_CORE_READ(in, i_ctime_sec);
+		/* the top bit of the ns is a flag (multigrain timestamps, 6.13: the ctime was queried) */
+		return BPF_CORE_READ(in, i_ctime_sec) * 1000000000LL + (BPF_CORE_READ(in, i_ctime_nsec) & 0x3fffffff);
 	struct inode___ts64 *a = (void *)in;
 	if (bpf_core_field_exists(a->__i_ctime))
-		return BPF_CORE_READ(a, __i_ctime.tv_sec);
+		return BPF_CORE_READ(a, __i_ctime.tv_sec) * 1000000000LL + BPF_CORE_READ(a, __i_ctime.tv_nsec);
 	struct inode___old *b = (void *)in;
-	return BPF_CORE_READ(b, i_ctime.tv_sec);
+	return BPF_CORE_READ(b, i_ctime.tv_sec) * 1000000000LL + BPF_CORE_READ(b, i_ctime.tv_nsec);
 }
 
 /* A read-only open of a regular file the dynamic loader or the C library's start-up would
@@ -1960,10 +1969,12 @@ static __always_inline bool library_load(struct file *file)
 	u32 fmt = in->i_mode & 0170000;
 	if (fmt != 0100000 /* S_IFREG */ && fmt != 0040000 /* S_IFDIR */)
 		return false;
-	/* only what was in place, unchanged, before monitoring began: a secret moved or linked into
-	 * a library directory later (rename and link set its ctime) is an open like any other */
-	u64 since = libs_since;
-	if (!since || fold_off || inode_ctime(in) >= (s64)since)
+	/* only what was in place, unchanged, when monitoring began */
+	if (fold_off)
+		return false;
+	struct inode_key fk = {.dev = in->i_sb->s_dev, .ino = in->i_ino};
+	s64 *ct = bpf_map_lookup_elem(&libfiles, &fk);
+	if (!ct || *ct != inode_ctime_ns(in))
 		return false;
 	struct dentry *d = file->f_path.dentry;
 	struct dentry *pd = d->d_parent;
@@ -2688,24 +2699,25 @@ int exit_accept4(struct sc_exit *ctx)
 }
 
 /* ---- the realtime clock --------------------------------------------------------------------
- * Setting the clock is watched for everyone, not only in agent trees: library_load trusts inode
- * ctimes, and a clock wound back (even for a millisecond, even by a process outside the tree)
- * makes a file changed now look older than monitoring. A call that may step it turns the count
- * off before it acts; a step seen across any other clock call (the realtime offset moved) too. */
+ * An agent's calls that set or adjust the system clock, reported with what they asked (adjtimex's
+ * modes, read before the call and again after it, from the kernel's copy written back) and the
+ * step of TAI minus monotonic seen across the call (a step of the realtime clock or of the TAI
+ * offset). Nothing else depends on the clock: library_load does not trust it. */
 
-#define CAP_SYS_TIME_BIT (1ULL << 25)
 #define ADJ_SETOFFSET_BIT 0x0100
+#define ADJ_TAI_BIT 0x0080
 
 struct clock_in {
-	u64 off;   /* realtime (as TAI) minus monotonic at entry */
-	u64 modes; /* adjtimex modes, ~0 unreadable, 0 for the setters */
+	u64 off;   /* TAI minus monotonic at entry */
+	u64 modes; /* adjtimex modes at entry, ~0 unreadable, 0 for the setters */
+	u64 timex; /* the struct timex pointer (adjtimex, clock_adjtime) */
 	u32 nr;
 	s32 clk;
-	u32 root;  /* the agent tree's root, 0 outside */
+	u32 root;
 	u32 pad;
 };
 
-/* tid -> clock call in flight (by processes that may change the clock, and by agent trees) */
+/* tid -> clock call of an agent's process in flight */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
@@ -2713,39 +2725,29 @@ struct {
 	__type(value, struct clock_in);
 } clock_calls SEC(".maps");
 
-static __always_inline u64 realtime_offset(void)
+static __always_inline u64 tai_offset(void)
 {
-	/* TAI moves with every step of the realtime clock (settimeofday, clock_settime,
-	 * ADJ_SETOFFSET); without the helper (before 6.1) steps are known by the call alone */
 	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ktime_get_tai_ns))
 		return bpf_ktime_get_tai_ns() - bpf_ktime_get_ns();
 	return 0;
 }
 
-static __always_inline int clock_enter(long id, s32 clk, const void *timex)
+static __always_inline u64 timex_modes(u64 timex)
+{
+	u32 m = 0;
+	if (bpf_probe_read_user(&m, sizeof m, (const void *)timex))
+		return ~0ULL;
+	return m;
+}
+
+static __always_inline int clock_enter(long id, s32 clk, u64 timex)
 {
 	u64 pt = bpf_get_current_pid_tgid();
 	u32 pid = pt >> 32, tid = (u32)pt;
 	struct tinfo *t = bpf_map_lookup_elem(&tracked, &pid);
-	struct task_struct *task = bpf_get_current_task_btf();
-	bool cap = task->cred->cap_effective.val & CAP_SYS_TIME_BIT;
-	if (!t && !cap)
+	if (!t)
 		return 0;
-	u64 modes = 0;
-	bool sets = id == NR_settimeofday || (id == NR_clock_settime && clk >= 0);
-	if (timex) {
-		u32 m = 0;
-		if (bpf_probe_read_user(&m, sizeof m, timex))
-			modes = ~0ULL;
-		else
-			modes = m;
-		if (clk >= 0 && (modes == ~0ULL || (modes & ADJ_SETOFFSET_BIT)))
-			sets = true;
-	}
-	/* before the call acts: a file renamed while it runs must not be counted */
-	if (sets && cap)
-		__sync_fetch_and_or(&fold_off, FOLD_OFF_CLOCK);
-	struct clock_in c = {.off = realtime_offset(), .modes = modes, .nr = id, .clk = clk, .root = t ? t->root : 0};
+	struct clock_in c = {.off = tai_offset(), .modes = timex ? timex_modes(timex) : 0, .timex = timex, .nr = id, .clk = clk, .root = t->root};
 	bpf_map_update_elem(&clock_calls, &tid, &c, BPF_ANY);
 	return 0;
 }
@@ -2761,22 +2763,22 @@ static __always_inline int clock_exit(long id, long ret)
 		bpf_map_delete_elem(&clock_calls, &tid);
 		return 0;
 	}
-	u64 now = realtime_offset();
-	s64 step = (s64)(now - c->off);
-	/* a step during the call, whatever the arguments said when they were read (another thread
-	 * can rewrite the modes between that read and the kernel's) */
-	if (step < -1000000 || step > 1000000)
-		__sync_fetch_and_or(&fold_off, FOLD_OFF_CLOCK);
-	else
+	s64 step = (s64)(tai_offset() - c->off);
+	if (step > -1000000 && step < 1000000)
 		step = 0;
 	u32 root = c->root;
-	u64 modes = c->modes;
 	s32 clk = c->clk;
-	bool sets = id == NR_settimeofday || (id == NR_clock_settime && clk >= 0) ||
-		    (modes != 0 && modes != ~0ULL && (modes & ADJ_SETOFFSET_BIT));
+	u64 timex = c->timex;
+	/* the modes the kernel acted on are in its copy, written back over the caller's: a thread
+	 * that rewrote them after the entry read has to rewrite them again in time */
+	u64 modes = c->modes;
 	bpf_map_delete_elem(&clock_calls, &tid);
-	if (!root)
-		return 0;
+	if (timex) {
+		u64 after = timex_modes(timex);
+		modes = modes == ~0ULL || after == ~0ULL ? ~0ULL : modes | after;
+	}
+	bool sets = id == NR_settimeofday || (id == NR_clock_settime && clk >= 0) ||
+		    (timex && clk >= 0 && (modes == ~0ULL || (modes & (ADJ_SETOFFSET_BIT | ADJ_TAI_BIT))));
 	struct rec *r = rec_begin(REC_CLOCK, pid, tid, root);
 	if (!r)
 		return 0;
@@ -2787,14 +2789,15 @@ static __always_inline int clock_exit(long id, long ret)
 	r->a[3] = ret;
 	r->a[4] = step;
 	r->a[5] = sets;
-	submit(r, 0, TIER_CRITICAL);
+	/* reads of the clock's state are not worth keeping under pressure */
+	submit(r, 0, sets || step ? TIER_CRITICAL : TIER_NORMAL);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_clock_settime")
 int enter_clock_settime(struct sc_enter *ctx)
 {
-	return clock_enter(NR_clock_settime, (s32)ctx->args[0], NULL);
+	return clock_enter(NR_clock_settime, (s32)ctx->args[0], 0);
 }
 
 SEC("tracepoint/syscalls/sys_exit_clock_settime")
@@ -2806,7 +2809,7 @@ int exit_clock_settime(struct sc_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_settimeofday")
 int enter_settimeofday(struct sc_enter *ctx)
 {
-	return clock_enter(NR_settimeofday, 0, NULL);
+	return clock_enter(NR_settimeofday, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_exit_settimeofday")
@@ -2818,7 +2821,7 @@ int exit_settimeofday(struct sc_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_adjtimex")
 int enter_adjtimex(struct sc_enter *ctx)
 {
-	return clock_enter(NR_adjtimex, 0, (const void *)ctx->args[0]);
+	return clock_enter(NR_adjtimex, 0, ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_exit_adjtimex")
@@ -2830,7 +2833,7 @@ int exit_adjtimex(struct sc_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_clock_adjtime")
 int enter_clock_adjtime(struct sc_enter *ctx)
 {
-	return clock_enter(NR_clock_adjtime, (s32)ctx->args[0], (const void *)ctx->args[1]);
+	return clock_enter(NR_clock_adjtime, (s32)ctx->args[0], ctx->args[1]);
 }
 
 SEC("tracepoint/syscalls/sys_exit_clock_adjtime")

@@ -92,8 +92,9 @@ enum rec_type {
 			     s0..s3 its path or name arguments (mount: source, target, type, options): calls that reach another process's files,
 			     memory, or make another view of the file system (open_by_handle_at,
 			     pidfd_getfd, process_vm_*, mount family) */
-	REC_CLOCK = 36,   /* a: syscall nr, clock id, modes (adjtimex; ~0 unreadable), ret, realtime step
-			     seen across the call (ns, signed; 0 none), set (1: the call sets the clock) */
+	REC_CLOCK = 36,   /* a: syscall nr, clock id, modes (adjtimex: before | after the call; ~0 unreadable),
+			     ret, step of TAI minus monotonic across the call (ns, signed; 0 none), sets
+			     (1: the call asks to set the clock or the TAI offset) */
 	REC_SIGNAL = 33,  /* a: sig, target pid, target role, sender uid, si_code, seq; s0 sender comm,
 			     s1 ancestry: ANCESTRY x {u32 pid, char comm[16]} */
 
@@ -154,8 +155,9 @@ enum loss_why {
 #define ROLE_LOADER 2
 
 /* why library opens are no longer counted (fold_off bits; sticky for the pinned state) */
-#define FOLD_OFF_CLOCK 1   /* the realtime clock was stepped: inode ctimes no longer tell old from new */
 #define FOLD_OFF_PROTECT 2 /* an inode could not be put on the protected list */
+/* the library directories' files recorded when monitoring began (more are not counted) */
+#define LIBFILES_MAX 32768
 
 /* per-CPU stats array indexes */
 enum stat_idx {

@@ -25,7 +25,6 @@ import { parseBackend, startSensor, type ChosenSensor, type SensorMakers } from 
 
 /** Why the kernel stopped counting library opens, for the monitor.degraded message. */
 const FOLD_OFF_WHY = {
-  clock_set: 'the system clock was set (file change times no longer tell what changed since monitoring began)',
   protected_list_full: "the kernel's protected list is full",
 } as const;
 

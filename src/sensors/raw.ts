@@ -180,7 +180,7 @@ export type SensorSignal =
   | { s: 'restarted'; restarts: number; gapMs: number }
   | { s: 'ctl'; op: 'track' | 'untrack' | 'server' | 'unserver' | 'protect' | 'unprotect'; pid: number; result?: number }
   /** The kernel stopped counting library opens (they are reported one by one from now on). */
-  | { s: 'fold_off'; reasons: Array<'clock_set' | 'protected_list_full'> }
+  | { s: 'fold_off'; reasons: Array<'protected_list_full'> }
   /** A session the pinned kernel state remembers (its root may have exited while no monitor ran). */
   | { s: 'root'; root: number; startNs: bigint; name: string; session: string; cwd: string; home: string }
   /** Records kept for a monitor that died, sent again to this one (its log may have some of their events). */

@@ -230,7 +230,7 @@ describe('ebpf record decoder', () => {
       { s: 'lost', count: 3, source: 'kernel', root: 4000, kind: 'utimes', why: 'rate_limited' },
       { s: 'ctl', op: 'track', pid: 55, result: 0 },
       { s: 'ctl', op: 'protect', pid: 1234, result: -7 },
-      { s: 'fold_off', reasons: ['clock_set', 'protected_list_full'] },
+      { s: 'fold_off', reasons: ['protected_list_full'] },
     ]);
   });
 

@@ -380,7 +380,7 @@ export class BpftraceParser {
         const clock = num(4);
         const adj = nr === 159 || nr === 305;
         const modes = num(5);
-        const sets = nr === 164 || (nr === 227 && clock >= 0) || (adj && (modes & 0x100) !== 0);
+        const sets = nr === 164 || (nr === 227 && clock >= 0) || (adj && (modes & 0x180) !== 0);
         this.onRecord({ t: 'clock', ...base(), call: CLOCK_CALLS[nr] ?? `syscall_${nr}`, clock, modes: adj ? modes : undefined, ret: num(6), stepNs: 0, sets });
         return true;
       }

@@ -112,11 +112,8 @@ export const REC_KIND: Record<number, string> = {
 };
 
 /** Why the kernel stopped counting library opens (FOLD_OFF_* in sensor.h). */
-function foldOffReasons(bits: number): Array<'clock_set' | 'protected_list_full'> {
-  const out: Array<'clock_set' | 'protected_list_full'> = [];
-  if (bits & 1) out.push('clock_set');
-  if (bits & 2) out.push('protected_list_full');
-  return out;
+function foldOffReasons(bits: number): Array<'protected_list_full'> {
+  return bits & 2 ? ['protected_list_full'] : [];
 }
 
 /** Loader counters reported in its last record. */
