@@ -608,21 +608,19 @@ static int add_name(const char *name, uint8_t bit)
 	return 0;
 }
 
-/* Puts an inode on the kernel's protected list (add) or takes it off. An inode that cannot be
- * added (the list is full) turns the library count off for good: a secret not on the list
- * could be counted as a library load rather than reported. */
-static int protect_inode(unsigned long long dev, unsigned long long ino, int add)
+/* Puts an inode on the kernel's protected list. One that cannot be added (the list is full)
+ * turns the library count off for good: a secret not on the list could be counted as a library
+ * load rather than reported. */
+static int protect_inode(unsigned long long dev, unsigned long long ino)
 {
 	struct {
 		uint64_t dev, ino;
 	} k = {dev, ino};
 	uint8_t one = 1;
-	int fd = bpf_map__fd(skel->maps.protect);
-	int r = add ? (bpf_map_update_elem(fd, &k, &one, BPF_ANY) ? -errno : 0) : (bpf_map_delete_elem(fd, &k) ? -errno : 0);
-	if (r && add)
+	int r = bpf_map_update_elem(bpf_map__fd(skel->maps.protect), &k, &one, BPF_ANY) ? -errno : 0;
+	if (r) {
 		__sync_fetch_and_or(&skel->bss->fold_off, FOLD_OFF_PROTECT);
-	if (r && (add || r != -ENOENT)) {
-		int64_t a[3] = {add ? 5 : 6, (int64_t)ino, r};
+		int64_t a[3] = {5, (int64_t)ino, r};
 		emit_own(REC_CTL, a, 3, NULL);
 	}
 	return r;
@@ -660,9 +658,27 @@ static uint64_t kdev(dev_t d)
 	return ((uint64_t)major(d) << 20) | minor(d);
 }
 
-/* Records the regular files and directories directly in a library directory, by inode, with their
- * ctime (library_load counts only these, unchanged). Entries are not followed. */
-static void snapshot_dir(const char *d, int *budget)
+/* Whether library_load could count a file of this name in a directory of this kind (the same
+ * test as the kernel's; only those are recorded). */
+static int library_name(const char *n, uint8_t kind, int dir)
+{
+	size_t len = strlen(n);
+	if (kind == LIBDIR_DATA)
+		return 1;
+	if (dir || len < 4 || len >= 64)
+		return 0;
+	if (kind == LIBDIR_ETC)
+		return !strcmp(n, "ld.so.cache") || !strcmp(n, "locale.alias");
+	for (size_t i = 1; i + 3 <= len; i++)
+		if (n[i] == '.' && n[i + 1] == 's' && n[i + 2] == 'o' && (i + 3 == len || n[i + 3] == '.'))
+			return 1;
+	return 0;
+}
+
+/* Records the library files (and, in data directories, directories) directly in a library
+ * directory: inode, the directory's inode, link count, ctime (library_load counts only these,
+ * there, unchanged). Entries are not followed. */
+static void snapshot_dir(const char *d, uint8_t kind, uint64_t parent, int *budget)
 {
 	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -678,13 +694,18 @@ static void snapshot_dir(const char *d, int *budget)
 		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
 			continue;
 		struct stat st;
-		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) ||
+		    !library_name(e->d_name, kind, S_ISDIR(st.st_mode)))
 			continue;
 		struct {
 			uint64_t dev, ino;
 		} k = {kdev(st.st_dev), st.st_ino};
-		int64_t ct = (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
-		if (bpf_map_update_elem(mfd, &k, &ct, BPF_NOEXIST) == 0)
+		struct {
+			int64_t ctime;
+			uint64_t parent;
+			uint32_t nlink, pad;
+		} v = {(int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec, parent, (uint32_t)st.st_nlink, 0};
+		if (bpf_map_update_elem(mfd, &k, &v, BPF_NOEXIST) == 0)
 			(*budget)--;
 	}
 	closedir(dir);
@@ -702,7 +723,7 @@ static int add_libdir(const char *d, uint8_t kind)
 	} k = {kdev(st.st_dev), st.st_ino};
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.libdirs), &k, &kind, BPF_NOEXIST))
 		return 0;
-	snapshot_dir(d, &libfiles_budget);
+	snapshot_dir(d, kind, st.st_ino, &libfiles_budget);
 	return 1;
 }
 
@@ -933,9 +954,8 @@ static void command(char *line)
 		emit_own(REC_CTL, a, 3, NULL);
 		break;
 	case 'p':
-	case 'P':
 		if (sscanf(line + 1, "%llu %llu", &d, &i) == 2)
-			protect_inode(d, i, op == 'p');
+			protect_inode(d, i);
 		break;
 	case 'w':
 		add_name(line + 2, NAME_WATCHED);

@@ -331,16 +331,25 @@ struct {
 	__type(value, u8);
 } libdirs SEC(".maps");
 
-/* The files of those directories when monitoring began (the first loader of this state, not an
- * adopting one): inode -> ctime in ns. Only these are counted, and only while their ctime is the
- * one recorded: a file renamed, linked or created there later (a secret moved in, a directory
- * renamed in, a planted library) is another inode; a change in place sets the ctime. No clock
- * is trusted: a root agent controls the realtime clock. */
+/* The library files of those directories when monitoring began (the first loader of this state,
+ * not an adopting one), by inode: where they were (the directory's inode), their link count and
+ * ctime. Only these are counted, only in that directory, and only unchanged: a file created,
+ * renamed or linked there later (a secret moved in, a directory renamed in, a planted library) is
+ * another inode; a recorded inode linked or moved elsewhere has another link count or parent; a
+ * change in place sets the ctime. What a root agent can forge with the clock (a ctime) gains it
+ * nothing: only a library's own file, in its own directory, is counted. */
+struct libfile {
+	s64 ctime;  /* ns */
+	u64 parent; /* inode of the library directory it was in (same device) */
+	u32 nlink;
+	u32 pad;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LIBFILES_MAX);
 	__type(key, struct inode_key);
-	__type(value, s64);
+	__type(value, struct libfile);
 } libfiles SEC(".maps");
 
 enum {
@@ -1969,12 +1978,7 @@ static __always_inline bool library_load(struct file *file)
 	u32 fmt = in->i_mode & 0170000;
 	if (fmt != 0100000 /* S_IFREG */ && fmt != 0040000 /* S_IFDIR */)
 		return false;
-	/* only what was in place, unchanged, when monitoring began */
 	if (fold_off)
-		return false;
-	struct inode_key fk = {.dev = in->i_sb->s_dev, .ino = in->i_ino};
-	s64 *ct = bpf_map_lookup_elem(&libfiles, &fk);
-	if (!ct || *ct != inode_ctime_ns(in))
 		return false;
 	struct dentry *d = file->f_path.dentry;
 	struct dentry *pd = d->d_parent;
@@ -1982,6 +1986,12 @@ static __always_inline bool library_load(struct file *file)
 		return false;
 	struct inode *pi = RO(struct dentry, pd)->d_inode;
 	if (!pi)
+		return false;
+	/* only a library's own file, in its own directory, unchanged since monitoring began */
+	struct inode_key fk = {.dev = in->i_sb->s_dev, .ino = in->i_ino};
+	struct libfile *lf = bpf_map_lookup_elem(&libfiles, &fk);
+	if (!lf || lf->parent != pi->i_ino || pi->i_sb->s_dev != fk.dev || lf->nlink != in->i_nlink ||
+	    lf->ctime != inode_ctime_ns(in))
 		return false;
 	struct inode_key k = {.dev = pi->i_sb->s_dev, .ino = pi->i_ino};
 	u8 *kind = bpf_map_lookup_elem(&libdirs, &k);
@@ -2702,7 +2712,8 @@ int exit_accept4(struct sc_exit *ctx)
  * An agent's calls that set or adjust the system clock, reported with what they asked (adjtimex's
  * modes, read before the call and again after it, from the kernel's copy written back) and the
  * step of TAI minus monotonic seen across the call (a step of the realtime clock or of the TAI
- * offset). Nothing else depends on the clock: library_load does not trust it. */
+ * offset). The count of library opens does not depend on the clock for what it leaves out (see
+ * libfiles). */
 
 #define ADJ_SETOFFSET_BIT 0x0100
 #define ADJ_TAI_BIT 0x0080

@@ -102,8 +102,8 @@ enum rec_type {
 	REC_READY = 100,  /* a: attach us, abi, programs, adopted (1: pinned state taken over), gap ns,
 			     backlog records; s0 comma-separated notes */
 	REC_LOSS = 101,   /* a: count, total, root pid, record type, why (LOSS_*) */
-	REC_CTL = 102,    /* a: 1 track / 2 untrack / 3 server / 4 unserver / 5 protect / 6 unprotect / 7 fold off,
-			     pid (5, 6: the inode; 7: the FOLD_OFF_* bits newly set), result (0 ok, -errno) */
+	REC_CTL = 102,    /* a: 1 track / 2 untrack / 3 server / 4 unserver / 5 protect / 7 fold off, pid
+			     (5: the inode; 7: the FOLD_OFF_* bits newly set), result (0 ok, -errno) */
 	REC_LOG = 103,    /* s0 message (warnings from the loader); a0 > 0: that many records kept for a dead monitor were sent again */
 	REC_STATS = 104,  /* a: compat syscalls skipped, read failures, records, loader records, shed, rate limited */
 	REC_ROOT = 105,   /* a: root pid, start ns; s0 agent name, s1 session id, s2 cwd, s3 home: a session the

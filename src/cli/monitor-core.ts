@@ -182,7 +182,6 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
       sensor.protect(dev, ino);
       return true;
     },
-    unprotect: (dev, ino) => sensor?.unprotect?.(dev, ino),
     remember: (s, ns) => sensor?.rememberSession?.(s.rootPid, ns, s.name, s.id, s.cwd, s.home ?? ''),
     forget: (root) => sensor?.forgetSession?.(root),
     observe: opts.observe,

@@ -89,18 +89,11 @@ export class SecretIdentity {
 
   /**
    * protect() says whether a sensor took the inode: one not running yet gets it when
-   * resendProtected() says it runs. unprotect() takes an inode no longer known off the kernel's
-   * list (each atomic save of a secret leaves one behind; a full list stops the library count).
+   * resendProtected() says it runs. An inode stays on the kernel's list after it left its secret's
+   * path: moved away (a `mv` of the secret), it is still the secret (taking it off let a moved
+   * /etc/shadow- be read unreported). A full list stops the kernel's library count.
    */
-  constructor(
-    private readonly o: {
-      homes?: () => Iterable<string>;
-      protect?: (dev: number, ino: number) => boolean;
-      unprotect?: (dev: number, ino: number) => void;
-      now?: () => number;
-      clock?: () => bigint;
-    } = {},
-  ) {}
+  constructor(private readonly o: { homes?: () => Iterable<string>; protect?: (dev: number, ino: number) => boolean; now?: () => number; clock?: () => bigint } = {}) {}
 
   get size(): number {
     return this.byInode.size;
@@ -169,12 +162,6 @@ export class SecretIdentity {
       const [dev, ino] = key.split(':');
       if (!this.o.protect(Number(dev), Number(ino))) return; // no sensor yet
       this.sent.add(key);
-    }
-    for (const key of this.sent) {
-      if (this.byInode.has(key)) continue;
-      const [dev, ino] = key.split(':');
-      this.o.unprotect?.(Number(dev), Number(ino));
-      this.sent.delete(key);
     }
   }
 

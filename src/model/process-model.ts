@@ -97,8 +97,6 @@ export interface ModelOptions {
   unserve?: (pid: number) => void;
   /** Whether a sensor took it (false: none runs yet). */
   protect?: (dev: number, ino: number) => boolean;
-  /** Takes an inode off the kernel's protected list. */
-  unprotect?: (dev: number, ino: number) => void;
   /** Keeps a session with the kernel's pinned state (sensor.rememberSession / forgetSession). */
   remember?: (s: Session, startNs: bigint) => void;
   forget?: (root: number) => void;
@@ -152,7 +150,7 @@ export class ProcessModel {
     this.linger = o.lingerMs ?? 5000;
     this.pendingMs = o.pendingMs ?? 250;
     this.now = o.now ?? Date.now;
-    this.identity = new SecretIdentity({ homes: () => this.homes(), protect: o.protect, unprotect: o.unprotect, now: this.now });
+    this.identity = new SecretIdentity({ homes: () => this.homes(), protect: o.protect, now: this.now });
     this.handoffs = new Handoffs({ serve: (p, r) => o.serve?.(p, r), unserve: (p) => o.unserve?.(p), now: this.now });
     this.activity = new ActivityMapper(this, {
       emitFor: (p, ns, kind, extra) => this.emitFor(p, ns, kind, extra),

@@ -178,7 +178,7 @@ export type SensorSignal =
   | { s: 'parse_error'; line: string }
   | { s: 'died'; reason: string }
   | { s: 'restarted'; restarts: number; gapMs: number }
-  | { s: 'ctl'; op: 'track' | 'untrack' | 'server' | 'unserver' | 'protect' | 'unprotect'; pid: number; result?: number }
+  | { s: 'ctl'; op: 'track' | 'untrack' | 'server' | 'unserver' | 'protect'; pid: number; result?: number }
   /** The kernel stopped counting library opens (they are reported one by one from now on). */
   | { s: 'fold_off'; reasons: Array<'protected_list_full'> }
   /** A session the pinned kernel state remembers (its root may have exited while no monitor ran). */
@@ -206,8 +206,6 @@ export interface Sensor {
   unserve?(pid: number): void;
   /** A protected file or directory by kernel device and inode (its opens are high-value). */
   protect?(dev: number, ino: number): void;
-  /** Takes an inode off the kernel's protected list (compiled sensor). */
-  unprotect?(dev: number, ino: number): void;
   /** The monitor recorded signal record `seq` (the sensor may forget it). */
   ackSignal?(seq: number): void;
   /** Keeps a session with the pinned kernel state (a monitor started after a kill knows it). */

@@ -104,24 +104,65 @@ describe.skipIf(!root).each(KERNEL_BACKENDS)('kernel sensor %s: an agent that se
   });
 });
 
-describe.skipIf(!root)('compiled sensor: the library directories and their files are the ones of when monitoring began, after a restart too', () => {
+// Link a file to a new name keeping the ctime recorded for it: its mode set again (a change that
+// clears the multigrain "queried" flag), the clock set to the recorded ctime, the link made in that
+// tick, the clock put forward again (attacker round at 01b4627).
+const FORGE_LINK = String.raw`
+import os, sys, time
+src, dst, ctime = sys.argv[1], sys.argv[2], int(sys.argv[3])
+os.chmod(src, os.stat(src).st_mode & 0o7777)
+r0, m0 = time.clock_gettime_ns(time.CLOCK_REALTIME), time.monotonic_ns()
+time.clock_settime_ns(time.CLOCK_REALTIME, ctime)
+try:
+    os.link(src, dst)
+finally:
+    time.clock_settime_ns(time.CLOCK_REALTIME, r0 + (time.monotonic_ns() - m0))
+print(os.stat(dst).st_ctime_ns == ctime)
+`;
+
+describe.skipIf(!root)('compiled sensor: only library files in their own directories, as they were when monitoring began, are counted (a sensor restart too)', () => {
   let w: RunningWatch;
   let tmp = '';
   let moved = '';
+  let dataFile = '';
+  let linked = '';
+  const GCONV = `${LIBDIR}/gconv`;
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-libdir-'));
+    const tag = path.basename(tmp).replace(/[^A-Za-z0-9]/g, '');
+    // a file of a data directory (any name is recorded there) that holds a secret
+    if (fs.existsSync(GCONV)) {
+      dataFile = `${GCONV}/warden-${tag}`;
+      fs.writeFileSync(dataFile, '[default]\naws_secret_access_key = x\n');
+      linked = `${LIBDIR}/libwarden-${tag}.so.1`;
+    }
+    moved = `/usr/lib/locale/warden-${tag}`;
+    w = await startWatch(['--backend', 'ebpf']);
+  }, 120_000);
 
   afterAll(async () => {
     await w?.stop();
-    if (moved) fs.rmSync(moved, { recursive: true, force: true });
+    for (const f of [moved, dataFile, linked]) if (f) fs.rmSync(f, { recursive: true, force: true });
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
+  it.runIf(fs.existsSync(GCONV))("a recorded file linked into another library directory under a library's name, its ctime kept with the clock: its reads are reported", async () => {
+    const script = path.join(tmp, 'forge.py');
+    fs.writeFileSync(script, FORGE_LINK);
+    const ctime = String(fs.statSync(dataFile, { bigint: true }).ctimeNs);
+    const r = await run('bash', ['-c', 'python3 "$1" "$2" "$3" "$4" && cat "$3" > /dev/null && cat "$2" > /dev/null', 'forge', script, dataFile, linked, ctime], { env: { PATH: process.env.PATH }, argv0: 'claude' });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out.trim(), 'the ctime was kept (else this test proves nothing)').toBe('True');
+    await w.waitFor((e) => e.kind === 'agent.exit' && e.agent?.root_pid === r.pid, 30_000, 'agent.exit');
+    const reads = w.events().filter((e) => e.kind === 'file.open' && e.agent?.root_pid === r.pid && e.proc?.argv[0] === 'cat').map((e) => e.file?.path);
+    expect(reads).toEqual(expect.arrayContaining([linked, dataFile]));
+  });
+
   it('a directory renamed into /usr/lib/locale, then a sensor restart: the reads of its files are reported', async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-libdir-'));
     const dir = path.join(tmp, 'aws');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'credentials'), '[default]\naws_secret_access_key = x\n');
-    moved = `/usr/lib/locale/warden-${path.basename(tmp).replace(/[^A-Za-z0-9]/g, '')}`;
-    w = await startWatch(['--backend', 'ebpf']);
     const mv = await run('bash', ['-c', 'mv "$1" "$2"', 'mv', dir, moved], { env: { PATH: process.env.PATH }, argv0: 'claude' });
     expect(mv.code, mv.out).toBe(0);
     // the sensor dies (a crash, or a kill from outside the agent's tree) and is restarted

@@ -624,7 +624,7 @@ export class EbpfDecoder {
       }
       case REC.CTL: {
         if (a[0] === 7) return this.hooks.signal({ s: 'fold_off', reasons: foldOffReasons(a[1]!) });
-        const op = (['track', 'untrack', 'server', 'unserver', 'protect', 'unprotect'] as const)[a[0]! - 1] ?? 'track';
+        const op = (['track', 'untrack', 'server', 'unserver', 'protect'] as const)[a[0]! - 1] ?? 'track';
         return this.hooks.signal({ s: 'ctl', op, pid: a[1]!, result: a[2]! });
       }
       case REC.LOG:

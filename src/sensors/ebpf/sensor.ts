@@ -264,9 +264,6 @@ export class EbpfSensor implements Sensor {
     this.command(`p ${dev} ${ino}\n`);
   }
 
-  unprotect(dev: number, ino: number): void {
-    this.command(`P ${dev} ${ino}\n`);
-  }
 
   ackSignal(seq: number): void {
     this.command(`a ${seq}\n`);
