@@ -211,6 +211,9 @@ export async function startMonitorCore(cfg: WatchConfig, opts: CoreOptions): Pro
         return;
       case 'died':
         monitorEvent('monitor.sensor_died', 'alert', `sensor stopped: ${s.reason}`, { reason: s.reason });
+        if (s.stateRemoved) {
+          monitorEvent('monitor.state_removed', 'alert', "the sensor's pinned kernel state was removed before it died: what it recorded meanwhile (a kill with the killer's name, the records of the gap) is lost; the next sensor starts afresh", {});
+        }
         log(`sensor stopped: ${s.reason}`);
         return;
       case 'restarted':

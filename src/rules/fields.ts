@@ -389,6 +389,7 @@ export const KNOWN_KINDS: readonly string[] = [
   'monitor.killed',
   'monitor.signal',
   'monitor.gap',
+  'monitor.state_removed',
   'monitor.sink_error',
   'monitor.sink_recovered',
   'monitor.sink_drop',

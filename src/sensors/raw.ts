@@ -176,7 +176,8 @@ export type SensorSignal =
     }
   | { s: 'lost'; count: number; source: string; root?: number; kind?: RawKind | string; why?: LossWhy }
   | { s: 'parse_error'; line: string }
-  | { s: 'died'; reason: string }
+  /** stateRemoved: its pinned kernel state was gone when it died (removed by someone: the next sensor starts afresh). */
+  | { s: 'died'; reason: string; stateRemoved?: boolean }
   | { s: 'restarted'; restarts: number; gapMs: number }
   | { s: 'ctl'; op: 'track' | 'untrack' | 'server' | 'unserver' | 'protect'; pid: number; result?: number }
   /** The kernel stopped counting library opens (they are reported one by one from now on). */

@@ -205,20 +205,34 @@ export class EbpfSensor implements Sensor {
       child.on('error', (err) => {
         if (!ready) reject(new Error(`cannot run ${bin}: ${err.message}`));
       });
+      let gone = false;
+      const died = (reason: string) => {
+        if (gone || this.stopping) return;
+        gone = true;
+        if (this.child === child) this.child = undefined;
+        this.onDied(reason);
+      };
+      // Its output closes as it dies, before its exit: without pinned links, a killed loader's
+      // exit releases every attached program, which takes the kernel seconds (8 s here), and the
+      // restart need not wait for that.
+      child.stdout!.on('end', () => {
+        if (ready) died('warden-sensor closed its output (killed or crashed)');
+      });
       child.on('exit', (code, signal) => {
         if (this.child === child) this.child = undefined;
         if (!ready) {
           reject(new Error(`warden-sensor exited before attaching (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(-4).join(' ')}`));
           return;
         }
-        if (this.stopping) return;
-        this.onDied(`warden-sensor exited (code ${code}, signal ${signal})${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`);
+        died(`warden-sensor exited (code ${code}, signal ${signal})${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`);
       });
     });
   }
 
   private onDied(reason: string): void {
-    this.o.sink.signal({ s: 'died', reason });
+    // the loader never removes its pinned state unless told to stop cleanly
+    const stateRemoved = this.o.pinDir !== undefined && !fs.existsSync(path.join(this.o.pinDir, 'maps'));
+    this.o.sink.signal({ s: 'died', reason, ...(stateRemoved ? { stateRemoved } : {}) });
     const now = Date.now();
     this.restarts = this.restarts.filter((t) => now - t < 60_000);
     if (this.restarts.length >= (this.o.maxRestartsPerMinute ?? 5)) {
