@@ -317,8 +317,8 @@ const bench: Bench = {
     const reps = Number(process.env.BENCH_WATCH_REPS ?? 5);
     const wanted = (process.env.BENCH_WATCH_BACKENDS ?? 'ebpf,bpftrace').split(',');
     const backends = (['ebpf', 'bpftrace'] as Backend[]).filter((b) => wanted.includes(b) && !(b === 'ebpf' && ebpfUnavailable()));
-    // To iterate faster: BENCH_WATCH_PARTS=fold,sensor skips the every-open and latency runs.
-    const parts = new Set((process.env.BENCH_WATCH_PARTS ?? 'fold,every,latency,sensor').split(','));
+    // To iterate faster: BENCH_WATCH_PARTS=fold,sensor skips the every-open, governor-off and latency runs.
+    const parts = new Set((process.env.BENCH_WATCH_PARTS ?? 'fold,every,nogov,latency,sensor').split(','));
     const figures: Figure[] = [];
     try {
       ctx.log(`workload: ${n.proc} processes, ${n.open} opens, ${n.conn} connects; ${reps} cycles (baseline, agent, not an agent) per mode; backends ${backends.join(', ')}`);
@@ -334,6 +334,9 @@ const bench: Bench = {
       fs.writeFileSync(cfgFold, `${agents}output:\n  max_size: 8GB\n`);
       const cfgAll = path.join(env.dir, 'every-open.yaml');
       fs.writeFileSync(cfgAll, `${agents}output:\n  max_size: 8GB\nsensor:\n  fold_opens_ms: 0\n`);
+      // the governor moves the agent into cgroups of its own (memory charged to them): its share
+      const cfgNoGov = path.join(env.dir, 'no-governor.yaml');
+      fs.writeFileSync(cfgNoGov, `${agents}output:\n  max_size: 8GB\ngovernor:\n  enabled: false\n`);
       for (const backend of backends) {
         const fold = await measureWith(env, n, reps, ctx, cfgFold, 'fold', backend);
         const none: WithResult = { withW: [], untracked: [], base: [], ratios: [], uratios: [], cpuRatios: [], cpuWith: [], cpuBase: [], lost: 0, kernelLost: 0, events: 0, rssKb: 0, attachMs: [] };
@@ -362,6 +365,10 @@ const bench: Bench = {
             rfig(`${p}.wall_ratio_every_open`, `same, every open reported (fold_opens_ms: 0) / without${b}`, every.ratios, every.withW, every.base),
             { id: `${p}.events_lost_every_open`, label: `syscalls not accounted for, every open reported${b}`, value: every.lost, unit: 'events', note: `kernel-reported loss ${every.kernelLost}; ${every.events} events written` },
           );
+        }
+        if (backend === 'ebpf' && parts.has('nogov')) {
+          const ng = await measureWith(env, n, reps, ctx, cfgNoGov, 'no governor', backend);
+          figures.push(rfig('watch.wall_ratio_no_governor', 'same, governor off (no cgroups for the agent) / without', ng.ratios, ng.withW, ng.base, { note: 'the rest of wall_ratio is the governor' }));
         }
         if (backend === 'ebpf' && parts.has('sensor')) {
           const so = await measureSensorOnly(env, n, reps, ctx);
