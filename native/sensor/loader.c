@@ -648,11 +648,7 @@ static void clear_map(int fd, size_t key_size)
 		bpf_map_delete_elem(fd, key);
 }
 
-/* The directories the dynamic loader and the C library's start-up read from (shared objects,
- * ld.so.cache, locale data, gconv modules). Only root-owned ones nobody else can write to: a
- * user-writable directory would let anyone put a file where its reads are only counted. By
- * inode, so the kernel side matches the directory itself whatever path reaches it (Debian's
- * /lib is a symlink to usr/lib) and nothing else that is named like it. */
+/* A device number as the kernel's s_dev (major << 20 | minor). */
 static uint64_t kdev(dev_t d)
 {
 	return ((uint64_t)major(d) << 20) | minor(d);
@@ -713,6 +709,11 @@ static void snapshot_dir(const char *d, uint8_t kind, uint64_t parent, int *budg
 
 static int libfiles_budget = LIBFILES_MAX;
 
+/* The directories the dynamic loader and the C library's start-up read from (shared objects,
+ * ld.so.cache, locale data, gconv modules). Only root-owned ones nobody else can write to: a
+ * user-writable directory would let anyone put a file where its reads are only counted. By
+ * inode, so the kernel side matches the directory itself whatever path reaches it (Debian's
+ * /lib is a symlink to usr/lib) and nothing else that is named like it. */
 static int add_libdir(const char *d, uint8_t kind)
 {
 	struct stat st;
