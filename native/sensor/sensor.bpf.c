@@ -368,6 +368,7 @@ enum {
 	K_SOCKET,
 	K_LOOKUP,
 	K_MEMFD,
+	K_CLOCK,
 };
 
 struct stash {
@@ -1498,6 +1499,31 @@ int BPF_PROG(on_signal_resume, int sig, struct kernel_siginfo *info, struct task
 	return signal_guard(sig, info, task, true);
 }
 
+/* ---- the realtime clock --------------------------------------------------------------------
+ * An agent's calls that set or adjust the system clock, reported with what they asked (adjtimex's
+ * modes, read before the call and again after it, from the kernel's copy written back) and the
+ * step of TAI minus monotonic seen across the call (a step of the realtime clock or of the TAI
+ * offset). The count of library opens does not depend on the clock for what it leaves out (see
+ * libfiles). */
+
+#define ADJ_SETOFFSET_BIT 0x0100
+#define ADJ_TAI_BIT 0x0080
+
+static __always_inline u64 tai_offset(void)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ktime_get_tai_ns))
+		return bpf_ktime_get_tai_ns() - bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline u64 timex_modes(u64 timex)
+{
+	u32 m = 0;
+	if (bpf_probe_read_user(&m, sizeof m, (const void *)timex))
+		return ~0ULL;
+	return m;
+}
+
 /* ---- syscall entry ---------------------------------------------------------------------- */
 
 static __always_inline void stash_put(u32 tid, u32 kind, u32 nr, u32 root, u16 type, s32 dfd, u64 ptr, u64 a1,
@@ -1830,6 +1856,17 @@ static __always_inline int do_enter(long id, const u64 *args)
 	case NR_userfaultfd:
 		stash_put(tid, K_UFFD, id, root, REC_USERFAULTFD, 0, 0, a0, 0, 0, 0, 0);
 		break;
+
+	/* the system clock: the clock id, the struct timex, TAI minus monotonic and the modes now */
+	case NR_clock_settime:
+	case NR_settimeofday:
+	case NR_adjtimex:
+	case NR_clock_adjtime: {
+		s32 clk = id == NR_clock_settime || id == NR_clock_adjtime ? (s32)a0 : 0;
+		u64 timex = id == NR_adjtimex ? a0 : id == NR_clock_adjtime ? a1 : 0;
+		stash_put(tid, K_CLOCK, id, root, REC_CLOCK, clk, timex, tai_offset(), timex ? timex_modes(timex) : 0, 0, 0, 0);
+		break;
+	}
 
 	/* a signal is how `at` wakes atd: the signalled process is a hand-off server for a while */
 	case NR_kill:
@@ -2454,6 +2491,11 @@ static __always_inline u32 exit_kind(long id)
 		return K_UNSHARE;
 	case NR_userfaultfd:
 		return K_UFFD;
+	case NR_clock_settime:
+	case NR_settimeofday:
+	case NR_adjtimex:
+	case NR_clock_adjtime:
+		return K_CLOCK;
 	case NR_socket:
 		return K_SOCKET;
 	case NR_memfd_create:
@@ -2505,6 +2547,37 @@ static __always_inline u16 path_type(long id)
 	return REC_UTIMES;
 }
 
+static __always_inline void clock_exit(u32 pid, u32 tid, struct stash *st, long ret)
+{
+	u32 id = st->nr, root = st->root;
+	s32 clk = st->dfd;
+	u64 timex = st->ptr, modes = st->a2;
+	s64 step = (s64)(tai_offset() - st->a1);
+	st->kind = K_NONE;
+	if (step > -1000000 && step < 1000000)
+		step = 0;
+	/* the modes the kernel acted on are in its copy, written back over the caller's: a thread
+	 * that rewrote them after the entry read has to rewrite them again in time */
+	if (timex) {
+		u64 after = timex_modes(timex);
+		modes = modes == ~0ULL || after == ~0ULL ? ~0ULL : modes | after;
+	}
+	bool sets = id == NR_settimeofday || (id == NR_clock_settime && clk >= 0) ||
+		    (timex && clk >= 0 && (modes == ~0ULL || (modes & (ADJ_SETOFFSET_BIT | ADJ_TAI_BIT))));
+	struct rec *r = rec_begin(REC_CLOCK, pid, tid, root);
+	if (!r)
+		return;
+	r->flags = F_EXIT;
+	r->a[0] = id;
+	r->a[1] = clk;
+	r->a[2] = modes;
+	r->a[3] = ret;
+	r->a[4] = step;
+	r->a[5] = sets;
+	/* reads of the clock's state are not worth keeping under pressure */
+	submit(r, 0, sets || step ? TIER_CRITICAL : TIER_NORMAL);
+}
+
 static __always_inline int do_exit(long id, long ret)
 {
 	u64 pt = bpf_get_current_pid_tgid();
@@ -2535,6 +2608,9 @@ static __always_inline int do_exit(long id, long ret)
 		return 0;
 	case K_CONNECT:
 		connect_exit(pid, tid, st, ret);
+		return 0;
+	case K_CLOCK:
+		clock_exit(pid, tid, st, ret);
 		return 0;
 	case K_SEND:
 		send_exit(pid, tid, st, ret);
@@ -2708,151 +2784,6 @@ int exit_accept4(struct sc_exit *ctx)
 	return on_accept_exit(ctx->ret);
 }
 
-/* ---- the realtime clock --------------------------------------------------------------------
- * An agent's calls that set or adjust the system clock, reported with what they asked (adjtimex's
- * modes, read before the call and again after it, from the kernel's copy written back) and the
- * step of TAI minus monotonic seen across the call (a step of the realtime clock or of the TAI
- * offset). The count of library opens does not depend on the clock for what it leaves out (see
- * libfiles). */
-
-#define ADJ_SETOFFSET_BIT 0x0100
-#define ADJ_TAI_BIT 0x0080
-
-struct clock_in {
-	u64 off;   /* TAI minus monotonic at entry */
-	u64 modes; /* adjtimex modes at entry, ~0 unreadable, 0 for the setters */
-	u64 timex; /* the struct timex pointer (adjtimex, clock_adjtime) */
-	u32 nr;
-	s32 clk;
-	u32 root;
-	u32 pad;
-};
-
-/* tid -> clock call of an agent's process in flight */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, u32);
-	__type(value, struct clock_in);
-} clock_calls SEC(".maps");
-
-static __always_inline u64 tai_offset(void)
-{
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ktime_get_tai_ns))
-		return bpf_ktime_get_tai_ns() - bpf_ktime_get_ns();
-	return 0;
-}
-
-static __always_inline u64 timex_modes(u64 timex)
-{
-	u32 m = 0;
-	if (bpf_probe_read_user(&m, sizeof m, (const void *)timex))
-		return ~0ULL;
-	return m;
-}
-
-static __always_inline int clock_enter(long id, s32 clk, u64 timex)
-{
-	u64 pt = bpf_get_current_pid_tgid();
-	u32 pid = pt >> 32, tid = (u32)pt;
-	struct tinfo *t = bpf_map_lookup_elem(&tracked, &pid);
-	if (!t)
-		return 0;
-	struct clock_in c = {.off = tai_offset(), .modes = timex ? timex_modes(timex) : 0, .timex = timex, .nr = id, .clk = clk, .root = t->root};
-	bpf_map_update_elem(&clock_calls, &tid, &c, BPF_ANY);
-	return 0;
-}
-
-static __always_inline int clock_exit(long id, long ret)
-{
-	u64 pt = bpf_get_current_pid_tgid();
-	u32 pid = pt >> 32, tid = (u32)pt;
-	struct clock_in *c = bpf_map_lookup_elem(&clock_calls, &tid);
-	if (!c)
-		return 0;
-	if (c->nr != id) {
-		bpf_map_delete_elem(&clock_calls, &tid);
-		return 0;
-	}
-	s64 step = (s64)(tai_offset() - c->off);
-	if (step > -1000000 && step < 1000000)
-		step = 0;
-	u32 root = c->root;
-	s32 clk = c->clk;
-	u64 timex = c->timex;
-	/* the modes the kernel acted on are in its copy, written back over the caller's: a thread
-	 * that rewrote them after the entry read has to rewrite them again in time */
-	u64 modes = c->modes;
-	bpf_map_delete_elem(&clock_calls, &tid);
-	if (timex) {
-		u64 after = timex_modes(timex);
-		modes = modes == ~0ULL || after == ~0ULL ? ~0ULL : modes | after;
-	}
-	bool sets = id == NR_settimeofday || (id == NR_clock_settime && clk >= 0) ||
-		    (timex && clk >= 0 && (modes == ~0ULL || (modes & (ADJ_SETOFFSET_BIT | ADJ_TAI_BIT))));
-	struct rec *r = rec_begin(REC_CLOCK, pid, tid, root);
-	if (!r)
-		return 0;
-	r->flags = F_EXIT;
-	r->a[0] = id;
-	r->a[1] = clk;
-	r->a[2] = modes;
-	r->a[3] = ret;
-	r->a[4] = step;
-	r->a[5] = sets;
-	/* reads of the clock's state are not worth keeping under pressure */
-	submit(r, 0, sets || step ? TIER_CRITICAL : TIER_NORMAL);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_clock_settime")
-int enter_clock_settime(struct sc_enter *ctx)
-{
-	return clock_enter(NR_clock_settime, (s32)ctx->args[0], 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_clock_settime")
-int exit_clock_settime(struct sc_exit *ctx)
-{
-	return clock_exit(NR_clock_settime, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_settimeofday")
-int enter_settimeofday(struct sc_enter *ctx)
-{
-	return clock_enter(NR_settimeofday, 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_settimeofday")
-int exit_settimeofday(struct sc_exit *ctx)
-{
-	return clock_exit(NR_settimeofday, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_adjtimex")
-int enter_adjtimex(struct sc_enter *ctx)
-{
-	return clock_enter(NR_adjtimex, 0, ctx->args[0]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_adjtimex")
-int exit_adjtimex(struct sc_exit *ctx)
-{
-	return clock_exit(NR_adjtimex, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_clock_adjtime")
-int enter_clock_adjtime(struct sc_enter *ctx)
-{
-	return clock_enter(NR_clock_adjtime, (s32)ctx->args[0], ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_clock_adjtime")
-int exit_clock_adjtime(struct sc_exit *ctx)
-{
-	return clock_exit(NR_clock_adjtime, ctx->ret);
-}
-
 /* ---- the programs: one per syscall tracepoint ---------------------------------------------- */
 
 #define ENTER(name)                                                                           \
@@ -2936,6 +2867,10 @@ BOTH(unshare)
 BOTH(clone)
 BOTH(clone3)
 BOTH(userfaultfd)
+BOTH(clock_settime)
+BOTH(settimeofday)
+BOTH(adjtimex)
+BOTH(clock_adjtime)
 ENTER(ptrace)
 ENTER(kill)
 BOTH(memfd_create)
