@@ -102,7 +102,8 @@ c.close();
         return 'gone';
       }
     };
-    for (let i = 0; i < 200 && argv0() === 'bash'; i++) await new Promise((r) => setTimeout(r, 5));
+    // Before the exec the name is still bash or node's; during it /proc reads an empty cmdline.
+    for (let i = 0; i < 400 && !['claude', 'gone'].includes(argv0()); i++) await new Promise((r) => setTimeout(r, 5));
     expect(argv0()).toBe('claude');
     let out = '';
     let errOut = '';
