@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSeccompFilter } from '../../src/sandbox/seccomp.js';
-import { NOBODY, readEvents, residueOf, run, sandboxId, sandboxSh, scratch, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
+import { NOBODY, readEvents, residueAfter, residueOf, run, sandboxId, sandboxSh, scratch, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
 
 let s: Scratch;
 /** A state directory of these tests' own: another engineer's `warden run` on this machine
@@ -74,7 +74,7 @@ describe('warden run leaves nothing behind', () => {
     // No placeholders for protected paths that do not exist (.mcp.json, .vscode, .claude ...).
     expect(listTree(ws)).toEqual([...before, 'src/b.txt'].sort());
     expect(hostMounts()).toEqual(mountsBefore);
-    expect(residueOf(sandboxId(readEvents(audit)))).toEqual([]);
+    expect(await residueAfter(sandboxId(readEvents(audit)))).toEqual([]);
   });
 
   it('after Warden is SIGKILLed, the sandbox dies with it and the next start cleans up', async () => {
@@ -100,7 +100,7 @@ describe('warden run leaves nothing behind', () => {
     const r = await warden(['run', '--', 'true'], { cwd: s.ws, env: { XDG_RUNTIME_DIR: xdg } });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`cleaned up after sandbox ${id}`);
-    expect(residueOf(id, [xdg])).toEqual([]);
+    expect(await residueAfter(id, [xdg])).toEqual([]);
     // The protected file the killed sandbox created was dealt with by the cleanup too.
     expect(fs.existsSync(path.join(ws, '.mcp.json'))).toBe(false);
     expect(fs.readdirSync(ws).some((n) => n.startsWith('.mcp.json.warden-quarantined-'))).toBe(true);
@@ -111,7 +111,7 @@ describe('warden run leaves nothing behind', () => {
     expect(residueOf(id, [xdg]).some((p) => p.startsWith('/run/warden/netns/'))).toBe(true);
     const r = await warden(['run', '--', 'true'], { cwd: s.ws, env: { XDG_RUNTIME_DIR: xdg } });
     expect(r.stderr).toContain(`cleaned up after sandbox ${id}`);
-    expect(residueOf(id, [xdg])).toEqual([]);
+    expect(await residueAfter(id, [xdg])).toEqual([]);
   });
 
   it('a record of a Warden that is still running is left alone', async () => {

@@ -3,7 +3,7 @@
 // reported as a sandbox.deny event, and its cgroups are gone afterwards.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PY, readEvents, residueOf, sandboxId, scratch, warden, type Scratch } from './helpers/warden-run.js';
+import { PY, readEvents, residueAfter, sandboxId, scratch, warden, type Scratch } from './helpers/warden-run.js';
 
 let s: Scratch;
 beforeAll(() => {
@@ -34,7 +34,7 @@ print('survived')"`,
     expect(deny).toMatchObject({ severity: 'warn', rule: 'sandbox.memory_limit', category: 'impact' });
     expect(Number(deny!.data!.oom_kills)).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/memory limit .* reached/);
-    expect(residueOf(r.id)).toEqual([]);
+    expect(await residueAfter(r.id)).toEqual([]);
   });
 
   it('memory: a process under the limit is unaffected (control)', async () => {
@@ -50,7 +50,7 @@ print('survived')"`,
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('the memory limit (resources.memory) killed the sandbox before the command started');
     expect(r.stderr).not.toContain('bwrap message above');
-    expect(residueOf(r.id)).toEqual([]);
+    expect(await residueAfter(r.id)).toEqual([]);
   });
 
   it('pids: a fork bomb stops at the limit', async () => {
@@ -58,7 +58,7 @@ print('survived')"`,
     const deny = r.ev.find((e) => e.kind === 'sandbox.deny' && e.data?.reason === 'pids');
     expect(deny).toMatchObject({ rule: 'sandbox.pids_limit' });
     expect(Number(deny!.data!.hits)).toBeGreaterThan(0);
-    expect(residueOf(r.id)).toEqual([]);
+    expect(await residueAfter(r.id)).toEqual([]);
   });
 
   it('cpu: a busy loop is throttled to its quota', async () => {
@@ -76,6 +76,6 @@ print('survived')"`,
     expect(polite.ev.find((e) => e.kind === 'sandbox.deny' && e.data?.reason === 'timeout')).toMatchObject({ rule: 'sandbox.timeout', severity: 'warn' });
     const stubborn = await runWith('resources: { timeout: 1s, timeout_grace: 1s }\n', `trap '' TERM; while :; do sleep 0.1; done`);
     expect(stubborn.code).toBe(124);
-    expect(residueOf(stubborn.id)).toEqual([]);
+    expect(await residueAfter(stubborn.id)).toEqual([]);
   });
 });

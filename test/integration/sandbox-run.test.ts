@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NOBODY, PY, readEvents, residueOf, run, sandboxId, sandboxSh, scratch, USER_UID, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
+import { NOBODY, PY, readEvents, residueAfter, run, sandboxId, sandboxSh, scratch, USER_UID, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
 
 let s: Scratch;
 beforeAll(() => {
@@ -228,7 +228,7 @@ describe('warden run: audit and configuration', () => {
     expect(exit.sandbox?.id).toBe(start.sandbox?.id);
     const seqs = ev.map((e) => e.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-    expect(residueOf(sandboxId(ev))).toEqual([]);
+    expect(await residueAfter(sandboxId(ev))).toEqual([]);
   });
 
   it('an audit log inside the workspace cannot be rewritten, removed or replaced by the command it audits', async () => {
@@ -293,8 +293,7 @@ describe('warden run: audit and configuration', () => {
     expect(ev.filter((e) => e.kind === 'net.dns').map((e) => [e.dns?.query, e.severity])).toContainEqual(['example.com', 'warn']);
     // On the fast path the namespace and its record go right after the answer, in the background.
     const id = sandboxId(ev);
-    for (let i = 0; i < 100 && residueOf(id).length; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(residueOf(id)).toEqual([]);
+    expect(await residueAfter(id)).toEqual([]);
   });
 
   it.skipIf(process.getuid?.() !== 0)('modules loaded late (--monitor) never start a second run of the command', async () => {

@@ -192,6 +192,20 @@ export function residueOf(id: string, xdgDirs: string[] = []): string[] {
   return out.sort();
 }
 
+/**
+ * The residue once the run's teardown had time to finish: the fast path's supervisor removes
+ * a run's record, run directory and views after it has answered the launcher (so `warden run`
+ * may return a few milliseconds before they are gone). Polls for at most 10 s.
+ */
+export async function residueAfter(id: string, xdgDirs: string[] = []): Promise<string[]> {
+  for (let i = 0; i < 200; i++) {
+    const left = residueOf(id, xdgDirs);
+    if (left.length === 0) return left;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return residueOf(id, xdgDirs);
+}
+
 export function sandboxId(events: WardenEvent[]): string {
   const id = events.find((e) => e.kind === 'sandbox.start')?.sandbox?.id;
   if (!id) throw new Error('no sandbox.start event');
