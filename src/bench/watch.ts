@@ -18,6 +18,7 @@ import { bpfUnavailable, startMonitor } from '../cli/watch.js';
 import { PIN_ROOT, reapStale } from '../sensors/ebpf/pins.js';
 import { listPids, readStat } from '../sensors/procfs/proc.js';
 import { EbpfSensor } from '../sensors/ebpf/sensor.js';
+import { kernelTime, kernelTimeUnavailable, type ProgTime } from './kernel-time.js';
 import type { RawRecord } from '../sensors/raw.js';
 import { percentile, ratio, type Bench, type BenchContext, type Figure } from './types.js';
 
@@ -150,22 +151,7 @@ async function measureSensorOnly(env: Env, n: { proc: number; open: number; conn
       } else if (r.t === 'repeat' && lastOpen.get(r.pid) === env.file) seen.open += r.count;
       else if (r.t === 'connect' && r.port === env.port) seen.conn++;
     };
-    let sensor: EbpfSensor | undefined;
-    sensor = new EbpfSensor({
-      sink: {
-        record: (r) => {
-          record(r);
-          // what the process model does for a candidate: keep it tracked
-          if (r.t === 'exec' && r.candidate) sensor!.track(r.pid);
-        },
-        signal: () => {},
-      },
-      execNames: [AGENT],
-      agentNames: [AGENT],
-      prefixes: [],
-      seedsOnRestart: () => [],
-    });
-    await sensor.start([]);
+    const sensor = await startSensorAlone(record);
     let a: Run;
     try {
       a = await runWorkload(env, n, true);
@@ -180,6 +166,56 @@ async function measureSensorOnly(env: Env, n: { proc: number; open: number; conn
   }
   ctx.log(`[ebpf sensor only] ratios ${out.ratios.map((x) => x.toFixed(2)).join(', ')}; cpu ${out.cpuRatios.map((x) => x.toFixed(2)).join(', ')}`);
   return out;
+}
+
+/** The compiled sensor alone, in this process, following the bench's agent; `record` sees every record. */
+async function startSensorAlone(record: (r: RawRecord) => void): Promise<EbpfSensor> {
+  const sensor: EbpfSensor = new EbpfSensor({
+    sink: {
+      record: (r) => {
+        record(r);
+        // what the process model does for a candidate: keep it tracked
+        if (r.t === 'exec' && r.candidate) sensor.track(r.pid);
+      },
+      signal: () => {},
+    },
+    execNames: [AGENT],
+    agentNames: [AGENT],
+    prefixes: [],
+    seedsOnRestart: () => [],
+  });
+  await sensor.start([]);
+  return sensor;
+}
+
+/**
+ * One agent run under the sensor alone with BPF run-time statistics on (a run of its own: the
+ * statistics cost a clock read per program run): the share of the workload's CPU time spent in
+ * the sensor's programs, and which programs.
+ */
+async function measureKernelTime(env: Env, n: { proc: number; open: number; conn: number }, ctx: BenchContext): Promise<Figure | undefined> {
+  const why = kernelTimeUnavailable();
+  if (why) {
+    ctx.log(`[ebpf kernel time] skipped: ${why}`);
+    return undefined;
+  }
+  const sensor = await startSensorAlone(() => {});
+  let run: Run | undefined;
+  let progs: ProgTime[];
+  try {
+    progs = await kernelTime(sensor.loaderPid!, async () => {
+      run = await runWorkload(env, n, true);
+    });
+  } finally {
+    await sensor.stop();
+  }
+  const total = progs.reduce((a, p) => a + p.ns, 0) / 1e6;
+  const top = progs.slice(0, 6).map((p) => `${p.name} ${(p.ns / 1e6).toFixed(1)} ms (${p.runs} runs, ${Math.round(p.ns / p.runs)} ns each)`);
+  ctx.log(`[ebpf kernel time] ${total.toFixed(1)} ms in ${progs.length} programs of ${run!.cpu.toFixed(0)} ms workload CPU; ${top.join('; ')}`);
+  return {
+    ...ratio('watch.kernel_time_share', "time in the sensor's BPF programs / workload CPU time (agent, sensor alone)", total, run!.cpu),
+    note: `bpf_stats, a run of its own; ${top.join('; ')}`,
+  };
 }
 
 async function latency(env: Env, backend: Backend, n: { proc: number; open: number; conn: number; paceUs?: number }): Promise<{ p50: number; p99: number; count: number }> {
@@ -318,7 +354,7 @@ const bench: Bench = {
     const wanted = (process.env.BENCH_WATCH_BACKENDS ?? 'ebpf,bpftrace').split(',');
     const backends = (['ebpf', 'bpftrace'] as Backend[]).filter((b) => wanted.includes(b) && !(b === 'ebpf' && ebpfUnavailable()));
     // To iterate faster: BENCH_WATCH_PARTS=fold,sensor skips the every-open, governor-off and latency runs.
-    const parts = new Set((process.env.BENCH_WATCH_PARTS ?? 'fold,every,nogov,latency,sensor').split(','));
+    const parts = new Set((process.env.BENCH_WATCH_PARTS ?? 'fold,every,nogov,latency,sensor,kernel').split(','));
     const figures: Figure[] = [];
     try {
       ctx.log(`workload: ${n.proc} processes, ${n.open} opens, ${n.conn} connects; ${reps} cycles (baseline, agent, not an agent) per mode; backends ${backends.join(', ')}`);
@@ -376,6 +412,10 @@ const bench: Bench = {
             { ...ratio('watch.sensor_only_ratio', 'compiled sensor alone (no model/rules/outputs) / without', median(so.ratios), 1), note: `median of ${so.ratios.length} cycle ratios; ${so.lost} syscalls not accounted for; the rest of watch_ratio is the event pipeline in node` },
             { ...ratio('watch.sensor_only_cpu_ratio', 'workload CPU time, compiled sensor alone / without', median(so.cpuRatios), 1), note: 'in-kernel probe cost charged to the workload' },
           );
+        }
+        if (backend === 'ebpf' && parts.has('kernel')) {
+          const k = await measureKernelTime(env, n, ctx);
+          if (k) figures.push(k);
         }
         if (parts.has('latency')) {
           figures.push(
