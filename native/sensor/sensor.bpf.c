@@ -9,9 +9,6 @@
  *    syscall of every process, and on this class of VM (retpolines, SRSO safe-RET) each
  *    BPF invocation costs ~100-120 ns even when it returns at once. Per-syscall events are
  *    filtered by number before any BPF runs, so other syscalls cost nothing.
- *  - File opens and lookups (stat, access, readlink), the commonest traced calls, have an
- *    exit program only: their arguments are the registers the call was made with, still in
- *    pt_regs at exit.
  *  - Only processes in `tracked` (agent trees; seeded by the loader, extended on fork)
  *    cost more than one hash lookup.
  *  - Arguments in user memory are read where the kernel has them: at syscall exit, after
@@ -1661,7 +1658,22 @@ static __always_inline int do_enter(long id, const u64 *args)
 	u64 a0 = args[0], a1 = args[1], a2 = args[2], a3 = args[3], a4 = args[4], a5 = args[5];
 
 	switch (id) {
-	/* file opens have no entry program: regs_only_exit */
+	/* file opens: stashed, reported at exit with the result, the path read then, and the
+	 * file the kernel opened */
+	case NR_openat:
+		stash_put(tid, K_OPEN, id, root, REC_OPEN, a0, a1, a2, a3, 0, 0, 0);
+		break;
+	case NR_open:
+		stash_put(tid, K_OPEN, id, root, REC_OPEN, AT_FDCWD, a0, a1, a2, 0, 0, 0);
+		break;
+	case NR_creat:
+		stash_put(tid, K_OPEN, id, root, REC_OPEN, AT_FDCWD, a0, 0x241, a1, 0, 0, 0);
+		break;
+	case NR_openat2: {
+		/* open_how is read at exit too: the kernel copied it by then */
+		stash_put(tid, K_OPEN, id, root, REC_OPEN, a0, a1, ~0ULL, 0, a2, 0, 0);
+		break;
+	}
 	case NR_chdir:
 		stash_put(tid, K_CHDIR, id, root, REC_CHDIR, AT_FDCWD, a0, 0, 0, 0, 0, 0);
 		break;
@@ -1754,7 +1766,25 @@ static __always_inline int do_enter(long id, const u64 *args)
 		break;
 
 	/* failed lookups of watched names: stashed here, decided at exit */
-	/* lookups (stat, access, readlink) have no entry program either: regs_only_exit */
+	case NR_newstat:
+	case NR_newlstat:
+	case NR_access:
+	case NR_readlink:
+		stash_put(tid, K_LOOKUP, id, root, REC_LOOKUP, AT_FDCWD, a0, 0, 0, 0, 0, 0);
+		break;
+	case NR_newfstatat:
+		if (!(a3 & AT_EMPTY_PATH))
+			stash_put(tid, K_LOOKUP, id, root, REC_LOOKUP, (s32)a0, a1, 0, 0, 0, 0, 0);
+		break;
+	case NR_statx:
+		if (!(a2 & AT_EMPTY_PATH))
+			stash_put(tid, K_LOOKUP, id, root, REC_LOOKUP, (s32)a0, a1, 0, 0, 0, 0, 0);
+		break;
+	case NR_faccessat:
+	case NR_faccessat2:
+	case NR_readlinkat:
+		stash_put(tid, K_LOOKUP, id, root, REC_LOOKUP, (s32)a0, a1, 0, 0, 0, 0, 0);
+		break;
 
 	/* network */
 	case NR_connect:
@@ -2416,10 +2446,25 @@ static __always_inline void lookup_exit(u32 pid, u32 tid, struct stash *st, long
 static __always_inline u32 exit_kind(long id)
 {
 	switch (id) {
+	case NR_open:
+	case NR_openat:
+	case NR_creat:
+	case NR_openat2:
+		return K_OPEN;
 	case NR_chdir:
 		return K_CHDIR;
 	case NR_fchdir:
 		return K_FCHDIR;
+	case NR_newstat:
+	case NR_newlstat:
+	case NR_access:
+	case NR_readlink:
+	case NR_newfstatat:
+	case NR_statx:
+	case NR_faccessat:
+	case NR_faccessat2:
+	case NR_readlinkat:
+		return K_LOOKUP;
 	case NR_connect:
 		return K_CONNECT;
 	case NR_sendto:
@@ -2552,8 +2597,14 @@ static __always_inline int do_exit(long id, long ret)
 		return 0;
 	}
 	switch (kind) {
+	case K_OPEN:
+		open_exit(pid, tid, st, ret);
+		return 0;
 	case K_PATH:
 		path_exit(pid, tid, st, ret, path_type(id));
+		return 0;
+	case K_LOOKUP:
+		lookup_exit(pid, tid, st, ret);
 		return 0;
 	case K_CONNECT:
 		connect_exit(pid, tid, st, ret);
@@ -2701,67 +2752,6 @@ static __always_inline int do_exit(long id, long ret)
 /* A listener accepted a loopback connection an agent's process opened (ssh to this host): it is
  * a hand-off server for a while, its next fork provisionally the agent's. Runs for every
  * process's accept, so it returns at once unless the connection is from loopback. */
-/* File opens and lookups (stat, access, readlink), the commonest traced calls, are traced at
- * exit only, their arguments read from the registers the call was made with (the kernel leaves
- * a syscall's argument registers as they were at entry; a tracer's changes at the entry stop
- * are what the kernel used). No stash, and one tracepoint per call instead of two for every
- * process on the host, tracked or not. Reported with the result, paths read then (the kernel
- * has faulted them in), and for opens the file the kernel opened. */
-static __always_inline int regs_only_exit(long id, long ret)
-{
-	u64 pt = bpf_get_current_pid_tgid();
-	u32 pid = pt >> 32, tid = (u32)pt;
-	struct tinfo *t = bpf_map_lookup_elem(&tracked, &pid);
-	if (!t)
-		return 0;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	u64 a0 = regs->di, a1 = regs->si, a2 = regs->dx, a3 = regs->r10;
-	struct stash st = {.kind = K_OPEN, .nr = id, .root = t->root, .type = REC_OPEN};
-	switch (id) {
-	case NR_openat:
-		st.dfd = (s32)a0, st.ptr = a1, st.a1 = a2, st.a2 = a3;
-		break;
-	case NR_open:
-		st.dfd = AT_FDCWD, st.ptr = a0, st.a1 = a1, st.a2 = a2;
-		break;
-	case NR_creat:
-		st.dfd = AT_FDCWD, st.ptr = a0, st.a1 = 0x241, st.a2 = a1;
-		break;
-	case NR_openat2:
-		/* open_how is read in open_exit: the kernel copied it by then */
-		st.dfd = (s32)a0, st.ptr = a1, st.a1 = ~0ULL, st.ptr2 = a2;
-		break;
-	case NR_newstat:
-	case NR_newlstat:
-	case NR_access:
-	case NR_readlink:
-		st.kind = K_LOOKUP, st.type = REC_LOOKUP, st.dfd = AT_FDCWD, st.ptr = a0;
-		break;
-	case NR_newfstatat:
-		if (a3 & AT_EMPTY_PATH)
-			return 0;
-		st.kind = K_LOOKUP, st.type = REC_LOOKUP, st.dfd = (s32)a0, st.ptr = a1;
-		break;
-	case NR_statx:
-		if (a2 & AT_EMPTY_PATH)
-			return 0;
-		st.kind = K_LOOKUP, st.type = REC_LOOKUP, st.dfd = (s32)a0, st.ptr = a1;
-		break;
-	case NR_faccessat:
-	case NR_faccessat2:
-	case NR_readlinkat:
-		st.kind = K_LOOKUP, st.type = REC_LOOKUP, st.dfd = (s32)a0, st.ptr = a1;
-		break;
-	default:
-		return 0;
-	}
-	if (st.kind == K_OPEN)
-		open_exit(pid, tid, &st, ret);
-	else
-		lookup_exit(pid, tid, &st, ret);
-	return 0;
-}
-
 static __always_inline int on_accept_exit(long ret)
 {
 	if (ret < 0)
@@ -2809,17 +2799,11 @@ int exit_accept4(struct sc_exit *ctx)
 		return do_exit(NR_##name, ctx->ret);                                          \
 	}
 #define BOTH(name) ENTER(name) EXIT(name)
-#define REGS_EXIT(name)                                                                       \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                            \
-	int exit_##name(struct sc_exit *ctx)                                                  \
-	{                                                                                     \
-		return regs_only_exit(NR_##name, ctx->ret);                                   \
-	}
 
-REGS_EXIT(open)
-REGS_EXIT(openat)
-REGS_EXIT(creat)
-REGS_EXIT(openat2)
+BOTH(open)
+BOTH(openat)
+BOTH(creat)
+BOTH(openat2)
 BOTH(chdir)
 BOTH(fchdir)
 BOTH(rename)
@@ -2852,15 +2836,15 @@ BOTH(utimensat)
 BOTH(utimes)
 BOTH(utime)
 BOTH(futimesat)
-REGS_EXIT(newstat)
-REGS_EXIT(newlstat)
-REGS_EXIT(access)
-REGS_EXIT(readlink)
-REGS_EXIT(newfstatat)
-REGS_EXIT(statx)
-REGS_EXIT(faccessat)
-REGS_EXIT(faccessat2)
-REGS_EXIT(readlinkat)
+BOTH(newstat)
+BOTH(newlstat)
+BOTH(access)
+BOTH(readlink)
+BOTH(newfstatat)
+BOTH(statx)
+BOTH(faccessat)
+BOTH(faccessat2)
+BOTH(readlinkat)
 BOTH(connect)
 ENTER(bind)
 ENTER(listen)
