@@ -44,9 +44,12 @@ function fixture(): TopSource {
 }
 
 const tick = (ms = 150) => new Promise((r) => setTimeout(r, ms));
-/** Waits (up to 5 s) until `pred` holds: a render can take longer than a tick on a loaded machine. */
+/**
+ * Waits (up to 15 s) until `pred` holds: a render can take longer than a tick on a loaded machine
+ * (CI, with the unit tests in parallel threads, once took over 5 s for a key press to show).
+ */
 async function until(pred: () => boolean): Promise<void> {
-  for (let i = 0; i < 100 && !pred(); i++) await tick(50);
+  for (let i = 0; i < 300 && !pred(); i++) await tick(50);
 }
 let cleanup: (() => void) | undefined;
 afterEach(() => cleanup?.());
@@ -170,7 +173,9 @@ describe('warden top screen', () => {
       calls.push([m, p]);
       return `${m} ok`;
     };
-    await press('a'); // the agent filter picks a session
+    // `a` steps through the sessions (their order depends on the clock: CI once got codex first)
+    await press('a');
+    for (let i = 0; i < 4 && !frame().includes('agent claude:4242'); i++) await press('a');
     await until(() => frame().includes('FROZEN'));
     expect(frame()).toMatch(/1\.5G\/3\.0G|1\.5 ?GiB\/3\.0 ?GiB/);
     expect(frame()).toContain('FROZEN');
