@@ -109,6 +109,9 @@ export function bwrapArgs(o: BwrapOptions): string[] {
       case 'remount-ro':
         a.push('--remount-ro', m.dest);
         break;
+      case 'dir':
+        a.push('--dir', m.dest);
+        break;
     }
   }
   if (o.extraArgs) a.push(...o.extraArgs);

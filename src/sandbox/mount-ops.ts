@@ -5,4 +5,6 @@ export type MountOp =
   | { op: 'tmpfs'; dest: string; readOnly?: boolean }
   | { op: 'devnull'; dest: string }
   | { op: 'symlink'; target: string; dest: string }
-  | { op: 'remount-ro'; dest: string };
+  | { op: 'remount-ro'; dest: string }
+  /** An empty directory made in a tmpfs laid before it (no mount of its own). */
+  | { op: 'dir'; dest: string };

@@ -290,6 +290,12 @@ for (const { who, uid, owner } of IDENTITIES) {
 
     it('sees its own cgroup, not the host tree; no host interrupts or pressure', async () => {
       const r = await sh(`for f in $(find /sys/fs/cgroup -name cgroup.procs 2>/dev/null); do wc -l < $f; done | sort -n | tail -1; ls /sys/fs/cgroup | wc -l; cat /proc/interrupts 2>/dev/null | wc -c; ls /proc/pressure 2>/dev/null | wc -l; echo done`, { policy: s.policy('resources: { pids: 100 }\n') });
+      // Every hierarchy's mount point, the sandbox's own cgroup or an empty directory, is read-only.
+      for (const policy of uid === undefined ? [s.policy('resources: { pids: 100 }\n'), undefined] : [undefined]) {
+        const w = await sh(`for d in /sys/fs/cgroup /sys/fs/cgroup/*; do mkdir "$d/x" 2>/dev/null && echo "WROTE $d"; touch "$d/f" 2>/dev/null && echo "WROTE $d"; done; ls /sys/fs/cgroup | wc -l`, policy ? { policy } : {});
+        expect(w.stdout).not.toContain('WROTE');
+        expect(Number(w.stdout.trim().split('\n').at(-1))).toBeGreaterThan(0); // the hierarchies' mount points are there
+      }
       if (uid !== undefined) return; // unprivileged: no cgroup of its own, the policy is refused (escape suite)
       const [procs, , irq, pressure] = r.stdout.trim().split('\n').map(Number);
       expect(procs).toBeLessThan(10); // only the sandbox's own processes, in any hierarchy
