@@ -2081,6 +2081,10 @@ static __always_inline void open_exit(u32 pid, u32 tid, struct stash *st, long r
 		struct inode *in = file->f_inode;
 		ino = in->i_ino;
 		dev = in->i_sb->s_dev;
+		/* the access mode and O_PATH as the kernel opened the file: openat2's flags above
+		 * came from user memory, which another thread can rewrite once the kernel has its
+		 * copy (a read-write open of a library then looked like a library load) */
+		flags = (flags & ~(u64)(3 | 0x200000)) | (file->f_flags & (3 | 0x200000));
 	}
 	if (fold_ns && file) {
 		/* identity from the kernel's own file (device, inode), not from the user's string */

@@ -235,6 +235,11 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
   // open: flags/dfd/pointer stashed at entry, record printed at exit with the result. The
   // path is read at exit, when the kernel has just faulted the page in (a read at entry
   // can fail on a page that is not resident yet).
+  // An open's access mode and O_PATH are taken from the file the kernel opened: openat2's
+  // flags, read from user memory at entry, are not the kernel's when that page is not mapped in
+  // yet (the read fails: 0, read-only) or another thread rewrites them.
+  const FILE_FLAGS = '0x200003';
+  const KEEP_FLAGS = '0xffdffffc';
   const okOpen = o.failedOpens ? '1' : 'args->ret >= 0 || args->ret == -13 || args->ret == -1';
   probe(['syscalls:sys_enter_openat'], TR, `  @op[tid] = (uint64)args->filename; @of[tid] = args->flags | 0x100000000; @od[tid] = args->dfd; @om[tid] = args->mode;`);
   probe(['syscalls:sys_enter_open'], TR, `  @op[tid] = (uint64)args->filename; @of[tid] = args->flags | 0x100000000; @od[tid] = -100; @om[tid] = args->mode;`);
@@ -249,7 +254,7 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
       openExits,
       '@of[tid] && args->ret >= 0',
       `  $f = *(curtask->files->fdt->fd + args->ret);
-  $ino = $f->f_inode->i_ino; $dk = ((uint64)$f->f_inode->i_sb->s_dev << 32) | (@of[tid] & 0xffffffff);
+  $ino = $f->f_inode->i_ino; $dk = ((uint64)$f->f_inode->i_sb->s_dev << 32) | (@of[tid] & ${KEEP_FLAGS}) | (uint64)($f->f_flags & ${FILE_FLAGS});
   if (@lki[pid] == $ino && @lkd[pid] == $dk && nsecs - @lkt[pid] < ${o.foldOpensMs * 1_000_000}) { @lkc[pid]++; @sk[tid] = 1; }
   else {
     if (@lkc[pid] > 0) { printf("r${S}%llu${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @lkc[pid]); }
@@ -270,7 +275,9 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
     openExits,
     '@of[tid]',
     `  if (!@sk[tid] && (${okOpen})) {
-    printf("O${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${S}%s${T}", nsecs, pid, tid, @od[tid], @of[tid] & 0xffffffff, @om[tid], args->ret, str(@op[tid]));
+    $fl = @of[tid] & 0xffffffff;
+    if (args->ret >= 0) { $fk = *(curtask->files->fdt->fd + args->ret); $fl = (@of[tid] & ${KEEP_FLAGS}) | (uint64)($fk->f_flags & ${FILE_FLAGS}); }
+    printf("O${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${S}%s${T}", nsecs, pid, tid, @od[tid], $fl, @om[tid], args->ret, str(@op[tid]));
   }
   delete(@op[tid]); delete(@of[tid]); delete(@od[tid]); delete(@om[tid]); delete(@sk[tid]);`,
   );
