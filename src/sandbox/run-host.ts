@@ -226,10 +226,12 @@ export async function teardown(o: RunOptions, s: Setup, res: Resources, ev: Emit
     left = res.cg ? await res.cg.destroy() : [];
   });
   res.cg = undefined;
+  mark('cgroups removed');
   let violations: ProtectViolation[] = [];
   await step('protected paths', () => {
     violations = checkProtected(protectedAfterRun(s), s.id, true, s.plan.writable);
   });
+  mark('protected paths checked');
   await step('modes', () => reportModes(s, ev, log));
   if (res.layersMade) await step("the agent's state", () => reportLayers(finishLayers(res.layersMade!, s.id), res.layersMade!.layers[0]!.dir, ev, log, denials, o.learn));
   res.layersMade = undefined;
