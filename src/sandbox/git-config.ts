@@ -194,12 +194,22 @@ export function execKeys(entries: readonly GitConfigEntry[]): string[] {
   return out;
 }
 
+/** Parsed config files by path, with the identity and times they were read at (the supervisor reads the same ones after every run). */
+const parsed = new Map<string, { id: string; entries: readonly GitConfigEntry[] }>();
+
 /** Reads and parses a config file; undefined when unreadable or larger than `max` bytes. */
-export function readGitConfig(file: string, max = 1 << 20): GitConfigEntry[] | undefined {
+export function readGitConfig(file: string, max = 1 << 20): readonly GitConfigEntry[] | undefined {
   try {
-    const st = fs.statSync(file);
-    if (!st.isFile() || st.size > max) return undefined;
-    return parseGitConfig(fs.readFileSync(file, 'utf8')).entries;
+    const st = fs.statSync(file, { bigint: true });
+    if (!st.isFile() || st.size > BigInt(max)) return undefined;
+    // Any write changes the ctime (ns), a replacement the inode: then it is read again.
+    const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    const hit = parsed.get(file);
+    if (hit?.id === id) return hit.entries;
+    const entries = Object.freeze(parseGitConfig(fs.readFileSync(file, 'utf8')).entries);
+    if (parsed.size >= 256) parsed.clear();
+    parsed.set(file, { id, entries });
+    return entries;
   } catch {
     return undefined;
   }

@@ -185,7 +185,7 @@ const HOOK_MANAGER_FILES = ['.pre-commit-config.yaml', 'lefthook.yml', '.lefthoo
 
 /** core.hooksPath and included files named by one config (and what it includes, bounded). */
 function followConfig(file: string, worktree: string | undefined, home: string | undefined, w: Walk, depth = 0): void {
-  const entries: GitConfigEntry[] | undefined = readGitConfig(file);
+  const entries: readonly GitConfigEntry[] | undefined = readGitConfig(file);
   if (!entries) return;
   for (const hp of values(entries, 'core', 'hookspath')) {
     const p = expandHome(hp, home);

@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execKeys, parseGitConfig } from '../../src/sandbox/git-config.js';
+import { execKeys, parseGitConfig, readGitConfig, values } from '../../src/sandbox/git-config.js';
 import { findGitEntries, gitTargets } from '../../src/sandbox/git-protect.js';
 import { judgeNew, newGitEntries } from '../../src/sandbox/protect.js';
 import os from 'node:os';
@@ -9,6 +10,30 @@ import os from 'node:os';
 const keys = (text: string) => execKeys(parseGitConfig(text).entries);
 
 describe('git config reader', () => {
+  it('reads a file again whenever it changed, even to the same size within the same second, or was replaced', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-gitcfg-'));
+    try {
+      const f = path.join(dir, 'config');
+      const hooks = () => values(readGitConfig(f) ?? [], 'core', 'hookspath');
+      fs.writeFileSync(f, '[core]\n\thooksPath = /aa\n');
+      expect(hooks()).toEqual(['/aa']);
+      expect(readGitConfig(f)).toBe(readGitConfig(f)); // unchanged: parsed once
+      const ns = fs.statSync(f, { bigint: true }).mtimeNs;
+      fs.writeFileSync(f, '[core]\n\thooksPath = /bb\n');
+      // same size, the mtime put back to the nanosecond: only the ctime still tells
+      execFileSync('touch', ['-m', '-d', `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`, f]);
+      expect(fs.statSync(f, { bigint: true }).mtimeNs).toBe(ns);
+      expect(hooks()).toEqual(['/bb']);
+      fs.writeFileSync(path.join(dir, 'next'), '[core]\n\thooksPath = /cc\n');
+      fs.renameSync(path.join(dir, 'next'), f);
+      expect(hooks()).toEqual(['/cc']);
+      fs.rmSync(f);
+      expect(readGitConfig(f)).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads sections, subsections, quoting, comments and continuations like git', () => {
     const { entries, valid } = parseGitConfig(
       ['# comment', '[core]', '\tbare = false ; trailing', '[remote "origin"]', '  url = "https://x/y.git" # c', '[Filter.lfs]', 'clean = git-lfs clean -- %f', '[alias]', '  st = !git \\', '  status', '[http]', '\tsslVerify'].join('\n'),
