@@ -6,8 +6,13 @@
 // changed, a passwd or git config edited, a symlink swapped in, a mount added or removed, makes
 // the plan stale and it is compiled again. What it read under /proc and /sys is not kept: the
 // mount table is checked on its own (the caller's mount namespace must be the supervisor's).
+// Most paths a plan looks at do not exist (the secret list names ~170 per home): those are checked
+// through the nearest directory above them that exists, whose times change when an entry is made
+// or removed in it (one lstat for many: 1.1 → 0.25 ms per warm run); when that directory changed,
+// its names are looked at one by one, as before, and the plan stays if they are still absent.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { isInside } from './fs-plan.js';
 
 /** What a path looked like: type, identity, times and size of the entry and of what it leads to. */
@@ -75,9 +80,88 @@ export function mountsOf(pid: number | 'self', transient: string[]): string {
   return crypto.createHash('sha256').update(points.join('\n')).digest('hex');
 }
 
+/** A directory whose entries changed this long before a plan was made is not trusted to show a change by its times (a coarse clock could give the next change the same ones). */
+const SETTLED_MS = 100;
+
+/** Absent paths checked through the directory above them; `fp` undefined while that directory is not trusted (checked name by name). */
+export interface AnchorGroup {
+  fp: string | undefined;
+  names: string[];
+}
+
+/** The fingerprint of directory `d` when it can anchor absent names below it: it exists (or is a symlink with no target yet), and its times are settled. */
+function anchorPrint(d: string, now: number): string | undefined {
+  let l: fs.Stats | undefined;
+  let st: fs.Stats | undefined;
+  try {
+    l = fs.lstatSync(d, { throwIfNoEntry: false });
+    st = l?.isSymbolicLink() ? fs.statSync(d, { throwIfNoEntry: false }) : l;
+  } catch {
+    return undefined;
+  }
+  if (!l || (st && !st.isDirectory())) return undefined;
+  if (now - Math.max(l.mtimeMs, l.ctimeMs, st?.mtimeMs ?? 0, st?.ctimeMs ?? 0) < SETTLED_MS) return undefined;
+  return fingerprint(d);
+}
+
+/**
+ * What to check for a recorded set of paths: absent paths grouped under the nearest existing
+ * directory above them (`anchors`), everything else as itself (`direct`). A group's directory is
+ * trusted only when its times are older than SETTLED_MS and every name in it is still absent
+ * after its fingerprint was taken (a name made in between is checked as itself).
+ */
+export function checkSet(seen: Map<string, string>, now = Date.now()): { direct: Map<string, string>; anchors: Map<string, AnchorGroup> } {
+  const direct = new Map<string, string>();
+  const anchors = new Map<string, AnchorGroup>();
+  const nearest = (p: string): string | undefined => {
+    for (let d = path.dirname(p); ; d = path.dirname(d)) {
+      if (anchors.has(d)) return d;
+      let exists = false;
+      try {
+        exists = seen.get(d) !== '-' && !!fs.lstatSync(d, { throwIfNoEntry: false });
+      } catch {
+        return undefined; // unreadable: the name is checked as itself
+      }
+      if (exists) return d;
+      if (d === '/') return undefined;
+    }
+  };
+  for (const [p, fp] of seen) {
+    const d = fp === '-' && p !== '/' ? nearest(p) : undefined;
+    if (d === undefined) {
+      direct.set(p, fp);
+      continue;
+    }
+    let g = anchors.get(d);
+    if (!g) anchors.set(d, (g = { fp: anchorPrint(d, now), names: [] }));
+    g.names.push(p);
+  }
+  // Taken after every group's fingerprint: a name made since is checked as itself.
+  for (const g of anchors.values()) {
+    const made = g.names.filter((p) => fingerprint(p) !== '-');
+    for (const p of made) direct.set(p, '-');
+    g.names = g.names.filter((p) => !made.includes(p));
+  }
+  return { direct, anchors };
+}
+
+/**
+ * Whether the absent names of group `g` under `d` are still absent: by the directory's
+ * fingerprint when it is trusted; otherwise name by name, and then the directory is trusted
+ * again from now on (its fingerprint taken before the names were looked at).
+ */
+function stillAbsent(d: string, g: AnchorGroup, now: number): boolean {
+  if (g.fp !== undefined && fingerprint(d) === g.fp) return true;
+  const next = anchorPrint(d, now);
+  if (g.names.some((p) => fingerprint(p) !== '-')) return false;
+  g.fp = next;
+  return true;
+}
+
 interface Entry<T> {
   value: T;
   seen: Map<string, string>;
+  check: { direct: Map<string, string>; anchors: Map<string, AnchorGroup> };
   mounts: string;
   /** Messages the compilation gave (warnings): said again at every use, as a compilation would. */
   messages: string[];
@@ -113,7 +197,7 @@ export class PlanCache<T> {
         log(m);
       }),
     );
-    this.entries.set(key, { value, seen, mounts, messages, used: Date.now() });
+    this.entries.set(key, { value, seen, check: checkSet(seen), mounts, messages, used: Date.now() });
     if (this.entries.size > this.max) {
       const oldest = [...this.entries].sort((a, b) => a[1].used - b[1].used)[0]![0];
       this.entries.delete(oldest);
@@ -122,7 +206,9 @@ export class PlanCache<T> {
   }
 
   private fresh(e: Entry<T>): boolean {
-    for (const [p, fp] of e.seen) if (fingerprint(p) !== fp) return false;
+    const now = Date.now();
+    for (const [d, g] of e.check.anchors) if (!stillAbsent(d, g, now)) return false;
+    for (const [p, fp] of e.check.direct) if (fingerprint(p) !== fp) return false;
     return true;
   }
 }

@@ -1,0 +1,103 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkSet, fingerprint, PlanCache } from '../../src/sandbox/plan-cache.js';
+
+// A plan that looks for secret files the way compileSetup does: most of the names do not exist.
+const NAMES = ['.aws/credentials', '.aws/config', '.config/gcloud/credentials.db', '.netrc', '.ssh/id_rsa', '.ssh/id_ed25519', '.env', 'deep/a/b/c/key.pem'];
+
+describe('plan cache: what makes a cached plan stale', () => {
+  let dir = '';
+  let compiles = 0;
+  const cache = new PlanCache<string[]>();
+  const plan = () =>
+    cache.get('k', 'mounts', () => {
+      compiles++;
+      return NAMES.filter((n) => fs.existsSync(path.join(dir, n)));
+    }, () => {});
+  const settle = () => new Promise((r) => setTimeout(r, 150)); // anchors only directories whose times are 100 ms old
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-plancache-'));
+    fs.mkdirSync(path.join(dir, '.ssh'));
+    fs.mkdirSync(path.join(dir, 'deep'));
+    compiles = 0;
+    await settle();
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('checks the absent names through the few directories above them', () => {
+    const seen = new Map(NAMES.map((n) => [path.join(dir, n), fingerprint(path.join(dir, n))]));
+    const { direct, anchors } = checkSet(seen);
+    expect(direct.size).toBe(0);
+    expect([...anchors.keys()].sort()).toEqual([dir, path.join(dir, '.ssh'), path.join(dir, 'deep')].sort());
+    expect([...anchors.values()].every((g) => g.fp !== undefined)).toBe(true);
+    expect(anchors.get(path.join(dir, 'deep'))!.names).toEqual([path.join(dir, 'deep/a/b/c/key.pem')]);
+  });
+
+  it('other files coming and going beside the names do not make the plan stale: the names are looked at one by one, then the directory is trusted again', async () => {
+    expect(plan()).toEqual([]);
+    fs.writeFileSync(path.join(dir, '.ssh', 'known_hosts'), 'x');
+    fs.writeFileSync(path.join(dir, 'build.log'), 'x');
+    expect(plan()).toEqual([]);
+    expect(compiles).toBe(1);
+    await settle();
+    expect(plan()).toEqual([]);
+    fs.writeFileSync(path.join(dir, '.ssh', 'id_rsa'), 'k');
+    expect(plan()).toEqual(['.ssh/id_rsa']);
+    expect(compiles).toBe(2);
+  });
+
+  const appear: Array<[string, () => void]> = [
+    ['a file in an existing directory', () => fs.writeFileSync(path.join(dir, '.ssh/id_rsa'), 'k')],
+    ['a file in the top directory', () => fs.writeFileSync(path.join(dir, '.env'), 'k')],
+    ['a directory and the file in it', () => (fs.mkdirSync(path.join(dir, '.aws')), fs.writeFileSync(path.join(dir, '.aws/credentials'), 'k'))],
+    ['a file three missing directories down', () => (fs.mkdirSync(path.join(dir, 'deep/a/b/c'), { recursive: true }), fs.writeFileSync(path.join(dir, 'deep/a/b/c/key.pem'), 'k'))],
+    ['a file renamed into place', () => (fs.writeFileSync(path.join(dir, 'tmp'), 'k'), fs.renameSync(path.join(dir, 'tmp'), path.join(dir, '.netrc')))],
+    ['a file moved in from another directory', () => (fs.writeFileSync(path.join(dir, 'deep/x'), 'k'), fs.renameSync(path.join(dir, 'deep/x'), path.join(dir, '.ssh/id_ed25519')))],
+  ];
+  for (const [what, make] of appear)
+    it(`a secret that appears as ${what} makes the plan stale`, () => {
+      expect(plan()).toEqual([]);
+      expect(plan()).toEqual([]);
+      expect(compiles).toBe(1);
+      make();
+      expect(plan().length).toBe(1);
+      expect(compiles).toBe(2);
+    });
+
+  it('a directory behind a symlink with no target yet: the target made later, with the secret in it', async () => {
+    const target = path.join(os.tmpdir(), `warden-plancache-target-${process.pid}`);
+    fs.rmSync(target, { recursive: true, force: true });
+    fs.rmSync(path.join(dir, '.ssh'), { recursive: true });
+    fs.symlinkSync(target, path.join(dir, '.ssh'));
+    await settle();
+    try {
+      expect(plan()).toEqual([]);
+      expect(plan()).toEqual([]);
+      fs.mkdirSync(target);
+      fs.writeFileSync(path.join(target, 'id_rsa'), 'k');
+      expect(plan()).toEqual(['.ssh/id_rsa']);
+      expect(compiles).toBe(2);
+    } finally {
+      fs.rmSync(target, { recursive: true, force: true });
+    }
+  });
+
+  it('a directory changed just before the plan was made is not trusted by its times: its names are checked one by one', () => {
+    fs.writeFileSync(path.join(dir, '.ssh', 'known_hosts'), 'x'); // .ssh changed now
+    const seen = new Map(NAMES.map((n) => [path.join(dir, n), fingerprint(path.join(dir, n))]));
+    const { anchors } = checkSet(seen);
+    expect(anchors.get(path.join(dir, '.ssh'))!.fp).toBeUndefined();
+    expect(anchors.get(path.join(dir, '.ssh'))!.names).toEqual([path.join(dir, '.ssh/id_rsa'), path.join(dir, '.ssh/id_ed25519')]);
+  });
+
+  it('a name recorded as absent that exists by the time the anchors are taken is checked as itself', () => {
+    const p = path.join(dir, '.netrc');
+    const seen = new Map([[p, '-']]); // absent when the plan looked
+    fs.writeFileSync(p, 'k'); // made before the anchor was fingerprinted
+    const { direct } = checkSet(seen, Date.now() + 1000);
+    expect(direct.get(p)).toBe('-');
+  });
+});
