@@ -17,13 +17,18 @@ import { isInside } from './fs-plan.js';
 
 /** What a path looked like: type, identity, times and size of the entry and of what it leads to. */
 export function fingerprint(p: string): string {
-  const one = (st: fs.Stats | undefined) => (st ? `${st.mode}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}` : '-');
   try {
     const l = fs.lstatSync(p, { throwIfNoEntry: false });
-    return l?.isSymbolicLink() ? `${one(l)}>${one(fs.statSync(p, { throwIfNoEntry: false }))}` : one(l);
+    return printOf(l, l?.isSymbolicLink() ? fs.statSync(p, { throwIfNoEntry: false }) : undefined);
   } catch (err) {
     return `!${(err as NodeJS.ErrnoException).code ?? 'error'}`; // EACCES, ENOTDIR...: the same error later means the same
   }
+}
+
+/** fingerprint() of an entry from its lstat and, for a symlink, the stat of its target. */
+function printOf(l: fs.Stats | undefined, target: fs.Stats | undefined): string {
+  const one = (st: fs.Stats | undefined) => (st ? `${st.mode}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}` : '-');
+  return l?.isSymbolicLink() ? `${one(l)}>${one(target)}` : one(l);
 }
 
 const WATCHED = ['statSync', 'lstatSync', 'existsSync', 'readdirSync', 'realpathSync', 'readFileSync', 'accessSync', 'readlinkSync', 'opendirSync', 'openSync'] as const;
@@ -80,8 +85,12 @@ export function mountsOf(pid: number | 'self', transient: string[]): string {
   return crypto.createHash('sha256').update(points.join('\n')).digest('hex');
 }
 
-/** A directory whose entries changed this long before a plan was made is not trusted to show a change by its times (a coarse clock could give the next change the same ones). */
-const SETTLED_MS = 100;
+/**
+ * A directory whose times are younger than this is not trusted to show the next change by its
+ * times: a coarse clock, or a filesystem that keeps whole seconds (FAT: two), could give that
+ * change the same ones.
+ */
+export const anchorTiming = { settledMs: 3000 };
 
 /** Absent paths checked through the directory above them; `fp` undefined while that directory is not trusted (checked name by name). */
 export interface AnchorGroup {
@@ -100,14 +109,15 @@ function anchorPrint(d: string, now: number): string | undefined {
     return undefined;
   }
   if (!l || (st && !st.isDirectory())) return undefined;
-  if (now - Math.max(l.mtimeMs, l.ctimeMs, st?.mtimeMs ?? 0, st?.ctimeMs ?? 0) < SETTLED_MS) return undefined;
-  return fingerprint(d);
+  // The times judged are those of the fingerprint (one lstat: a change between two would be trusted).
+  if (now - Math.max(l.mtimeMs, l.ctimeMs, st?.mtimeMs ?? 0, st?.ctimeMs ?? 0) < anchorTiming.settledMs) return undefined;
+  return printOf(l, l.isSymbolicLink() ? st : undefined);
 }
 
 /**
  * What to check for a recorded set of paths: absent paths grouped under the nearest existing
  * directory above them (`anchors`), everything else as itself (`direct`). A group's directory is
- * trusted only when its times are older than SETTLED_MS and every name in it is still absent
+ * trusted only when its times are older than anchorTiming.settledMs and every name in it is still absent
  * after its fingerprint was taken (a name made in between is checked as itself).
  */
 export function checkSet(seen: Map<string, string>, now = Date.now()): { direct: Map<string, string>; anchors: Map<string, AnchorGroup> } {
@@ -147,15 +157,14 @@ export function checkSet(seen: Map<string, string>, now = Date.now()): { direct:
 
 /**
  * Whether the absent names of group `g` under `d` are still absent: by the directory's
- * fingerprint when it is trusted; otherwise name by name, and then the directory is trusted
- * again from now on (its fingerprint taken before the names were looked at).
+ * fingerprint when it is trusted; otherwise name by name. Then they are grouped again, each
+ * under the nearest directory above it that exists now: a directory made between `d` and a
+ * name (~/.config/tool under ~/.config) would otherwise hide a file made in it later.
  */
-function stillAbsent(d: string, g: AnchorGroup, now: number): boolean {
-  if (g.fp !== undefined && fingerprint(d) === g.fp) return true;
-  const next = anchorPrint(d, now);
-  if (g.names.some((p) => fingerprint(p) !== '-')) return false;
-  g.fp = next;
-  return true;
+function stillAbsent(d: string, g: AnchorGroup, now: number): { ok: boolean; regrouped?: ReturnType<typeof checkSet> } {
+  if (g.fp !== undefined && fingerprint(d) === g.fp) return { ok: true };
+  if (g.names.some((p) => fingerprint(p) !== '-')) return { ok: false };
+  return { ok: true, regrouped: checkSet(new Map(g.names.map((p) => [p, '-'])), now) };
 }
 
 interface Entry<T> {
@@ -207,8 +216,23 @@ export class PlanCache<T> {
 
   private fresh(e: Entry<T>): boolean {
     const now = Date.now();
-    for (const [d, g] of e.check.anchors) if (!stillAbsent(d, g, now)) return false;
+    const regrouped: Array<[string, ReturnType<typeof checkSet>]> = [];
+    for (const [d, g] of e.check.anchors) {
+      const r = stillAbsent(d, g, now);
+      if (!r.ok) return false;
+      if (r.regrouped) regrouped.push([d, r.regrouped]);
+    }
     for (const [p, fp] of e.check.direct) if (fingerprint(p) !== fp) return false;
+    for (const [d, r] of regrouped) {
+      e.check.anchors.delete(d);
+      for (const [p, fp] of r.direct) e.check.direct.set(p, fp);
+      for (const [a, g] of r.anchors) {
+        const had = e.check.anchors.get(a);
+        // two groups under one directory: trusted again only once both were looked at together
+        if (had) e.check.anchors.set(a, { fp: undefined, names: [...had.names, ...g.names] });
+        else e.check.anchors.set(a, g);
+      }
+    }
     return true;
   }
 }

@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkSet, fingerprint, PlanCache } from '../../src/sandbox/plan-cache.js';
+import { anchorTiming, checkSet, fingerprint, PlanCache } from '../../src/sandbox/plan-cache.js';
 
 // A plan that looks for secret files the way compileSetup does: most of the names do not exist.
-const NAMES = ['.aws/credentials', '.aws/config', '.config/gcloud/credentials.db', '.netrc', '.ssh/id_rsa', '.ssh/id_ed25519', '.env', 'deep/a/b/c/key.pem'];
+const NAMES = ['.aws/credentials', '.aws/config', '.config/gcloud/credentials.db', '.config/pypoetry/auth.toml', '.netrc', '.ssh/id_rsa', '.ssh/id_ed25519', '.env', 'deep/a/b/c/key.pem'];
 
 describe('plan cache: what makes a cached plan stale', () => {
   let dir = '';
@@ -19,19 +19,24 @@ describe('plan cache: what makes a cached plan stale', () => {
   const settle = () => new Promise((r) => setTimeout(r, 150)); // anchors only directories whose times are 100 ms old
 
   beforeEach(async () => {
+    anchorTiming.settledMs = 100;
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-plancache-'));
     fs.mkdirSync(path.join(dir, '.ssh'));
+    fs.mkdirSync(path.join(dir, '.config'));
     fs.mkdirSync(path.join(dir, 'deep'));
     compiles = 0;
     await settle();
   });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    anchorTiming.settledMs = 3000;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('checks the absent names through the few directories above them', () => {
     const seen = new Map(NAMES.map((n) => [path.join(dir, n), fingerprint(path.join(dir, n))]));
     const { direct, anchors } = checkSet(seen);
     expect(direct.size).toBe(0);
-    expect([...anchors.keys()].sort()).toEqual([dir, path.join(dir, '.ssh'), path.join(dir, 'deep')].sort());
+    expect([...anchors.keys()].sort()).toEqual([dir, path.join(dir, '.ssh'), path.join(dir, 'deep'), path.join(dir, '.config')].sort());
     expect([...anchors.values()].every((g) => g.fp !== undefined)).toBe(true);
     expect(anchors.get(path.join(dir, 'deep'))!.names).toEqual([path.join(dir, 'deep/a/b/c/key.pem')]);
   });
@@ -66,6 +71,32 @@ describe('plan cache: what makes a cached plan stale', () => {
       expect(plan().length).toBe(1);
       expect(compiles).toBe(2);
     });
+
+  it('a directory made between the trusted one and a name, then the secret in it (attacker round 8): stale', async () => {
+    expect(plan()).toEqual([]);
+    fs.mkdirSync(path.join(dir, '.config/pypoetry')); // .config changed: its names are looked at, still absent
+    await settle();
+    expect(plan()).toEqual([]);
+    expect(compiles).toBe(1);
+    await settle();
+    expect(plan()).toEqual([]); // trusted again, by the directory nearest to each name
+    fs.writeFileSync(path.join(dir, '.config/pypoetry/auth.toml'), 'k'); // .config itself does not change
+    expect(plan()).toEqual(['.config/pypoetry/auth.toml']);
+    expect(compiles).toBe(2);
+  });
+
+  it('the same with deeper directories made one at a time, a run between each', async () => {
+    expect(plan()).toEqual([]);
+    for (const d of ['deep/a', 'deep/a/b', 'deep/a/b/c']) {
+      fs.mkdirSync(path.join(dir, d));
+      await settle();
+      expect(plan()).toEqual([]);
+      await settle();
+      expect(plan()).toEqual([]);
+    }
+    fs.writeFileSync(path.join(dir, 'deep/a/b/c/key.pem'), 'k');
+    expect(plan()).toEqual(['deep/a/b/c/key.pem']);
+  });
 
   it('a directory behind a symlink with no target yet: the target made later, with the secret in it', async () => {
     const target = path.join(os.tmpdir(), `warden-plancache-target-${process.pid}`);
