@@ -919,6 +919,30 @@ static __always_inline struct file *fd_file(struct task_struct *t, long fd)
 	return RO(struct file, f);
 }
 
+struct file___fcount {
+	atomic_long_t f_count;
+} __attribute__((preserve_access_index));
+
+/* References to an open file: 6.13 made f_count a file_ref_t whose counter is one less. */
+static __always_inline long file_refs(struct file *f)
+{
+	if (bpf_core_field_exists(f->f_ref))
+		return BPF_CORE_READ(f, f_ref.refcnt.counter) + 1;
+	struct file___fcount *o = (void *)f;
+	return BPF_CORE_READ(o, f_count.counter);
+}
+
+/* The file at the fd a call just returned may not be the call's: another task sharing the fd
+ * table can dup2() onto that slot between the kernel installing it and this exit program (a
+ * dup2 onto a reserved slot fails with EBUSY until then, so a spinning thread lands right
+ * after). Such a file is also held by the slot it came from: a shared table and a second
+ * reference. A fork by another thread in that moment looks the same (no rule alerts on that
+ * alone); a swap that closes its source in the window too is not seen (README, Known limits). */
+static __always_inline bool fd_maybe_replaced(struct task_struct *t, struct file *f)
+{
+	return t->files->count.counter > 1 && file_refs(f) > 1;
+}
+
 static __always_inline struct socket *fd_socket(struct task_struct *t, long fd)
 {
 	struct file *f = fd_file(t, fd);
@@ -1237,6 +1261,26 @@ static long env_step(u32 i, void *arg)
 
 /* The selected variables of the new environment, read from the new image's stack, which
  * the kernel has just written: pointer array at sp + 8 * (argc + 2). */
+/* The opens counted in `f` since the last one reported, as one record naming the file counted
+ * (device, inode): with threads opening at once, the last open the monitor was told of is not
+ * always the one counted; and in the ring buffer of that open, or the monitor can read it first. */
+static __always_inline void flush_repeats(u32 pid, u32 tid, u32 root, struct fold *f)
+{
+	u64 ino = f->ino, dev = f->devflags >> 32;
+	u64 c = __sync_lock_test_and_set(&f->count, 0);
+	if (!c)
+		return;
+	struct rec *r = rec_begin(REC_REPEAT, pid, tid, root);
+	if (r) {
+		r->a[0] = c;
+		r->a[1] = ino;
+		r->a[2] = dev;
+		/* in the buffer of the open it counts (open_exit's tiers), which it must follow */
+		u64 fl = f->devflags;
+		submit(r, 0, (fl & 3) || (fl & 0x240) ? TIER_NORMAL : TIER_LOW);
+	}
+}
+
 static __always_inline u32 put_env(struct rec *r, u32 off, struct task_struct *p)
 {
 	off &= DATA_MASK;
@@ -1349,14 +1393,7 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 	struct fold *f = bpf_map_lookup_elem(&fold, &pid);
 	if (f) {
 		libs = f->libs;
-		u64 c = __sync_lock_test_and_set(&f->count, 0);
-		if (c) {
-			struct rec *r = rec_begin(REC_REPEAT, pid, tid, root);
-			if (r) {
-				r->a[0] = c;
-				submit(r, 0, TIER_LOW);
-			}
-		}
+		flush_repeats(pid, tid, root, f);
 		bpf_map_delete_elem(&fold, &pid);
 	}
 	struct rec *r = rec_begin(REC_EXIT, pid, tid, root);
@@ -2086,7 +2123,19 @@ static __always_inline void open_exit(u32 pid, u32 tid, struct stash *st, long r
 		 * copy (a read-write open of a library then looked like a library load) */
 		flags = (flags & ~(u64)(3 | 0x200000)) | (file->f_flags & (3 | 0x200000));
 	}
-	if (fold_ns && file) {
+	bool replaced = file && fd_maybe_replaced(task, file);
+	/* a file that may not be the open's is never counted as a repeat or a library load; the
+	 * repeats counted so far are said first (the monitor gives them to the last open it was
+	 * told of), and the next open is compared with nothing */
+	if (fold_ns && replaced) {
+		struct fold *f = bpf_map_lookup_elem(&fold, &pid);
+		if (f) {
+			flush_repeats(pid, tid, root, f);
+			f->ino = 0;
+			f->devflags = 0;
+		}
+	}
+	if (fold_ns && file && !replaced) {
 		/* identity from the kernel's own file (device, inode), not from the user's string */
 		u64 df = (dev << 32) | flags;
 		/* jiffies: a precise clock read costs ~200 ns on this VM, and a window of
@@ -2110,14 +2159,7 @@ static __always_inline void open_exit(u32 pid, u32 tid, struct stash *st, long r
 				__sync_fetch_and_add(&f->count, 1);
 				return;
 			}
-			u64 c = __sync_lock_test_and_set(&f->count, 0);
-			if (c) {
-				struct rec *r = rec_begin(REC_REPEAT, pid, tid, root);
-				if (r) {
-					r->a[0] = c;
-					submit(r, 0, TIER_LOW);
-				}
-			}
+			flush_repeats(pid, tid, root, f);
 			f->ino = ino;
 			f->devflags = df;
 			f->t = now;
@@ -2131,6 +2173,10 @@ static __always_inline void open_exit(u32 pid, u32 tid, struct stash *st, long r
 	if (file && protected_file(file)) {
 		tier = TIER_CRITICAL;
 		extra = F_PROTECTED;
+	}
+	if (replaced) {
+		tier = TIER_CRITICAL;
+		extra |= F_REPLACED;
 	}
 	bool denied = ret == -13 || ret == -1;
 	struct rec *r = rec_begin(REC_OPEN, pid, tid, root);

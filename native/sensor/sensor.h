@@ -56,7 +56,7 @@ enum rec_type {
 	REC_RENAME = 4,   /* s0 new comm */
 	REC_OPEN = 5,     /* a: dfd, flags, mode, ret, dev, ino; s0 path, s2 base dir (failed relative opens),
 			     s4 the file opened */
-	REC_REPEAT = 6,   /* a: count */
+	REC_REPEAT = 6,   /* a: count, ino, dev of the file counted */
 	REC_FRENAME = 7,  /* a: newdfd, flags, olddfd, ret; s0 new path, s1 old path, s2/s3 bases */
 	REC_UNLINK = 8,   /* a: dfd, flags, ret; s0 path, s2 base */
 	REC_SYMLINK = 9,  /* a: newdfd, ret; s0 link path, s1 target, s2 base */
@@ -126,6 +126,7 @@ enum rec_flags {
 	F_DELETED = 1 << 12, /* a kernel path names an unlinked file */
 	F_KTRUNC = 1 << 13,  /* a kernel path was longer than PATH_CAP (its start is cut) */
 	F_RESUMED = 1 << 14, /* signal: a stop of the monitor or its loader, continued by the kernel program */
+	F_REPLACED = 1 << 15,/* open: the file at the returned fd may have been put there by another task (fd_maybe_replaced) */
 };
 
 /* why a record was not delivered (REC_LOSS) */

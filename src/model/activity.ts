@@ -170,7 +170,8 @@ export class ActivityMapper {
       }
       case 'repeat':
         return this.host.emitFor(p, r.ns, 'file.repeat', {
-          file: p.lastOpen ?? { path: '[unknown]', op: 'read' },
+          // the file the kernel counted (another thread may have opened something since)
+          file: (r.ino !== undefined && p.recentOpens?.get(`${r.dev}:${r.ino}`)) || p.lastOpen || { path: '[unknown]', op: 'read' },
           data: { count: r.count },
         });
       case 'fd':
@@ -222,6 +223,12 @@ export class ActivityMapper {
     else {
       this.model.rememberFd(p, r.ret, file.path);
       p.lastOpen = file;
+      if (r.dev !== undefined && r.ino !== undefined && !r.replaced) {
+        const m = (p.recentOpens ??= new Map());
+        m.delete(`${r.dev}:${r.ino}`);
+        m.set(`${r.dev}:${r.ino}`, file);
+        if (m.size > 8) m.delete(m.keys().next().value!);
+      }
     }
     if (flags & 0x40) file.mode = r.mode;
     if (r.ret >= 0 && op !== 'read') this.wrote(p, r.ns, file.path);
@@ -229,6 +236,7 @@ export class ActivityMapper {
     if (r.truncated) data.path_truncated = true;
     if (r.unreadable) data.unreadable_args = ['path'];
     if (r.watched) data.watched_name = true;
+    if (r.replaced) data.fd_replaced = true;
     this.host.emitFor(p, r.ns, 'file.open', Object.keys(data).length ? { file, data } : { file });
   }
 

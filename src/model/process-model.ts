@@ -61,6 +61,8 @@ export interface Proc {
   fds?: Map<number, string>;
   /** The last file.open reported, which kernel-folded repeats refer to. */
   lastOpen?: FileInfo;
+  /** The last few files opened, by device and inode: what a kernel repeat count names. */
+  recentOpens?: Map<string, FileInfo>;
   /** The security-relevant environment of its image (exec-env.ts). */
   env?: Record<string, string>;
   /** The kernel's exec generation (a decision applies to one image). */

@@ -75,6 +75,8 @@ export type RawRecord =
         /** A failed open reported because a component of the path is a watched name. */
         watched?: boolean;
         deleted?: boolean;
+        /** The file at the returned fd may have been put there by another task sharing the fd table (a dup2 onto it before the call returned). */
+        replaced?: boolean;
       })
   | (Base & KernelPaths & { t: 'frename'; olddfd: number; oldpath: string; newdfd: number; newpath: string; flags: number; ret?: number; truncated?: boolean })
   | (Base & KernelPaths & { t: 'unlink'; dfd: number; path: string; flags: number; ret?: number; truncated?: boolean })
@@ -153,7 +155,8 @@ export type RawRecord =
       ancestry: Array<{ pid: number; comm: string }>;
     })
   /** `count` more opens identical to the process's last reported open, folded in the kernel. */
-  | (Base & { t: 'repeat'; count: number })
+  /** Opens counted in the kernel since the last one reported, with the device and inode counted (not the bpftrace backend's). */
+  | (Base & { t: 'repeat'; count: number; dev?: number; ino?: number })
   /** The /proc poller's view of an open fd (degraded mode). */
   | (Base & { t: 'fd'; path: string; write: boolean });
 

@@ -409,8 +409,12 @@ export class BpftraceParser {
     switch (type) {
       case 'R':
         return this.onRecord({ t: 'rename', ...base, comm: main.s });
-      case 'O':
-        return this.onRecord({ t: 'open', ...base, dfd: num(3), flags: num(4), mode: num(5), ret: num(6), path: main.s, truncated: tr });
+      case 'O': {
+        // bit 31 of the flags: the file at the returned fd may have been put there by another task
+        const fl = num(4);
+        const replaced = fl >= 0x80000000 || fl < 0;
+        return this.onRecord({ t: 'open', ...base, dfd: num(3), flags: replaced ? fl & 0x7fffffff : fl, mode: num(5), ret: num(6), path: main.s, truncated: tr, ...(replaced ? { replaced } : {}) });
+      }
       case 'M':
         return this.onRecord({
           t: 'frename',

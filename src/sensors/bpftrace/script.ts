@@ -13,6 +13,7 @@
 // string is split into several programs on the same tracepoint; they run in the order
 // written here. Strings longer than 199 bytes are sent as continuation records.
 import fs from 'node:fs';
+import os from 'node:os';
 
 export const STRLEN = 200;
 /** Characters str() yields at most with STRLEN 200. */
@@ -60,6 +61,13 @@ export function tracepointExists(tp: string): boolean {
 }
 
 /** Whether sched_process_exit carries group_dead (6.x); older kernels use signal->live. */
+/** References to open file `$f` in bpftrace: 6.13 made f_count a file_ref_t whose counter is one less. */
+export function fileRefsExpr(f: string, release = os.release()): string {
+  const [maj, min] = release.split('.').map((n) => parseInt(n, 10));
+  const fileRef = (maj ?? 0) > 6 || ((maj ?? 0) === 6 && (min ?? 0) >= 13);
+  return fileRef ? `(${f}->f_ref.refcnt.counter + 1)` : `${f}->f_count.counter`;
+}
+
 export function exitHasGroupDead(): boolean {
   try {
     return fs.readFileSync(`${TRACEFS}/sched/sched_process_exit/format`, 'utf8').includes('group_dead');
@@ -240,6 +248,11 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
   // yet (the read fails: 0, read-only) or another thread rewrites them.
   const FILE_FLAGS = '0x200003';
   const KEEP_FLAGS = '0xffdffffc';
+  // The file at the returned fd may have been put there by another task sharing the fd table (a
+  // dup2 onto the slot before the exit probe): then it also has a second reference. Such an open
+  // is never folded, keeps the flags the call was given, and says so (bit 31 of its flags).
+  const REPLACED = (f: string) => `curtask->files->count.counter > 1 && ${fileRefsExpr(f)} > 1`;
+  const REPLACED_BIT = '0x80000000';
   const okOpen = o.failedOpens ? '1' : 'args->ret >= 0 || args->ret == -13 || args->ret == -1';
   probe(['syscalls:sys_enter_openat'], TR, `  @op[tid] = (uint64)args->filename; @of[tid] = args->flags | 0x100000000; @od[tid] = args->dfd; @om[tid] = args->mode;`);
   probe(['syscalls:sys_enter_open'], TR, `  @op[tid] = (uint64)args->filename; @of[tid] = args->flags | 0x100000000; @od[tid] = -100; @om[tid] = args->mode;`);
@@ -254,11 +267,16 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
       openExits,
       '@of[tid] && args->ret >= 0',
       `  $f = *(curtask->files->fdt->fd + args->ret);
-  $ino = $f->f_inode->i_ino; $dk = ((uint64)$f->f_inode->i_sb->s_dev << 32) | (@of[tid] & ${KEEP_FLAGS}) | (uint64)($f->f_flags & ${FILE_FLAGS});
-  if (@lki[pid] == $ino && @lkd[pid] == $dk && nsecs - @lkt[pid] < ${o.foldOpensMs * 1_000_000}) { @lkc[pid]++; @sk[tid] = 1; }
-  else {
+  if (${REPLACED('$f')}) {
     if (@lkc[pid] > 0) { printf("r${S}%llu${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @lkc[pid]); }
-    @lki[pid] = $ino; @lkd[pid] = $dk; @lkt[pid] = nsecs; @lkc[pid] = 0;
+    @lki[pid] = 0; @lkd[pid] = 0; @lkc[pid] = 0;
+  } else {
+    $ino = $f->f_inode->i_ino; $dk = ((uint64)$f->f_inode->i_sb->s_dev << 32) | (@of[tid] & ${KEEP_FLAGS}) | (uint64)($f->f_flags & ${FILE_FLAGS});
+    if (@lki[pid] == $ino && @lkd[pid] == $dk && nsecs - @lkt[pid] < ${o.foldOpensMs * 1_000_000}) { @lkc[pid]++; @sk[tid] = 1; }
+    else {
+      if (@lkc[pid] > 0) { printf("r${S}%llu${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @lkc[pid]); }
+      @lki[pid] = $ino; @lkd[pid] = $dk; @lkt[pid] = nsecs; @lkc[pid] = 0;
+    }
   }`,
     );
   }
@@ -276,7 +294,11 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
     '@of[tid]',
     `  if (!@sk[tid] && (${okOpen})) {
     $fl = @of[tid] & 0xffffffff;
-    if (args->ret >= 0) { $fk = *(curtask->files->fdt->fd + args->ret); $fl = (@of[tid] & ${KEEP_FLAGS}) | (uint64)($fk->f_flags & ${FILE_FLAGS}); }
+    if (args->ret >= 0) {
+      $fk = *(curtask->files->fdt->fd + args->ret);
+      if (${REPLACED('$fk')}) { $fl = $fl | ${REPLACED_BIT}; }
+      else { $fl = (@of[tid] & ${KEEP_FLAGS}) | (uint64)($fk->f_flags & ${FILE_FLAGS}); }
+    }
     printf("O${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${S}%s${T}", nsecs, pid, tid, @od[tid], $fl, @om[tid], args->ret, str(@op[tid]));
   }
   delete(@op[tid]); delete(@of[tid]); delete(@od[tid]); delete(@om[tid]); delete(@sk[tid]);`,

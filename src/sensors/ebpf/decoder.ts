@@ -72,6 +72,7 @@ export const F = {
   DELETED: 1 << 12,
   KTRUNC: 1 << 13,
   RESUMED: 1 << 14,
+  REPLACED: 1 << 15,
 } as const;
 
 /** x86_64 syscall numbers of the calls whose records name them. */
@@ -436,9 +437,10 @@ export class EbpfDecoder {
           protected: (flags & F.PROTECTED) !== 0 || undefined,
           watched: (flags & F.WATCHED) !== 0 || undefined,
           deleted: (flags & F.DELETED) !== 0 || undefined,
+          replaced: (flags & F.REPLACED) !== 0 || undefined,
         };
       case REC.REPEAT:
-        return { t: 'repeat', ...base, count: a[0]! };
+        return { t: 'repeat', ...base, count: a[0]!, ino: a[1]! || undefined, dev: a[2]! || undefined };
       case REC.FRENAME:
         return {
           t: 'frename',
