@@ -60,7 +60,7 @@ describe.skipIf(!root || !!noCc).each(KERNEL_BACKENDS)('kernel sensor %s: an ope
     const script = path.join(tmp, 'agent.sh');
     // The compiled sensor reports the kernel's path: a long walk (the attacker's way to land the
     // swap often) is fine. bpftrace reports the path as given, cut past ~200 bytes: a short one.
-    const race = backend === 'ebpf' ? '1500 5000' : '0 0';
+    const race = backend === 'ebpf' ? '1500 5000' : '0 5000';
     fs.writeFileSync(script, [`${bin} r "$HOME/.ssh/id_ed25519" ${innocent} ${ITERS} ${race}`, `${bin} w ${work} ${libc()} ${ITERS} ${race}`, `cat ${marker} >/dev/null`].join('\n') + '\n');
     w = await startWatch(['--backend', backend]);
     const r = await run('bash', [script], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: home }, argv0: 'claude', cwd: tmp });
@@ -102,9 +102,13 @@ describe.skipIf(!root || !!noCc).each(KERNEL_BACKENDS)('kernel sensor %s: an ope
     expect(opens.every((e) => e.file?.op === 'write')).toBe(true);
   });
 
-  it.runIf(backend === 'ebpf')('an open answered with the decoy is an alert naming what was asked for', () => {
+  it('an open answered with the decoy is flagged; the compiled sensor, which names the file by what the kernel opened, makes it an alert naming what was asked for', () => {
+    const flagged = events.filter((e) => e.kind === 'file.open' && (e.data as { fd_replaced?: boolean } | undefined)?.fd_replaced);
+    expect(flagged.length).toBeGreaterThan(0);
     const alerts = events.filter((e) => [e.rule, ...(e.also ?? [])].includes('evasion_open_fd_replaced'));
-    expect(alerts.length).toBeGreaterThan(0);
+    // bpftrace reports the path the call was given: the decoy cannot take its name, no alert is due
+    if (backend === 'ebpf') expect(alerts.length).toBeGreaterThan(0);
+    else expect(alerts).toEqual([]);
     expect(alerts.every((e) => e.file?.requested === key || e.file?.requested === work)).toBe(true);
   });
 });
