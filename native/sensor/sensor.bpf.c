@@ -2123,7 +2123,9 @@ static __always_inline void open_exit(u32 pid, u32 tid, struct stash *st, long r
 		 * copy (a read-write open of a library then looked like a library load) */
 		flags = (flags & ~(u64)(3 | 0x200000)) | (file->f_flags & (3 | 0x200000));
 	}
-	bool replaced = file && fd_maybe_replaced(task, file);
+	/* an open that succeeded with nothing at its descriptor any more: another task closed it
+	 * (and can rewrite the path string this program reads next: attacker round 9) */
+	bool replaced = ret >= 0 && (!file || fd_maybe_replaced(task, file));
 	/* a file that may not be the open's is never counted as a repeat or a library load; the
 	 * repeats counted so far are said first (the monitor gives them to the last open it was
 	 * told of), and the next open is compared with nothing */

@@ -236,7 +236,9 @@ export class ActivityMapper {
     if (r.truncated) data.path_truncated = true;
     if (r.unreadable) data.unreadable_args = ['path'];
     if (r.watched) data.watched_name = true;
-    if (r.replaced) data.fd_replaced = true;
+    // another file at the descriptor (the kernel's identity is that file's), or none at all: the
+    // path is then only the string the process gave, which another thread can rewrite
+    if (r.replaced) data.fd_replaced = r.closed ? 'closed' : true;
     this.host.emitFor(p, r.ns, 'file.open', Object.keys(data).length ? { file, data } : { file });
   }
 

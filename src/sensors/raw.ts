@@ -77,6 +77,8 @@ export type RawRecord =
         deleted?: boolean;
         /** The file at the returned fd may have been put there by another task sharing the fd table (a dup2 onto it before the call returned). */
         replaced?: boolean;
+        /** ...and nothing was left at it: another task closed it (the path is then only the process's string). */
+        closed?: boolean;
       })
   | (Base & KernelPaths & { t: 'frename'; olddfd: number; oldpath: string; newdfd: number; newpath: string; flags: number; ret?: number; truncated?: boolean })
   | (Base & KernelPaths & { t: 'unlink'; dfd: number; path: string; flags: number; ret?: number; truncated?: boolean })

@@ -411,9 +411,11 @@ export class BpftraceParser {
         return this.onRecord({ t: 'rename', ...base, comm: main.s });
       case 'O': {
         // bit 31 of the flags: the file at the returned fd may have been put there by another task
+        // bit 30 with it: nothing was left at that fd (another task closed it)
         const fl = num(4);
         const replaced = fl >= 0x80000000 || fl < 0;
-        return this.onRecord({ t: 'open', ...base, dfd: num(3), flags: replaced ? fl & 0x7fffffff : fl, mode: num(5), ret: num(6), path: main.s, truncated: tr, ...(replaced ? { replaced } : {}) });
+        const closed = replaced && (fl & 0x40000000) !== 0;
+        return this.onRecord({ t: 'open', ...base, dfd: num(3), flags: replaced ? fl & 0x3fffffff : fl, mode: num(5), ret: num(6), path: main.s, truncated: tr, ...(replaced ? { replaced } : {}), ...(closed ? { closed } : {}) });
       }
       case 'M':
         return this.onRecord({

@@ -267,7 +267,7 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
       openExits,
       '@of[tid] && args->ret >= 0',
       `  $f = *(curtask->files->fdt->fd + args->ret);
-  if (${REPLACED('$f')}) {
+  if ($f == 0 || ${REPLACED('$f')}) {
     if (@lkc[pid] > 0) { printf("r${S}%llu${S}%d${S}%d${S}%d${T}", nsecs, pid, tid, @lkc[pid]); }
     @lki[pid] = 0; @lkd[pid] = 0; @lkc[pid] = 0;
   } else {
@@ -296,7 +296,8 @@ export function generateScript(o: ScriptOptions): GeneratedScript {
     $fl = @of[tid] & 0xffffffff;
     if (args->ret >= 0) {
       $fk = *(curtask->files->fdt->fd + args->ret);
-      if (${REPLACED('$fk')}) { $fl = $fl | ${REPLACED_BIT}; }
+      if ($fk == 0) { $fl = $fl | ${REPLACED_BIT} | 0x40000000; }
+      else if (${REPLACED('$fk')}) { $fl = $fl | ${REPLACED_BIT}; }
       else { $fl = (@of[tid] & ${KEEP_FLAGS}) | (uint64)($fk->f_flags & ${FILE_FLAGS}); }
     }
     printf("O${S}%llu${S}%d${S}%d${S}%d${S}%d${S}%d${S}%d${S}%s${T}", nsecs, pid, tid, @od[tid], $fl, @om[tid], args->ret, str(@op[tid]));

@@ -438,6 +438,7 @@ export class EbpfDecoder {
           watched: (flags & F.WATCHED) !== 0 || undefined,
           deleted: (flags & F.DELETED) !== 0 || undefined,
           replaced: (flags & F.REPLACED) !== 0 || undefined,
+          closed: ((flags & F.REPLACED) !== 0 && !a[4]) || undefined,
         };
       case REC.REPEAT:
         return { t: 'repeat', ...base, count: a[0]!, ino: a[1]! || undefined, dev: a[2]! || undefined };
