@@ -39,6 +39,7 @@ describe.skipIf(!root || !!noCc).each(KERNEL_BACKENDS)('kernel sensor %s: an ope
   let tmp = '';
   let key = '';
   let work = '';
+  let closed = '';
   let out = '';
   let events: WardenEvent[] = [];
 
@@ -61,7 +62,10 @@ describe.skipIf(!root || !!noCc).each(KERNEL_BACKENDS)('kernel sensor %s: an ope
     // The compiled sensor reports the kernel's path: a long walk (the attacker's way to land the
     // swap often) is fine. bpftrace reports the path as given, cut past ~200 bytes: a short one.
     const race = backend === 'ebpf' ? '1500 5000' : '0 5000';
-    fs.writeFileSync(script, [`${bin} r "$HOME/.ssh/id_ed25519" ${innocent} ${ITERS} ${race}`, `${bin} w ${work} ${libc()} ${ITERS} ${race}`, `cat ${marker} >/dev/null`].join('\n') + '\n');
+    closed = path.join(home, '.aws', 'credentials');
+    fs.mkdirSync(path.dirname(closed), { recursive: true });
+    fs.writeFileSync(closed, '[default]\naws_secret_access_key = fake\n');
+    fs.writeFileSync(script, [`${bin} r "$HOME/.ssh/id_ed25519" ${innocent} ${ITERS} ${race}`, `${bin} w ${work} ${libc()} ${ITERS} ${race}`, `${bin} c "$HOME/.aws/credentials" ${innocent} ${ITERS} 0 0`, `cat ${marker} >/dev/null`].join('\n') + '\n');
     w = await startWatch(['--backend', backend]);
     const r = await run('bash', [script], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: home }, argv0: 'claude', cwd: tmp });
     expect(r.code, r.out).toBe(0);
@@ -85,11 +89,12 @@ describe.skipIf(!root || !!noCc).each(KERNEL_BACKENDS)('kernel sensor %s: an ope
 
   it('the race ran (the helper opened every time; the swap landed)', () => {
     const runs = [...out.matchAll(/^iters=(\d+) opened=(\d+) swapped=(\d+)$/gm)].map((m) => m.slice(1).map(Number));
-    expect(runs.length).toBe(2);
-    for (const [iters, opened, swapped] of runs) {
+    expect(runs.length).toBe(3);
+    for (const [iters, opened, swapped] of runs.slice(0, 2)) {
       expect(opened).toBe(iters);
       expect(swapped).toBeGreaterThan(0);
     }
+    expect(runs[2]![1]).toBe(ITERS);
   });
 
   it('every read of the key is accounted for, none hidden behind the decoy', () => {
@@ -102,10 +107,17 @@ describe.skipIf(!root || !!noCc).each(KERNEL_BACKENDS)('kernel sensor %s: an ope
     expect(opens.every((e) => e.file?.op === 'write')).toBe(true);
   });
 
-  it('an open answered with the decoy is flagged; the compiled sensor, which names the file by what the kernel opened, makes it an alert naming what was asked for', () => {
-    const flagged = events.filter((e) => e.kind === 'file.open' && (e.data as { fd_replaced?: boolean } | undefined)?.fd_replaced);
+  it('an open whose descriptor another thread closed is accounted for, flagged and an alert', () => {
+    expect(accounted(closed)).toBe(ITERS);
+    const flagged = events.filter((e) => e.kind === 'file.open' && (e.data as { fd_replaced?: unknown } | undefined)?.fd_replaced === 'closed');
     expect(flagged.length).toBeGreaterThan(0);
-    const alerts = events.filter((e) => [e.rule, ...(e.also ?? [])].includes('evasion_open_fd_replaced'));
+    expect(flagged.every((e) => [e.rule, ...(e.also ?? [])].includes('evasion_open_fd_replaced'))).toBe(true);
+  });
+
+  it('an open answered with the decoy is flagged; the compiled sensor, which names the file by what the kernel opened, makes it an alert naming what was asked for', () => {
+    const flagged = events.filter((e) => e.kind === 'file.open' && (e.data as { fd_replaced?: unknown } | undefined)?.fd_replaced === true);
+    expect(flagged.length).toBeGreaterThan(0);
+    const alerts = events.filter((e) => (e.data as { fd_replaced?: unknown } | undefined)?.fd_replaced === true && [e.rule, ...(e.also ?? [])].includes('evasion_open_fd_replaced'));
     // bpftrace reports the path the call was given: the decoy cannot take its name, no alert is due
     if (backend === 'ebpf') expect(alerts.length).toBeGreaterThan(0);
     else expect(alerts).toEqual([]);

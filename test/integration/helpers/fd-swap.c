@@ -3,7 +3,8 @@
  * the kernel installs at fd N; thread B spins on N (fcntl fails with EBADF until the kernel
  * installs the file) and then dup2()s DECOY onto N, so a sensor that reads the file at N in
  * the call's exit tracepoint may see DECOY: its path, inode and flags.
- *   fd-swap r|w TARGET DECOY ITERS [PAD DELAY]
+ *   fd-swap r|w|c TARGET DECOY ITERS [PAD DELAY]
+ * c: read TARGET, and B closes N instead of filling it (the sensor then finds no file at N).
  * PAD "./" components before TARGET's last name make the kernel's walk longer; with DELAY, B
  * waits that many spins and then retries dup2() onto N, which fails with EBUSY while the slot
  * is reserved and lands the moment the file is installed (the attacker's way to win often).
@@ -22,7 +23,7 @@
 #include <unistd.h>
 
 #define N 64
-static int D, delay, ncpu = 1;
+static int D, delay, ncpu = 1, closing;
 static atomic_int seq, adone, back;
 
 static void pin(int cpu) {
@@ -45,7 +46,9 @@ static void *swapper(void *x) {
     for (volatile int d = 0; d < delay; d++)
       ;
     for (;;) {
-      if (delay) {
+      if (closing) {
+        if (close(N) == 0) break;
+      } else if (delay) {
         if (dup2(D, N) == N) break;
       } else if (fcntl(N, F_GETFD) >= 0) {
         dup2(D, N);
@@ -63,6 +66,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   int flags = argv[1][0] == 'w' ? O_RDWR : O_RDONLY;
+  closing = argv[1][0] == 'c';
   const char *target = argv[2], *decoy = argv[3];
   int iters = atoi(argv[4]), pad = argc > 5 ? atoi(argv[5]) : 0;
   delay = argc > 6 ? atoi(argv[6]) : 0;
