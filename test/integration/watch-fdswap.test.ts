@@ -11,21 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WardenEvent } from '../../src/events/types.js';
+import { noCompiler } from '../helpers/cc.js';
 import { KERNEL_BACKENDS, run, startWatch, type RunningWatch } from '../helpers/watch.js';
 
 const root = process.getuid?.() === 0;
 const SRC = path.resolve(__dirname, 'helpers', 'fd-swap.c');
 const ITERS = 2000;
 
-function compiler(): string | undefined {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'no C compiler (cc) to build the helper';
-  }
-}
-const noCc = compiler();
+const noCc = noCompiler();
 if (noCc) console.warn(`watch-fdswap: skipped: ${noCc}`);
 
 /** The C library this process loaded: a file the sensor records as a library at start. */

@@ -11,20 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WardenEvent } from '../../src/events/types.js';
+import { noCompiler } from '../helpers/cc.js';
 import { KERNEL_BACKENDS, run, startWatch, type RunningWatch } from '../helpers/watch.js';
 
 const root = process.getuid?.() === 0;
 const SRC = path.resolve(__dirname, 'helpers', 'openat2-flags.c');
 
-function compiler(): string | undefined {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'no C compiler (cc) to build the helper';
-  }
-}
-const noCc = compiler();
+const noCc = noCompiler();
 if (noCc) console.warn(`watch-openat2: skipped: ${noCc}`);
 
 describe.skipIf(!root || !!noCc).each(KERNEL_BACKENDS)('kernel sensor %s: openat2 flags', (backend) => {

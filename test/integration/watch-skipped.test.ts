@@ -10,20 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WardenEvent } from '../../src/events/types.js';
+import { noCompiler } from '../helpers/cc.js';
 import { KERNEL_BACKENDS, run, startWatch, type RunningWatch } from '../helpers/watch.js';
 
 const root = process.getuid?.() === 0;
 const SRC = path.resolve(__dirname, 'helpers', 'skipped-call.c');
 
-function compiler(): string | undefined {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'no C compiler (cc) to build the helper';
-  }
-}
-const noCc = compiler();
+const noCc = noCompiler();
 if (noCc) console.warn(`watch-skipped: skipped: ${noCc}`);
 
 describe.skipIf(!root || !!noCc).each(KERNEL_BACKENDS)('kernel sensor %s: calls the kernel skipped', (backend) => {
