@@ -225,8 +225,9 @@ export class ActivityMapper {
       p.lastOpen = file;
       if (r.dev !== undefined && r.ino !== undefined && !r.replaced) {
         const m = (p.recentOpens ??= new Map());
-        m.delete(`${r.dev}:${r.ino}`);
-        m.set(`${r.dev}:${r.ino}`, file);
+        const key = `${r.dev}:${r.ino}`;
+        m.delete(key); // most recent last: the oldest goes first
+        m.set(key, file);
         if (m.size > 8) m.delete(m.keys().next().value!);
       }
     }
