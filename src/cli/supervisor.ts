@@ -93,8 +93,8 @@ export async function runSupervisor(args: string[]): Promise<number> {
   // Providers made once (the egress module is loaded at the first allowlist run).
   const providers = new Map<NetworkMode, Promise<NetworkProvider>>();
   const providerFor = (mode: NetworkMode) => providers.get(mode) ?? providers.set(mode, networkProvider(mode)).get(mode)!;
-  const idle = Number(process.env.WARDEN_SUPERVISOR_IDLE_MS);
+  const ms = (name: string) => (Number(process.env[name]) > 0 ? Number(process.env[name]) : undefined);
   const spares = new SpareNetworks(stateDir(), undefined, 2);
-  await serveSupervisor({ socket, idleMs: idle > 0 ? idle : undefined, spares, resolve: (req, log) => resolveFast(req, providerFor, log) });
+  await serveSupervisor({ socket, idleMs: ms('WARDEN_SUPERVISOR_IDLE_MS'), requestTimeoutMs: ms('WARDEN_SUPERVISOR_REQUEST_MS'), spares, resolve: (req, log) => resolveFast(req, providerFor, log) });
   return 0;
 }

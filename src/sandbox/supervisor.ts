@@ -26,6 +26,8 @@ import type { SpareNetworks } from './spare-networks.js';
 import type { NetworkProvider } from './network-provider.js';
 
 export const DEFAULT_IDLE_MS = 120_000;
+/** A peer that connected and says nothing for this long is dropped (it would keep the supervisor from ever idling out). */
+export const REQUEST_TIMEOUT_MS = 10_000;
 
 /** A run the supervisor serves: what the launcher sent. */
 export interface FastRequest {
@@ -49,6 +51,8 @@ export interface SupervisorOptions {
   /** Allowlist networks made ahead (none: each run makes its own). */
   spares?: SpareNetworks;
   idleMs?: number;
+  /** How long a peer has to send its request (default REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
   /** Decides the policy of a request (and opens its audit log); a number is an exit code. */
   resolve(req: FastRequest, log: (m: string) => void): Promise<Resolved | number>;
   log?: (m: string) => void;
@@ -97,6 +101,15 @@ class Conn {
     if (f) return Promise.resolve(f);
     if (this.closed) return Promise.reject(this.closed);
     return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+  }
+
+  /** The next frame, or the connection dropped after `ms` without one. */
+  nextWithin(ms: number): Promise<Fields> {
+    const t = setTimeout(() => {
+      this.fail(new Error(`no request within ${ms} ms`));
+      this.sock.destroy();
+    }, ms);
+    return this.next().finally(() => clearTimeout(t));
   }
 
   send(fields: Fields): void {
@@ -248,7 +261,7 @@ const afterAnswer = () => new Promise<void>((r) => setImmediate(r));
 /** Serves one launcher: plan, launch, outcome. `later` takes work to finish after the answer. */
 async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<void>) => void): Promise<void> {
   const t0 = performance.now();
-  const req = parseRequest(await conn.next());
+  const req = parseRequest(await conn.nextWithin(o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS));
   mark('request');
   const pending: string[] = [];
   const flush = (): Fields => pending.splice(0).map((m) => ['log', m]);
@@ -357,7 +370,6 @@ export async function serveSupervisor(o: SupervisorOptions): Promise<void> {
   const idleMs = o.idleMs ?? DEFAULT_IDLE_MS;
   ensureStateDir(stateDir());
   if (await alive(o.socket)) return; // another one serves this socket
-  fs.rmSync(o.socket, { force: true });
   // Rebuilt under it: the next launcher starts a supervisor of the new build.
   const self = fileURLToPath(import.meta.url);
   const built = fs.statSync(self).mtimeMs;
@@ -366,7 +378,7 @@ export async function serveSupervisor(o: SupervisorOptions): Promise<void> {
   let idle: NodeJS.Timeout | undefined;
   const server = net.createServer((sock) => {
     if (stale()) {
-      sock.end(encodeFrame([['r', 'fallback'], ['why', 'Warden was rebuilt: this supervisor stops']]));
+      sock.end(encodeFrame([['r', 'fallback'], ['why', 'Warden was rebuilt: this supervisor stops']]), () => sock.destroy());
       return stop();
     }
     active++;
@@ -375,7 +387,10 @@ export async function serveSupervisor(o: SupervisorOptions): Promise<void> {
     serveRun(conn, o, later)
       .catch((err: Error) => log(`run: ${err.message}`))
       .finally(() => {
-        sock.end();
+        // Closed once the answer is written, not when the peer hangs up: the server's close (and
+        // so the supervisor's end) waits for every connection, and a peer that never hangs up
+        // (stopped, or not a launcher) kept a stopped supervisor and its spare networks alive.
+        sock.end(() => sock.destroy());
         active--;
         arm();
       });
@@ -403,13 +418,8 @@ export async function serveSupervisor(o: SupervisorOptions): Promise<void> {
     }
     server.close();
   }
-  const old = process.umask(0o177);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.socket, () => resolve());
-  }).finally(() => process.umask(old));
-  fs.chmodSync(o.socket, 0o600);
-  const ino = fs.statSync(o.socket).ino;
+  const ino = await claimSocket(server, o.socket);
+  if (ino === undefined) return; // another one started at the same time and serves it
   arm();
   // Its socket removed or replaced (the runtime directory cleaned up): nobody can reach it any more.
   const watch = setInterval(() => {
@@ -422,6 +432,42 @@ export async function serveSupervisor(o: SupervisorOptions): Promise<void> {
   await o.spares?.stop();
   // Work finished later may hand on work of its own (a network released after the views).
   while (background.size) await Promise.all(background);
+}
+
+/**
+ * Listens on `socket` unless another supervisor does: bound under a name of its own first, then
+ * linked to the socket's name, which fails while another holds it. Launchers started at the same
+ * time each start a supervisor; each used to remove the other's socket and take its place (a
+ * burst of parallel first runs left as many supervisors, each making a spare network). Returns
+ * the socket's inode, or undefined (closed: another one serves it).
+ */
+async function claimSocket(server: net.Server, socket: string): Promise<number | undefined> {
+  // In the same directory (a link cannot cross filesystems), no longer than the socket's name.
+  const own = path.join(path.dirname(socket), `.${process.pid.toString(36)}.sock`);
+  fs.rmSync(own, { force: true });
+  const old = process.umask(0o177);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(own, () => resolve());
+  }).finally(() => process.umask(old));
+  fs.chmodSync(own, 0o600);
+  try {
+    try {
+      fs.linkSync(own, socket);
+      return fs.statSync(own).ino;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (await alive(socket)) {
+      server.close();
+      return undefined;
+    }
+    // A dead supervisor's socket: replaced in one step (a link would fail again on it).
+    fs.renameSync(own, socket);
+    return fs.statSync(socket).ino;
+  } finally {
+    fs.rmSync(own, { force: true });
+  }
 }
 
 function alive(socket: string): Promise<boolean> {

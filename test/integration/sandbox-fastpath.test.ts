@@ -3,7 +3,7 @@
 // ones are started by the launcher, Node not involved, with the same outcome: exit statuses,
 // signals, missing commands, timeouts, the checks after the run, and nothing left when the
 // launcher is killed. A socket that is not the user's is never used.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -50,16 +50,23 @@ function exeOf(pid: number): string | undefined {
   }
 }
 
+/** The pids of the supervisors started for `sock`. */
+function supervisorPids(sock: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => {
+      try {
+        return /^\d+$/.test(d) && fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').includes(`supervisor --socket ${sock}`);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 /** The pid of the supervisor serving `sock`, or 0. */
 function supervisorPid(sock: string): number {
-  const p = fs.readdirSync('/proc').find((d) => {
-    try {
-      return /^\d+$/.test(d) && fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').includes(`supervisor --socket ${sock}`);
-    } catch {
-      return false;
-    }
-  });
-  return Number(p ?? 0);
+  return supervisorPids(sock)[0] ?? 0;
 }
 
 describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', () => {
@@ -534,17 +541,66 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     const env = { ...o.env, XDG_RUNTIME_DIR: dir, FAKE_API_TOKEN: 'tok-supervisor-env-secret', WARDEN_SUPERVISOR_IDLE_MS: '5000' };
     expect((await sh('true', { env })).code).toBe(0); // cold: the Node path starts the supervisor
     expect(await until(() => fs.existsSync(sock), 15_000)).toBe(true);
-    const pid = fs.readdirSync('/proc').find((p) => {
-      try {
-        return /^\d+$/.test(p) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').includes(`supervisor --socket ${sock}`);
-      } catch {
-        return false;
-      }
-    });
-    expect(pid).toBeDefined();
+    const pid = supervisorPid(sock);
+    expect(pid).toBeGreaterThan(0);
     const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     expect(environ.some((e) => e.includes('tok-supervisor-env-secret'))).toBe(false);
     expect(environ).toContain(`XDG_RUNTIME_DIR=${dir}`);
     expect(environ).toContain('WARDEN_SUPERVISOR_IDLE_MS=5000');
+  });
+
+  it('supervisors started at the same time (parallel first runs) leave one: the others find its socket taken and end at once', async () => {
+    const dir = path.join(s.root, 'xdg-burst');
+    fs.mkdirSync(path.join(dir, 'warden'), { recursive: true, mode: 0o700 });
+    const sock = path.join(dir, 'warden', socketName());
+    const env = { ...o.env, XDG_RUNTIME_DIR: dir, WARDEN_SUPERVISOR_IDLE_MS: '20000' };
+    // What parallel cold runs do, each once its sandbox was created.
+    const started = Array.from({ length: 6 }, () => spawn(process.execPath, [WARDEN, 'supervisor', '--socket', sock], { env: { ...process.env, ...env }, stdio: 'ignore' }));
+    try {
+      expect(await until(() => answers(sock), 15_000)).toBe(true);
+      // The losers end right after their claim fails; a supervisor whose socket was replaced under
+      // it (the old way) noticed only at its 5-second check.
+      const count = () => supervisorPids(sock).length;
+      expect(await until(() => count() <= 1, 3000), `${count()} supervisors for one socket`).toBe(true);
+      expect(count()).toBe(1);
+      expect(await answers(sock)).toBe(true);
+      const r = await sh('echo warm', { env: { ...env, WARDEN_TIMING: '1' } });
+      expect(r.stdout).toBe('warm\n');
+      expect(r.stderr).not.toMatch(/fast path not taken/);
+    } finally {
+      for (const c of started) c.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a peer that never hangs up, or never speaks, does not keep the supervisor from ending', async () => {
+    const dir = path.join(s.root, 'xdg-peers');
+    fs.mkdirSync(path.join(dir, 'warden'), { recursive: true, mode: 0o700 });
+    const sock = path.join(dir, 'warden', socketName());
+    const child = spawn(process.execPath, [WARDEN, 'supervisor', '--socket', sock], {
+      env: { ...process.env, XDG_RUNTIME_DIR: dir, WARDEN_SUPERVISOR_IDLE_MS: '1500', WARDEN_SUPERVISOR_REQUEST_MS: '2000' },
+      stdio: 'ignore',
+    });
+    const ended = new Promise<void>((r) => child.once('exit', () => r()));
+    try {
+      expect(await until(() => answers(sock), 15_000)).toBe(true);
+      // One asks and is answered (a fallback: it is not the process it says), then stays connected.
+      const talker = net.connect(sock);
+      const reader = new FrameReader();
+      const answered = new Promise<Fields>((r) => talker.on('data', (d) => reader.push(d).forEach(r)));
+      talker.on('error', () => {});
+      talker.write(encodeFrame([['v', '2'], ['cwd', '/'], ['a', '--'], ['a', 'true'], ['pid', '1']]));
+      expect(first(await answered, 'r')).toBe('fallback');
+      // Another connects and says nothing.
+      const mute = net.connect(sock);
+      mute.on('error', () => {});
+      const settled = await Promise.race([ended.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
+      expect(settled, 'the supervisor is still running 20 s later').toBe(true);
+      talker.destroy();
+      mute.destroy();
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
