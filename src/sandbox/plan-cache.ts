@@ -214,6 +214,16 @@ export class PlanCache<T> {
     return value;
   }
 
+  /** Forgets `key`'s plan (the next get() makes it again). */
+  drop(key: string): void {
+    this.entries.delete(key);
+  }
+
+  /** The plans held. */
+  values(): T[] {
+    return [...this.entries.values()].map((e) => e.value);
+  }
+
   private fresh(e: Entry<T>): boolean {
     const now = Date.now();
     const regrouped: Array<[string, ReturnType<typeof checkSet>]> = [];
@@ -235,19 +245,4 @@ export class PlanCache<T> {
     }
     return true;
   }
-}
-
-/**
- * A copy of `value` with every string under directory `from` moved under `to` (a cached plan
- * names the directory of its idmapped views; each run attaches its own). Functions, Maps and
- * Sets are kept as they are.
- */
-export function movedUnder<T>(value: T, from: string, to: string): T {
-  const move = (v: unknown): unknown => {
-    if (typeof v === 'string') return v === from || v.startsWith(`${from}/`) ? to + v.slice(from.length) : v;
-    if (Array.isArray(v)) return v.map(move);
-    if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, move(x)]));
-    return v;
-  };
-  return move(value) as T;
 }

@@ -5,7 +5,7 @@
 // record of its own, so one the supervisor could not remove is cleaned by the next run.
 import { newSandboxId } from './runner.js';
 import type { NetworkProvider, SpareNetwork } from './network-provider.js';
-import { procStartTime, RecordFile } from './state.js';
+import { ownStartTime, RecordFile } from './state.js';
 
 interface Spare {
   id: string;
@@ -71,7 +71,7 @@ export class SpareNetworks {
       version: 1,
       id,
       pid: process.pid,
-      start: procStartTime(process.pid) ?? 0,
+      start: ownStartTime(),
       created: new Date().toISOString(),
       workspace: '',
       cgroups: { dirs: [] },

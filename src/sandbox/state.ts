@@ -9,6 +9,13 @@ import { runtimeDir } from '../util/xdg.js';
 import { procStartTime } from '../util/proc-stat.js';
 
 export { procStartTime };
+
+let ownStart: number | undefined;
+/** This process's start time (what records name it by); read once, it never changes. */
+export function ownStartTime(): number {
+  ownStart ??= procStartTime(process.pid) ?? 0;
+  return ownStart;
+}
 import type { ProtectedEntry } from './fs-plan.js';
 
 export interface SandboxRecord {
@@ -99,11 +106,14 @@ function alive(pid: number, start: number): boolean {
 
 export class RecordFile {
   readonly file: string;
-  /** `kind` "spare": the record of a network made ahead for the run with this id (its own file beside the run's). */
+  /**
+   * `kind` "spare": the record of a network made ahead for the run with this id (its own file
+   * beside the run's); "views": a supervisor's idmapped views shared by the runs of a plan.
+   */
   constructor(
     dir: string,
     private rec: SandboxRecord,
-    kind?: 'spare',
+    kind?: 'spare' | 'views',
   ) {
     this.file = path.join(dir, kind ? `${rec.id}.${kind}.json` : `${rec.id}.json`);
     this.write();
@@ -163,7 +173,7 @@ export function claimStale(dir = stateDir()): StaleRecord[] {
     }
     // Only records this code writes: an id of [a-z0-9] that matches the file name.
     const base = claimedBy ? n.slice(0, n.lastIndexOf('.claimed-')) : n;
-    if (typeof rec.id !== 'string' || !/^[a-z0-9]{1,32}$/.test(rec.id) || (base !== `${rec.id}.json` && base !== `${rec.id}.spare.json`)) continue;
+    if (typeof rec.id !== 'string' || !/^[a-z0-9]{1,32}$/.test(rec.id) || ![`${rec.id}.json`, `${rec.id}.spare.json`, `${rec.id}.views.json`].includes(base)) continue;
     if (!Number.isInteger(rec.pid) || rec.pid <= 0) continue;
     if (rec.pid === process.pid) continue;
     if (alive(rec.pid, rec.start)) continue; // that Warden is still running

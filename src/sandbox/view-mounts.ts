@@ -11,6 +11,8 @@ export interface ViewMounter {
   attach(views: View[], dir: string, sandbox: { uid: number; gid: number }): Promise<void>;
   /** Removes what is below `dir`; returns what could not be removed. Never throws. */
   detach(dir: string): string[];
+  /** Views kept beyond the run (a plan's, shared by its runs): detach() is then only a release. */
+  readonly shared?: boolean;
 }
 
 export const viewMounter: ViewMounter = {

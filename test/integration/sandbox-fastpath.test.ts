@@ -169,7 +169,8 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
       }
     });
     expect(await until(() => !sleeping(), 10_000)).toBe(true);
-    const records = () => fs.readdirSync(path.join(xdg, 'warden/sandboxes')).filter((n) => n.endsWith('.json'));
+    // (the supervisor's own records, of the views its plans keep, stay with it)
+    const records = () => fs.readdirSync(path.join(xdg, 'warden/sandboxes')).filter((n) => n.endsWith('.json') && !n.endsWith('.views.json'));
     expect(await until(() => records().length === 0, 10_000), records().join(' ')).toBe(true);
   });
 
@@ -190,7 +191,8 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     expect(done.code).toBe(125);
     expect(done.stderr).toContain('the supervisor went away during the run: the sandbox was stopped');
     const records = () => fs.readdirSync(path.join(xdg, 'warden/sandboxes')).filter((n) => n.endsWith('.json'));
-    expect(records().length).toBe(1); // the run's crash record, of a dead supervisor
+    // the run's crash record, of a dead supervisor (and those of the views its plans kept)
+    expect(records().filter((n) => !n.endsWith('.views.json')).length).toBe(1);
     const next = await sh('true');
     expect(next.stderr).toMatch(/cleaned up after sandbox/);
     expect(records()).toEqual([]);
@@ -369,6 +371,48 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     expect(starts).toBeGreaterThan(0);
     expect(failures).toEqual([]);
     expect(outcomes.filter((r) => r.code !== 0).map((r) => r.stderr)).toEqual([]);
+  });
+
+  it("a plan's idmapped views (root-owned workspace) are attached once and shared by its runs; a replaced directory gets views of its own; a killed supervisor's are removed by the next run", async () => {
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-views-shared-'));
+    // The views showing this workspace: mount points below /run/warden/mnt whose source is it.
+    const views = () =>
+      fs
+        .readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' '))
+        .filter((f) => f[4]?.startsWith('/run/warden/mnt/') && (f[3] === ws || f[3]?.startsWith(`${ws}/`)))
+        .map((f) => f[4]!);
+    try {
+      fs.writeFileSync(path.join(ws, 'f'), 'a\n');
+      expect((await sh('cat f', { cwd: ws })).stdout).toBe('a\n'); // plan made, views attached
+      const first = views();
+      expect(first.length).toBe(1);
+      for (let i = 0; i < 3; i++) expect((await sh('cat f', { cwd: ws })).stdout).toBe('a\n');
+      expect(views()).toEqual(first); // the same mount: none attached again, none removed
+      // The workspace replaced between two runs (same name, another directory): its views show the new one.
+      fs.renameSync(ws, `${ws}.old`);
+      fs.mkdirSync(ws);
+      fs.writeFileSync(path.join(ws, 'f'), 'b\n');
+      const r = await sh('cat f; echo c > g', { cwd: ws });
+      expect(r.stdout, r.stderr).toBe('b\n');
+      expect(fs.readFileSync(path.join(ws, 'g'), 'utf8')).toBe('c\n');
+      expect(fs.existsSync(path.join(`${ws}.old`, 'g'))).toBe(false);
+      const now = views();
+      expect(now.length).toBe(1);
+      expect(now).not.toEqual(first);
+      // A supervisor killed: nothing removes its views but the next run, from its record.
+      process.kill(supervisorPid(path.join(xdg, 'warden', socketName())), 'SIGKILL');
+      const next = await sh('true', { cwd: ws, env: { WARDEN_FAST: '0' } });
+      expect(next.code, next.stderr).toBe(0);
+      expect(next.stderr).toMatch(/cleaned up after sandbox/);
+      expect(views()).toEqual([]);
+      expect(fs.readdirSync(path.join(xdg, 'warden/sandboxes')).filter((n) => n.endsWith('.json'))).toEqual([]);
+    } finally {
+      await sh('true'); // a supervisor again for the tests after this one
+      fs.rmSync(ws, { recursive: true, force: true });
+      fs.rmSync(`${ws}.old`, { recursive: true, force: true });
+    }
   });
 
   it("making and removing Warden's namespaces never fails another sandbox's start", async () => {
@@ -568,7 +612,8 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
       expect(r.stdout).toBe('warm\n');
       expect(r.stderr).not.toMatch(/fast path not taken/);
     } finally {
-      for (const c of started) c.kill('SIGKILL');
+      // Stopped, not killed: a supervisor removes what it holds (a killed one leaves it to the next run).
+      await Promise.all(started.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => (c.once('exit', r), c.kill('SIGTERM'))))));
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -599,7 +644,7 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
       talker.destroy();
       mute.destroy();
     } finally {
-      child.kill('SIGKILL');
+      if (child.exitCode === null) child.kill('SIGKILL'); // it runs nothing
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
