@@ -17,7 +17,16 @@ interface Held {
   sandbox: { uid: number; gid: number };
   users: number;
   record: RecordFile;
+  /** When it was first seen unused by any cached plan (its detach waits RELEASE_AFTER_MS from then). */
+  unusedSince?: number;
 }
+
+/**
+ * How long views no cached plan names are kept before they are detached: a run that made its
+ * plan just before the plan was made again attaches them a moment later (detached by then, their
+ * directory could not be attached again before the sweep a minute later).
+ */
+export const RELEASE_AFTER_MS = 30_000;
 
 export class SharedViews implements ViewMounter {
   readonly shared = true;
@@ -87,12 +96,18 @@ export class SharedViews implements ViewMounter {
     return !h || (sameViews(h.views, views) && views.every(stillShows));
   }
 
-  /** Detaches what no cached plan names and no run holds; returns what could not be detached. */
-  release(all = false): string[] {
+  /** Detaches what no cached plan names and no run holds (all: everything); returns what could not be detached. */
+  release(all = false, now = Date.now()): string[] {
     const left: string[] = [];
     for (const [dir, h] of this.held) {
-      if (h.users > 0 && !all) continue;
-      if (!all && this.current(dir) && h.views.every(stillShows)) continue;
+      if (!all) {
+        if (this.current(dir) && h.views.every(stillShows)) {
+          h.unusedSince = undefined;
+          continue;
+        }
+        h.unusedSince ??= now;
+        if (h.users > 0 || now - h.unusedSince < RELEASE_AFTER_MS) continue;
+      }
       this.held.delete(dir);
       const l = this.inner.detach(dir);
       if (l.length) left.push(...l);
