@@ -12,6 +12,7 @@ import path from 'node:path';
 import { HOME_STARTUP_PATHS, PERSISTENCE_PATHS, SECRET_PATHS, WORKSPACE_PROTECTED } from '../config/defaults.js';
 import { gitTargets, type GitKind } from './git-protect.js';
 import { kernelMaskOps } from './kernel-masks.js';
+import { listDir } from './listing.js';
 import type { MountOp } from './mount-ops.js';
 import type { RunPolicy } from './policy.js';
 import { isInside, planViews, type View, type ViewIdentity } from './views.js';
@@ -472,6 +473,16 @@ function walkWorkspace(
   const maxDepth = limits.maxDepth ?? 8;
   const maxDirs = limits.maxDirs ?? 20_000;
   const regexes = deep.map((parts) => parts.map(componentRegex));
+  /**
+   * An entry made or removed in `dir` after the walk that the walk would not have looked at: no
+   * secret name, no nested `.git` or protected name, no `pyvenv.cfg` (it stops the descent), and no
+   * directory it would descend into (the plan cache's judge of this walk's listings).
+   */
+  const unseen = (dir: string, name: string, isDir: boolean) =>
+    name !== 'pyvenv.cfg' &&
+    !(dir !== root && (name === '.git' || protectedNames.has(name))) &&
+    !regexes.some((parts) => matchesTail(dir + '/' + name, root, parts)) &&
+    (!isDir || SKIP_DIRS.has(name));
   const stack: Array<[string, number]> = [[root, 0]];
   let dirs = 0;
   let truncated = false;
@@ -483,7 +494,7 @@ function walkWorkspace(
     }
     let ents: fs.Dirent[];
     try {
-      ents = fs.readdirSync(dir, { withFileTypes: true });
+      ents = listDir(dir, (added, removed) => added.every((e) => unseen(dir, e.name, e.isDirectory())) && removed.every((r) => unseen(dir, r.name, r.wasDir)));
     } catch {
       continue;
     }

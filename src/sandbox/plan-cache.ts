@@ -14,6 +14,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isInside } from './fs-plan.js';
+import { withListings, type ListingJudge } from './listing.js';
 
 /** What a path looked like: type, identity, times and size of the entry and of what it leads to. */
 export function fingerprint(p: string): string {
@@ -33,16 +34,61 @@ function printOf(l: fs.Stats | undefined, target: fs.Stats | undefined): string 
 
 const WATCHED = ['statSync', 'lstatSync', 'existsSync', 'readdirSync', 'realpathSync', 'readFileSync', 'accessSync', 'readlinkSync', 'opendirSync', 'openSync'] as const;
 
-/** Runs `f` (synchronous) and returns what it returned with every path it looked at and its fingerprint. */
-export function recording<T>(f: () => T): { value: T; seen: Map<string, string> } {
+/** What a path is, not when it changed: type and mode, identity and owner (of the entry and of a symlink's target). */
+function identityOf(p: string): string | undefined {
+  try {
+    const l = fs.lstatSync(p, { throwIfNoEntry: false });
+    const t = l?.isSymbolicLink() ? fs.statSync(p, { throwIfNoEntry: false }) : undefined;
+    const one = (st: fs.Stats | undefined) => (st ? `${st.mode}:${st.dev}:${st.ino}:${st.uid}:${st.gid}` : '-');
+    return l ? `${one(l)}>${one(t)}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A directory the plan listed through listDir only (and otherwise only stat'ed or resolved):
+ * when its times change, it is listed again and the listers' judges decide.
+ */
+export interface Listing {
+  identity: string;
+  entries: Map<string, boolean>;
+  judges: ListingJudge[];
+}
+
+/** The ways of looking at a path a listing's judges speak for: anything else (reading it, access()) is checked by times. */
+const LISTING_SAFE = new Set(['statSync', 'lstatSync', 'existsSync', 'realpathSync', 'readdirSync']);
+
+/**
+ * Runs `f` (synchronous) and returns what it returned with every path it looked at and its
+ * fingerprint, and the judged listings (listing.ts) of directories looked at in no other way.
+ */
+export function recording<T>(f: () => T): { value: T; seen: Map<string, string>; listings: Map<string, Listing> } {
   const seen = new Map<string, string>();
+  const how = new Map<string, { kinds: Set<string>; lists: number }>();
+  const judged = new Map<string, Listing>();
   let busy = false; // fingerprint's own lstat/stat go through the wrappers too
-  const note = (p: unknown) => {
+  const note = (p: unknown, kind: string) => {
     const s = typeof p === 'string' ? p : p instanceof URL ? p.pathname : Buffer.isBuffer(p) ? p.toString() : undefined;
-    if (busy || !s || !s.startsWith('/') || isInside(s, '/proc') || isInside(s, '/sys') || seen.has(s)) return;
+    if (busy || !s || !s.startsWith('/') || isInside(s, '/proc') || isInside(s, '/sys')) return;
+    const h = how.get(s) ?? how.set(s, { kinds: new Set(), lists: 0 }).get(s)!;
+    h.kinds.add(kind);
+    if (kind === 'readdirSync' || kind === 'opendirSync') h.lists++;
+    if (seen.has(s)) return;
     busy = true;
     try {
       seen.set(s, fingerprint(s));
+    } finally {
+      busy = false;
+    }
+  };
+  const listed = (dir: string, judge: ListingJudge, entries: fs.Dirent[]) => {
+    const had = judged.get(dir);
+    if (had) return void had.judges.push(judge);
+    busy = true;
+    try {
+      const identity = identityOf(dir);
+      if (identity) judged.set(dir, { identity, entries: new Map(entries.map((e) => [e.name, e.isDirectory()])), judges: [judge] });
     } finally {
       busy = false;
     }
@@ -54,16 +100,22 @@ export function recording<T>(f: () => T): { value: T; seen: Map<string, string> 
     const orig = target[name]!;
     saved.set(name, orig);
     target[name] = Object.assign(function (this: unknown, ...a: unknown[]) {
-      note(a[0]);
+      note(a[0], name);
       return orig.apply(this, a);
     }, orig);
   }
   (fs.realpathSync as unknown as { native: (p: fs.PathLike) => string }).native = (p: fs.PathLike) => {
-    note(p);
+    note(p, 'realpathSync');
     return nativeRealpath(p);
   };
   try {
-    return { value: f(), seen };
+    const value = withListings(listed, f);
+    // Only where every listing had a judge and nothing else looked inside.
+    const listings = new Map([...judged].filter(([d, l]) => {
+      const h = how.get(d);
+      return h && h.lists === l.judges.length && [...h.kinds].every((k) => LISTING_SAFE.has(k));
+    }));
+    return { value, seen, listings };
   } finally {
     for (const [name, orig] of saved) target[name] = orig;
     fs.realpathSync.native = nativeRealpath;
@@ -167,9 +219,32 @@ function stillAbsent(d: string, g: AnchorGroup, now: number): { ok: boolean; reg
   return { ok: true, regrouped: checkSet(new Map(g.names.map((p) => [p, '-'])), now) };
 }
 
+/**
+ * Directory `d`, whose fingerprint changed, still lists what its judges accept: the same
+ * directory (type, mode, identity, owner) with only entries made or removed that change nothing.
+ * Returns its fingerprint now (taken before the listing, as at recording), or undefined.
+ */
+function relisted(d: string, l: Listing): string | undefined {
+  const fp = fingerprint(d);
+  if (identityOf(d) !== l.identity) return undefined;
+  let now: fs.Dirent[];
+  try {
+    now = fs.readdirSync(d, { withFileTypes: true });
+  } catch {
+    return undefined;
+  }
+  const types = new Map(now.map((e) => [e.name, e.isDirectory()]));
+  const added = now.filter((e) => l.entries.get(e.name) !== e.isDirectory());
+  const removed = [...l.entries].filter(([n, dir]) => types.get(n) !== dir).map(([name, wasDir]) => ({ name, wasDir }));
+  if (!l.judges.every((j) => j(added, removed))) return undefined;
+  l.entries = types;
+  return fp;
+}
+
 interface Entry<T> {
   value: T;
   seen: Map<string, string>;
+  listings: Map<string, Listing>;
   check: { direct: Map<string, string>; anchors: Map<string, AnchorGroup> };
   mounts: string;
   /** Messages the compilation gave (warnings): said again at every use, as a compilation would. */
@@ -200,13 +275,13 @@ export class PlanCache<T> {
     this.misses++;
     this.entries.delete(key);
     const messages: string[] = [];
-    const { value, seen } = recording(() =>
+    const { value, seen, listings } = recording(() =>
       compile((m) => {
         messages.push(m);
         log(m);
       }),
     );
-    this.entries.set(key, { value, seen, check: checkSet(seen), mounts, messages, used: Date.now() });
+    this.entries.set(key, { value, seen, listings, check: checkSet(seen), mounts, messages, used: Date.now() });
     if (this.entries.size > this.max) {
       const oldest = [...this.entries].sort((a, b) => a[1].used - b[1].used)[0]![0];
       this.entries.delete(oldest);
@@ -232,7 +307,13 @@ export class PlanCache<T> {
       if (!r.ok) return false;
       if (r.regrouped) regrouped.push([d, r.regrouped]);
     }
-    for (const [p, fp] of e.check.direct) if (fingerprint(p) !== fp) return false;
+    for (const [p, fp] of e.check.direct) {
+      if (fingerprint(p) === fp) continue;
+      const l = e.listings.get(p);
+      const now = l && relisted(p, l);
+      if (now === undefined) return false;
+      e.check.direct.set(p, now);
+    }
     for (const [d, r] of regrouped) {
       e.check.anchors.delete(d);
       for (const [p, fp] of r.direct) e.check.direct.set(p, fp);

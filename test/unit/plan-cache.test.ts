@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { anchorTiming, checkSet, fingerprint, PlanCache } from '../../src/sandbox/plan-cache.js';
+import { defaultRunPolicy } from '../../src/sandbox/policy.js';
+import { compileSetup, type RunSetup } from '../../src/sandbox/run-plan.js';
 
 // A plan that looks for secret files the way compileSetup does: most of the names do not exist.
 const NAMES = ['.aws/credentials', '.aws/config', '.config/gcloud/credentials.db', '.config/pypoetry/auth.toml', '.netrc', '.ssh/id_rsa', '.ssh/id_ed25519', '.env', 'deep/a/b/c/key.pem'];
@@ -130,5 +132,84 @@ describe('plan cache: what makes a cached plan stale', () => {
     fs.writeFileSync(p, 'k'); // made before the anchor was fingerprinted
     const { direct } = checkSet(seen, Date.now() + 1000);
     expect(direct.get(p)).toBe('-');
+  });
+});
+
+// The real planner's workspace walk (fs-plan.ts), through the cache: the listings it judges.
+describe('plan cache: files an agent creates in the workspace', () => {
+  let ws = '';
+  let compiles = 0;
+  const cache = new PlanCache<RunSetup>();
+  const policy = defaultRunPolicy();
+  const plan = () =>
+    cache.get('w', 'mounts', () => {
+      compiles++;
+      return compileSetup({ policy, cwd: ws, ids: { scratch: 'x', views: 'y' }, log: () => {} });
+    }, () => {});
+  const hidden = (s: RunSetup) => s.plan.mounts.filter((m) => m.dest.startsWith(`${ws}/`) && m.op !== 'bind' && m.op !== 'bind-fd').map((m) => path.relative(ws, m.dest));
+
+  beforeEach(() => {
+    anchorTiming.settledMs = 100;
+    ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'warden-plancache-ws-')));
+    fs.mkdirSync(path.join(ws, 'src'));
+    fs.writeFileSync(path.join(ws, 'README.md'), 'x');
+    compiles = 0;
+  });
+  afterEach(() => {
+    anchorTiming.settledMs = 3000;
+    fs.rmSync(ws, { recursive: true, force: true });
+  });
+
+  const harmless: Array<[string, () => void]> = [
+    ['a file at the top', () => fs.writeFileSync(path.join(ws, 'notes.txt'), 'x')],
+    ['a file in a subdirectory', () => fs.writeFileSync(path.join(ws, 'src/a.ts'), 'x')],
+    ['a file removed', () => fs.rmSync(path.join(ws, 'README.md'))],
+    ['a file renamed', () => fs.renameSync(path.join(ws, 'README.md'), path.join(ws, 'README.txt'))],
+    ['a directory the walk skips (node_modules)', () => fs.mkdirSync(path.join(ws, 'node_modules'))],
+  ];
+  for (const [what, make] of harmless)
+    it(`${what}: the cached plan is used`, () => {
+      const first = plan();
+      make();
+      expect(plan()).toBe(first);
+      expect(compiles).toBe(1);
+    });
+
+  const changing: Array<[string, () => void, string?]> = [
+    ['a secret at the top', () => fs.writeFileSync(path.join(ws, '.env'), 'k'), '.env'],
+    ['a secret in a subdirectory', () => fs.writeFileSync(path.join(ws, 'src/.env.local'), 'k'), 'src/.env.local'],
+    ['a secret renamed into place', () => (fs.writeFileSync(path.join(ws, 'src/tmp'), 'k'), fs.renameSync(path.join(ws, 'src/tmp'), path.join(ws, 'src/.npmrc'))), 'src/.npmrc'],
+    ['a new directory (the walk would look into it)', () => fs.mkdirSync(path.join(ws, 'lib'))],
+    ['a file turned into a directory', () => (fs.rmSync(path.join(ws, 'README.md')), fs.mkdirSync(path.join(ws, 'README.md')))],
+    ['a protected name in a subdirectory', () => fs.writeFileSync(path.join(ws, 'src/.mcp.json'), '{}')],
+    ['a nested .git', () => fs.writeFileSync(path.join(ws, 'src/.git'), 'gitdir: /elsewhere')],
+    ['pyvenv.cfg (the walk stops descending there)', () => fs.writeFileSync(path.join(ws, 'src/pyvenv.cfg'), '')],
+    ['the workspace given to another owner', () => fs.chownSync(ws, 4242, 4242)],
+    ['the workspace made writable for others', () => fs.chmodSync(ws, 0o777)],
+  ];
+  for (const [what, make, secret] of changing)
+    it(`${what}: the plan is made again`, () => {
+      plan();
+      make();
+      const again = plan();
+      expect(compiles).toBe(2);
+      if (secret) expect(hidden(again)).toContain(secret);
+    });
+
+  it('a secret removed: the plan is made again (it covered that file)', () => {
+    fs.writeFileSync(path.join(ws, 'src/.env'), 'k');
+    expect(hidden(plan())).toContain('src/.env');
+    fs.rmSync(path.join(ws, 'src/.env'));
+    expect(hidden(plan())).not.toContain('src/.env');
+    expect(compiles).toBe(2);
+  });
+
+  it('a harmless file, then a secret: the second is seen (the listing kept is the one judged)', () => {
+    plan();
+    fs.writeFileSync(path.join(ws, 'src/a.ts'), 'x');
+    plan();
+    fs.writeFileSync(path.join(ws, 'src/.netrc'), 'k');
+    expect(hidden(plan())).toContain('src/.netrc');
+    expect(compiles).toBe(2);
   });
 });
