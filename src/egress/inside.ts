@@ -37,7 +37,7 @@ export interface Inside {
  * a surrogate file under it needs a fresh tmpfs to be created in.
  */
 function hiddenAncestor(p: string, env: NodeJS.ProcessEnv): string | undefined {
-  const homes = new Set([env.HOME, homeDir({})].filter((h): h is string => !!h));
+  const homes = new Set([env.HOME, homeDir(env)].filter((h): h is string => !!h));
   for (const e of SECRET_PATHS) {
     if (!e.pattern.startsWith('~/') || e.pattern.includes('*')) continue;
     for (const h of homes) {

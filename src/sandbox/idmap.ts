@@ -96,9 +96,15 @@ export async function usernsFor(uidMap: string, gidMap: string, pinDir: string):
   }
   fs.mkdirSync(pinDir, { recursive: true, mode: 0o700 });
   const fd = await makeUserns(uidMap, gidMap, (nsPath) => {
-    fs.writeFileSync(pin, '', { mode: 0o600 });
-    const c = load();
-    if (c.mount(nsPath, pin, null, MS_BIND, null) !== 0) throw new IdmapError(`cannot pin a user namespace at ${pin}: ${errName(c.errno())}`, c.errno());
+    try {
+      fs.writeFileSync(pin, '', { mode: 0o600 });
+      const c = load();
+      if (c.mount(nsPath, pin, null, MS_BIND, null) !== 0) throw new IdmapError(`cannot pin a user namespace at ${pin}: ${errName(c.errno())}`, c.errno());
+    } catch (err) {
+      // Another run made the same mapping at the same time and pinned it first (the file is then
+      // its namespace, which cannot be written: EPERM): this one's namespace serves this run.
+      if (!isMountPoint(pin)) throw err;
+    }
   });
   return fd;
 }

@@ -122,7 +122,13 @@ export function recording<T>(f: () => T): { value: T; seen: Map<string, string>;
   }
 }
 
-/** Mount points of process `pid`, without those of runs (views, network namespaces): a change among them makes plans stale. */
+/**
+ * The mounts of process `pid`, without those of runs (views, network namespaces): a change among
+ * them makes plans stale. Whole mountinfo lines, not only the mount points: a remount (read-only,
+ * noexec) keeps the point but changes the options, and a plan's idmapped views are clones taken
+ * with the options of their time (attacker round 10: a workspace remounted read-only between two
+ * runs stayed writable through the views of the cached plan).
+ */
 export function mountsOf(pid: number | 'self', transient: string[]): string {
   let text = '';
   try {
@@ -130,11 +136,11 @@ export function mountsOf(pid: number | 'self', transient: string[]): string {
   } catch {
     return '?';
   }
-  const points = text
-    .split('\n')
-    .map((l) => l.split(' ')[4])
-    .filter((m): m is string => !!m && !transient.some((t) => isInside(m, t)));
-  return crypto.createHash('sha256').update(points.join('\n')).digest('hex');
+  const lines = text.split('\n').filter((l) => {
+    const m = l.split(' ', 5)[4];
+    return !!m && !transient.some((t) => isInside(m, t));
+  });
+  return crypto.createHash('sha256').update(lines.join('\n')).digest('hex');
 }
 
 /**

@@ -102,7 +102,7 @@ export function compileSetup(o: Omit<CompileOptions, 'argv'>): RunSetup {
     throw err;
   }
   // A uid without a passwd entry (a container's arbitrary user) has no home there: HOME alone.
-  const callerHome = homeDir({});
+  const callerHome = homeDir();
   // The sandbox's HOME first: `~/` in the policy means the home the command will see.
   const sandboxHome = userOf(ident)?.home ?? process.env.HOME;
   const homes = [...new Set([sandboxHome, process.env.HOME, callerHome, ident.home].filter((h): h is string => !!h && h !== '/'))];

@@ -15,8 +15,13 @@ import type { View } from './views.js';
 interface Held {
   views: View[];
   sandbox: { uid: number; gid: number };
+  /** Runs that asked for them and have not ended (counted before the attach is awaited). */
   users: number;
-  record: RecordFile;
+  /** Settles when the first run's attach did; rejects when it failed (every run waiting fails with it). */
+  ready: Promise<void>;
+  /** The attach failed: never used again (the plan is made again, with a directory of its own). */
+  broken?: boolean;
+  record?: RecordFile;
   /** When it was first seen unused by any cached plan (its detach waits RELEASE_AFTER_MS from then). */
   unusedSince?: number;
 }
@@ -42,19 +47,28 @@ export class SharedViews implements ViewMounter {
     private readonly current: (dir: string) => boolean,
   ) {}
 
+  /**
+   * The plan's views in `dir` for one more run: attached by the first run, which the runs that
+   * come while it attaches wait for (attacker round 10: each made its own attempt on the same
+   * directory, removed the first one's record and detached its views). Every call counts as a
+   * user, whatever happens, since the run's teardown calls detach(dir).
+   */
   async attach(views: View[], dir: string, sandbox: { uid: number; gid: number }): Promise<void> {
     this.release();
-    const h = this.held.get(dir);
-    if (h && h.sandbox.uid === sandbox.uid && h.sandbox.gid === sandbox.gid && sameViews(h.views, views) && views.every(stillShows)) {
-      h.users++;
-      return;
+    let h = this.held.get(dir);
+    if (!h) {
+      const made: Held = { views, sandbox, users: 0, ready: Promise.resolve() };
+      made.ready = this.attachNew(made, dir);
+      made.ready.catch(() => undefined); // the runs waiting on it get the error
+      this.held.set(dir, (h = made));
     }
-    if (h) {
-      // Changed between this run's plan and now (the plan checks them first): counted as held,
-      // since the run's teardown detaches what it tried to attach; released with its last user.
-      h.users++;
+    h.users++;
+    await h.ready;
+    if (h.sandbox.uid !== sandbox.uid || h.sandbox.gid !== sandbox.gid || !sameViews(h.views, views) || !views.every(stillShows))
       throw new Error(`the directories shown in ${dir} changed while the sandbox was being set up`);
-    }
+  }
+
+  private async attachNew(h: Held, dir: string): Promise<void> {
     const id = path.basename(dir);
     const record = new RecordFile(
       this.stateDir,
@@ -72,14 +86,17 @@ export class SharedViews implements ViewMounter {
       },
       'views',
     );
+    h.record = record;
     try {
-      await this.inner.attach(views, dir, sandbox);
+      await this.inner.attach(h.views, dir, h.sandbox);
     } catch (err) {
-      const left = this.inner.detach(dir);
-      if (!left.length) record.remove();
+      h.broken = true;
+      if (!this.inner.detach(dir).length) {
+        record.remove();
+        h.record = undefined;
+      }
       throw err;
     }
-    this.held.set(dir, { views, sandbox, users: 1, record });
   }
 
   /** A run that used `dir` ended: its views stay for the plan's next run unless the plan is gone. */
@@ -90,10 +107,10 @@ export class SharedViews implements ViewMounter {
     return this.release();
   }
 
-  /** Whether the views of `dir` can serve another run as they are (else the caller plans a new directory). */
+/** Whether the views of `dir` can serve another run as they are (else the caller plans a new directory). */
   usable(dir: string, views: View[]): boolean {
     const h = this.held.get(dir);
-    return !h || (sameViews(h.views, views) && views.every(stillShows));
+    return !h || (!h.broken && sameViews(h.views, views) && views.every(stillShows));
   }
 
   /** Detaches what no cached plan names and no run holds (all: everything); returns what could not be detached. */
@@ -101,7 +118,7 @@ export class SharedViews implements ViewMounter {
     const left: string[] = [];
     for (const [dir, h] of this.held) {
       if (!all) {
-        if (this.current(dir) && h.views.every(stillShows)) {
+        if (!h.broken && this.current(dir) && h.views.every(stillShows)) {
           h.unusedSince = undefined;
           continue;
         }
@@ -111,7 +128,7 @@ export class SharedViews implements ViewMounter {
       this.held.delete(dir);
       const l = this.inner.detach(dir);
       if (l.length) left.push(...l);
-      else h.record.remove();
+      else h.record?.remove();
     }
     return left;
   }

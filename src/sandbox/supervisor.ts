@@ -331,6 +331,9 @@ async function serveRun(conn: Conn, o: SupervisorOptions, later: (work: Promise<
   } finally {
     await close?.().catch(() => undefined);
     if (spare) later(o.spares!.ended(spare));
+    // Views of plans no longer cached, which no run holds, go after the grace (a run in a user's
+    // directory never attaches views, so this is the only moment they would be looked at).
+    if (sharedViews) later(afterAnswer().then(() => void sharedViews!.release()));
     if (network && o.spares) later(afterAnswer().then(() => o.spares!.refill(network!)));
   }
 }

@@ -21,13 +21,18 @@ export function tmpDir(): string {
   return t.length > 1 ? t.replace(/\/$/, '') : t;
 }
 /**
- * HOME as process.env says (os.homedir() reads the environment Node started with), else the
- * passwd entry's; undefined for a uid with neither (a container's arbitrary user without HOME).
+ * HOME as `env` says, else the passwd entry's; undefined for a uid with neither (a container's
+ * arbitrary user without HOME). Not os.homedir(): it reads HOME from the environment the process
+ * started with, which in the supervisor is not the caller's (process.env is swapped as an object).
  */
 export function homeDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.HOME) return env.HOME;
+  return env.HOME || passwdHome();
+}
+
+/** This uid's home in the passwd database (never the environment's HOME), if it has an entry. */
+export function passwdHome(): string | undefined {
   try {
-    return os.homedir() || undefined;
+    return os.userInfo().homedir || undefined;
   } catch {
     return undefined;
   }

@@ -115,13 +115,49 @@ describe('shared views', () => {
     expect(sv.usable(dir, [{ ...views[0]!, readOnly: true }])).toBe(false);
   });
 
-  it('a failed attach leaves nothing held and no record', async () => {
-    const failing: ViewMounter = { ...inner, attach: async () => Promise.reject(new Error('EINVAL')) };
+  it('a failed attach leaves no record, and the plan is never served from that directory again (attacker round 10)', async () => {
+    const failing: ViewMounter = { ...inner, attach: async () => Promise.reject(new Error('EPERM')) };
     const sv = new SharedViews(failing, state, () => true);
     const dir = path.join(root, 'mnt', 'p5');
-    await expect(sv.attach([viewOf(path.join(root, 'ws'))], dir, sandbox)).rejects.toThrow('EINVAL');
+    const views = [viewOf(path.join(root, 'ws'))];
+    await expect(sv.attach(views, dir, sandbox)).rejects.toThrow('EPERM');
     expect(records()).toEqual([]);
-    sv.detach(dir); // the run's teardown: passed on to the mounter (what a partial attach left)
-    expect(calls).toEqual(['detach p5', 'detach p5']);
+    expect(calls).toEqual(['detach p5']); // what a partial attach left
+    expect(sv.usable(dir, views)).toBe(false); // the supervisor makes the plan again, in a new directory
+    sv.detach(dir); // the run's teardown
+    expect(calls).toEqual(['detach p5']);
+  });
+
+  it('runs that come while the first attaches wait for it: one attach, one record, every run served (attacker round 10)', async () => {
+    let finish!: () => void;
+    const slow: ViewMounter = {
+      ...inner,
+      attach: (_v, dir) => (calls.push(`attach ${path.basename(dir)}`), new Promise<void>((r) => (finish = r))),
+    };
+    const sv = new SharedViews(slow, state, () => true);
+    const dir = path.join(root, 'mnt', 'p6');
+    const views = [viewOf(path.join(root, 'ws'))];
+    const runs = [sv.attach(views, dir, sandbox), sv.attach(views, dir, sandbox), sv.attach(views, dir, sandbox)];
+    await new Promise((r) => setImmediate(r));
+    finish();
+    await Promise.all(runs);
+    expect(calls).toEqual(['attach p6']);
+    expect(records()).toEqual(['p6.views.json']);
+    for (let i = 0; i < 3; i++) sv.detach(dir);
+    expect(calls).toEqual(['attach p6']); // still the plan's
+  });
+
+  it('runs that come while the first attach fails fail with it, and leave its directory unused', async () => {
+    let fail!: (e: Error) => void;
+    const slow: ViewMounter = { ...inner, attach: () => new Promise<void>((_r, j) => (fail = j)) };
+    const sv = new SharedViews(slow, state, () => true);
+    const dir = path.join(root, 'mnt', 'p7');
+    const views = [viewOf(path.join(root, 'ws'))];
+    const runs = [sv.attach(views, dir, sandbox), sv.attach(views, dir, sandbox)].map((p) => p.then(() => 'ok', (e: Error) => e.message));
+    await new Promise((r) => setImmediate(r));
+    fail(new Error('EEXIST'));
+    expect(await Promise.all(runs)).toEqual(['EEXIST', 'EEXIST']);
+    expect(records()).toEqual([]);
+    expect(sv.usable(dir, views)).toBe(false);
   });
 });
