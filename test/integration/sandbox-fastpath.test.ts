@@ -415,6 +415,36 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     }
   });
 
+  it('a cached plan is not served across a remount of the workspace (its views are clones of the old mount), nor with the home of whoever started the supervisor (attacker round 10)', async () => {
+    const base = fs.mkdtempSync(path.join(s.root, 'remount-'));
+    const src = path.join(base, 'src');
+    const ws = path.join(base, 'ws');
+    const fake = path.join(base, 'fakehome');
+    for (const d of [path.join(src, 'sub'), ws, fake]) fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(path.join(fake, 'visible.txt'), 'FAKEHOME-FILE');
+    fs.chmodSync(fake, 0o700);
+    const dir = path.join(s.root, 'xdg-remount');
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const env = { ...o.env, XDG_RUNTIME_DIR: dir, WARDEN_SUPERVISOR_IDLE_MS: '20000' };
+    execFileSync('mount', ['--bind', src, ws]);
+    try {
+      // The supervisor started by a run with another HOME (a sudo session that kept a user's).
+      expect((await sh('true', { cwd: ws, env: { ...env, HOME: fake } })).code).toBe(0);
+      expect(await until(() => answers(path.join(dir, 'warden', socketName())), 15_000)).toBe(true);
+      const probe = `cat ${path.join(fake, 'visible.txt')} 2>/dev/null || echo not-shown`;
+      for (const home of [undefined, '/root']) expect((await sh(probe, { cwd: ws, env: { ...env, HOME: home } })).stdout.trim()).toBe('not-shown');
+      const write = 'echo x > sub/f 2>/dev/null && echo WROTE || echo denied';
+      expect((await sh('true', { cwd: ws, env })).code).toBe(0); // cached, views attached
+      execFileSync('mount', ['-o', 'remount,bind,ro', ws]);
+      for (const fast of ['1', '0']) expect((await sh(write, { cwd: ws, env: { ...env, WARDEN_FAST: fast } })).stdout.trim(), `WARDEN_FAST=${fast}`).toBe('denied');
+      expect(fs.existsSync(path.join(src, 'sub/f'))).toBe(false);
+    } finally {
+      execFileSync('umount', [ws]);
+      fs.rmSync(dir, { recursive: true, force: true }); // its supervisor sees its socket gone and ends
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  });
+
   it("making and removing Warden's namespaces never fails another sandbox's start", async () => {
     // bwrap's --ro-bind / / copies every mount below / and remounts each read-only; a namespace
     // handle in /run/netns (a shared mount: its removal propagates into every copy) removed
