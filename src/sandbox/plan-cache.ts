@@ -54,6 +54,31 @@ export interface Listing {
   identity: string;
   entries: Map<string, boolean>;
   judges: ListingJudge[];
+  /**
+   * Its times were younger than anchorTiming.settledMs when listed: a change in the same clock
+   * tick (whole seconds on ext4 with small inodes, FAT, ramfs; ~4 ms on kernels before 6.13)
+   * would leave them as they are, so it is listed again at every use until they settle.
+   */
+  young: boolean;
+}
+
+/** Whether the times of `p` (lstat) are too recent to show the next change in the same clock tick. */
+function youngTimes(p: string, now = Date.now()): boolean {
+  try {
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    return !!st && now - Math.max(st.mtimeMs, st.ctimeMs) < anchorTiming.settledMs;
+  } catch {
+    return true;
+  }
+}
+
+/** A file's content, for files read while their times were young (see Listing.young). */
+function contentHash(p: string): string {
+  try {
+    return crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+  } catch (err) {
+    return `!${(err as NodeJS.ErrnoException).code ?? 'error'}`;
+  }
 }
 
 /** The ways of looking at a path a listing's judges speak for: anything else (reading it, access()) is checked by times. */
@@ -63,8 +88,10 @@ const LISTING_SAFE = new Set(['statSync', 'lstatSync', 'existsSync', 'realpathSy
  * Runs `f` (synchronous) and returns what it returned with every path it looked at and its
  * fingerprint, and the judged listings (listing.ts) of directories looked at in no other way.
  */
-export function recording<T>(f: () => T): { value: T; seen: Map<string, string>; listings: Map<string, Listing> } {
+export function recording<T>(f: () => T): { value: T; seen: Map<string, string>; listings: Map<string, Listing>; young: Map<string, string> } {
   const seen = new Map<string, string>();
+  /** Files read while their times were young, with their content then (checked by content until they settle). */
+  const young = new Map<string, string>();
   const how = new Map<string, { kinds: Set<string>; lists: number }>();
   const judged = new Map<string, Listing>();
   let busy = false; // fingerprint's own lstat/stat go through the wrappers too
@@ -74,10 +101,12 @@ export function recording<T>(f: () => T): { value: T; seen: Map<string, string>;
     const h = how.get(s) ?? how.set(s, { kinds: new Set(), lists: 0 }).get(s)!;
     h.kinds.add(kind);
     if (kind === 'readdirSync' || kind === 'opendirSync') h.lists++;
-    if (seen.has(s)) return;
+    const reads = kind === 'readFileSync' || kind === 'openSync';
+    if (seen.has(s) && (!reads || young.has(s))) return;
     busy = true;
     try {
-      seen.set(s, fingerprint(s));
+      if (!seen.has(s)) seen.set(s, fingerprint(s));
+      if (reads && !young.has(s) && youngTimes(s)) young.set(s, contentHash(s));
     } finally {
       busy = false;
     }
@@ -88,7 +117,7 @@ export function recording<T>(f: () => T): { value: T; seen: Map<string, string>;
     busy = true;
     try {
       const identity = identityOf(dir);
-      if (identity) judged.set(dir, { identity, entries: new Map(entries.map((e) => [e.name, e.isDirectory()])), judges: [judge] });
+      if (identity) judged.set(dir, { identity, entries: new Map(entries.map((e) => [e.name, e.isDirectory()])), judges: [judge], young: youngTimes(dir) });
     } finally {
       busy = false;
     }
@@ -115,7 +144,7 @@ export function recording<T>(f: () => T): { value: T; seen: Map<string, string>;
       const h = how.get(d);
       return h && h.lists === l.judges.length && [...h.kinds].every((k) => LISTING_SAFE.has(k));
     }));
-    return { value, seen, listings };
+    return { value, seen, listings, young };
   } finally {
     for (const [name, orig] of saved) target[name] = orig;
     fs.realpathSync.native = nativeRealpath;
@@ -244,6 +273,7 @@ function relisted(d: string, l: Listing): string | undefined {
   const removed = [...l.entries].filter(([n, dir]) => types.get(n) !== dir).map(([name, wasDir]) => ({ name, wasDir }));
   if (!l.judges.every((j) => j(added, removed))) return undefined;
   l.entries = types;
+  l.young = youngTimes(d);
   return fp;
 }
 
@@ -251,6 +281,8 @@ interface Entry<T> {
   value: T;
   seen: Map<string, string>;
   listings: Map<string, Listing>;
+  /** Files read while young: path → content hash (Listing.young says why). */
+  young: Map<string, string>;
   check: { direct: Map<string, string>; anchors: Map<string, AnchorGroup> };
   mounts: string;
   /** Messages the compilation gave (warnings): said again at every use, as a compilation would. */
@@ -281,13 +313,13 @@ export class PlanCache<T> {
     this.misses++;
     this.entries.delete(key);
     const messages: string[] = [];
-    const { value, seen, listings } = recording(() =>
+    const { value, seen, listings, young } = recording(() =>
       compile((m) => {
         messages.push(m);
         log(m);
       }),
     );
-    this.entries.set(key, { value, seen, listings, check: checkSet(seen), mounts, messages, used: Date.now() });
+    this.entries.set(key, { value, seen, listings, young, check: checkSet(seen), mounts, messages, used: Date.now() });
     if (this.entries.size > this.max) {
       const oldest = [...this.entries].sort((a, b) => a[1].used - b[1].used)[0]![0];
       this.entries.delete(oldest);
@@ -313,12 +345,18 @@ export class PlanCache<T> {
       if (!r.ok) return false;
       if (r.regrouped) regrouped.push([d, r.regrouped]);
     }
+    // Files read while young: by content until a look after they settled found it the same.
+    for (const [p, h] of e.young) {
+      const settled = !youngTimes(p, now);
+      if (contentHash(p) !== h) return false;
+      if (settled) e.young.delete(p);
+    }
     for (const [p, fp] of e.check.direct) {
-      if (fingerprint(p) === fp) continue;
       const l = e.listings.get(p);
-      const now = l && relisted(p, l);
-      if (now === undefined) return false;
-      e.check.direct.set(p, now);
+      if (fingerprint(p) === fp && !l?.young) continue;
+      const again = l && relisted(p, l);
+      if (again === undefined) return false;
+      e.check.direct.set(p, again);
     }
     for (const [d, r] of regrouped) {
       e.check.anchors.delete(d);
