@@ -66,6 +66,8 @@ export interface FsPlanInput {
    * sandbox uid) is bound at `dir` with the real entries read-only inside, but `skip`.
    */
   layers?: Array<{ dir: string; scratch: string; skip: string[] }>;
+  /** Secret files earlier plans of this workspace hid (remembered-secrets.ts): hidden again while they exist. */
+  remembered?: string[];
 }
 
 export interface FsPlan {
@@ -238,6 +240,9 @@ function hiddenCandidates(input: FsPlanInput, warnings: string[], writable: stri
   const gitEntries: string[] = [];
   const nestedProtected: string[] = [];
   const scan = walkWorkspace(ws, deepPatterns, paths, gitEntries, input.scan ?? {}, nestedProtected);
+  // What the walk no longer finds because the sandbox wrote its way around it (a pyvenv.cfg
+  // above it, its directory renamed to a skipped name, pushed past the depth limit).
+  for (const p of input.remembered ?? []) if (isInside(p, ws) && fs.lstatSync(p, { throwIfNoEntry: false })?.isFile()) paths.add(p);
   if (scan.truncated)
     warnings.push(`workspace scan for secret files stopped after ${scan.dirs} directories; deeper ones may be visible (add them to filesystem.deny_read)`);
   // With socket(AF_UNIX) allowed, a host socket the sandbox can see is reachable (a password

@@ -16,6 +16,7 @@ import type { RunPolicy } from './policy.js';
 import { mountDirFor, stateDir } from './state.js';
 import { formatProblem, usernsPrecheck } from './userns.js';
 import { writableBy } from './views.js';
+import { rememberedSecrets, rememberSecrets, secretFiles, type SecretFile } from './remembered-secrets.js';
 import { homeDir, stateDir as stateDirOf } from '../util/xdg.js';
 
 export class SandboxSetupError extends Error {
@@ -48,6 +49,10 @@ export interface RunSetup {
   mountDir: string;
   /** The directory of the runs' own records (denials), when the sandbox cannot prepare it. */
   runsDir?: string;
+  /** The workspace's hidden secret files as planned (followed after the run if they moved). */
+  secrets: SecretFile[];
+  /** Where the workspaces' remembered secrets are kept, when the sandbox cannot prepare it. */
+  secretsDir?: string;
 }
 
 export interface CompileOptions {
@@ -121,6 +126,9 @@ export function compileSetup(o: Omit<CompileOptions, 'argv'>): RunSetup {
   const runtime = path.dirname(sdir);
   const hideRuntime = !['/run', '/tmp', '/var/tmp'].some((d) => isInside(runtime, d)) && !isInside(workspace, runtime) && fs.existsSync(runtime);
   const withRuntimeHidden = hideRuntime ? { ...planPolicy, filesystem: { ...planPolicy.filesystem, denyRead: [...planPolicy.filesystem.denyRead, runtime] } } : planPolicy;
+  // Read wherever it is: a list a sandbox could have prepared (workspace = $HOME) can only add
+  // paths of the workspace to hide; it is written only where no sandbox can (below).
+  const secretsDir = path.join(stateDirOf(), 'secrets');
   let plan: FsPlan;
   try {
     plan = planFilesystem({
@@ -129,6 +137,7 @@ export function compileSetup(o: Omit<CompileOptions, 'argv'>): RunSetup {
       homes,
       layers: layers?.layers,
       identity: { uid: ident.uid, gid: ident.gid, gids, callerRoot: hostRoot, standIn: ident.standIn, mountDir },
+      remembered: rememberedSecrets(secretsDir, workspace),
     });
   } catch (err) {
     if (err instanceof PlanError) throw new SandboxSetupError(err.message, 2);
@@ -145,9 +154,12 @@ export function compileSetup(o: Omit<CompileOptions, 'argv'>): RunSetup {
       log(`allow_write ${w}: the sandbox runs as uid ${ident.uid}${ident.drop && !ident.standIn ? ' (the workspace owner)' : ''}, which cannot write it; change its owner or set process.user`);
 
   // The run's record is not written where the sandbox could have prepared the way (workspace = $HOME).
-  const runs = path.join(stateDirOf(), 'runs');
-  const runsDir = plan.writable.some((w) => isInside(runs, w) || isInside(w, runs)) ? undefined : runs;
-  return { root, hostRoot, bwrap, workspace, chdir, ident, homes, plan, sdir, shared, layers, mountDir, runsDir };
+  const prepared = (dir: string | undefined) => (dir && plan.writable.some((w) => isInside(dir, w) || isInside(w, dir)) ? undefined : dir);
+  const runsDir = prepared(path.join(stateDirOf(), 'runs'));
+  const secrets = secretFiles(plan.hidden, workspace);
+  const keep = prepared(secretsDir);
+  rememberSecrets(keep, workspace, secrets.map((x) => x.path));
+  return { root, hostRoot, bwrap, workspace, chdir, ident, homes, plan, sdir, shared, layers, mountDir, runsDir, secrets, secretsDir: keep };
 }
 
 /** Why the command cannot run inside (its exit code, 127), or undefined. Before anything is created on the host. */

@@ -445,6 +445,31 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     }
   });
 
+  it('a run cannot make the next run miss a secret it was shown covered: pyvenv.cfg above it, its directory renamed to node_modules or moved past the walk\'s depth (attacker round 11), both ways', async () => {
+    for (const fast of ['1', '0']) {
+      const ws = fs.mkdtempSync(path.join(s.root, `walk-${fast}-`));
+      for (const d of ['app/config', 'svc', 'lib/conf']) fs.mkdirSync(path.join(ws, d), { recursive: true });
+      fs.writeFileSync(path.join(ws, 'app/config/.env'), 'FAKE-SECRET-A');
+      fs.writeFileSync(path.join(ws, 'svc/.env.local'), 'FAKE-SECRET-B');
+      fs.writeFileSync(path.join(ws, 'lib/conf/.npmrc'), 'FAKE-SECRET-C');
+      const env = { WARDEN_FAST: fast };
+      const read = 'cat app/config/.env node_modules/.env.local d1/d2/d3/d4/d5/d6/d7/d8/d9/conf/.npmrc svc/.env.local lib/conf/.npmrc 2>/dev/null; echo end';
+      expect((await sh(read, { cwd: ws, env })).stdout).toBe('end\n'); // all covered
+      const hide = 'touch app/pyvenv.cfg && mv svc node_modules && mkdir -p d1/d2/d3/d4/d5/d6/d7/d8/d9 && mv lib/conf d1/d2/d3/d4/d5/d6/d7/d8/d9/';
+      const r = await sh(hide, { cwd: ws, env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/moved this secret file to .*node_modules\/\.env\.local/);
+      for (let i = 0; i < 2; i++) {
+        const again = await sh(read, { cwd: ws, env });
+        expect(again.stdout, `WARDEN_FAST=${fast}, run ${i + 1}: ${again.stderr}`).toBe('end\n');
+      }
+      // control: they are there, readable outside, where the walk does not look
+      expect(fs.readFileSync(path.join(ws, 'node_modules/.env.local'), 'utf8')).toBe('FAKE-SECRET-B');
+      expect(fs.readFileSync(path.join(ws, 'd1/d2/d3/d4/d5/d6/d7/d8/d9/conf/.npmrc'), 'utf8')).toBe('FAKE-SECRET-C');
+      fs.rmSync(ws, { recursive: true, force: true });
+    }
+  });
+
   it("making and removing Warden's namespaces never fails another sandbox's start", async () => {
     // bwrap's --ro-bind / / copies every mount below / and remounts each read-only; a namespace
     // handle in /run/netns (a shared mount: its removal propagates into every copy) removed
