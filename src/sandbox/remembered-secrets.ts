@@ -82,13 +82,15 @@ export function movedSecrets(secrets: SecretFile[]): SecretFile[] {
 
 /**
  * Where in `workspace` the files of `lost` are now (by device and inode), through every
- * directory, skipped ones included; bounded by `maxDirs`. Returns [old path, new path] pairs.
+ * directory, skipped ones included; bounded by `maxDirs` and `maxMs` (the sandbox, which moved
+ * them, could fill the workspace to make this long). Returns [old path, new path] pairs.
  */
-export function findMoved(workspace: string, lost: SecretFile[], maxDirs = 50_000): Array<[string, string]> {
+export function findMoved(workspace: string, lost: SecretFile[], maxDirs = 50_000, maxMs = 3000): Array<[string, string]> {
   const want = new Map(lost.map((s) => [`${s.dev}:${s.ino}`, s.path]));
   const found: Array<[string, string]> = [];
   const stack = [workspace];
-  for (let dirs = 0; stack.length && dirs < maxDirs && want.size; dirs++) {
+  const until = Date.now() + maxMs;
+  for (let dirs = 0; stack.length && dirs < maxDirs && want.size && Date.now() < until; dirs++) {
     const dir = stack.pop()!;
     let ents: fs.Dirent[];
     try {
