@@ -13,6 +13,7 @@ import { HOME_STARTUP_PATHS, PERSISTENCE_PATHS, SECRET_PATHS, WORKSPACE_PROTECTE
 import { gitTargets, type GitKind } from './git-protect.js';
 import { kernelMaskOps } from './kernel-masks.js';
 import { listDir } from './listing.js';
+import { isFileAt } from './remembered-secrets.js';
 import type { MountOp } from './mount-ops.js';
 import type { RunPolicy } from './policy.js';
 import { isInside, planViews, type View, type ViewIdentity } from './views.js';
@@ -123,10 +124,11 @@ export function planFilesystem(input: FsPlanInput): FsPlan {
   for (const v of views.views) if (v.readOnly) mounts.push({ op: 'ro-bind', src: v.at, dest: v.src });
   for (const l of input.layers ?? []) mounts.push(...layerOps(l, writable, hidden.paths, views.source));
   for (const w of writable) mounts.push({ op: 'bind', src: views.source(w), dest: w });
+  const hide = hidePaths([...hidden.paths].sort(), ws, views.reach, writable);
+  mounts.push(...pinAncestors(hide.hidden, writable, views.reach, views.source));
   const prot = protectPaths([...protectedSet].sort(), writable, views.reach, views.source, git.kinds);
   const modes = modeEntries([...writable, ...prot.pins, ...git.gitDirs.filter((g) => writable.some((w) => isInside(g, w))).flatMap((g) => [g, path.join(g, 'objects'), path.join(g, 'refs'), path.join(g, 'HEAD'), path.join(g, 'index')])]);
   mounts.push(...prot.mounts);
-  const hide = hidePaths([...hidden.paths].sort(), ws, views.reach);
   mounts.push(...hide.mounts);
   for (const s of views.skeletons) mounts.push({ op: 'remount-ro', dest: s });
   return {
@@ -242,7 +244,7 @@ function hiddenCandidates(input: FsPlanInput, warnings: string[], writable: stri
   const scan = walkWorkspace(ws, deepPatterns, paths, gitEntries, input.scan ?? {}, nestedProtected);
   // What the walk no longer finds because the sandbox wrote its way around it (a pyvenv.cfg
   // above it, its directory renamed to a skipped name, pushed past the depth limit).
-  for (const p of input.remembered ?? []) if (isInside(p, ws) && fs.lstatSync(p, { throwIfNoEntry: false })?.isFile()) paths.add(p);
+  for (const p of input.remembered ?? []) if (isInside(p, ws) && isFileAt(p)) paths.add(p);
   if (scan.truncated)
     warnings.push(`workspace scan for secret files stopped after ${scan.dirs} directories; deeper ones may be visible (add them to filesystem.deny_read)`);
   // With socket(AF_UNIX) allowed, a host socket the sandbox can see is reachable (a password
@@ -360,7 +362,7 @@ function modeEntries(paths: string[]): ModeEntry[] {
 }
 
 /** Hidden paths last, so a protected or writable bind never uncovers one. */
-function hidePaths(candidates: string[], ws: string, reach: (p: string) => boolean): { mounts: MountOp[]; hidden: string[] } {
+function hidePaths(candidates: string[], ws: string, reach: (p: string) => boolean, writable: string[] = [ws]): { mounts: MountOp[]; hidden: string[] } {
   const mounts: MountOp[] = [];
   const hidden: string[] = [];
   const hiddenDirs: string[] = [];
@@ -373,7 +375,19 @@ function hidePaths(candidates: string[], ws: string, reach: (p: string) => boole
     done.add(p);
     if (p !== cand && isInside(ws, p)) continue; // a secret's link into the workspace: the workspace stays
     if (hiddenDirs.some((d) => isInside(p, d))) continue; // inside a hidden directory already: gone with it
-    if (!reach(p)) continue;
+    if (!reach(p)) {
+      // In a writable root the sandbox may own the directory that stops it, and make it searchable
+      // again (attacker round 12: `chmod 000` above a covered secret, then `chmod 755` in the next
+      // run): that directory is covered instead.
+      const block = firstUnsearchable(p, writable, reach);
+      if (block && !done.has(block) && !hiddenDirs.some((d) => isInside(block, d))) {
+        done.add(block);
+        mounts.push({ op: 'tmpfs', dest: block, readOnly: true });
+        hiddenDirs.push(block);
+        hidden.push(block);
+      }
+      continue;
+    }
     let st: fs.Stats | undefined;
     try {
       st = fs.statSync(p, { throwIfNoEntry: false });
@@ -388,6 +402,39 @@ function hidePaths(candidates: string[], ws: string, reach: (p: string) => boole
     hidden.push(p);
   }
   return { mounts, hidden };
+}
+
+/** The first directory on the way from the writable root holding `p` to `p` that the sandbox reaches but cannot search further. */
+function firstUnsearchable(p: string, writable: string[], reach: (p: string) => boolean): string | undefined {
+  const root = writable.find((w) => isInside(p, w) && p !== w);
+  if (!root) return undefined;
+  let d = root;
+  for (const part of path.relative(root, p).split('/')) {
+    const next = path.join(d, part);
+    if (!reach(next)) return d === root ? undefined : d; // d is reached, what is in it is not: d stops it
+    d = next;
+  }
+  return undefined;
+}
+
+/**
+ * Each directory between a writable root and a hidden path in it, bound onto itself (writable,
+ * as it was): a mount point cannot be renamed, so the sandbox cannot move a covered secret's
+ * directory where the next run's scan does not look (node_modules, deeper than it goes; attacker
+ * rounds 11 and 12: the secret was readable in the next run). Before the protected paths' and the
+ * secrets' own mounts, which they would otherwise cover.
+ */
+function pinAncestors(hidden: string[], writable: string[], reach: (p: string) => boolean, source: (p: string) => string): MountOp[] {
+  const dirs = new Set<string>();
+  for (const h of hidden) {
+    const root = writable.find((w) => isInside(h, w) && h !== w);
+    if (!root) continue;
+    for (let d = path.dirname(h); d !== root && isInside(d, root); d = path.dirname(d)) dirs.add(d);
+  }
+  return [...dirs]
+    .sort((a, b) => a.length - b.length || a.localeCompare(b))
+    .filter((d) => reach(d))
+    .map((d) => ({ op: 'bind', src: source(d), dest: d }));
 }
 
 // ---------------------------------------------------------------- helpers
@@ -500,7 +547,10 @@ function walkWorkspace(
     let ents: fs.Dirent[];
     try {
       ents = listDir(dir, (added, removed) => added.every((e) => unseen(dir, e.name, e.isDirectory())) && removed.every((r) => unseen(dir, r.name, r.wasDir)));
-    } catch {
+    } catch (err) {
+      // One Warden cannot list could hold a secret (a sandbox of the same user can make one so,
+      // after moving a secret in, and open it again later): covered as a whole.
+      if ((err as NodeJS.ErrnoException).code === 'EACCES' && dir !== root) out.add(dir);
       continue;
     }
     // A Python virtual environment (pyvenv.cfg at its top) is a dependency tree: not descended.

@@ -1,48 +1,65 @@
-// Secret files a workspace's earlier plans hid, remembered per workspace (in Warden's state
-// directory, which no sandbox can write) and hidden again by every later plan while they exist.
-// The workspace walk that finds secrets skips what it is told to (node_modules and other
-// dependency trees, Python virtual environments, what lies too deep or past its directory
-// limit), and a sandbox can write the workspace: attacker round 11 made the next run's walk miss
-// a secret it had been shown covered, by creating `pyvenv.cfg` above it or renaming its directory
-// to `node_modules` (on both paths, Node and fast). A secret the sandbox moved is looked for by
-// its inode after the run, through the whole workspace, and remembered where it went.
+// Secret files a workspace's earlier plans hid, remembered per workspace (in a directory of
+// Warden's that no sandbox can write) and hidden by every later plan while they exist. The
+// workspace scan that finds secrets skips what it is told to (node_modules and other dependency
+// trees, Python virtual environments, what lies too deep or past its directory limit), and a
+// sandbox can write the workspace: attacker round 11 made the next run's scan miss a secret it
+// had been shown covered by creating `pyvenv.cfg` above it (on both paths, Node and fast). Moving
+// a covered secret's directory is refused inside (fs-plan.ts pinAncestors).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isInside } from './views.js';
 
-/** A hidden secret as it was when the plan was made. */
-export interface SecretFile {
-  path: string;
-  dev: number;
-  ino: number;
+/** Whether `p` is a regular file now (false where it cannot be looked at). */
+export function isFileAt(p: string): boolean {
+  try {
+    return fs.lstatSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
+  } catch {
+    return false;
+  }
 }
 
-/** At most this many per workspace (the oldest go first). */
+/** At most this many per workspace, and a list file of at most this size. */
 const MAX = 2000;
+const MAX_BYTES = 1 << 20;
 
 function fileOf(dir: string, workspace: string): string {
   return path.join(dir, `${crypto.createHash('sha256').update(workspace).digest('hex').slice(0, 32)}.json`);
 }
 
-/** The remembered secrets of `workspace` (absolute paths inside it); none when `dir` is undefined or holds nothing valid. */
+/**
+ * The remembered secrets of `workspace` (absolute paths inside it). Read only from a regular file
+ * of this user's, without following a symlink or waiting on a FIFO, of bounded size (attacker
+ * round 12: a FIFO in its place hung the supervisor for good).
+ */
 export function rememberedSecrets(dir: string | undefined, workspace: string): string[] {
   if (!dir) return [];
+  let fd: number | undefined;
   try {
-    const r = JSON.parse(fs.readFileSync(fileOf(dir, workspace), 'utf8')) as { workspace?: unknown; paths?: unknown };
+    fd = fs.openSync(fileOf(dir, workspace), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.uid !== (process.getuid?.() ?? st.uid) || st.size > MAX_BYTES) return [];
+    const r = JSON.parse(fs.readFileSync(fd, 'utf8')) as { workspace?: unknown; paths?: unknown };
     if (r.workspace !== workspace || !Array.isArray(r.paths)) return [];
     return r.paths.filter((p): p is string => typeof p === 'string' && path.isAbsolute(p) && isInside(p, workspace) && p !== workspace && !p.split('/').includes('..'));
   } catch {
     return [];
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
-/** Remembers `paths` (those inside `workspace`) for it: written only when the set changed. */
+/**
+ * Adds `paths` (inside `workspace`) to what is remembered for it, merged with what the file holds
+ * now (another run may have written since this one read it), keeping those that still exist.
+ * Written only when that changes the list.
+ */
 export function rememberSecrets(dir: string | undefined, workspace: string, paths: string[]): void {
   if (!dir) return;
-  const want = [...new Set(paths.filter((p) => isInside(p, workspace) && p !== workspace))].sort().slice(-MAX);
-  const had = rememberedSecrets(dir, workspace).sort();
-  if (had.length === want.length && had.every((p, i) => p === want[i])) return;
+  const had = rememberedSecrets(dir, workspace);
+  const want = [...new Set([...had.filter(isFileAt), ...paths.filter((p) => isInside(p, workspace) && p !== workspace)])].sort().slice(-MAX);
+  const before = [...had].sort();
+  if (before.length === want.length && before.every((p, i) => p === want[i])) return;
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     // Only a real directory of ours (not a symlink planted where a sandbox could write).
@@ -50,66 +67,18 @@ export function rememberSecrets(dir: string | undefined, workspace: string, path
     if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? st.uid)) return;
     const file = fileOf(dir, workspace);
     const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify({ workspace, paths: want }), { mode: 0o600 });
+    fs.writeFileSync(tmp, JSON.stringify({ workspace, paths: want }), { mode: 0o600, flag: 'w' });
     fs.renameSync(tmp, file);
   } catch {
-    /* not remembered: the walk still finds what it finds */
+    /* not remembered: the scan still finds what it finds */
   }
-}
-
-/** The hidden secrets of a plan that are files inside `workspace`, with their identity now. */
-export function secretFiles(hidden: string[], workspace: string): SecretFile[] {
-  const out: SecretFile[] = [];
-  for (const p of hidden) {
-    if (!isInside(p, workspace) || p === workspace) continue;
-    const st = fs.lstatSync(p, { throwIfNoEntry: false });
-    if (st?.isFile()) out.push({ path: p, dev: st.dev, ino: st.ino });
-  }
-  return out;
-}
-
-/** Those of `secrets` no longer at their path (moved, replaced or removed). */
-export function movedSecrets(secrets: SecretFile[]): SecretFile[] {
-  return secrets.filter((s) => {
-    try {
-      const st = fs.lstatSync(s.path, { throwIfNoEntry: false });
-      return !st || st.dev !== s.dev || st.ino !== s.ino;
-    } catch {
-      return true;
-    }
-  });
 }
 
 /**
- * Where in `workspace` the files of `lost` are now (by device and inode), through every
- * directory, skipped ones included; bounded by `maxDirs` and `maxMs` (the sandbox, which moved
- * them, could fill the workspace to make this long). Returns [old path, new path] pairs.
+ * Where a workspace's secrets are remembered: Warden's state directory, or its runtime directory
+ * when the state directory lies where the sandbox can write (workspace = $HOME); none when both
+ * do. `writable`: the workspace and the policy's allow_write paths.
  */
-export function findMoved(workspace: string, lost: SecretFile[], maxDirs = 50_000, maxMs = 3000): Array<[string, string]> {
-  const want = new Map(lost.map((s) => [`${s.dev}:${s.ino}`, s.path]));
-  const found: Array<[string, string]> = [];
-  const stack = [workspace];
-  const until = Date.now() + maxMs;
-  for (let dirs = 0; stack.length && dirs < maxDirs && want.size && Date.now() < until; dirs++) {
-    const dir = stack.pop()!;
-    let ents: fs.Dirent[];
-    try {
-      ents = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of ents) {
-      const full = path.join(dir, e.name);
-      if (e.isDirectory()) stack.push(full);
-      else if (e.isFile()) {
-        const st = fs.lstatSync(full, { throwIfNoEntry: false });
-        const key = st && `${st.dev}:${st.ino}`;
-        if (key && want.has(key)) {
-          found.push([want.get(key)!, full]);
-          want.delete(key);
-        }
-      }
-    }
-  }
-  return found;
+export function secretsDirFor(candidates: string[], writable: string[]): string | undefined {
+  return candidates.find((d) => !writable.some((w) => isInside(d, w) || isInside(w, d)));
 }

@@ -16,7 +16,6 @@ import type { EmitSandbox } from './reports.js';
 import { SandboxSetupError } from './run-plan.js';
 import type { Resources, RunOptions, Setup } from './run-types.js';
 import { claimStale, ownStartTime, procStartTime, RecordFile } from './state.js';
-import { findMoved, movedSecrets, rememberedSecrets, rememberSecrets } from './remembered-secrets.js';
 import { diagnoseUsernsFailure, formatProblem, probeUserns, UNKNOWN_USERNS } from './userns.js';
 import type { ViewMounter } from './view-mounts.js';
 
@@ -233,7 +232,6 @@ export async function teardown(o: RunOptions, s: Setup, res: Resources, ev: Emit
     violations = checkProtected(protectedAfterRun(s), s.id, true, s.plan.writable);
   });
   mark('protected paths checked');
-  await step('secrets moved', () => followMovedSecrets(s, ev, log));
   await step('modes', () => reportModes(s, ev, log));
   if (res.layersMade) await step("the agent's state", () => reportLayers(finishLayers(res.layersMade!, s.id), res.layersMade!.layers[0]!.dir, ev, log, denials, o.learn));
   res.layersMade = undefined;
@@ -264,23 +262,6 @@ export async function teardown(o: RunOptions, s: Setup, res: Resources, ev: Emit
     o.releaseLater(removeRest);
   } else await removeRest();
   return violations;
-}
-
-/**
- * Hidden secrets of the workspace that are no longer where the plan found them: looked for by
- * inode through the whole workspace and remembered where they went, so that later plans hide them
- * there, whatever the walk skips (remembered-secrets.ts).
- */
-function followMovedSecrets(s: Setup, ev: EmitSandbox, log: (m: string) => void): void {
-  const lost = movedSecrets(s.secrets ?? []);
-  if (!lost.length) return;
-  const found = findMoved(s.workspace, lost);
-  if (!found.length) return; // removed (or moved out of the workspace, where the sandbox cannot read it either)
-  rememberSecrets(s.secretsDir, s.workspace, [...rememberedSecrets(s.secretsDir, s.workspace), ...found.map(([, to]) => to)]);
-  for (const [from, to] of found) {
-    log(`${quote(from)}: the sandbox moved this secret file to ${quote(to)}; later runs keep it hidden there`);
-    ev({ kind: 'sandbox.deny', severity: 'warn', rule: 'sandbox.secret_moved', category: 'defense_evasion', mitre: ['T1564'], message: `secret file moved by the sandbox: ${from} -> ${to}`, file: { path: to, op: 'rename' }, data: { reason: 'secret_moved', from } });
-  }
 }
 
 /** The run's views, run directory and descriptors removed; its record with them, or kept for what could not be. */

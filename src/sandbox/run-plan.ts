@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildSandboxEnv } from './env.js';
-import { isInside, planFilesystem, PlanError, type FsPlan } from './fs-plan.js';
+import { isInside, planFilesystem, PlanError, resolveUserPath, type FsPlan } from './fs-plan.js';
 import { which } from './host.js';
 import { chooseIdentity, IdentityError, isHostRoot, type SandboxIdentity } from './identity.js';
 import { planLayers, type LayerPlan } from './layers.js';
@@ -16,7 +16,7 @@ import type { RunPolicy } from './policy.js';
 import { mountDirFor, stateDir } from './state.js';
 import { formatProblem, usernsPrecheck } from './userns.js';
 import { writableBy } from './views.js';
-import { rememberedSecrets, rememberSecrets, secretFiles, type SecretFile } from './remembered-secrets.js';
+import { isFileAt, rememberedSecrets, rememberSecrets, secretsDirFor } from './remembered-secrets.js';
 import { homeDir, stateDir as stateDirOf } from '../util/xdg.js';
 
 export class SandboxSetupError extends Error {
@@ -49,10 +49,6 @@ export interface RunSetup {
   mountDir: string;
   /** The directory of the runs' own records (denials), when the sandbox cannot prepare it. */
   runsDir?: string;
-  /** The workspace's hidden secret files as planned (followed after the run if they moved). */
-  secrets: SecretFile[];
-  /** Where the workspaces' remembered secrets are kept, when the sandbox cannot prepare it. */
-  secretsDir?: string;
 }
 
 export interface CompileOptions {
@@ -126,9 +122,10 @@ export function compileSetup(o: Omit<CompileOptions, 'argv'>): RunSetup {
   const runtime = path.dirname(sdir);
   const hideRuntime = !['/run', '/tmp', '/var/tmp'].some((d) => isInside(runtime, d)) && !isInside(workspace, runtime) && fs.existsSync(runtime);
   const withRuntimeHidden = hideRuntime ? { ...planPolicy, filesystem: { ...planPolicy.filesystem, denyRead: [...planPolicy.filesystem.denyRead, runtime] } } : planPolicy;
-  // Read wherever it is: a list a sandbox could have prepared (workspace = $HOME) can only add
-  // paths of the workspace to hide; it is written only where no sandbox can (below).
-  const secretsDir = path.join(stateDirOf(), 'secrets');
+  // Where no sandbox can write (attacker round 12: one the sandbox could write was read, hiding the
+  // user's own files, or was a FIFO that hung the supervisor); checked again against the plan below.
+  const rawWritable = [workspace, ...policy.filesystem.allowWrite.map((p) => resolveUserPath(p, workspace, sandboxHome))];
+  const secretsDir = secretsDirFor([path.join(stateDirOf(), 'secrets'), path.join(path.dirname(sdir), 'secrets')], rawWritable);
   let plan: FsPlan;
   try {
     plan = planFilesystem({
@@ -156,10 +153,8 @@ export function compileSetup(o: Omit<CompileOptions, 'argv'>): RunSetup {
   // The run's record is not written where the sandbox could have prepared the way (workspace = $HOME).
   const prepared = (dir: string | undefined) => (dir && plan.writable.some((w) => isInside(dir, w) || isInside(w, dir)) ? undefined : dir);
   const runsDir = prepared(path.join(stateDirOf(), 'runs'));
-  const secrets = secretFiles(plan.hidden, workspace);
-  const keep = prepared(secretsDir);
-  rememberSecrets(keep, workspace, secrets.map((x) => x.path));
-  return { root, hostRoot, bwrap, workspace, chdir, ident, homes, plan, sdir, shared, layers, mountDir, runsDir, secrets, secretsDir: keep };
+  rememberSecrets(prepared(secretsDir), workspace, plan.hidden.filter((p) => isInside(p, workspace) && isFileAt(p)));
+  return { root, hostRoot, bwrap, workspace, chdir, ident, homes, plan, sdir, shared, layers, mountDir, runsDir };
 }
 
 /** Why the command cannot run inside (its exit code, 127), or undefined. Before anything is created on the host. */

@@ -445,29 +445,34 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     }
   });
 
-  it('a run cannot make the next run miss a secret it was shown covered: pyvenv.cfg above it, its directory renamed to node_modules or moved past the walk\'s depth (attacker round 11), both ways', async () => {
-    for (const fast of ['1', '0']) {
-      const ws = fs.mkdtempSync(path.join(s.root, `walk-${fast}-`));
-      for (const d of ['app/config', 'svc', 'lib/conf']) fs.mkdirSync(path.join(ws, d), { recursive: true });
-      fs.writeFileSync(path.join(ws, 'app/config/.env'), 'FAKE-SECRET-A');
-      fs.writeFileSync(path.join(ws, 'svc/.env.local'), 'FAKE-SECRET-B');
-      fs.writeFileSync(path.join(ws, 'lib/conf/.npmrc'), 'FAKE-SECRET-C');
-      const env = { WARDEN_FAST: fast };
-      const read = 'cat app/config/.env node_modules/.env.local d1/d2/d3/d4/d5/d6/d7/d8/d9/conf/.npmrc svc/.env.local lib/conf/.npmrc 2>/dev/null; echo end';
-      expect((await sh(read, { cwd: ws, env })).stdout).toBe('end\n'); // all covered
-      const hide = 'touch app/pyvenv.cfg && mv svc node_modules && mkdir -p d1/d2/d3/d4/d5/d6/d7/d8/d9 && mv lib/conf d1/d2/d3/d4/d5/d6/d7/d8/d9/';
-      const r = await sh(hide, { cwd: ws, env });
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toMatch(/moved this secret file to .*node_modules\/\.env\.local/);
-      for (let i = 0; i < 2; i++) {
-        const again = await sh(read, { cwd: ws, env });
-        expect(again.stdout, `WARDEN_FAST=${fast}, run ${i + 1}: ${again.stderr}`).toBe('end\n');
+  it('a run cannot make the next run miss a secret it was shown covered (attacker rounds 11, 12): its directories cannot be moved, a pyvenv.cfg or a directory made unreadable above it changes nothing; root and a normal user, both ways', async () => {
+    for (const uid of [undefined, NOBODY])
+      for (const fast of ['1', '0']) {
+        const base = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-walk-'));
+        const ws = path.join(base, 'ws');
+        for (const d of ['app/config', 'svc', 'lib/conf', 'home', 'xdg']) fs.mkdirSync(path.join(ws, '..', d === 'home' || d === 'xdg' ? d : `ws/${d}`), { recursive: true });
+        fs.writeFileSync(path.join(ws, 'app/config/.env'), 'FAKE-SECRET-A');
+        fs.writeFileSync(path.join(ws, 'svc/.env.local'), 'FAKE-SECRET-B');
+        fs.writeFileSync(path.join(ws, 'lib/conf/.npmrc'), 'FAKE-SECRET-C');
+        if (uid !== undefined) execFileSync('chown', ['-R', `${uid}:${uid}`, base]);
+        fs.chmodSync(path.join(base, 'xdg'), 0o700);
+        const env = uid === undefined ? { WARDEN_FAST: fast } : { WARDEN_FAST: fast, HOME: path.join(base, 'home'), XDG_RUNTIME_DIR: path.join(base, 'xdg'), XDG_STATE_HOME: path.join(base, 'home/.state') };
+        const who = `uid ${uid ?? 0}, WARDEN_FAST=${fast}`;
+        const read = 'cat app/config/.env svc/.env.local lib/conf/.npmrc node_modules/.env.local deep/d2/d3/d4/d5/d6/d7/d8/d9/conf/.npmrc 2>/dev/null; echo end';
+        expect((await sh(read, { cwd: ws, env, uid })).stdout, who).toBe('end\n'); // all covered
+        // Moving a covered secret's directory is refused (a mount point); the scan is sent around it otherwise.
+        const moves = await sh('mv svc node_modules 2>/dev/null && echo MOVED1; mkdir -p deep/d2/d3/d4/d5/d6/d7/d8/d9 && mv lib/conf deep/d2/d3/d4/d5/d6/d7/d8/d9/ 2>/dev/null && echo MOVED2; touch app/pyvenv.cfg; chmod 000 lib; echo done', { cwd: ws, env, uid });
+        expect(moves.stdout, `${who}: ${moves.stderr}`).toBe('done\n');
+        for (let i = 0; i < 2; i++) {
+          const again = await sh(`chmod 755 lib 2>/dev/null; ${read}; chmod 000 lib 2>/dev/null`, { cwd: ws, env, uid });
+          expect(again.stdout, `${who}, run ${i + 1}: ${again.stderr}`).toBe('end\n');
+        }
+        // control: they are there, readable outside
+        fs.chmodSync(path.join(ws, 'lib'), 0o755);
+        expect(fs.readFileSync(path.join(ws, 'svc/.env.local'), 'utf8')).toBe('FAKE-SECRET-B');
+        expect(fs.readFileSync(path.join(ws, 'lib/conf/.npmrc'), 'utf8')).toBe('FAKE-SECRET-C');
+        fs.rmSync(base, { recursive: true, force: true });
       }
-      // control: they are there, readable outside, where the walk does not look
-      expect(fs.readFileSync(path.join(ws, 'node_modules/.env.local'), 'utf8')).toBe('FAKE-SECRET-B');
-      expect(fs.readFileSync(path.join(ws, 'd1/d2/d3/d4/d5/d6/d7/d8/d9/conf/.npmrc'), 'utf8')).toBe('FAKE-SECRET-C');
-      fs.rmSync(ws, { recursive: true, force: true });
-    }
   });
 
   it("making and removing Warden's namespaces never fails another sandbox's start", async () => {

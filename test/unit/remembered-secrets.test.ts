@@ -1,10 +1,11 @@
 // Secrets remembered per workspace (src/sandbox/remembered-secrets.ts): what is read back, what
-// is written, and where a moved one is found.
+// is written, and where.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findMoved, movedSecrets, rememberedSecrets, rememberSecrets, secretFiles } from '../../src/sandbox/remembered-secrets.js';
+import { rememberedSecrets, rememberSecrets, secretsDirFor } from '../../src/sandbox/remembered-secrets.js';
 
 let root: string;
 let ws: string;
@@ -38,16 +39,35 @@ describe('remembered secrets', () => {
     expect(rememberedSecrets(state, ws).sort()).toEqual([path.join(ws, 'a/.env'), path.join(ws, 'b/.npmrc')]);
   });
 
-  it('a moved secret is found by its inode anywhere in the workspace, skipped directories included', () => {
-    fs.writeFileSync(path.join(ws, 'a/b/.env'), 'k');
-    fs.writeFileSync(path.join(ws, 'a/.npmrc'), 'k');
-    const secrets = secretFiles([path.join(ws, 'a/b/.env'), path.join(ws, 'a/.npmrc'), '/etc/hostname'], ws);
-    expect(secrets.map((x) => path.relative(ws, x.path))).toEqual(['a/b/.env', 'a/.npmrc']);
-    fs.mkdirSync(path.join(ws, 'node_modules/x'), { recursive: true });
-    fs.renameSync(path.join(ws, 'a/b'), path.join(ws, 'node_modules/x/b'));
-    fs.rmSync(path.join(ws, 'a/.npmrc'));
-    const lost = movedSecrets(secrets);
-    expect(lost.map((x) => path.relative(ws, x.path))).toEqual(['a/b/.env', 'a/.npmrc']);
-    expect(findMoved(ws, lost)).toEqual([[path.join(ws, 'a/b/.env'), path.join(ws, 'node_modules/x/b/.env')]]);
+  it('merges with what another run wrote since, keeping what still exists', () => {
+    fs.writeFileSync(path.join(ws, 'a/.env'), 'k');
+    fs.writeFileSync(path.join(ws, 'a/b/.npmrc'), 'k');
+    rememberSecrets(state, ws, [path.join(ws, 'a/.env')]);
+    rememberSecrets(state, ws, [path.join(ws, 'a/b/.npmrc')]); // another run's plan, which did not find the first
+    expect(rememberedSecrets(state, ws).sort()).toEqual([path.join(ws, 'a/.env'), path.join(ws, 'a/b/.npmrc')]);
+    fs.rmSync(path.join(ws, 'a/.env'));
+    rememberSecrets(state, ws, [path.join(ws, 'a/b/.npmrc'), path.join(ws, 'c/.env')]);
+    expect(rememberedSecrets(state, ws).sort()).toEqual([path.join(ws, 'a/b/.npmrc'), path.join(ws, 'c/.env')]);
+  });
+
+  it('is read only from a regular file: a FIFO, a symlink or an oversized file in its place is ignored, at once (attacker round 12)', () => {
+    rememberSecrets(state, ws, [path.join(ws, 'a/.env')]);
+    const file = path.join(state, fs.readdirSync(state)[0]!);
+    fs.rmSync(file);
+    execFileSync('mkfifo', [file]);
+    expect(rememberedSecrets(state, ws)).toEqual([]); // returns: no writer needed
+    fs.rmSync(file);
+    fs.writeFileSync(path.join(root, 'elsewhere.json'), JSON.stringify({ workspace: ws, paths: [path.join(ws, 'src/index.js')] }));
+    fs.symlinkSync(path.join(root, 'elsewhere.json'), file);
+    expect(rememberedSecrets(state, ws)).toEqual([]);
+    fs.rmSync(file);
+    fs.writeFileSync(file, JSON.stringify({ workspace: ws, paths: [path.join(ws, 'x/.env')], pad: 'x'.repeat(2 << 20) }));
+    expect(rememberedSecrets(state, ws)).toEqual([]);
+  });
+
+  it('is kept where neither the workspace nor an allow_write path reaches', () => {
+    expect(secretsDirFor(['/var/lib/warden/secrets', '/run/warden/secrets'], ['/srv/proj'])).toBe('/var/lib/warden/secrets');
+    expect(secretsDirFor(['/home/u/.local/state/warden/secrets', '/run/user/1000/warden/secrets'], ['/home/u'])).toBe('/run/user/1000/warden/secrets');
+    expect(secretsDirFor(['/home/u/.local/state/warden/secrets', '/run/user/1000/warden/secrets'], ['/home/u', '/run/user/1000'])).toBeUndefined();
   });
 });
