@@ -384,6 +384,8 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
         .filter((f) => f[4]?.startsWith('/run/warden/mnt/') && (f[3] === ws || f[3]?.startsWith(`${ws}/`)))
         .map((f) => f[4]!);
     try {
+      // served by the supervisor (the test before may have left one starting)
+      expect(await until(() => answers(path.join(xdg, 'warden', socketName())), 15_000)).toBe(true);
       fs.writeFileSync(path.join(ws, 'f'), 'a\n');
       expect((await sh('cat f', { cwd: ws })).stdout).toBe('a\n'); // plan made, views attached
       const first = views();
