@@ -241,9 +241,11 @@ function hiddenCandidates(input: FsPlanInput, warnings: string[], writable: stri
   }
   const gitEntries: string[] = [];
   const nestedProtected: string[] = [];
-  const scan = walkWorkspace(ws, deepPatterns, paths, gitEntries, input.scan ?? {}, nestedProtected);
-  // What the walk no longer finds because the sandbox wrote its way around it (a pyvenv.cfg
-  // above it, its directory renamed to a skipped name, pushed past the depth limit).
+  const unlistable: string[] = [];
+  const scan = walkWorkspace(ws, deepPatterns, paths, gitEntries, input.scan ?? {}, nestedProtected, unlistable);
+  for (const d of unlistable.slice(0, 5)) warnings.push(`${d}: Warden cannot list it, so it is covered inside with an empty read-only directory (it could hold a secret); make it readable to see it in the sandbox`);
+  // What the walk no longer finds because the sandbox wrote its way around it (a secret pushed past
+  // the depth or directory limits, or kept from an earlier workspace around or inside this one).
   for (const p of input.remembered ?? []) if (isInside(p, ws) && isFileAt(p)) paths.add(p);
   if (scan.truncated)
     warnings.push(`workspace scan for secret files stopped after ${scan.dirs} directories; deeper ones may be visible (add them to filesystem.deny_read)`);
@@ -400,8 +402,45 @@ function hidePaths(candidates: string[], ws: string, reach: (p: string) => boole
       hiddenDirs.push(p);
     } else mounts.push({ op: 'devnull', dest: p });
     hidden.push(p);
+    // A second name of a secret file, made where the sandbox can write (attacker round 13: a link
+    // made to a `.env` before it held anything; the secret written into it later): covered too.
+    if (st.isFile() && st.nlink > 1 && writable.some((w) => isInside(p, w)))
+      for (const other of otherNames(writable, st.dev, st.ino)) {
+        if (done.has(other) || hiddenDirs.some((d) => isInside(other, d)) || !reach(other)) continue;
+        done.add(other);
+        mounts.push({ op: 'devnull', dest: other });
+        hidden.push(other);
+      }
   }
   return { mounts, hidden };
+}
+
+/** Other names of file dev:ino in the writable roots (bounded: 20,000 directories, 1 s). */
+function otherNames(roots: string[], dev: number, ino: number): string[] {
+  const out: string[] = [];
+  const until = Date.now() + 1000;
+  let dirs = 0;
+  for (const root of roots) {
+    const stack = [root];
+    while (stack.length && dirs++ < 20_000 && Date.now() < until) {
+      const dir = stack.pop()!;
+      let ents: fs.Dirent[];
+      try {
+        ents = fs.readdirSync(dir, { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      for (const e of ents) {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) stack.push(full);
+        else if (e.isFile()) {
+          const st = lstatOrUndefined(full);
+          if (st && st.dev === dev && st.ino === ino) out.push(full);
+        }
+      }
+    }
+  }
+  return out;
 }
 
 /** The first directory on the way from the writable root holding `p` to `p` that the sandbox reaches but cannot search further. */
@@ -427,9 +466,12 @@ function firstUnsearchable(p: string, writable: string[], reach: (p: string) => 
 function pinAncestors(hidden: string[], writable: string[], reach: (p: string) => boolean, source: (p: string) => string): MountOp[] {
   const dirs = new Set<string>();
   for (const h of hidden) {
-    const root = writable.find((w) => isInside(h, w) && h !== w);
+    // From the outermost writable root that holds it: an allow_write path around the workspace
+    // could otherwise have the directories above the workspace renamed, the workspace with them
+    // (attacker round 13).
+    const root = writable.filter((w) => isInside(h, w) && h !== w).sort((a, b) => a.length - b.length)[0];
     if (!root) continue;
-    for (let d = path.dirname(h); d !== root && isInside(d, root); d = path.dirname(d)) dirs.add(d);
+    for (let d = path.dirname(h); d !== root && isInside(d, root); d = path.dirname(d)) if (!writable.includes(d)) dirs.add(d);
   }
   return [...dirs]
     .sort((a, b) => a.length - b.length || a.localeCompare(b))
@@ -520,6 +562,7 @@ function walkWorkspace(
   nestedGit: string[],
   limits: { maxDepth?: number; maxDirs?: number },
   nestedProtected: string[] = [],
+  unlistable: string[] = [],
 ): { dirs: number; truncated: boolean } {
   const protectedNames = new Set(WORKSPACE_PROTECTED.filter((r) => !r.includes('/')));
   const maxDepth = limits.maxDepth ?? 8;
@@ -527,11 +570,10 @@ function walkWorkspace(
   const regexes = deep.map((parts) => parts.map(componentRegex));
   /**
    * An entry made or removed in `dir` after the walk that the walk would not have looked at: no
-   * secret name, no nested `.git` or protected name, no `pyvenv.cfg` (it stops the descent), and no
-   * directory it would descend into (the plan cache's judge of this walk's listings).
+   * secret name, no nested `.git` or protected name, and no directory it would descend into (the
+   * plan cache's judge of this walk's listings).
    */
   const unseen = (dir: string, name: string, isDir: boolean) =>
-    name !== 'pyvenv.cfg' &&
     !(dir !== root && (name === '.git' || protectedNames.has(name))) &&
     !regexes.some((parts) => matchesTail(dir + '/' + name, root, parts)) &&
     (!isDir || SKIP_DIRS.has(name));
@@ -550,17 +592,21 @@ function walkWorkspace(
     } catch (err) {
       // One Warden cannot list could hold a secret (a sandbox of the same user can make one so,
       // after moving a secret in, and open it again later): covered as a whole.
-      if ((err as NodeJS.ErrnoException).code === 'EACCES' && dir !== root) out.add(dir);
+      if ((err as NodeJS.ErrnoException).code === 'EACCES' && dir !== root) {
+        out.add(dir);
+        unlistable.push(dir);
+      }
       continue;
     }
-    // A Python virtual environment (pyvenv.cfg at its top) is a dependency tree: not descended.
-    const venv = ents.some((e) => e.name === 'pyvenv.cfg');
+    // A Python virtual environment is descended too (its site-packages is skipped by name): its
+    // marker, pyvenv.cfg, is a file the sandbox can write (attacker rounds 11 and 13: one planted
+    // above a secret made the next runs' scans miss it, and every secret made there later).
     for (const e of ents) {
       const full = dir + '/' + e.name;
       for (const parts of regexes) if (matchesTail(full, root, parts)) out.add(full);
       if (e.name === '.git' && dir !== root) nestedGit.push(full);
       if (dir !== root && protectedNames.has(e.name)) nestedProtected.push(full);
-      if (e.isDirectory() && !venv && !SKIP_DIRS.has(e.name)) {
+      if (e.isDirectory() && !SKIP_DIRS.has(e.name)) {
         if (depth + 1 < maxDepth) stack.push([full, depth + 1]);
         else truncated = true;
       }

@@ -33,15 +33,36 @@ function fileOf(dir: string, workspace: string): string {
  * round 12: a FIFO in its place hung the supervisor for good).
  */
 export function rememberedSecrets(dir: string | undefined, workspace: string): string[] {
+  return dir ? listOf(fileOf(dir, workspace), workspace) : [];
+}
+
+/**
+ * What every list in `dir` remembers inside `workspace`: a workspace around or inside another
+ * one shares its secrets (attacker round 13: a secret remembered for `A` was readable from a run
+ * in `B`, which holds `A`, once the sandbox had made `B`'s scan miss it).
+ */
+export function rememberedWithin(dir: string | undefined, workspace: string): string[] {
   if (!dir) return [];
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir).filter((n) => /^[0-9a-f]{32}\.json$/.test(n)).slice(0, 1000);
+  } catch {
+    return [];
+  }
+  return [...new Set(names.flatMap((n) => listOf(path.join(dir, n))).filter((p) => isInside(p, workspace) && p !== workspace))];
+}
+
+/** The paths of one list file (those of `workspace` only, when given). */
+function listOf(file: string, workspace?: string): string[] {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(fileOf(dir, workspace), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     const st = fs.fstatSync(fd);
     if (!st.isFile() || st.uid !== (process.getuid?.() ?? st.uid) || st.size > MAX_BYTES) return [];
     const r = JSON.parse(fs.readFileSync(fd, 'utf8')) as { workspace?: unknown; paths?: unknown };
-    if (r.workspace !== workspace || !Array.isArray(r.paths)) return [];
-    return r.paths.filter((p): p is string => typeof p === 'string' && path.isAbsolute(p) && isInside(p, workspace) && p !== workspace && !p.split('/').includes('..'));
+    if (typeof r.workspace !== 'string' || (workspace !== undefined && r.workspace !== workspace) || !Array.isArray(r.paths)) return [];
+    const ws = r.workspace;
+    return r.paths.filter((p): p is string => typeof p === 'string' && path.isAbsolute(p) && isInside(p, ws) && p !== ws && !p.split('/').includes('..'));
   } catch {
     return [];
   } finally {

@@ -16,6 +16,7 @@ import type { EmitSandbox } from './reports.js';
 import { SandboxSetupError } from './run-plan.js';
 import type { Resources, RunOptions, Setup } from './run-types.js';
 import { claimStale, ownStartTime, procStartTime, RecordFile } from './state.js';
+import { sweepOrphanViews } from './shared-views.js';
 import { diagnoseUsernsFailure, formatProblem, probeUserns, UNKNOWN_USERNS } from './userns.js';
 import type { ViewMounter } from './view-mounts.js';
 
@@ -330,7 +331,13 @@ function reportModes(s: Setup, ev: EmitSandbox, log: (m: string) => void): void 
 }
 
 /** Finishes the cleanup of sandboxes whose Warden died (SIGKILL, power loss of the process). */
-export async function cleanupStale(dir: string, log: (m: string) => void, views?: () => Promise<ViewMounter>): Promise<number> {
+export async function cleanupStale(dir: string, log: (m: string) => void, views?: () => Promise<ViewMounter>, mountParent?: string): Promise<number> {
+  // A supervisor's shared views whose owner is gone, whatever happened to its records.
+  if (views && mountParent && fs.existsSync(path.join(mountParent, '.owners'))) {
+    const v = await views();
+    const n = sweepOrphanViews(mountParent, (d) => v.detach(d));
+    if (n) log(`removed the idmapped views of ${n} plan(s) of a supervisor that is gone`);
+  }
   const stale = claimStale(dir);
   for (const { file, record } of stale) {
     const done: string[] = [];

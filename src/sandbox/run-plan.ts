@@ -16,7 +16,7 @@ import type { RunPolicy } from './policy.js';
 import { mountDirFor, stateDir } from './state.js';
 import { formatProblem, usernsPrecheck } from './userns.js';
 import { writableBy } from './views.js';
-import { isFileAt, rememberedSecrets, rememberSecrets, secretsDirFor } from './remembered-secrets.js';
+import { isFileAt, rememberedWithin, rememberSecrets, secretsDirFor } from './remembered-secrets.js';
 import { homeDir, stateDir as stateDirOf } from '../util/xdg.js';
 
 export class SandboxSetupError extends Error {
@@ -134,7 +134,7 @@ export function compileSetup(o: Omit<CompileOptions, 'argv'>): RunSetup {
       homes,
       layers: layers?.layers,
       identity: { uid: ident.uid, gid: ident.gid, gids, callerRoot: hostRoot, standIn: ident.standIn, mountDir },
-      remembered: rememberedSecrets(secretsDir, workspace),
+      remembered: rememberedWithin(secretsDir, workspace),
     });
   } catch (err) {
     if (err instanceof PlanError) throw new SandboxSetupError(err.message, 2);

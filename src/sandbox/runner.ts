@@ -8,6 +8,7 @@
 // Speed matters: `warden run -- true` must stay within tens of ms of `true`. So this module
 // only loads node builtins and small sandbox modules; yaml/zod (policy files), the egress
 // module, koffi (views) and the kernel sensor are loaded by the caller only when asked for.
+import path from 'node:path';
 import fs from 'node:fs';
 import type { UnstampedEvent } from '../events/types.js';
 import { openPins } from './bwrap.js';
@@ -125,7 +126,7 @@ export async function runPlanned(run: RunContext, planned: Setup, driverFor: (s:
   const emptyFile = ensureStateDir(setup.sdir, setup.shared);
   // A killed sandbox's leftovers (a protected file it created, a view) change what the plan sees:
   // planned again, quietly (its messages were printed once), from the cleaned-up state.
-  if ((await cleanupStale(setup.sdir, log, o.views)) > 0) {
+  if ((await cleanupStale(setup.sdir, log, o.views, path.dirname(setup.mountDir))) > 0) {
     const again = replan();
     if (typeof again === 'number') return again;
     setup = again;

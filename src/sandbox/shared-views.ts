@@ -8,7 +8,7 @@
 // supervisor that was killed are detached by the next run's cleanup.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ownStartTime, RecordFile } from './state.js';
+import { alive, ownStartTime, RecordFile } from './state.js';
 import type { ViewMounter } from './view-mounts.js';
 import type { View } from './views.js';
 
@@ -87,6 +87,7 @@ export class SharedViews implements ViewMounter {
       'views',
     );
     h.record = record;
+    writeOwner(dir);
     try {
       await this.inner.attach(h.views, dir, h.sandbox);
     } catch (err) {
@@ -94,6 +95,7 @@ export class SharedViews implements ViewMounter {
       if (!this.inner.detach(dir).length) {
         record.remove();
         h.record = undefined;
+        removeOwner(dir);
       }
       throw err;
     }
@@ -128,7 +130,10 @@ export class SharedViews implements ViewMounter {
       this.held.delete(dir);
       const l = this.inner.detach(dir);
       if (l.length) left.push(...l);
-      else h.record?.remove();
+      else {
+        h.record?.remove();
+        removeOwner(dir);
+      }
     }
     return left;
   }
@@ -148,3 +153,51 @@ function stillShows(v: View): boolean {
     return false;
   }
 }
+
+/**
+ * Beside the views, whose directory (`/run/warden/mnt`) every runtime directory of root shares, a
+ * file naming the supervisor that holds them: its records live in its own runtime directory, and
+ * views whose records went with that directory (deleted while the supervisor was dead) were left
+ * mounted for good, each slowing every later bwrap (it copies every mount). Any run detaches the
+ * views of a dead owner (sweepOrphanViews).
+ */
+const ownerFile = (dir: string) => path.join(path.dirname(dir), '.owners', path.basename(dir));
+
+function writeOwner(dir: string): void {
+  try {
+    fs.mkdirSync(path.dirname(ownerFile(dir)), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(ownerFile(dir), `${process.pid} ${ownStartTime()}\n`, { mode: 0o600 });
+  } catch {
+    /* the records still name them */
+  }
+}
+
+function removeOwner(dir: string): void {
+  fs.rmSync(ownerFile(dir), { force: true });
+}
+
+/** Detaches the views below `parent` (a `mnt` directory) whose owning supervisor is gone; returns how many. */
+export function sweepOrphanViews(parent: string, detach: (dir: string) => string[]): number {
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.join(parent, '.owners'));
+  } catch {
+    return 0;
+  }
+  let n = 0;
+  for (const id of names) {
+    if (!/^[a-z0-9]{1,32}$/.test(id)) continue;
+    const dir = path.join(parent, id);
+    let owner: string[] = [];
+    try {
+      owner = fs.readFileSync(ownerFile(dir), 'utf8').trim().split(' ');
+    } catch {
+      continue;
+    }
+    if (alive(Number(owner[0]), Number(owner[1]))) continue;
+    if (!detach(dir).length) removeOwner(dir);
+    n++;
+  }
+  return n;
+}
+

@@ -98,7 +98,7 @@ export function isZombie(pid: number): boolean {
 }
 
 /** Whether process `pid` is still the one that started at `start` (and has not exited). */
-function alive(pid: number, start: number): boolean {
+export function alive(pid: number, start: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   const now = procStartTime(pid);
   return now !== undefined && now === start && !isZombie(pid);

@@ -166,6 +166,7 @@ describe('plan cache: files an agent creates in the workspace', () => {
     ['a file removed', () => fs.rmSync(path.join(ws, 'README.md'))],
     ['a file renamed', () => fs.renameSync(path.join(ws, 'README.md'), path.join(ws, 'README.txt'))],
     ['a directory the walk skips (node_modules)', () => fs.mkdirSync(path.join(ws, 'node_modules'))],
+    ['a pyvenv.cfg (no longer a reason to stop the walk: the sandbox can write one)', () => fs.writeFileSync(path.join(ws, 'src/pyvenv.cfg'), '')],
   ];
   for (const [what, make] of harmless)
     it(`${what}: the cached plan is used`, () => {
@@ -183,7 +184,6 @@ describe('plan cache: files an agent creates in the workspace', () => {
     ['a file turned into a directory', () => (fs.rmSync(path.join(ws, 'README.md')), fs.mkdirSync(path.join(ws, 'README.md')))],
     ['a protected name in a subdirectory', () => fs.writeFileSync(path.join(ws, 'src/.mcp.json'), '{}')],
     ['a nested .git', () => fs.writeFileSync(path.join(ws, 'src/.git'), 'gitdir: /elsewhere')],
-    ['pyvenv.cfg (the walk stops descending there)', () => fs.writeFileSync(path.join(ws, 'src/pyvenv.cfg'), '')],
     ['the workspace given to another owner', () => fs.chownSync(ws, 4242, 4242)],
     ['the workspace made writable for others', () => fs.chmodSync(ws, 0o777)],
   ];
