@@ -479,6 +479,34 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
       }
   });
 
+  it('attacker round 13, both ways: a secret covered in an inner workspace stays covered from the outer one; a second name linked before the secret was written is covered; directories above the workspace in an allow_write path cannot be renamed', async () => {
+    for (const fast of ['1', '0']) {
+      const env = { WARDEN_FAST: fast };
+      const base = fs.mkdtempSync(path.join(s.root, `r13-${fast}-`));
+      // nested: a run in B/A covers A/config/.env and plants pyvenv.cfg; a run in B must cover it too
+      const B = path.join(base, 'B');
+      fs.mkdirSync(path.join(B, 'A/config'), { recursive: true });
+      fs.writeFileSync(path.join(B, 'A/config/.env'), 'FAKE-SECRET-N');
+      expect((await sh('cat config/.env; echo home=x > pyvenv.cfg; echo end', { cwd: path.join(B, 'A'), env })).stdout).toBe('end\n');
+      expect((await sh('cat A/config/.env 2>/dev/null; echo end', { cwd: B, env })).stdout).toBe('end\n');
+      // a hard link to a .env made while it held nothing; the user fills it in later
+      const L = path.join(base, 'L');
+      fs.mkdirSync(path.join(L, 'docs'), { recursive: true });
+      expect((await sh('printf "API_KEY=\\n" > .env && ln .env docs/notes.txt && echo ok', { cwd: L, env })).stdout).toBe('ok\n');
+      fs.writeFileSync(path.join(L, '.env'), 'API_KEY=FAKE-SECRET-L\n'); // in place: same file
+      expect((await sh('cat docs/notes.txt .env 2>/dev/null; echo end', { cwd: L, env })).stdout).toBe('end\n');
+      // allow_write G around the workspace G/mid/ws: G/mid cannot be renamed
+      const G = path.join(base, 'G');
+      fs.mkdirSync(path.join(G, 'mid/ws/config'), { recursive: true });
+      fs.writeFileSync(path.join(G, 'mid/ws/config/.env'), 'FAKE-SECRET-G');
+      const policy = s.policy(`filesystem: { allow_write: [${JSON.stringify(G)}] }\n`);
+      const mv = await sh(`mv ${G}/mid ${G}/mid2 2>/dev/null && mkdir -p ${G}/mid/ws && echo MOVED; echo end`, { cwd: path.join(G, 'mid/ws'), env, args: ['--policy', policy] });
+      expect(mv.stdout, mv.stderr).toBe('end\n');
+      expect((await sh(`cat ${G}/mid2/ws/config/.env ${G}/mid/ws/config/.env 2>/dev/null; echo end`, { cwd: path.join(G, 'mid/ws'), env, args: ['--policy', policy] })).stdout).toBe('end\n');
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  });
+
   it("making and removing Warden's namespaces never fails another sandbox's start", async () => {
     // bwrap's --ro-bind / / copies every mount below / and remounts each read-only; a namespace
     // handle in /run/netns (a shared mount: its removal propagates into every copy) removed
