@@ -507,6 +507,30 @@ describe.skipIf(!built)('warden run fast path (native launcher + supervisor)', (
     }
   });
 
+  it("a killed supervisor's views are removed by a run of any runtime directory, even once its own (and its records) are gone", async () => {
+    const base = fs.mkdtempSync(path.join(s.root, 'orphan-'));
+    const [ws, dir, other] = ['ws', 'xdg', 'xdg2'].map((d) => path.join(base, d));
+    fs.mkdirSync(ws);
+    for (const d of [dir, other]) fs.mkdirSync(d, { mode: 0o700 });
+    const env = { ...o.env, XDG_RUNTIME_DIR: dir, WARDEN_SUPERVISOR_IDLE_MS: '20000' };
+    const views = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[3] === ws && l.split(' ')[4]?.startsWith('/run/warden/mnt/'));
+    try {
+      expect((await sh('true', { cwd: ws, env })).code).toBe(0); // cold: starts the supervisor
+      const sock = path.join(dir, 'warden', socketName());
+      expect(await until(() => answers(sock), 15_000)).toBe(true);
+      for (let i = 0; i < 5 && !views().length; i++) await sh('true', { cwd: ws, env });
+      expect(views().length).toBe(1);
+      process.kill(supervisorPid(sock), 'SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true }); // its records go with it
+      const r = await sh('true', { cwd: s.ws, env: { ...env, XDG_RUNTIME_DIR: other, WARDEN_FAST: '0' } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/removed the idmapped views of 1 plan/);
+      expect(views()).toEqual([]);
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  });
+
   it("making and removing Warden's namespaces never fails another sandbox's start", async () => {
     // bwrap's --ro-bind / / copies every mount below / and remounts each read-only; a namespace
     // handle in /run/netns (a shared mount: its removal propagates into every copy) removed
