@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSeccompFilter } from '../../src/sandbox/seccomp.js';
-import { NOBODY, readEvents, residueAfter, residueOf, run, sandboxId, sandboxSh, scratch, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
+import { heldBySupervisor, NOBODY, readEvents, residueAfter, residueOf, run, sandboxId, sandboxSh, scratch, warden, WARDEN, type Scratch } from './helpers/warden-run.js';
 
 let s: Scratch;
 /** A state directory of these tests' own: another engineer's `warden run` on this machine
@@ -31,7 +31,8 @@ function listTree(dir: string): string[] {
   return out.sort();
 }
 
-const hostMounts = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(s.root));
+// (a supervisor's shared views of a cached plan stay with it after the run: not left by the run)
+const hostMounts = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(s.root) && !heldBySupervisor(l.split(' ')[4] ?? ''));
 
 /** Starts a sandbox, waits until its command runs, SIGKILLs Warden; returns the sandbox id. */
 async function startAndKill(policyYaml: string, script: string, cwd: string): Promise<{ id: string; audit: string }> {

@@ -197,6 +197,21 @@ export function residueOf(id: string, xdgDirs: string[] = []): string[] {
  * a run's record, run directory and views after it has answered the launcher (so `warden run`
  * may return a few milliseconds before they are gone). Polls for at most 10 s.
  */
+/**
+ * Whether mount point `p` is one of a live supervisor's shared views (kept for its cached plan
+ * beyond the run, by design: src/sandbox/shared-views.ts), not something a run left.
+ */
+export function heldBySupervisor(p: string): boolean {
+  const m = /^\/run\/warden\/mnt\/([a-z0-9]+)\//.exec(p);
+  if (!m) return false;
+  try {
+    const [pid] = fs.readFileSync(`/run/warden/mnt/.owners/${m[1]}`, 'utf8').trim().split(' ');
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('supervisor');
+  } catch {
+    return false;
+  }
+}
+
 export async function residueAfter(id: string, xdgDirs: string[] = []): Promise<string[]> {
   for (let i = 0; i < 200; i++) {
     const left = residueOf(id, xdgDirs);
