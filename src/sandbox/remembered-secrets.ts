@@ -5,7 +5,6 @@
 // sandbox can write the workspace: attacker round 11 made the next run's scan miss a secret it
 // had been shown covered by creating `pyvenv.cfg` above it (on both paths, Node and fast). Moving
 // a covered secret's directory is refused inside (fs-plan.ts pinAncestors).
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isInside } from './views.js';
@@ -20,49 +19,36 @@ export function isFileAt(p: string): boolean {
 }
 
 /** At most this many per workspace, and a list file of at most this size. */
-const MAX = 2000;
+const MAX = 5000;
 const MAX_BYTES = 1 << 20;
 
-function fileOf(dir: string, workspace: string): string {
-  return path.join(dir, `${crypto.createHash('sha256').update(workspace).digest('hex').slice(0, 32)}.json`);
+/**
+ * One list for every workspace: a plan reads it whole (a workspace around or inside another shares
+ * its secrets), and one file per workspace, all read by every plan, made every warm run check
+ * hundreds of them (the plan cache records what a plan read).
+ */
+function fileOf(dir: string): string {
+  return path.join(dir, 'remembered.json');
 }
 
-/**
- * The remembered secrets of `workspace` (absolute paths inside it). Read only from a regular file
- * of this user's, without following a symlink or waiting on a FIFO, of bounded size (attacker
- * round 12: a FIFO in its place hung the supervisor for good).
- */
+/** The remembered secrets inside `workspace` (absolute paths). */
 export function rememberedSecrets(dir: string | undefined, workspace: string): string[] {
-  return dir ? listOf(fileOf(dir, workspace), workspace) : [];
+  return dir ? listOf(fileOf(dir)).filter((p) => isInside(p, workspace) && p !== workspace) : [];
 }
 
-/**
- * What every list in `dir` remembers inside `workspace`: a workspace around or inside another
- * one shares its secrets (attacker round 13: a secret remembered for `A` was readable from a run
- * in `B`, which holds `A`, once the sandbox had made `B`'s scan miss it).
- */
-export function rememberedWithin(dir: string | undefined, workspace: string): string[] {
-  if (!dir) return [];
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(dir).filter((n) => /^[0-9a-f]{32}\.json$/.test(n)).slice(0, 1000);
-  } catch {
-    return [];
-  }
-  return [...new Set(names.flatMap((n) => listOf(path.join(dir, n))).filter((p) => isInside(p, workspace) && p !== workspace))];
-}
+/** The same: a workspace around or inside another shares its secrets (attacker round 13). */
+export const rememberedWithin = rememberedSecrets;
 
-/** The paths of one list file (those of `workspace` only, when given). */
-function listOf(file: string, workspace?: string): string[] {
+/** The paths of the list file: absolute, no `..`; read only from a regular file of this user's, no FIFO, no symlink, bounded size. */
+function listOf(file: string): string[] {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     const st = fs.fstatSync(fd);
     if (!st.isFile() || st.uid !== (process.getuid?.() ?? st.uid) || st.size > MAX_BYTES) return [];
-    const r = JSON.parse(fs.readFileSync(fd, 'utf8')) as { workspace?: unknown; paths?: unknown };
-    if (typeof r.workspace !== 'string' || (workspace !== undefined && r.workspace !== workspace) || !Array.isArray(r.paths)) return [];
-    const ws = r.workspace;
-    return r.paths.filter((p): p is string => typeof p === 'string' && path.isAbsolute(p) && isInside(p, ws) && p !== ws && !p.split('/').includes('..'));
+    const r = JSON.parse(fs.readFileSync(fd, 'utf8')) as { paths?: unknown };
+    if (!Array.isArray(r.paths)) return [];
+    return r.paths.filter((p): p is string => typeof p === 'string' && path.isAbsolute(p) && p !== '/' && !p.split('/').includes('..'));
   } catch {
     return [];
   } finally {
@@ -77,18 +63,21 @@ function listOf(file: string, workspace?: string): string[] {
  */
 export function rememberSecrets(dir: string | undefined, workspace: string, paths: string[]): void {
   if (!dir) return;
-  const had = rememberedSecrets(dir, workspace);
-  const want = [...new Set([...had.filter(isFileAt), ...paths.filter((p) => isInside(p, workspace) && p !== workspace)])].sort().slice(-MAX);
+  const all = listOf(fileOf(dir));
+  const had = all.filter((p) => isInside(p, workspace) && p !== workspace);
+  const mine = [...new Set([...had.filter(isFileAt), ...paths.filter((p) => isInside(p, workspace) && p !== workspace)])];
   const before = [...had].sort();
-  if (before.length === want.length && before.every((p, i) => p === want[i])) return;
+  const now = [...mine].sort();
+  if (before.length === now.length && before.every((p, i) => p === now[i])) return;
+  const want = [...all.filter((p) => !isInside(p, workspace)), ...mine].slice(-MAX);
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     // Only a real directory of ours (not a symlink planted where a sandbox could write).
     const st = fs.lstatSync(dir);
     if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? st.uid)) return;
-    const file = fileOf(dir, workspace);
+    const file = fileOf(dir);
     const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify({ workspace, paths: want }), { mode: 0o600, flag: 'w' });
+    fs.writeFileSync(tmp, JSON.stringify({ paths: want }), { mode: 0o600, flag: 'w' });
     fs.renameSync(tmp, file);
   } catch {
     /* not remembered: the scan still finds what it finds */
